@@ -1,0 +1,43 @@
+// Shared pieces of the command-line front end.
+#pragma once
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/run_record.h"
+#include "data/config.h"
+#include "train/train_run.h"
+
+namespace nemokd::cli {
+
+// Flags every result-reporting command has.
+struct OutputFlags {
+  bool json = false;   // exactly one JSON object on stdout; logs on stderr
+  bool quiet = false;  // no progress lines
+};
+void add_output_flags(CLI::App* cmd, OutputFlags& flags);
+
+// Dataset selection and slicing flags (--dataset, --from, --train-limit, --test-limit, --val-size, --val-limit).
+void add_dataset_flags(CLI::App* cmd, data::DataConfig& config);
+
+// Default output folder for a command: runs/<command>-<UTC timestamp>.
+std::string default_out_dir(const std::string& command);
+
+// Prints one JSON object on stdout (the --json contract).
+void print_json(const nlohmann::json& j);
+
+// Prints a finished training record for humans (stdout) or as JSON; returns the process exit code.
+int report_training(const RunRecord& record, const std::string& out_dir, const OutputFlags& flags);
+
+// Each command registers itself on the root app.
+void register_data(CLI::App& app);
+void register_train(CLI::App& app);
+void register_doctor(CLI::App& app);
+void register_run(CLI::App& app);
+void register_demo(CLI::App& app);
+
+// Exit code of the command that ran (callbacks cannot return one through CLI11).
+int& exit_code();
+
+}  // namespace nemokd::cli

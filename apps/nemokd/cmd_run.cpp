@@ -1,0 +1,35 @@
+// nemokd run RUN.json: re-runs a recorded run from its resolved config.
+#include <fmt/format.h>
+
+#include "cli_common.h"
+#include "core/error.h"
+#include "core/json_config.h"
+
+namespace nemokd::cli {
+
+void register_run(CLI::App& app) {
+  struct Flags {
+    std::string record_path, out;
+    bool resume = false;
+    OutputFlags output;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* cmd = app.add_subcommand("run", "Re-run a recorded run from its run.json (same config, new output folder)");
+  cmd->add_option("record", f->record_path, "Path to a run.json written by an earlier run")->required();
+  cmd->add_option("--out,-o", f->out, "Output folder (default runs/<command>-<timestamp>)");
+  cmd->add_flag("--resume", f->resume, "Continue the checkpoint in --out instead of starting fresh");
+  add_output_flags(cmd, f->output);
+  cmd->callback([f] {
+    auto record = RunRecord::from_json(read_json_file(f->record_path));
+    if (record.command == "train") {
+      auto config = train::train_run_config_from_json(record.config);
+      const std::string out = f->out.empty() ? default_out_dir("train") : f->out;
+      auto result = train::run_training(config, train::RunContext{out, f->resume, !f->output.quiet});
+      exit_code() = report_training(result, out, f->output);
+      return;
+    }
+    throw ConfigError(fmt::format("{}: command '{}' cannot be re-run by this version", f->record_path, record.command));
+  });
+}
+
+}  // namespace nemokd::cli

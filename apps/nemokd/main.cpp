@@ -1,0 +1,50 @@
+// nemokd — compress neural networks for hardware accelerators (quantization for FPGAs, distillation +
+// evolution for fixed accelerators). This file only wires the subcommands together.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+#include <fmt/format.h>
+
+#include "cli_common.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/run_record.h"
+#include "core/version.h"
+
+int main(int argc, char** argv) {
+  nemokd::set_command_line(argc, argv);
+  nemokd::setup_logging(nemokd::Verbosity::normal);
+
+  CLI::App app{"nemokd: quantization-aware training, FPGA cost models, knowledge distillation and hardware-aware "
+               "evolution of compressed neural networks"};
+  app.set_version_flag("--version", std::string("nemokd ") + NEMOKD_VERSION + " (" + NEMOKD_GIT_DESCRIBE + ")");
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("--verbose,-v", verbose, "Debug logging");
+  app.parse_complete_callback([&verbose] {
+    if (verbose) nemokd::setup_logging(nemokd::Verbosity::verbose);
+  });
+
+  nemokd::cli::register_data(app);
+  nemokd::cli::register_train(app);
+  nemokd::cli::register_run(app);
+  nemokd::cli::register_doctor(app);
+  nemokd::cli::register_demo(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const nemokd::Error& e) {
+    fmt::print(stderr, "nemokd: error: {}\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    fmt::print(stderr, "nemokd: torch error: {}\n", e.msg());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "nemokd: error: {}\n", e.what());
+    return 1;
+  }
+  return nemokd::cli::exit_code();
+}

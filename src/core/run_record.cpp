@@ -1,0 +1,77 @@
+#include "core/run_record.h"
+
+#include <ctime>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <torch/version.h>
+
+#include "core/error.h"
+#include "core/json_config.h"
+#include "core/version.h"
+
+namespace nemokd {
+namespace {
+std::vector<std::string> g_argv;
+}
+
+void set_command_line(int argc, char** argv) { g_argv.assign(argv, argv + argc); }
+const std::vector<std::string>& command_line() { return g_argv; }
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+nlohmann::json version_info() {
+  return {{"nemokd", NEMOKD_VERSION},
+          {"git", NEMOKD_GIT_DESCRIBE},
+          {"torch", TORCH_VERSION},
+          {"compiler", fmt::format("g++ {}.{}.{}", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__)}};
+}
+
+nlohmann::json RunRecord::to_json() const {
+  return {{"nemokd_run", 1},
+          {"command", command},
+          {"config", config},
+          {"argv", argv},
+          {"status", status},
+          {"message", message},
+          {"results", results},
+          {"timings", timings},
+          {"versions", version_info()},
+          {"written_at", utc_now()}};
+}
+
+RunRecord RunRecord::from_json(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("nemokd_run"))
+    throw ConfigError("run record: not a nemokd run.json (no 'nemokd_run' key)");
+  RunRecord r;
+  if (!j.contains("command") || !j.at("command").is_string())
+    throw ConfigError("run record: 'command' missing or not a string");
+  r.command = j.at("command").get<std::string>();
+  if (!j.contains("config") || !j.at("config").is_object())
+    throw ConfigError("run record: 'config' missing or not an object");
+  r.config = j.at("config");
+  r.argv = j.value("argv", std::vector<std::string>{});
+  r.status = j.value("status", std::string("unknown"));
+  r.message = j.value("message", std::string());
+  r.results = j.value("results", nlohmann::json::object());
+  r.timings = j.value("timings", nlohmann::json::object());
+  return r;
+}
+
+void RunRecord::write(const std::string& dir) const {
+  std::filesystem::create_directories(dir);
+  write_json_file((std::filesystem::path(dir) / "run.json").string(), to_json());
+}
+
+}  // namespace nemokd

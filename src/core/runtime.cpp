@@ -1,0 +1,143 @@
+#include "core/runtime.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include "core/error.h"
+
+namespace nemokd {
+namespace {
+
+using SetThreadsFn = void (*)(int);
+using GetIntFn = int (*)();
+using GetConfigFn = char* (*)();
+
+template <typename Fn>
+Fn blas_symbol(const char* name) {
+  // OpenBLAS is reached through the libblas.so.3 alternative that libtorch links; look its symbols up in
+  // the already-loaded libraries rather than linking OpenBLAS ourselves (which would pin one variant).
+  return reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, name));
+}
+
+std::string loaded_library_path(const char* needle) {
+  struct Ctx {
+    const char* needle;
+    std::string found;
+  } ctx{needle, {}};
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        auto* c = static_cast<Ctx*>(data);
+        if (info->dlpi_name && std::strstr(info->dlpi_name, c->needle)) {
+          c->found = info->dlpi_name;
+          return 1;
+        }
+        return 0;
+      },
+      &ctx);
+  if (ctx.found.empty()) return {};
+  std::error_code ec;
+  auto resolved = std::filesystem::canonical(ctx.found, ec);
+  return ec ? ctx.found : resolved.string();
+}
+
+std::once_flag g_interop_once;
+
+}  // namespace
+
+int hardware_cores() {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+int configure_threads(int threads, int blas_threads) {
+  if (threads < 0) throw ConfigError(fmt::format("threads: must be >= 0 (got {})", threads));
+  if (blas_threads < 0) throw ConfigError(fmt::format("blas_threads: must be >= 0 (got {})", blas_threads));
+  const int n = threads == 0 ? hardware_cores() : threads;
+  at::set_num_threads(n);
+  // Inter-op threads can only be set once, before any inter-op work; later calls keep the first value.
+  std::call_once(g_interop_once, [n] {
+    try {
+      at::set_num_interop_threads(n);
+    } catch (const std::exception&) {
+    }
+  });
+  // Torch's OpenMP pool and OpenBLAS's own pthread pool both spin while idle; running both multi-threaded
+  // on 2 cores made LFC training up to 20x slower here (448 vs 52 000 img/s for a 256x3 MLP epoch). So by
+  // default BLAS runs inside torch's parallelism with one thread (docs/PERFORMANCE.md has the measurements).
+  if (auto set = blas_symbol<SetThreadsFn>("openblas_set_num_threads")) set(blas_threads == 0 ? 1 : blas_threads);
+  return n;
+}
+
+BlasInfo blas_info() {
+  BlasInfo b;
+  b.library = loaded_library_path("libblas.so");
+  if (auto cfg = blas_symbol<GetConfigFn>("openblas_get_config")) b.config = cfg();
+  if (auto nt = blas_symbol<GetIntFn>("openblas_get_num_threads")) b.threads = nt();
+  b.is_openblas = !b.config.empty() || b.library.find("openblas") != std::string::npos;
+  b.is_reference = !b.is_openblas && b.library.find("/blas/") != std::string::npos;
+  return b;
+}
+
+RuntimeInfo runtime_info() {
+  RuntimeInfo r;
+  r.torch_version = TORCH_VERSION;
+  r.cuda_available = torch::cuda::is_available();
+  r.cuda_devices = r.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
+  r.torch_threads = at::get_num_threads();
+  r.torch_interop_threads = at::get_num_interop_threads();
+  r.cores = hardware_cores();
+  r.blas = blas_info();
+  r.parallel_info = at::get_parallel_info();
+  return r;
+}
+
+nlohmann::json to_json(const RuntimeInfo& r) {
+  return {{"torch_version", r.torch_version},
+          {"cuda_available", r.cuda_available},
+          {"cuda_devices", r.cuda_devices},
+          {"torch_threads", r.torch_threads},
+          {"torch_interop_threads", r.torch_interop_threads},
+          {"cores", r.cores},
+          {"blas",
+           {{"library", r.blas.library},
+            {"openblas", r.blas.is_openblas},
+            {"reference_blas", r.blas.is_reference},
+            {"config", r.blas.config},
+            {"threads", r.blas.threads}}}};
+}
+
+void check_device(const std::string& device) {
+  if (device == "cpu") return;
+  if (device.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available()) {
+      throw ConfigError(fmt::format(
+          "device: '{}' requested but this LibTorch build has no usable CUDA device (torch {}); use --device cpu "
+          "or build against a CUDA LibTorch (CMAKE_PREFIX_PATH)",
+          device, TORCH_VERSION));
+    }
+    if (device.size() > 5) {
+      int idx = -1;
+      try {
+        idx = std::stoi(device.substr(5));
+      } catch (const std::exception&) {
+      }
+      if (device[4] != ':' || idx < 0 || idx >= static_cast<int>(torch::cuda::device_count()))
+        throw ConfigError(fmt::format("device: '{}' is not a valid CUDA device ({} available)", device,
+                                      torch::cuda::device_count()));
+    }
+    return;
+  }
+  throw ConfigError(fmt::format("device: '{}' is not 'cpu', 'cuda' or 'cuda:N'", device));
+}
+
+}  // namespace nemokd

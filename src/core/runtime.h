@@ -1,0 +1,44 @@
+// Process-wide runtime settings: thread counts for torch (intra/inter-op) and BLAS, the compute device,
+// and what is actually in use (torch version, BLAS library, CUDA). Threads are always set deliberately:
+// LibTorch defaults to 1 thread on some machines and OpenBLAS to all cores, which oversubscribes.
+#pragma once
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace nemokd {
+
+// Number of online CPU cores.
+int hardware_cores();
+
+// Sets torch intra-op threads and inter-op threads (once per process) to `threads` (0 = all cores), and
+// OpenBLAS's own pool to `blas_threads` (0 = 1: torch's pool supplies the parallelism; two spinning pools on
+// the same cores collapse throughput). Returns the torch thread count in effect.
+int configure_threads(int threads, int blas_threads = 0);
+
+struct BlasInfo {
+  std::string library;  // resolved path of the loaded libblas (e.g. .../openblas-pthread/libblas.so.3)
+  std::string config;   // openblas_get_config() when OpenBLAS is loaded, else empty
+  bool is_openblas = false;
+  bool is_reference = false;  // the slow netlib reference BLAS
+  int threads = -1;           // openblas_get_num_threads(), -1 if unknown
+};
+BlasInfo blas_info();
+
+struct RuntimeInfo {
+  std::string torch_version;
+  bool cuda_available = false;
+  int cuda_devices = 0;
+  int torch_threads = 0;
+  int torch_interop_threads = 0;
+  int cores = 0;
+  BlasInfo blas;
+  std::string parallel_info;  // at::get_parallel_info()
+};
+RuntimeInfo runtime_info();
+nlohmann::json to_json(const RuntimeInfo& info);
+
+// "cpu" or "cuda" / "cuda:N"; throws ConfigError when CUDA is asked for but unavailable (no silent fallback).
+void check_device(const std::string& device);
+
+}  // namespace nemokd

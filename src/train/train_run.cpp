@@ -1,0 +1,99 @@
+#include "train/train_run.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/serialize.h>
+
+#include "core/error.h"
+#include "core/json_config.h"
+#include "core/runtime.h"
+
+namespace nemokd::train {
+
+nlohmann::json to_json(const TrainRunConfig& c) {
+  return {{"dataset", data::to_json(c.dataset)},
+          {"model", models::to_json(c.model)},
+          {"train", to_json(c.train)},
+          {"threads", c.threads},
+          {"blas_threads", c.blas_threads}};
+}
+
+TrainRunConfig train_run_config_from_json(const nlohmann::json& j) {
+  TrainRunConfig c;
+  JsonReader r(j, "");
+  if (const auto* d = r.child("dataset")) c.dataset = data::data_config_from_json(*d, "dataset");
+  if (const auto* m = r.child("model")) c.model = models::model_config_from_json(*m, "model");
+  if (const auto* t = r.child("train")) c.train = train_options_from_json(*t, "train");
+  r.get("threads", c.threads).get("blas_threads", c.blas_threads);
+  r.finish();
+  check_range("threads", c.threads, 0, 1024);
+  check_range("blas_threads", c.blas_threads, 0, 1024);
+  return c;
+}
+
+RunRecord run_training(const TrainRunConfig& config, const RunContext& ctx) {
+  if (ctx.out_dir.empty()) throw ConfigError("out: an output folder is required");
+  const auto t0 = std::chrono::steady_clock::now();
+  check_device(config.train.device);
+  const int threads = configure_threads(config.threads, config.blas_threads);
+
+  const auto checkpoint = std::filesystem::path(ctx.out_dir) / "checkpoint.pt";
+  if (!ctx.resume && std::filesystem::exists(checkpoint))
+    throw ConfigError(fmt::format("{}: a checkpoint already exists; pass --resume to continue it or choose "
+                                  "another --out (nothing is overwritten)",
+                                  checkpoint.string()));
+
+  RunRecord record;
+  record.command = "train";
+  record.config = to_json(config);
+  record.argv = command_line();
+
+  auto dataset = data::load_dataset(config.dataset.name, config.dataset.load);
+  const double load_seconds = seconds_since(t0);
+  spdlog::info("{}: {} train / {} val / {} test images from {} ({}){}", dataset.spec.name, dataset.train.size(),
+               dataset.val.size(), dataset.test.size(), dataset.source_dir, dataset.source_kind,
+               dataset.sliced ? " [sliced]" : "");
+
+  seed_everything(config.train.seed);
+  const models::InputShape shape{dataset.spec.channels, dataset.spec.height, dataset.spec.width};
+  auto model = models::build_model(config.model, shape, dataset.spec.classes);
+  spdlog::info("model {}: {} parameters; {} threads, device {}", config.model.arch,
+               models::parameter_count(*model), threads, config.train.device);
+
+  TrainOptions opts = config.train;
+  opts.out_dir = ctx.out_dir;
+  opts.resume = ctx.resume;
+  opts.progress = ctx.progress;
+  Trainer trainer(model, dataset, opts);
+  // Anything that changes the trained weights must match for a checkpoint to be resumed; epochs may grow.
+  nlohmann::json key = record.config;
+  key["train"].erase("epochs");
+  key.erase("threads");
+  key.erase("blas_threads");
+  trainer.set_resume_key(key);
+
+  std::filesystem::create_directories(ctx.out_dir);
+  record.write(ctx.out_dir);  // status "running": a killed run still leaves its config behind
+  auto result = trainer.fit();
+
+  record.status = result.status;
+  record.message = result.message;
+  record.results = result.to_json();
+  record.results["dataset"] = dataset.describe();
+  record.results["model"] = model->describe();
+  record.results["threads"] = threads;
+  record.timings = {{"data_load_seconds", load_seconds},
+                    {"train_seconds", result.seconds},
+                    {"total_seconds", seconds_since(t0)}};
+  if (result.status == "completed") {
+    torch::serialize::OutputArchive archive;
+    model->save(archive);
+    archive.save_to((std::filesystem::path(ctx.out_dir) / "model.pt").string());
+  }
+  record.write(ctx.out_dir);
+  return record;
+}
+
+}  // namespace nemokd::train

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# End-to-end checks of the nemokd command line: exit codes, one-line errors naming the file and defect,
+# the --json contract (exactly one JSON object on stdout), run.json re-runs. Usage: test_cli.sh PATH/TO/nemokd
+set -u
+NEMOKD=${1:?usage: test_cli.sh PATH/TO/nemokd}
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+pass=0; fail=0
+ok()   { pass=$((pass+1)); echo "ok   - $1"; }
+bad()  { fail=$((fail+1)); echo "FAIL - $1"; [ -n "${2:-}" ] && sed 's/^/       /' <<<"$2"; }
+
+# expect_error NAME PATTERN CMD...: exit != 0, stderr is exactly one line matching PATTERN, no stdout.
+expect_error() {
+  local name=$1 pattern=$2; shift 2
+  local out err code
+  out=$("$@" 2>"$work/stderr"); code=$?; err=$(cat "$work/stderr")
+  if [ $code -ne 0 ] && [ "$(grep -c . <<<"$err")" -eq 1 ] && grep -qE "$pattern" <<<"$err" && [ -z "$out" ]; then
+    ok "$name"
+  else
+    bad "$name (exit $code)" "$err"
+  fi
+}
+
+# --- tiny IDX files written byte by byte (independent of nemokd's own writer) ---
+be32() { printf "\\x$(printf %02x $(( ($1>>24)&255 )))\\x$(printf %02x $(( ($1>>16)&255 )))\\x$(printf %02x $(( ($1>>8)&255 )))\\x$(printf %02x $(( $1&255 )))"; }
+idx_images() { { be32 2051; be32 "$2"; be32 28; be32 28; head -c $(( $2 * 784 )) /dev/urandom; } > "$1"; }
+idx_labels() { { be32 2049; be32 "$2"; for ((i=0;i<$2;i++)); do printf "\\x$(printf %02x $((i % 10)))"; done; } > "$1"; }
+make_set() {
+  mkdir -p "$1"
+  idx_images "$1/train-images-idx3-ubyte" 200; idx_labels "$1/train-labels-idx1-ubyte" 200
+  idx_images "$1/t10k-images-idx3-ubyte" 50;   idx_labels "$1/t10k-labels-idx1-ubyte" 50
+}
+
+make_set "$work/good"
+if "$NEMOKD" data info mnist --from "$work/good" --json > "$work/info.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["train_size"]==200 and d["test_size"]==50, d' "$work/info.json"; then
+  ok "data info on valid generated IDX files"
+else bad "data info on valid generated IDX files" "$(cat "$work/info.json")"; fi
+
+make_set "$work/truncated"
+head -c 5000 "$work/good/train-images-idx3-ubyte" > "$work/truncated/train-images-idx3-ubyte"
+expect_error "truncated IDX file: one error line, exit != 0" "train-images-idx3-ubyte.*truncated" \
+  "$NEMOKD" data info mnist --from "$work/truncated"
+
+make_set "$work/magic"
+{ be32 1234; tail -c +5 "$work/good/t10k-labels-idx1-ubyte"; } > "$work/magic/t10k-labels-idx1-ubyte"
+expect_error "wrong IDX magic: one error line, exit != 0" "t10k-labels-idx1-ubyte.*magic" \
+  "$NEMOKD" data info mnist --from "$work/magic"
+
+mkdir -p "$work/empty"
+expect_error "--from folder without the files" "empty" "$NEMOKD" data info mnist --from "$work/empty"
+expect_error "unknown dataset" "imagenet" "$NEMOKD" data info imagenet
+expect_error "zero epochs rejected naming the key" "epochs" \
+  "$NEMOKD" train --from "$work/good" --epochs 0 --out "$work/r0"
+expect_error "unknown optimizer" "optim.name" \
+  "$NEMOKD" train --from "$work/good" --optimizer rmsprop --out "$work/r1"
+expect_error "cuda asked for without CUDA (no silent fallback)" "cuda" \
+  bash -c "'$NEMOKD' doctor --json | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[\"cuda_available\"] else 1)' && echo cuda-present >&2 && exit 1; '$NEMOKD' train --from '$work/good' --device cuda --out '$work/r2'"
+
+# --json: exactly one JSON object on stdout; logs stay on stderr.
+if "$NEMOKD" train --from "$work/good" --val-size 20 --hidden 16 --epochs 1 --out "$work/run" --json \
+     > "$work/train.json" 2> "$work/train.err" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["status"]=="completed" and d["results"]["dataset"]["train_size"]==180, d' "$work/train.json" &&
+   [ -s "$work/train.err" ] && [ -f "$work/run/run.json" ] && [ -f "$work/run/checkpoint.pt" ]; then
+  ok "train --json prints one JSON object and writes run.json + checkpoint"
+else bad "train --json" "$(cat "$work/train.json" "$work/train.err")"; fi
+
+expect_error "existing checkpoint is not overwritten" "checkpoint already exists" \
+  "$NEMOKD" train --from "$work/good" --val-size 20 --hidden 16 --epochs 1 --out "$work/run"
+
+if "$NEMOKD" run "$work/run/run.json" --out "$work/rerun" --json > "$work/rerun.json" 2>/dev/null &&
+   python3 - "$work/train.json" "$work/rerun.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:])
+assert a["config"] == b["config"], "config differs"
+assert a["results"]["final_test_accuracy"] == b["results"]["final_test_accuracy"], "result differs"
+PY
+then ok "nemokd run run.json reproduces the run"; else bad "nemokd run run.json" "$(cat "$work/rerun.json")"; fi
+
+if "$NEMOKD" train --from "$work/good" --val-size 20 --hidden 16 --epochs 2 --out "$work/run" --resume --json \
+     > "$work/resume.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["results"]; assert r["resumed_from_epoch"]==1 and r["epochs_completed"]==2, r' "$work/resume.json"; then
+  ok "--resume continues from the checkpoint"
+else bad "--resume" "$(cat "$work/resume.json")"; fi
+
+for cmd in "" "data" "data info" "data fetch" "train" "run" "doctor" "demo"; do
+  if "$NEMOKD" $cmd --help > "$work/help.txt" 2>&1 && grep -q -- "--help" "$work/help.txt"; then :; else bad "--help for '$cmd'"; fi
+done
+ok "--help on every command"
+
+if "$NEMOKD" doctor --json > "$work/doctor.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["blas"]["openblas"] and d["torch_threads"]>=1, d["blas"]' "$work/doctor.json"; then
+  ok "doctor reports OpenBLAS and thread count"
+else bad "doctor" "$(cat "$work/doctor.json")"; fi
+
+# Real datasets, when this machine has them (scripts/test.sh fetches MNIST first).
+for ds in mnist fashion-mnist; do
+  if "$NEMOKD" data info "$ds" --json > "$work/$ds.json" 2>/dev/null; then
+    if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert (d["train_size"],d["test_size"],d["classes"],d["shape"])==(60000,10000,10,[1,28,28]), d' "$work/$ds.json"; then
+      ok "data info $ds: 60000 train / 10000 test, 10 classes, 1x28x28"
+    else bad "data info $ds" "$(cat "$work/$ds.json")"; fi
+  else echo "skip - $ds not installed here (run: nemokd data fetch $ds)"; fi
+done
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]

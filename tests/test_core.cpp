@@ -1,0 +1,94 @@
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "core/json_config.h"
+#include "core/run_record.h"
+#include "core/runtime.h"
+#include "test_support.h"
+
+using namespace nemokd;
+
+TEST(JsonReader, ReadsKnownKeysAndRejectsUnknownOnesByFullPath) {
+  Json j = {{"epochs", 3}, {"lr", 0.5}, {"typo_key", 1}};
+  int epochs = 0;
+  double lr = 0;
+  JsonReader r(j, "train");
+  r.get("epochs", epochs).get("lr", lr);
+  EXPECT_EQ(epochs, 3);
+  EXPECT_DOUBLE_EQ(lr, 0.5);
+  try {
+    r.finish();
+    FAIL() << "unknown key accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "train.typo_key: unknown key");
+  }
+}
+
+TEST(JsonReader, WrongTypeNamesTheKey) {
+  Json j = {{"epochs", "three"}};
+  int epochs = 0;
+  JsonReader r(j, "train");
+  try {
+    r.get("epochs", epochs);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.epochs"), std::string::npos);
+  }
+}
+
+TEST(JsonReader, NonObjectIsRejected) { EXPECT_THROW(JsonReader(Json::array(), "model"), ConfigError); }
+
+TEST(Checks, RangeAndChoiceMessagesNameTheKey) {
+  EXPECT_NO_THROW(check_range("bits", 8, 1, 8));
+  try {
+    check_range("quant.bits", 9, 1, 8);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("quant.bits"), std::string::npos);
+  }
+  EXPECT_THROW(check_range("x", NAN, 0, 1), ConfigError);
+  EXPECT_THROW(check_one_of("optim.name", "rmsprop", {"sgd", "adam"}), ConfigError);
+}
+
+TEST(Checks, IntListParsing) {
+  EXPECT_EQ(parse_int_list("hidden", "64,32,16"), (std::vector<int>{64, 32, 16}));
+  EXPECT_THROW(parse_int_list("hidden", "64,,16"), ConfigError);
+  EXPECT_THROW(parse_int_list("hidden", "64x"), ConfigError);
+  EXPECT_THROW(parse_int_list("hidden", ""), ConfigError);
+}
+
+TEST(RunRecord, RoundTripsThroughFile) {
+  nemokd::testing::TempDir dir;
+  RunRecord r;
+  r.command = "train";
+  r.config = {{"threads", 2}};
+  r.status = "completed";
+  r.results = {{"accuracy", 0.5}};
+  r.write(dir.path());
+  auto back = RunRecord::from_json(read_json_file(dir.file("run.json")));
+  EXPECT_EQ(back.command, "train");
+  EXPECT_EQ(back.config, r.config);
+  EXPECT_EQ(back.status, "completed");
+  EXPECT_EQ(back.results, r.results);
+  EXPECT_THROW(RunRecord::from_json(Json{{"command", "train"}}), ConfigError);
+}
+
+TEST(Runtime, ThreadsAreSetForTorchAndBlas) {
+  EXPECT_EQ(configure_threads(1), 1);
+  auto info = runtime_info();
+  EXPECT_EQ(info.torch_threads, 1);
+  if (info.blas.threads >= 0) EXPECT_EQ(info.blas.threads, 1);
+  configure_threads(2, 2);
+  if (info.blas.threads >= 0) EXPECT_EQ(runtime_info().blas.threads, 2);
+  configure_threads(2);
+  if (info.blas.threads >= 0) EXPECT_EQ(runtime_info().blas.threads, 1);
+  EXPECT_THROW(configure_threads(1, -1), ConfigError);
+  EXPECT_EQ(configure_threads(0), hardware_cores());
+  EXPECT_THROW(configure_threads(-2), ConfigError);
+}
+
+TEST(Runtime, DeviceValidation) {
+  EXPECT_NO_THROW(check_device("cpu"));
+  EXPECT_THROW(check_device("tpu"), ConfigError);
+  if (!runtime_info().cuda_available) EXPECT_THROW(check_device("cuda"), ConfigError);
+}
