@@ -1,6 +1,6 @@
 // Batch assembly speed: nemokd's BatchLoader (one fused gather + convert + normalise pass, optional crop/flip)
 // vs the plain torch-ops way (index_select, to(float), normalise) in the same run, in batches/s.
-//   build/bench/bench_data [--threads N]
+//   build/bench/bench_data [--threads N]      (NEMOKD_NO_ALLOC_TUNING=1: glibc malloc defaults)
 // MNIST batches come from the real MNIST training file; the CIFAR-shaped case (augmentation on) uses random
 // pixels, since only the loader's speed is measured there, never accuracy.
 #include <benchmark/benchmark.h>
@@ -79,6 +79,10 @@ void BM_CifarShapedLoaderAugment(benchmark::State& s) {
   static auto set = cifar_shaped(10000);
   run_loader(s, set, data::dataset_spec("cifar10"), true);
 }
+void BM_CifarShapedLoaderNoAugment(benchmark::State& s) {
+  static auto set = cifar_shaped(10000);
+  run_loader(s, set, data::dataset_spec("cifar10"), false);
+}
 void BM_CifarShapedTorchOpsNoAugment(benchmark::State& s) {
   static auto set = cifar_shaped(10000);
   run_torch_ops(s, set, data::dataset_spec("cifar10"));
@@ -89,6 +93,7 @@ void BM_CifarShapedTorchOpsNoAugment(benchmark::State& s) {
 BENCHMARK(BM_MnistTorchOps)->MinTime(1.0);
 BENCHMARK(BM_MnistLoader)->MinTime(1.0);
 BENCHMARK(BM_CifarShapedTorchOpsNoAugment)->MinTime(1.0);
+BENCHMARK(BM_CifarShapedLoaderNoAugment)->MinTime(1.0);
 BENCHMARK(BM_CifarShapedLoaderAugment)->MinTime(1.0);
 
 int main(int argc, char** argv) {
@@ -98,6 +103,7 @@ int main(int argc, char** argv) {
     if (a == "--threads" && i + 1 < argc) g_threads = std::stoi(argv[++i]);
     else rest.push_back(argv[i]);
   }
+  if (std::getenv("NEMOKD_NO_ALLOC_TUNING") == nullptr) tune_allocator();
   int rc = static_cast<int>(rest.size());
   benchmark::Initialize(&rc, rest.data());
   fmt::print("bench_data: batch {}, {} threads\n", kBatch, configure_threads(g_threads));

@@ -2,7 +2,7 @@
 // the nemokd Trainer vs a bare LibTorch loop over the same model, optimiser, batch size and data, measured
 // in the same run. Target: Trainer / bare >= 0.9 (the Trainer's data pipeline, metrics and checks must be
 // nearly free).
-//   build/bench/bench_train [--threads N] [--images N] [--benchmark_repetitions=3]
+//   build/bench/bench_train [--threads N] [--images N]   (NEMOKD_NO_ALLOC_TUNING=1: glibc malloc defaults)
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
     else if (a == "--images" && i + 1 < argc) g_images = std::stoll(argv[++i]);
     else rest.push_back(argv[i]);
   }
+  if (std::getenv("NEMOKD_NO_ALLOC_TUNING") == nullptr) tune_allocator();
   int rc = static_cast<int>(rest.size());
   benchmark::Initialize(&rc, rest.data());
   const int threads = configure_threads(g_threads);

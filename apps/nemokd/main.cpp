@@ -10,11 +10,13 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/run_record.h"
+#include "core/runtime.h"
 #include "core/version.h"
 
 int main(int argc, char** argv) {
   nemokd::set_command_line(argc, argv);
   nemokd::setup_logging(nemokd::Verbosity::normal);
+  nemokd::tune_allocator();  // keep freed tensors in the heap instead of mmap/munmap per batch
 
   CLI::App app{"nemokd: quantization-aware training, FPGA cost models, knowledge distillation and hardware-aware "
                "evolution of compressed neural networks"};

@@ -2,8 +2,10 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -76,6 +78,12 @@ int configure_threads(int threads, int blas_threads) {
   // default BLAS runs inside torch's parallelism with one thread (docs/PERFORMANCE.md has the measurements).
   if (auto set = blas_symbol<SetThreadsFn>("openblas_set_num_threads")) set(blas_threads == 0 ? 1 : blas_threads);
   return n;
+}
+
+void tune_allocator(size_t bytes) {
+  const int b = static_cast<int>(std::min<size_t>(bytes, size_t(1) << 30));
+  mallopt(M_MMAP_THRESHOLD, b);
+  mallopt(M_TRIM_THRESHOLD, b);
 }
 
 BlasInfo blas_info() {

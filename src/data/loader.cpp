@@ -156,6 +156,11 @@ bool BatchLoader::next(Batch& out) {
     for (int64_t i = begin; i < end; ++i) {
       const uint8_t* src = images + idx[i] * sample;
       float* dst = xs + i * sample;
+      // Samples are scattered over the whole set (tens of MB): fetch the next one while this one converts.
+      if (i + 1 < end) {
+        const uint8_t* next_src = images + idx[i + 1] * sample;
+        for (int64_t off = 0; off < sample; off += 64) __builtin_prefetch(next_src + off);
+      }
       if (!augment) {
         for (int64_t c = 0; c < channels; ++c) convert_row(src + c * plane, dst + c * plane, plane, scale[c], shift[c]);
         continue;
