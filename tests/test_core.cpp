@@ -74,21 +74,27 @@ TEST(RunRecord, RoundTripsThroughFile) {
 }
 
 TEST(Runtime, ThreadsAreSetForTorchAndBlas) {
+  // scripts/install-deps.sh makes OpenBLAS the active BLAS; its thread count must be what we set.
+  ASSERT_TRUE(blas_info().is_openblas) << blas_info().library;
   EXPECT_EQ(configure_threads(1), 1);
-  auto info = runtime_info();
-  EXPECT_EQ(info.torch_threads, 1);
-  if (info.blas.threads >= 0) EXPECT_EQ(info.blas.threads, 1);
+  EXPECT_EQ(runtime_info().torch_threads, 1);
+  EXPECT_EQ(runtime_info().blas.threads, 1);
   configure_threads(2, 2);
-  if (info.blas.threads >= 0) EXPECT_EQ(runtime_info().blas.threads, 2);
-  configure_threads(2);
-  if (info.blas.threads >= 0) EXPECT_EQ(runtime_info().blas.threads, 1);
-  EXPECT_THROW(configure_threads(1, -1), ConfigError);
+  EXPECT_EQ(runtime_info().torch_threads, 2);
+  EXPECT_EQ(runtime_info().blas.threads, 2);
   EXPECT_EQ(configure_threads(0), hardware_cores());
+  EXPECT_EQ(runtime_info().blas.threads, 1);  // default: torch's pool parallelises, BLAS stays single
   EXPECT_THROW(configure_threads(-2), ConfigError);
+  EXPECT_THROW(configure_threads(1, -1), ConfigError);
 }
 
 TEST(Runtime, DeviceValidation) {
   EXPECT_NO_THROW(check_device("cpu"));
   EXPECT_THROW(check_device("tpu"), ConfigError);
-  if (!runtime_info().cuda_available) EXPECT_THROW(check_device("cuda"), ConfigError);
+  if (!runtime_info().cuda_available) {
+    EXPECT_THROW(check_device("cuda"), ConfigError);
+  } else {
+    EXPECT_NO_THROW(check_device("cuda"));
+  }
+  EXPECT_THROW(check_device("cuda:x"), ConfigError);
 }
