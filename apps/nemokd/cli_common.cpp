@@ -5,7 +5,10 @@
 
 #include <fmt/format.h>
 
+#include "core/error.h"
+#include "core/json_config.h"
 #include "core/log.h"
+#include "data/loader.h"
 
 namespace nemokd::cli {
 
@@ -36,6 +39,46 @@ void add_dataset_flags(CLI::App* cmd, data::DataConfig& c) {
       ->capture_default_str();
   cmd->add_option("--val-limit", c.load.val_limit, "Use only the first N validation images (0 = all)")
       ->check(CLI::NonNegativeNumber);
+}
+
+void TrainingFlags::add(CLI::App* cmd, train::TrainOptions& o) {
+  cmd->add_option("--epochs,-e", o.epochs, "Training epochs")->capture_default_str();
+  cmd->add_option("--batch-size,-b", o.batch_size, "Mini-batch size")->capture_default_str();
+  cmd->add_option("--eval-batch-size", o.eval_batch_size, "Batch size for validation/test")->capture_default_str();
+  cmd->add_option("--optimizer", o.optim.name, "sgd or adam")->capture_default_str();
+  cmd->add_option("--lr", o.optim.lr, "Learning rate")->capture_default_str();
+  cmd->add_option("--momentum", o.optim.momentum, "SGD momentum")->capture_default_str();
+  cmd->add_flag("--nesterov", o.optim.nesterov, "Nesterov momentum (SGD)");
+  cmd->add_option("--weight-decay", o.optim.weight_decay, "L2 weight decay")->capture_default_str();
+  cmd->add_option("--schedule", o.optim.schedule, "LR schedule: none, multistep, cosine")->capture_default_str();
+  cmd->add_option("--milestones", milestones, "multistep: epochs after which lr *= gamma, e.g. 150,180,210");
+  cmd->add_option("--gamma", o.optim.gamma, "multistep decay factor")->capture_default_str();
+  cmd->add_option("--augment", augment, "Random crop (pad 4) + flip: auto (on for CIFAR), on, off")
+      ->capture_default_str();
+  cmd->add_option("--normalization", normalization,
+                  "Input mapping: standard (mean/std), unit ([0,1]), signed ([-1,1]), raw ([0,255]); default: what "
+                  "the model's input quantizer needs, else standard");
+  cmd->add_option("--seed", o.seed, "Random seed (CPU runs are deterministic given seed and threads)")
+      ->capture_default_str();
+  cmd->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
+}
+
+void TrainingFlags::apply(train::TrainRunConfig& c) const {
+  if (!milestones.empty()) c.train.optim.milestones = parse_int_list("--milestones", milestones);
+  check_one_of("--augment", augment, {"auto", "on", "off"});
+  c.train.augment = augment == "on" || (augment == "auto" && data::dataset_spec(c.dataset.name).augment_by_default);
+  std::string norm = normalization;
+  if (norm.empty()) norm = c.model.arch == "mlp" ? c.model.mlp.required_normalization() : "";
+  c.train.normalization = data::parse_normalization(norm.empty() ? "standard" : norm);
+}
+
+void RunFlags::add(CLI::App* cmd, train::TrainRunConfig& c, const std::string& what) {
+  cmd->add_option("--threads,-j", c.threads, "Threads for torch (0 = all cores)")->capture_default_str();
+  cmd->add_option("--blas-threads", c.blas_threads,
+                  "OpenBLAS's own threads (0 = 1; torch's pool parallelises; >1 oversubscribes small machines)")
+      ->capture_default_str();
+  cmd->add_option("--out,-o", out, "Output folder (default runs/" + what + "-<timestamp>)");
+  cmd->add_flag("--resume", resume, "Continue what --out holds (after a kill, or with more --epochs)");
 }
 
 std::string default_out_dir(const std::string& command) {

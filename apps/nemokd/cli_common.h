@@ -21,6 +21,24 @@ void add_output_flags(CLI::App* cmd, OutputFlags& flags);
 // Dataset selection and slicing flags (--dataset, --from, --train-limit, --test-limit, --val-size, --val-limit).
 void add_dataset_flags(CLI::App* cmd, data::DataConfig& config);
 
+// Training-loop flags shared by `train`, `quant train` and `quant sweep` (epochs, optimiser, schedule,
+// batch, seed, device, augmentation, normalisation). Some need resolving after parsing: see apply().
+struct TrainingFlags {
+  std::string augment = "auto";
+  std::string normalization;  // empty: the model's requirement, else "standard"
+  std::string milestones;
+  void add(CLI::App* cmd, train::TrainOptions& options);
+  // Resolves augmentation/normalisation/milestones into the config.
+  void apply(train::TrainRunConfig& config) const;
+};
+
+// --threads, --blas-threads, --out, --resume.
+struct RunFlags {
+  std::string out;
+  bool resume = false;
+  void add(CLI::App* cmd, train::TrainRunConfig& config, const std::string& what);
+};
+
 // Default output folder for a command: runs/<command>-<UTC timestamp>.
 std::string default_out_dir(const std::string& command);
 
@@ -36,6 +54,7 @@ void register_train(CLI::App& app);
 void register_doctor(CLI::App& app);
 void register_run(CLI::App& app);
 void register_demo(CLI::App& app);
+void register_quant(CLI::App& app);
 
 // Exit code of the command that ran (callbacks cannot return one through CLI11).
 int& exit_code();

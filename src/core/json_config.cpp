@@ -73,6 +73,25 @@ std::vector<int> parse_int_list(const std::string& key, const std::string& text)
   return out;
 }
 
+std::vector<int> parse_int_ranges(const std::string& key, const std::string& text) {
+  std::set<int> values;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto dash = item.find('-', 1);
+    if (dash == std::string::npos) {
+      for (int v : parse_int_list(key, item)) values.insert(v);
+      continue;
+    }
+    const int lo = parse_int_list(key, item.substr(0, dash)).at(0);
+    const int hi = parse_int_list(key, item.substr(dash + 1)).at(0);
+    if (hi < lo) throw ConfigError(fmt::format("{}: range '{}' runs backwards", key, item));
+    for (int v = lo; v <= hi; ++v) values.insert(v);
+  }
+  if (values.empty()) throw ConfigError(fmt::format("{}: empty list", key));
+  return {values.begin(), values.end()};
+}
+
 Json read_json_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw ConfigError(fmt::format("{}: cannot open", path));

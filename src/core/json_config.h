@@ -55,6 +55,9 @@ void check_one_of(const std::string& key, const std::string& value, const std::v
 // Parses "64,64,64" into integers; throws ConfigError naming `key` on bad input.
 std::vector<int> parse_int_list(const std::string& key, const std::string& text);
 
+// Parses "1-8", "2,4,8" or "1-3,8" into an ascending list without duplicates.
+std::vector<int> parse_int_ranges(const std::string& key, const std::string& text);
+
 Json read_json_file(const std::string& path);
 void write_json_file(const std::string& path, const Json& value);  // atomic: temp file + rename
 

@@ -33,16 +33,81 @@ void MlpConfig::validate(const std::string& key) const {
     if (w <= 0 || w > 65536) throw ConfigError(fmt::format("{}.hidden: width {} is out of range [1, 65536]", key, w));
   check_range(key + ".dropout", dropout, 0.0, 0.95);
   check_one_of(key + ".activation", activation, {"relu", "tanh", "hardtanh"});
+  if (!quantized) return;
+  const std::string qk = key + ".quant";
+  if (quant.weight_bits.size() != hidden.size() + 1)
+    throw ConfigError(fmt::format("{}.weight_bits: {} entries for {} linear layers (hidden + output)", qk,
+                                  quant.weight_bits.size(), hidden.size() + 1));
+  if (quant.act_bits.size() != hidden.size())
+    throw ConfigError(fmt::format("{}.act_bits: {} entries for {} hidden activations", qk, quant.act_bits.size(),
+                                  hidden.size()));
+  for (int b : quant.weight_bits) quant::check_bits(qk + ".weight_bits", b);
+  for (int b : quant.act_bits) {
+    quant::check_bits(qk + ".act_bits", b);
+    if (b == 1 && activation == "relu")
+      throw ConfigError(qk + ".act_bits: 1-bit activations are sign (bipolar); use --activation tanh or hardtanh");
+  }
+  check_one_of(qk + ".input", quant.input, {"float", "u8", "signed"});
+  if (quant.input == "signed" && (quant.input_bits < 1 || quant.input_bits > 8))
+    throw ConfigError(fmt::format("{}.input_bits: {} is out of range [1, 8]", qk, quant.input_bits));
+  if (activation == "relu") check_range(qk + ".relu_max", quant.relu_max, 1e-3, 1e3);
 }
 
+void MlpConfig::set_bits(const std::vector<int>& w, const std::vector<int>& a) {
+  const size_t layers = hidden.size() + 1;
+  quant.weight_bits = w.size() == 1 ? std::vector<int>(layers, w[0]) : w;
+  quant.act_bits = a.size() == 1 ? std::vector<int>(hidden.size(), a[0]) : a;
+  quantized = true;
+}
+
+std::string MlpConfig::required_normalization() const {
+  if (!quantized || quant.input == "float") return "";
+  return quant.input == "u8" ? "unit" : "signed";
+}
+
+nlohmann::json to_json(const MlpQuantConfig& q) {
+  return {{"weight_bits", q.weight_bits},
+          {"act_bits", q.act_bits},
+          {"scheme", quant::to_string(q.scheme)},
+          {"granularity", q.granularity == quant::ScaleGranularity::channel ? "channel" : "tensor"},
+          {"learned_scale", q.learned_scale},
+          {"relu_max", q.relu_max},
+          {"learned_range", q.learned_range},
+          {"input", q.input},
+          {"input_bits", q.input_bits}};
+}
+
+namespace {
+MlpQuantConfig mlp_quant_from_json(const nlohmann::json& j, const std::string& path) {
+  MlpQuantConfig q;
+  JsonReader r(j, path);
+  std::string scheme = quant::to_string(q.scheme), gran = "channel";
+  r.get("weight_bits", q.weight_bits).get("act_bits", q.act_bits).get("scheme", scheme).get("granularity", gran);
+  r.get("learned_scale", q.learned_scale).get("relu_max", q.relu_max).get("learned_range", q.learned_range);
+  r.get("input", q.input).get("input_bits", q.input_bits);
+  r.finish();
+  q.scheme = quant::parse_weight_scheme(scheme);
+  check_one_of(r.key_path("granularity"), gran, {"tensor", "channel"});
+  q.granularity = gran == "tensor" ? quant::ScaleGranularity::tensor : quant::ScaleGranularity::channel;
+  return q;
+}
+}  // namespace
+
 nlohmann::json to_json(const MlpConfig& c) {
-  return {{"hidden", c.hidden}, {"batchnorm", c.batchnorm}, {"dropout", c.dropout}, {"activation", c.activation}};
+  nlohmann::json j = {
+      {"hidden", c.hidden}, {"batchnorm", c.batchnorm}, {"dropout", c.dropout}, {"activation", c.activation}};
+  if (c.quantized) j["quant"] = to_json(c.quant);
+  return j;
 }
 
 MlpConfig mlp_config_from_json(const nlohmann::json& j, const std::string& path) {
   MlpConfig c;
   JsonReader r(j, path);
   r.get("hidden", c.hidden).get("batchnorm", c.batchnorm).get("dropout", c.dropout).get("activation", c.activation);
+  if (const auto* q = r.child("quant")) {
+    c.quantized = true;
+    c.quant = mlp_quant_from_json(*q, r.key_path("quant"));
+  }
   r.finish();
   c.validate(path);
   return c;
@@ -55,30 +120,92 @@ std::vector<int> mlp_preset_widths(const std::string& name) {
   throw ConfigError(fmt::format("preset: '{}' is not one of tfc, sfc, lfc", name));
 }
 
+quant::Levels InputQuantImpl::levels() const {
+  if (mode_ == "signed") return quant::signed_activation_levels(bits_);
+  if (mode_ == "u8") return quant::unsigned_activation_levels(8, 1.0);
+  throw ConfigError("input levels: a float input has no levels");
+}
+
+torch::Tensor InputQuantImpl::forward(const torch::Tensor& x) {
+  if (mode_ != "signed") return x;
+  if (bits_ == 1) return quant::fake_quant_sign(x);
+  return quant::fake_quant_uniform(x, -1.0, 1.0, (int64_t(1) << bits_) - 2);
+}
+
+namespace {
+torch::nn::AnyModule float_activation(const std::string& kind) {
+  if (kind == "relu") return torch::nn::AnyModule(torch::nn::ReLU());
+  if (kind == "tanh") return torch::nn::AnyModule(torch::nn::Tanh());
+  return torch::nn::AnyModule(torch::nn::Hardtanh());
+}
+}  // namespace
+
 MlpImpl::MlpImpl(const MlpConfig& config, InputShape input, int classes)
     : config_(config), input_(input), classes_(classes) {
   config_.validate();
   if (classes < 2) throw ConfigError(fmt::format("classes: {} (need >= 2)", classes));
-  torch::nn::Sequential seq;
   int64_t in = input.numel();
-  for (int width : config_.hidden) {
-    // Without BatchNorm the linear layer needs its own bias; with it the bias would be redundant.
-    seq->push_back(torch::nn::Linear(torch::nn::LinearOptions(in, width).bias(!config_.batchnorm)));
-    if (config_.batchnorm) seq->push_back(torch::nn::BatchNorm1d(width));
-    if (config_.activation == "relu")
-      seq->push_back(torch::nn::ReLU());
-    else if (config_.activation == "tanh")
-      seq->push_back(torch::nn::Tanh());
-    else
-      seq->push_back(torch::nn::Hardtanh());
-    if (config_.dropout > 0) seq->push_back(torch::nn::Dropout(config_.dropout));
-    in = width;
+  if (!config_.quantized) {
+    torch::nn::Sequential seq;
+    for (int width : config_.hidden) {
+      // Without BatchNorm the linear layer needs its own bias; with it the bias would be redundant.
+      seq->push_back(torch::nn::Linear(torch::nn::LinearOptions(in, width).bias(!config_.batchnorm)));
+      if (config_.batchnorm) seq->push_back(torch::nn::BatchNorm1d(width));
+      seq->push_back(float_activation(config_.activation));
+      if (config_.dropout > 0) seq->push_back(torch::nn::Dropout(config_.dropout));
+      in = width;
+    }
+    seq->push_back(torch::nn::Linear(in, classes));
+    body_ = register_module("body", seq);
+    return;
   }
-  seq->push_back(torch::nn::Linear(in, classes));
-  body_ = register_module("body", seq);
+  // Quantized: input quantizer, then per hidden layer QuantLinear -> BatchNorm -> QuantActivation
+  // (-> dropout), and a QuantLinear output layer followed by BatchNorm, as FINN's reference MLPs.
+  const auto& qc = config_.quant;
+  q_.input = register_module("input_quant", InputQuant(qc.input, qc.input_bits));
+  const auto act_kind = quant::parse_act_kind(config_.activation);
+  const size_t layers = config_.hidden.size() + 1;
+  for (size_t i = 0; i < layers; ++i) {
+    const bool last = i + 1 == layers;
+    const int64_t out = last ? classes : config_.hidden[i];
+    quant::WeightQuantConfig wq;
+    wq.bits = qc.weight_bits[i];
+    wq.scheme = qc.scheme;
+    wq.granularity = qc.granularity;
+    wq.learned_scale = qc.learned_scale;
+    // No bias when BatchNorm follows (it would be absorbed); the integer engine folds BN into thresholds.
+    q_.linears.push_back(
+        register_module(fmt::format("fc{}", i), quant::QuantLinear(in, out, wq, !config_.batchnorm)));
+    if (config_.batchnorm)
+      q_.norms.push_back(register_module(fmt::format("bn{}", i), torch::nn::BatchNorm1d(out)));
+    if (!last) {
+      quant::ActQuantConfig aq;
+      aq.bits = qc.act_bits[i];
+      aq.kind = act_kind;
+      aq.relu_max = qc.relu_max;
+      aq.learned_range = qc.learned_range;
+      q_.acts.push_back(register_module(fmt::format("act{}", i), quant::QuantActivation(aq)));
+      if (config_.dropout > 0)
+        dropouts_.push_back(register_module(fmt::format("drop{}", i), torch::nn::Dropout(config_.dropout)));
+    }
+    in = out;
+  }
 }
 
-torch::Tensor MlpImpl::forward(torch::Tensor x) { return body_->forward(x.flatten(1)); }
+torch::Tensor MlpImpl::forward(torch::Tensor x) {
+  x = x.flatten(1);
+  if (!config_.quantized) return body_->forward(x);
+  x = q_.input->forward(x);
+  for (size_t i = 0; i < q_.linears.size(); ++i) {
+    x = q_.linears[i]->forward(x);
+    if (config_.batchnorm) x = q_.norms[i]->forward(x);
+    if (i < q_.acts.size()) {
+      x = q_.acts[i]->forward(x);
+      if (!dropouts_.empty()) x = dropouts_[i]->forward(x);
+    }
+  }
+  return x;
+}
 
 nlohmann::json MlpImpl::describe() const {
   return {{"arch", "mlp"},

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -43,6 +44,8 @@ void TrainOptions::validate(const std::string& key) const {
   check_range(key + ".batch_size", double(batch_size), 1, 1 << 20);
   check_range(key + ".eval_batch_size", double(eval_batch_size), 1, 1 << 20);
   optim.validate(key + ".optim");
+  for (int e : test_eval_epochs)
+    if (e < 1) throw ConfigError(fmt::format("{}.test_eval_epochs: epoch {} (epochs count from 1)", key, e));
 }
 
 nlohmann::json to_json(const TrainOptions& o) {
@@ -54,7 +57,8 @@ nlohmann::json to_json(const TrainOptions& o) {
           {"augment", o.augment},
           {"normalization", data::to_string(o.normalization)},
           {"optim", to_json(o.optim)},
-          {"eval_test_each_epoch", o.eval_test_each_epoch}};
+          {"eval_test_each_epoch", o.eval_test_each_epoch},
+          {"test_eval_epochs", o.test_eval_epochs}};
 }
 
 TrainOptions train_options_from_json(const nlohmann::json& j, const std::string& path) {
@@ -63,7 +67,7 @@ TrainOptions train_options_from_json(const nlohmann::json& j, const std::string&
   std::string norm = data::to_string(o.normalization);
   r.get("epochs", o.epochs).get("batch_size", o.batch_size).get("eval_batch_size", o.eval_batch_size);
   r.get("seed", o.seed).get("device", o.device).get("augment", o.augment).get("normalization", norm);
-  r.get("eval_test_each_epoch", o.eval_test_each_epoch);
+  r.get("eval_test_each_epoch", o.eval_test_each_epoch).get("test_eval_epochs", o.test_eval_epochs);
   if (const auto* opt = r.child("optim")) o.optim = optim_config_from_json(*opt, r.key_path("optim"));
   r.finish();
   o.normalization = data::parse_normalization(norm);
@@ -318,7 +322,11 @@ TrainResult Trainer::fit() {
       m.val_loss = ev.loss;
       m.val_accuracy = ev.accuracy;
     }
-    if (options_.eval_test_each_epoch || epoch + 1 == options_.epochs) {
+    const auto& at = options_.test_eval_epochs;
+    const bool test_now = epoch + 1 == options_.epochs ||
+                          (options_.eval_test_each_epoch &&
+                           (at.empty() || std::find(at.begin(), at.end(), epoch + 1) != at.end()));
+    if (test_now) {
       auto ev = evaluate(dataset_.test);
       m.test_loss = ev.loss;
       m.test_accuracy = ev.accuracy;

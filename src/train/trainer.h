@@ -26,6 +26,7 @@ struct TrainOptions {
   data::Normalization normalization = data::Normalization::standard;
   OptimConfig optim;
   bool eval_test_each_epoch = true;  // test accuracy per epoch (Route Q reads 10/20/30/50/100-epoch points)
+  std::vector<int> test_eval_epochs;  // if non-empty: evaluate the test set only after these epochs (+ the last)
   std::string out_dir;               // checkpoints + metrics.json go here; empty = none
   bool resume = false;               // continue from out_dir/checkpoint.pt
   bool progress = true;              // per-epoch progress lines on stderr

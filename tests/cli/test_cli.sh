@@ -82,7 +82,62 @@ if "$NEMOKD" train --from "$work/good" --val-size 20 --hidden 16 --epochs 2 --ou
   ok "--resume continues from the checkpoint"
 else bad "--resume" "$(cat "$work/resume.json")"; fi
 
-for cmd in "" "data" "data info" "data fetch" "train" "run" "doctor" "demo"; do
+# --- Route Q: quantizers, QAT, sweeps ---
+if "$NEMOKD" quant levels --bits 1 --json >/dev/null 2>&1 && python3 - "$NEMOKD" <<'PY'
+import json, subprocess, sys
+golden = {0.136: [1, 0, 0, 0.25, 0.125, 0.125, 0.125, 0.140625],
+          0.357: [1, 0, 0.5, 0.25, 0.375, 0.375, 0.34375, 0.359375],
+          0.639: [1, 1, 0.5, 0.75, 0.625, 0.625, 0.625, 0.640625],
+          1.135: [1, 1, 1, 1.25, 1.125, 1.125, 1.125, 1.140625],
+          2.0:   [1, 1, 1.5, 1.75, 1.875, 1.9375, 1.96875, 1.984375]}
+for n in range(1, 9):
+    out = subprocess.run([sys.argv[1], "quant", "levels", "--scheme", "finn", "--bits", str(n), "--values",
+                          ",".join(str(x) for x in golden), "--json"], capture_output=True, text=True, check=True)
+    d = json.loads(out.stdout)
+    got = [q["value"] for q in d["quantized"]]
+    want = [golden[x][n - 1] for x in golden]
+    assert got == want, (n, got, want)
+    assert d["count"] == (2 if n == 1 else 2 ** n - 1), d["count"]
+PY
+then ok "quant levels reproduces the spec's golden table for n = 1..8"; else bad "quant levels golden table"; fi
+expect_error "9-bit quantizer rejected" "9 bits" "$NEMOKD" quant levels --bits 9
+expect_error "0-bit weights rejected in training" "0 bits" "$NEMOKD" quant train --from "$work/good" --wbits 0 --out "$work/q0"
+
+if "$NEMOKD" quant sweep --from "$work/good" --val-size 20 --topology 16 --pairs 1x1,2x2 --epochs 1 --jobs 2 \
+     --out "$work/sweep" --json > "$work/sweep.json" 2> "$work/sweep.err" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ran"]==2 and d["failed"]==0 and all(r["status"]=="completed" for r in d["rows"]), d' "$work/sweep.json" &&
+   [ "$(wc -l < "$work/sweep/results.csv")" -eq 3 ]; then
+  ok "quant sweep trains each cell in parallel and writes the table"
+else bad "quant sweep" "$(cat "$work/sweep.json" "$work/sweep.err")"; fi
+before=$(sha1sum "$work/sweep/w1a1/model.pt" "$work/sweep/w2a2/run.json")
+if "$NEMOKD" quant sweep --from "$work/good" --val-size 20 --topology 16 --pairs 1x1,2x2 --epochs 1 --jobs 1 \
+     --out "$work/sweep" --resume --json > "$work/sweep2.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ran"]==0 and d["reused"]==2, d' "$work/sweep2.json" &&
+   [ "$before" = "$(sha1sum "$work/sweep/w1a1/model.pt" "$work/sweep/w2a2/run.json")" ]; then
+  ok "resumed sweep reuses finished cells without retraining"
+else bad "resumed sweep" "$(cat "$work/sweep2.json")"; fi
+expect_error "existing sweep needs --resume" "already lives here" \
+  "$NEMOKD" quant sweep --from "$work/good" --topology 16 --pairs 1x1 --epochs 1 --out "$work/sweep"
+
+# Kill a sweep mid-way (SIGKILL), restart it: finished cells are kept byte for byte, the rest complete.
+"$NEMOKD" quant sweep --from "$work/good" --val-size 20 --topology 32 --pairs 1x1,2x2,3x3 --epochs 3 --jobs 1 \
+  --out "$work/killed" -q > /dev/null 2>&1 &
+sweep_pid=$!
+for _ in $(seq 1 600); do
+  grep -qs '"status": "completed"' "$work/killed/w1a1/run.json" && break; sleep 0.1
+done
+kill -9 $sweep_pid 2>/dev/null; wait $sweep_pid 2>/dev/null
+first=$(sha1sum "$work/killed/w1a1/run.json" 2>/dev/null)
+sleep 0.5
+if [ -n "$first" ] && ! pgrep -f "$work/killed/w2a2" >/dev/null &&
+   "$NEMOKD" quant sweep --from "$work/good" --val-size 20 --topology 32 --pairs 1x1,2x2,3x3 --epochs 3 --jobs 1 \
+     --out "$work/killed" --resume --json > "$work/killed.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["failed"]==0 and d["reused"]>=1 and d["ran"]>=1 and all(r["status"]=="completed" for r in d["rows"]), d' "$work/killed.json" &&
+   [ "$first" = "$(sha1sum "$work/killed/w1a1/run.json")" ]; then
+  ok "sweep killed mid-way resumes without retraining finished cells (no orphan children)"
+else bad "killed sweep resume" "$(cat "$work/killed.json" 2>/dev/null)"; fi
+
+for cmd in "" "data" "data info" "data fetch" "train" "run" "doctor" "demo" "quant" "quant levels" "quant train" "quant sweep"; do
   if "$NEMOKD" $cmd --help > "$work/help.txt" 2>&1 && grep -q -- "--help" "$work/help.txt"; then :; else bad "--help for '$cmd'"; fi
 done
 ok "--help on every command"

@@ -1,0 +1,266 @@
+// nemokd quant levels | train | sweep — Route Q, quantization-aware training of MLPs.
+#include <fmt/format.h>
+
+#include "cli_common.h"
+#include "core/error.h"
+#include "core/json_config.h"
+#include "quant/quantizer.h"
+#include "train/sweep.h"
+
+namespace nemokd::cli {
+namespace {
+
+// Model flags of a quantized MLP. With bits = false (sweeps) the bits come from the sweep's cells.
+struct QuantModelFlags {
+  std::string topology = "tfc";
+  std::string wbits = "2", abits = "2";
+  std::string scheme = "finn", granularity = "channel";
+  bool no_batchnorm = false;
+
+  void add(CLI::App* cmd, models::MlpConfig& m, bool bits) {
+    cmd->add_option("--topology,-t", topology,
+                    "Hidden widths: tfc (64x3), sfc (256x3), lfc (1024x3), or a list such as 512,256")
+        ->capture_default_str();
+    if (bits) {
+      cmd->add_option("--wbits,-w", wbits, "Weight bits 1..8 (32 = float), one value or one per layer (hidden..., "
+                                           "output)")
+          ->capture_default_str();
+      cmd->add_option("--abits,-a", abits, "Activation bits 1..8 (32 = float), one value or one per hidden layer")
+          ->capture_default_str();
+    }
+    cmd->add_option("--scheme", scheme, "Weight quantizer: finn (fixed point, step 2^-(n-2)) or scaled (integer x "
+                                        "max-abs scale)")
+        ->capture_default_str();
+    cmd->add_option("--granularity", granularity, "scaled scheme: scale per output channel or per tensor")
+        ->capture_default_str();
+    cmd->add_flag("--learned-scale", m.quant.learned_scale, "scaled scheme: learn the scale (initialised from max-abs)");
+    cmd->add_option("--activation", m.activation, "Saturating activation: tanh, hardtanh, relu (unsigned)")
+        ->capture_default_str();
+    cmd->add_option("--relu-max", m.quant.relu_max, "relu: top of the unsigned range")->capture_default_str();
+    cmd->add_flag("--learned-range", m.quant.learned_range, "relu: learn the top of the range (PACT)");
+    cmd->add_option("--input", m.quant.input,
+                    "Input: signed (pixels -> [-1,1] -> --input-bits), u8 (8-bit pixels), float")
+        ->capture_default_str();
+    cmd->add_option("--input-bits", m.quant.input_bits, "Bits of the signed input quantizer (1 = binarised)")
+        ->capture_default_str();
+    cmd->add_option("--dropout", m.dropout, "Dropout after each hidden activation")->capture_default_str();
+    cmd->add_flag("--no-batchnorm", no_batchnorm, "No BatchNorm after the linear layers");
+  }
+
+  void apply(models::MlpConfig& m, bool bits) const {
+    if (topology == "tfc" || topology == "sfc" || topology == "lfc")
+      m.hidden = models::mlp_preset_widths(topology);
+    else
+      m.hidden = parse_int_list("--topology", topology);
+    m.batchnorm = !no_batchnorm;
+    m.quant.scheme = quant::parse_weight_scheme(scheme);
+    check_one_of("--granularity", granularity, {"channel", "tensor"});
+    m.quant.granularity = granularity == "tensor" ? quant::ScaleGranularity::tensor : quant::ScaleGranularity::channel;
+    if (bits) m.set_bits(parse_int_list("--wbits", wbits), parse_int_list("--abits", abits));
+    m.quantized = true;
+  }
+};
+
+void register_levels(CLI::App* quant_cmd) {
+  struct Flags {
+    std::string scheme = "finn", values;
+    int bits = 2;
+    double scale = 1.0, max = 1.0;
+    OutputFlags out;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* cmd = quant_cmd->add_subcommand("levels", "Print a quantizer's levels (codes <-> values) and quantize values");
+  cmd->add_option("--scheme", f->scheme,
+                  "finn (weights, fixed point), scaled (weights, integer x --scale), signed-act (tanh/hard-tanh "
+                  "activations on [-1,1]), unsigned-act (ReLU activations on [0, --max])")
+      ->capture_default_str();
+  cmd->add_option("--bits,-n", f->bits, "Bits, 1..8")->required();
+  cmd->add_option("--scale", f->scale, "scaled: the scale")->capture_default_str();
+  cmd->add_option("--max", f->max, "unsigned-act: top of the range")->capture_default_str();
+  cmd->add_option("--values", f->values, "Comma-separated inputs to quantize, e.g. 0.136,0.357,2");
+  add_output_flags(cmd, f->out);
+  cmd->callback([f] {
+    quant::check_bits("--bits", f->bits);
+    if (f->bits == quant::kFloatBits) throw ConfigError("--bits: 32 bits is float, it has no levels");
+    check_one_of("--scheme", f->scheme, {"finn", "scaled", "signed-act", "unsigned-act"});
+    quant::Levels l = f->scheme == "finn"         ? quant::finn_weight_levels(f->bits)
+                      : f->scheme == "scaled"     ? quant::scaled_weight_levels(f->bits, f->scale)
+                      : f->scheme == "signed-act" ? quant::signed_activation_levels(f->bits)
+                                                  : quant::unsigned_activation_levels(f->bits, f->max);
+    nlohmann::json j = l.to_json();
+    j["scheme"] = f->scheme;
+    nlohmann::json levels = nlohmann::json::array();
+    for (int64_t c = l.min_code; c <= l.max_code; ++c) levels.push_back({{"code", c}, {"value", l.value(c)}});
+    j["levels"] = levels;
+    nlohmann::json quantized = nlohmann::json::array();
+    if (!f->values.empty()) {
+      std::stringstream ss(f->values);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        double x = 0;
+        try {
+          size_t used = 0;
+          x = std::stod(item, &used);
+          if (used != item.size()) throw std::invalid_argument(item);
+        } catch (const std::exception&) {
+          throw ConfigError(fmt::format("--values: '{}' is not a number", item));
+        }
+        quantized.push_back({{"input", x}, {"code", l.code(x)}, {"value", l.quantize(x)}});
+      }
+    }
+    j["quantized"] = quantized;
+    if (f->out.json) return print_json(j);
+    fmt::print("{} quantizer, {} bits: {} levels, codes {}..{}, scale {}{}\n", f->scheme, l.bits, l.count(),
+               l.min_code, l.max_code, l.scale, l.bipolar ? " (bipolar: code 0 = -1, code 1 = +1)" : "");
+    std::vector<std::string> vals;
+    for (const auto& v : levels) vals.push_back(fmt::format("{:g}", v["value"].get<double>()));
+    fmt::print("levels: {}\n", fmt::join(vals, " "));
+    for (const auto& q : quantized)
+      fmt::print("  {:>10g} -> {:g} (code {})\n", q["input"].get<double>(), q["value"].get<double>(),
+                 q["code"].get<int64_t>());
+  });
+}
+
+void register_quant_train(CLI::App* quant_cmd) {
+  struct Flags {
+    train::TrainRunConfig config = train::default_qat_config();
+    QuantModelFlags model;
+    TrainingFlags training;
+    RunFlags run;
+    std::string eval_at;
+    OutputFlags output;
+  };
+  auto f = std::make_shared<Flags>();
+  auto& c = f->config;
+  auto* cmd = quant_cmd->add_subcommand("train", "Quantization-aware training of an MLP with W-bit weights and "
+                                                 "A-bit activations");
+  cmd->footer("Example: nemokd quant train --dataset mnist --topology tfc --wbits 2 --abits 2 --epochs 5\n"
+              "Defaults follow the FINN reference MLPs: tanh, BatchNorm, dropout 0.2, 8-bit [-1,1] input, Adam 0.01, "
+              "cosine schedule, batch 100.");
+  add_dataset_flags(cmd, c.dataset);
+  f->model.add(cmd, c.model.mlp, true);
+  f->training.add(cmd, c.train);
+  cmd->add_option("--eval-at", f->eval_at,
+                  "Evaluate the test set only after these epochs (and the last), e.g. 10,20,30,50,100 (default: every "
+                  "epoch)");
+  f->run.add(cmd, c, "quant");
+  add_output_flags(cmd, f->output);
+  cmd->callback([f] {
+    auto c = f->config;
+    data::validate(c.dataset);
+    f->model.apply(c.model.mlp, true);
+    if (!f->eval_at.empty()) c.train.test_eval_epochs = parse_int_ranges("--eval-at", f->eval_at);
+    f->training.apply(c);
+    auto config = train::train_run_config_from_json(train::to_json(c));
+    const std::string out = f->run.out.empty() ? default_out_dir("quant") : f->run.out;
+    auto record = train::run_training(config, train::RunContext{out, f->run.resume, !f->output.quiet});
+    exit_code() = report_training(record, out, f->output);
+  });
+}
+
+void register_sweep(CLI::App* quant_cmd) {
+  struct Flags {
+    train::TrainRunConfig config = train::default_qat_config();
+    QuantModelFlags model;
+    TrainingFlags training;
+    RunFlags run;
+    std::string preset, wbits = "1-8", abits = "1-8", pairs, eval_at;
+    double scale = 1.0;
+    int jobs = 1;
+    OutputFlags output;
+    CLI::Option *dataset_opt = nullptr, *epochs_opt = nullptr, *wbits_opt = nullptr, *abits_opt = nullptr;
+  };
+  auto f = std::make_shared<Flags>();
+  auto& c = f->config;
+  auto* cmd = quant_cmd->add_subcommand("sweep", "Train every W x A combination (or a subset), in parallel, "
+                                                 "resumably; one results table");
+  cmd->footer(
+      "Presets (the paper's experiments): q1 = MNIST, TFC, W1..8 x A1..8, 100 epochs, test accuracy at 10/20/30/50/100;\n"
+      "q2 = Fashion-MNIST, TFC, W2A2/W3A3/W4A4, 40 epochs. --scale 0.1 runs them with a tenth of the epochs.\n"
+      "Explicit --dataset/--epochs/--wbits/--abits/--pairs/--eval-at override the preset.\n"
+      "Each cell trains in its own process into --out/wXaY; a killed sweep continues with --resume and never\n"
+      "retrains a finished cell. Table: --out/results.csv and results.json.");
+  cmd->add_option("--preset", f->preset, "q1 or q2");
+  cmd->add_option("--scale", f->scale, "Preset epochs (and eval points) times this, in (0, 1]")->capture_default_str();
+  f->wbits_opt = cmd->add_option("--wbits,-w", f->wbits, "Weight bits to sweep, e.g. 1-8 or 2,4,8")->capture_default_str();
+  f->abits_opt = cmd->add_option("--abits,-a", f->abits, "Activation bits to sweep")->capture_default_str();
+  cmd->add_option("--pairs", f->pairs, "Explicit cells instead of the W x A grid, e.g. 2x2,3x3,4x4");
+  cmd->add_option("--eval-at", f->eval_at, "Epochs whose test accuracy goes in the table, e.g. 10,20,30,50,100");
+  cmd->add_option("--jobs", f->jobs, "Trainings at a time (threads are split between them)")->capture_default_str();
+  add_dataset_flags(cmd, c.dataset);
+  f->dataset_opt = cmd->get_option("--dataset");
+  f->model.add(cmd, c.model.mlp, false);
+  f->training.add(cmd, c.train);
+  f->epochs_opt = cmd->get_option("--epochs");
+  f->run.add(cmd, c, "sweep");
+  add_output_flags(cmd, f->output);
+  cmd->callback([f] {
+    train::SweepConfig s;
+    if (!f->preset.empty()) s = train::sweep_preset(f->preset, f->scale);
+    auto c = f->config;
+    if (!f->preset.empty()) {
+      if (f->dataset_opt->count() == 0) c.dataset.name = s.base.dataset.name;
+      if (f->epochs_opt->count() == 0) c.train.epochs = s.base.train.epochs;
+    }
+    data::validate(c.dataset);
+    f->model.apply(c.model.mlp, false);
+    c.model.mlp.set_bits({2}, {2});  // placeholder: each cell sets its own bits
+    f->training.apply(c);
+    s.base = c;
+    s.jobs = f->jobs;
+    const bool grid_given = f->wbits_opt->count() > 0 || f->abits_opt->count() > 0;
+    if (!f->pairs.empty()) {
+      s.cells.clear();
+      std::stringstream ss(f->pairs);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        int w = 0, a = 0, used = 0;
+        if (std::sscanf(item.c_str(), "%dx%d%n", &w, &a, &used) != 2 || used != static_cast<int>(item.size()))
+          throw ConfigError(fmt::format("--pairs: '{}' is not WxA, e.g. 2x2", item));
+        s.cells.push_back({w, a});
+      }
+    } else if (f->preset.empty() || grid_given) {
+      s.cells.clear();
+      for (int w : parse_int_ranges("--wbits", f->wbits))
+        for (int a : parse_int_ranges("--abits", f->abits)) s.cells.push_back({w, a});
+    }
+    if (!f->eval_at.empty()) s.eval_at = parse_int_ranges("--eval-at", f->eval_at);
+    if (f->preset.empty() && s.eval_at.empty()) s.eval_at = {c.train.epochs};
+    s = train::sweep_config_from_json(train::to_json(s));  // validate exactly as a stored sweep.json would be
+    const std::string out = f->run.out.empty() ? default_out_dir("sweep") : f->run.out;
+    auto result = train::run_sweep(s, train::SweepContext{out, f->run.resume, !f->output.quiet, ""});
+    exit_code() = result.failed ? 1 : 0;
+    if (f->output.json) {
+      auto j = result.to_json();
+      j["out_dir"] = out;
+      return print_json(j);
+    }
+    fmt::print("{:<6} {:>8} {:>10}", "cell", "params", "status");
+    for (int e : s.eval_at) fmt::print(" {:>9}", fmt::format("ep{}", e));
+    fmt::print("\n");
+    for (const auto& r : result.rows) {
+      fmt::print("{:<6} {:>8} {:>10}", r.cell.name(), r.parameters, r.status);
+      for (int e : s.eval_at) {
+        auto it = r.test_accuracy_at.find(e);
+        fmt::print(" {:>9}", it == r.test_accuracy_at.end() ? "-" : fmt::format("{:.2f}%", 100 * it->second));
+      }
+      fmt::print("{}\n", r.reused ? "  (earlier run)" : "");
+    }
+    fmt::print("table: {}/results.csv  ({} trained now, {} from earlier runs, {} failed)\n", out, result.ran,
+               result.reused, result.failed);
+    for (const auto& r : result.rows)
+      if (r.status == "failed") fmt::print(stderr, "nemokd: {} failed: {}\n", r.cell.name(), r.message);
+  });
+}
+
+}  // namespace
+
+void register_quant(CLI::App& app) {
+  auto* quant_cmd = app.add_subcommand("quant", "Route Q: quantizers, quantization-aware training, W x A sweeps");
+  quant_cmd->require_subcommand(1);
+  register_levels(quant_cmd);
+  register_quant_train(quant_cmd);
+  register_sweep(quant_cmd);
+}
+
+}  // namespace nemokd::cli

@@ -1,0 +1,30 @@
+// Child processes for work that must survive a crash of its neighbours and be killable as a unit: sweeps
+// run each training as `nemokd run ...` in its own process (own memory, own thread pool, own failure).
+#pragma once
+#include <string>
+#include <vector>
+
+namespace nemokd {
+
+struct ChildProcess {
+  int pid = -1;
+};
+
+// Starts argv[0] with argv, stdout/stderr redirected to the given files (created/truncated). The child is
+// killed if this process dies (PR_SET_PDEATHSIG), so a killed sweep never leaves orphans writing into run
+// folders that a restarted sweep would use too.
+ChildProcess spawn_process(const std::vector<std::string>& argv, const std::string& stdout_path,
+                           const std::string& stderr_path);
+
+struct ChildExit {
+  int pid = -1;
+  int exit_code = -1;  // -1 when killed by a signal
+  int signal = 0;
+};
+// Waits for any child to finish.
+ChildExit wait_any_child();
+
+// Path of the running executable (/proc/self/exe), to re-invoke nemokd for child runs.
+std::string self_executable();
+
+}  // namespace nemokd

@@ -1,0 +1,73 @@
+// W x A sweeps: one quantized MLP trained for every (weight bits, activation bits) cell, each as its own
+// child process (`nemokd run`), up to `jobs` at a time with the threads split between them. Resumable: a
+// cell whose run.json says completed (with the same config) is never retrained; a cell killed midway
+// continues from its checkpoint. Results go to one table (results.csv + results.json).
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "train/train_run.h"
+
+namespace nemokd::train {
+
+// The QAT recipe nemokd uses by default (after the FINN reference MLPs and their authors' training code):
+// TFC topology, FINN fixed-point weights, tanh activations, BatchNorm, dropout 0.2, input pixels mapped to
+// [-1, 1] and quantized to 8 bits, Adam lr 0.01 without weight decay, cosine schedule, batch 100.
+TrainRunConfig default_qat_config();
+
+struct QuantCell {
+  int wbits = 32, abits = 32;
+  std::string name() const;  // "w2a2"
+  bool operator==(const QuantCell& o) const { return wbits == o.wbits && abits == o.abits; }
+};
+
+struct SweepConfig {
+  TrainRunConfig base;          // quantized MLP + training setup; bits are replaced per cell
+  std::vector<QuantCell> cells;
+  std::vector<int> eval_at;     // epochs whose test accuracy is reported (the last epoch always is)
+  int jobs = 1;                 // trainings at a time; threads are split between them
+  std::string preset;           // "q1", "q2" or "" (custom)
+
+  void validate() const;
+  TrainRunConfig cell_config(const QuantCell& cell) const;  // the exact config a cell trains with
+};
+nlohmann::json to_json(const SweepConfig& c);
+SweepConfig sweep_config_from_json(const nlohmann::json& j);
+
+// The paper's presets: q1 = MNIST, TFC, W1..8 x A1..8, 100 epochs, test accuracy at 10/20/30/50/100;
+// q2 = Fashion-MNIST, TFC, W2A2/W3A3/W4A4, 40 epochs. `scale` multiplies the epochs and eval points.
+SweepConfig sweep_preset(const std::string& name, double scale);
+
+struct SweepRow {
+  QuantCell cell;
+  std::string status;  // completed | diverged | failed
+  std::string message;
+  std::string run_dir;
+  int64_t parameters = 0;
+  std::map<int, double> test_accuracy_at;  // epoch -> test accuracy
+  double final_test_accuracy = NAN, final_val_accuracy = NAN;
+  double train_seconds = 0;
+  bool reused = false;  // finished in an earlier invocation, not retrained
+};
+
+struct SweepResult {
+  std::vector<SweepRow> rows;
+  int ran = 0, reused = 0, failed = 0;
+  nlohmann::json to_json() const;
+};
+
+struct SweepContext {
+  std::string out_dir;
+  bool resume = false;
+  bool progress = true;
+  std::string executable;  // nemokd binary for the child runs (default: this process's executable)
+};
+
+SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx);
+// results.csv and results.json in out_dir.
+void write_sweep_table(const SweepConfig& config, const SweepResult& result, const std::string& out_dir);
+
+}  // namespace nemokd::train
