@@ -306,15 +306,38 @@ TEST(FakeQuant, ScaledMatchesScaledWeightLevels) {
 }
 
 // The float32 op must make the same decision as Levels (in double) right next to a threshold: the spec asks
-// training, the integer engine and the exported thresholds to agree bit for bit. (Disabled: see report — the
-// "+ 0.5" in float rounds the float just below a threshold up onto it.)
-TEST(FakeQuant, DISABLED_FloatJustBelowAThresholdRoundsDown) {
+// training, the integer engine and the exported thresholds to agree bit for bit.
+// DISABLED — known bug in src/quant/quantizer.cpp: floor(x/step + 0.5) is evaluated in float32, and for the
+// float just below a threshold (e.g. n = 2, x = 0.5 - 2^-25) the sum 1 - 2^-25 is a float tie that rounds (to
+// even) up to 1.0, so the op returns the upper level while Levels::code (double) and a ">= threshold"
+// comparison give the lower one. Same pattern in fake_quant_uniform, fake_quant_scaled and the learned-range
+// ReLU. Enable once the rounding is done exactly (e.g. in double, or q = floor(y) + (y - floor(y) >= 0.5)).
+TEST(FakeQuant, FloatJustBelowAThresholdRoundsDown) {
   for (int n = 2; n <= 8; ++n) {
     const double step = std::ldexp(1.0, -(n - 2));
     const float below = std::nextafter(float(step / 2), 0.0f);  // just below the 0 -> 1 threshold
     EXPECT_EQ(finn_weight_levels(n).quantize(below), 0.0) << n;
     EXPECT_EQ(fake_quant_finn(torch::tensor({below}), n).item<float>(), 0.0f) << "n=" << n << " x=" << below;
   }
+}
+
+TEST(FakeQuant, UniformTiesRoundHalfUp) {
+  // Signed 2-bit activations: levels {-1, 0, 1}, thresholds at -0.5 and 0.5.
+  EXPECT_EQ(to_vec(fake_quant_uniform(torch::tensor({-0.5f, 0.5f, -0.49f, 0.49f}), -1.0, 1.0, 2)),
+            (std::vector<float>{0, 1, 0, 0}));
+  EXPECT_EQ(signed_activation_levels(2).quantize(-0.5), 0.0);
+  EXPECT_EQ(signed_activation_levels(2).quantize(0.5), 1.0);
+  QuantActivation ht(ActQuantConfig{2, ActKind::hardtanh, 1.0, false});
+  EXPECT_EQ(to_vec(ht->forward(torch::tensor({-0.5f, 0.5f}))), (std::vector<float>{0, 1}));
+  // Unsigned 2-bit on [0, 3]: step 1, ties at 0.5, 1.5, 2.5 all go up.
+  EXPECT_EQ(to_vec(fake_quant_uniform(torch::tensor({0.5f, 1.5f, 2.5f, 0.25f}), 0.0, 3.0, 3)),
+            (std::vector<float>{1, 2, 3, 0}));
+  const auto u = unsigned_activation_levels(2, 3.0);
+  EXPECT_EQ(u.quantize(0.5), 1.0);
+  EXPECT_EQ(u.quantize(2.5), 3.0);
+  // Dyadic step 0.25 on [0, 1].
+  EXPECT_EQ(to_vec(fake_quant_uniform(torch::tensor({0.125f, 0.375f, 0.625f, 0.875f}), 0.0, 1.0, 4)),
+            (std::vector<float>{0.25f, 0.5f, 0.75f, 1.0f}));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -749,6 +772,46 @@ TEST(QuantMlp, BuildsAndRunsW2A2) {
   EXPECT_EQ(models::parameter_count(*m), expected);
 }
 
+TEST(QuantMlp, ForwardIsInputQuantThenLinearNormActPerLayer) {
+  torch::manual_seed(13);
+  auto c = tfc_w2a2();
+  c.mlp.activation = "hardtanh";
+  c.mlp.quant.weight_bits = {3, 2, 4, 5};
+  c.mlp.quant.act_bits = {2, 3, 4};
+  c.mlp.quant.input_bits = 2;
+  auto m = models::build_model(c, models::InputShape{1, 28, 28}, 10);
+  auto mlp = std::dynamic_pointer_cast<models::MlpImpl>(m);
+  ASSERT_TRUE(mlp);
+  auto q = mlp->quant_layers();  // a copy of the holders (shared modules), callable non-const
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(q.acts[i]->config().bits, c.mlp.quant.act_bits[i]);
+  m->eval();
+  torch::NoGradGuard ng;
+  auto x = torch::rand({5, 1, 28, 28}) * 2 - 1;
+  // The input quantizer maps [-1, 1] pixels to the 2-bit signed levels {-1, 0, 1}.
+  auto xq = q.input->forward(x.flatten(1));
+  for (float v : to_vec(xq)) ASSERT_TRUE(v == -1.0f || v == 0.0f || v == 1.0f) << v;
+  auto h = xq;
+  for (size_t i = 0; i < 4; ++i) {
+    h = q.norms[i]->forward(q.linears[i]->forward(h));
+    if (i < 3) {
+      h = q.acts[i]->forward(h);
+      const auto values = signed_activation_levels(c.mlp.quant.act_bits[i]).values();
+      for (float v : to_vec(h)) ASSERT_TRUE(on_levels(v, values, 1e-6)) << "layer " << i << " " << v;
+    }
+  }
+  auto y = m->forward(x);
+  EXPECT_TRUE(torch::allclose(y, h, 1e-5, 1e-5));
+  // Inputs that quantize alike give identical outputs (the network only sees the quantized pixels).
+  EXPECT_TRUE(torch::equal(m->forward(x), m->forward(xq.reshape({5, 1, 28, 28}))));
+  // 1-bit input: sign.
+  c.mlp.quant.input_bits = 1;
+  auto m1 = std::dynamic_pointer_cast<models::MlpImpl>(models::build_model(c, models::InputShape{1, 28, 28}, 10));
+  auto in1 = m1->quant_layers().input;
+  EXPECT_EQ(to_vec(in1->forward(torch::tensor({{-0.3f, 0.0f, 0.7f}}))),
+            (std::vector<float>{-1, 1, 1}));
+  EXPECT_TRUE(m1->quant_layers().input->levels().bipolar);
+}
+
 TEST(QuantMlp, DescribeAndJsonRoundTripKeepTheQuantBlock) {
   auto c = tfc_w2a2();
   c.mlp.activation = "tanh";
@@ -756,6 +819,15 @@ TEST(QuantMlp, DescribeAndJsonRoundTripKeepTheQuantBlock) {
   c.mlp.quant.granularity = ScaleGranularity::tensor;
   c.mlp.quant.weight_bits = {8, 2, 3, 4};
   auto m = models::build_model(c, models::InputShape{1, 28, 28}, 10);
+  auto mlp = std::dynamic_pointer_cast<models::MlpImpl>(m);
+  ASSERT_TRUE(mlp);
+  const std::vector<int> bits = {8, 2, 3, 4};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(mlp->quant_layers().linears[i]->config().bits, bits[i]);
+    EXPECT_EQ(mlp->quant_layers().linears[i]->config().scheme, WeightScheme::scaled);
+    EXPECT_EQ(mlp->quant_layers().linears[i]->weight_levels().size(), 1u);  // per tensor
+  }
+  for (const auto& a : mlp->quant_layers().acts) EXPECT_EQ(a->config().kind, ActKind::tanh);
   const auto d = m->describe();
   EXPECT_EQ(d["arch"], "mlp");
   ASSERT_TRUE(d["mlp"].contains("quant"));

@@ -172,6 +172,8 @@ torch::Tensor QuantConv2dImpl::forward(const torch::Tensor& x) {
 
 QuantActivationImpl::QuantActivationImpl(ActQuantConfig config) : config_(config) {
   config_.validate("activation");
+  if (config_.kind == ActKind::relu && config_.bits == 1)
+    throw ConfigError("activation: 1-bit ReLU is not meaningful; use tanh/hardtanh (1 bit = sign)");
   if (config_.kind == ActKind::relu && config_.learned_range && config_.bits != kFloatBits)
     relu_max = register_parameter("relu_max", torch::full({1}, config_.relu_max));
 }
@@ -207,7 +209,8 @@ torch::Tensor QuantActivationImpl::forward(const torch::Tensor& x) {
       auto top = relu_max.abs() + 1e-3;
       auto clipped = torch::minimum(torch::relu(x), top);
       auto step = top.detach() / double(steps);
-      auto q = torch::floor(clipped.detach() / step + 0.5) * step;
+      auto q = torch::floor(clipped.detach() / step);
+      q = (q + (clipped.detach() / step - q >= 0.5).to(q.scalar_type())) * step;
       return clipped + (q - clipped.detach());
     }
   }

@@ -99,6 +99,16 @@ Levels unsigned_activation_levels(int bits, double max_value) {
   return l;
 }
 
+namespace {
+// floor(y + 1/2) computed so that it is exact: in float32, y + 0.5 can itself round up (y = 0.49999997 gives
+// exactly 1.0), putting values just below a threshold on the upper level. floor(y) and y - floor(y) are exact,
+// so comparing the fraction with 1/2 decides the tie rule without any intermediate rounding.
+torch::Tensor round_half_up(const torch::Tensor& y) {
+  auto f = torch::floor(y);
+  return f + (y - f >= 0.5).to(y.scalar_type());
+}
+}  // namespace
+
 // The forward value is computed on detached data and attached with the x + (q - x).detach() trick, whose
 // gradient is exactly that of the clamped input: 1 inside [lo, hi], 0 outside.
 torch::Tensor fake_quant_finn(const torch::Tensor& x, int bits) {
@@ -108,7 +118,7 @@ torch::Tensor fake_quant_finn(const torch::Tensor& x, int bits) {
   const double limit = 2.0 - step;
   auto clipped = torch::clamp(x, -limit, limit);
   // floor(x/step + 1/2) * step; step is a power of two, so the division and product are exact in float.
-  auto q = torch::floor(clipped.detach() * (1.0 / step) + 0.5) * step;
+  auto q = round_half_up(clipped.detach() * (1.0 / step)) * step;
   return clipped + (q - clipped.detach());
 }
 
@@ -120,7 +130,7 @@ torch::Tensor fake_quant_scaled(const torch::Tensor& x, int bits, const torch::T
   // learned, the scale through value = code * scale (LSQ-style).
   auto v = x / scale;
   auto clipped = torch::clamp(v, -max_code, max_code);
-  auto code = torch::floor(clipped.detach() + 0.5);
+  auto code = round_half_up(clipped.detach());
   return (clipped + (code - clipped.detach())) * scale;
 }
 
@@ -133,7 +143,14 @@ torch::Tensor fake_quant_sign(const torch::Tensor& x) {
 torch::Tensor fake_quant_uniform(const torch::Tensor& x, double lo, double hi, int64_t steps) {
   auto clipped = torch::clamp(x, lo, hi);
   const double step = (hi - lo) / double(steps);
-  auto q = torch::floor((clipped.detach() - lo) * (1.0 / step) + 0.5) * step + lo;
+  torch::Tensor q;
+  if (lo == -hi && steps % 2 == 0) {
+    // Symmetric levels (signed narrow activations): code = round_half_up(x / step) directly, one rounding
+    // fewer than going through x - lo; the two differ by the integer steps/2 in exact arithmetic.
+    q = round_half_up(clipped.detach() * (1.0 / step)) * step;
+  } else {
+    q = round_half_up((clipped.detach() - lo) * (1.0 / step)) * step + lo;
+  }
   return clipped + (q - clipped.detach());
 }
 

@@ -52,7 +52,8 @@ Levels unsigned_activation_levels(int bits, double max_value);
 // FINN fixed-point weights, bits 1..8 (32 = identity).
 torch::Tensor fake_quant_finn(const torch::Tensor& x, int bits);
 // Signed narrow integer with a per-tensor or per-output-channel scale (shape broadcastable to x, e.g.
-// [out, 1]); the scale may require grad (learned scale, gradient as in LSQ).
+// [out, 1]); the scale may require grad (learned scale, gradient as in LSQ). 1 bit: sign(x) * scale with the
+// XNOR-Net convention (gradient `scale` for |x| <= 1, 0 outside).
 torch::Tensor fake_quant_scaled(const torch::Tensor& x, int bits, const torch::Tensor& scale);
 // 1-bit sign (x >= 0 -> +1): STE clipped at |x| <= 1.
 torch::Tensor fake_quant_sign(const torch::Tensor& x);
