@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "quant/kernels.h"
 
 namespace nemokd::quant {
 
@@ -109,17 +110,98 @@ torch::Tensor round_half_up(const torch::Tensor& y) {
 }
 }  // namespace
 
-// The forward value is computed on detached data and attached with the x + (q - x).detach() trick, whose
-// gradient is exactly that of the clamped input: 1 inside [lo, hi], 0 outside.
+namespace {
+
+// Uniform fake quantization as one autograd function. Forward: clamp to [lo, hi], code = round half up of
+// (x / step) for symmetric grids (or (x - lo) / step), value = code * step (+ lo) — returned exactly (the
+// x + (q - x).detach() idiom can be off by an ulp). Backward: the clipped straight-through estimator, gradient
+// passed where lo <= x <= hi. On CPU both directions are single fused passes over the data, which is what
+// keeps QAT close to float training speed (weights are re-quantized every step); other devices use tensor ops
+// with identical arithmetic.
+struct UniformGrid {
+  float lo, hi, step, inv_step;
+  bool symmetric;  // lo == -hi with an even number of steps: codes from x / step directly
+  bool sign;       // bipolar: x >= 0 -> +1 else -1 (lo = -1, hi = 1 for the gradient window)
+};
+
+class UniformQuantFunction : public torch::autograd::Function<UniformQuantFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, double lo, double hi,
+                               int64_t steps, bool sign) {
+    UniformGrid g = make_grid(lo, hi, steps, sign);
+    ctx->save_for_backward({x});
+    ctx->saved_data["lo"] = double(g.lo);
+    ctx->saved_data["hi"] = double(g.hi);
+    if (x.device().is_cpu() && x.scalar_type() == torch::kFloat) {
+      auto xc = x.contiguous();
+      auto out = torch::empty_like(xc);
+      const float* in = xc.data_ptr<float>();
+      float* o = out.data_ptr<float>();
+      const kernels::Grid kg{g.lo, g.hi, g.step, g.inv_step, g.symmetric ? 0.0f : g.lo};
+      at::parallel_for(0, xc.numel(), 1 << 14, [&](int64_t b, int64_t e) {
+        if (g.sign)
+          kernels::quantize_sign(in + b, o + b, e - b);
+        else
+          kernels::quantize_uniform(in + b, o + b, e - b, kg);
+      });
+      return out;
+    }
+    return tensor_ops_forward(x, g);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto x = ctx->get_saved_variables()[0];
+    const float lo = float(ctx->saved_data["lo"].toDouble()), hi = float(ctx->saved_data["hi"].toDouble());
+    const auto& g = grad_out[0];
+    torch::Tensor grad;
+    if (x.device().is_cpu() && x.scalar_type() == torch::kFloat && g.scalar_type() == torch::kFloat) {
+      auto xc = x.contiguous();
+      auto gc = g.contiguous();
+      grad = torch::empty_like(xc);
+      const float* xp = xc.data_ptr<float>();
+      const float* gp = gc.data_ptr<float>();
+      float* op = grad.data_ptr<float>();
+      at::parallel_for(0, xc.numel(), 1 << 14,
+                       [&](int64_t b, int64_t e) { kernels::ste_mask(xp + b, gp + b, op + b, e - b, lo, hi); });
+    } else {
+      grad = g * torch::logical_and(x >= lo, x <= hi).to(g.scalar_type());
+    }
+    return {grad, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+
+ private:
+  static UniformGrid make_grid(double lo, double hi, int64_t steps, bool sign) {
+    UniformGrid g;
+    g.lo = float(lo);
+    g.hi = float(hi);
+    const double step = sign ? 2.0 : (hi - lo) / double(steps);
+    g.step = float(step);
+    g.inv_step = float(1.0 / step);
+    g.symmetric = lo == -hi && steps % 2 == 0;
+    g.sign = sign;
+    return g;
+  }
+
+  static torch::Tensor tensor_ops_forward(const torch::Tensor& x, const UniformGrid& g) {
+    torch::NoGradGuard no_grad;
+    if (g.sign) return torch::where(x >= 0, torch::ones({}, x.options()), -torch::ones({}, x.options()));
+    auto v = torch::clamp(x, g.lo, g.hi);
+    auto y = g.symmetric ? v * g.inv_step : (v - g.lo) * g.inv_step;
+    auto code = round_half_up(y);
+    return g.symmetric ? code * g.step : code * g.step + g.lo;
+  }
+};
+
+}  // namespace
+
 torch::Tensor fake_quant_finn(const torch::Tensor& x, int bits) {
   if (bits == kFloatBits) return x;
   if (bits == 1) return fake_quant_sign(x);
-  const double step = std::ldexp(1.0, -(bits - 2));
-  const double limit = 2.0 - step;
-  auto clipped = torch::clamp(x, -limit, limit);
-  // floor(x/step + 1/2) * step; step is a power of two, so the division and product are exact in float.
-  auto q = round_half_up(clipped.detach() * (1.0 / step)) * step;
-  return clipped + (q - clipped.detach());
+  // Levels k * 2^-(n-2) for |k| <= 2^(n-1) - 1: a symmetric grid on +-(2 - step) with 2 (2^(n-1) - 1) steps.
+  const int64_t max_code = (int64_t(1) << (bits - 1)) - 1;
+  const double limit = double(max_code) * std::ldexp(1.0, -(bits - 2));
+  return UniformQuantFunction::apply(x, -limit, limit, 2 * max_code, false);
 }
 
 torch::Tensor fake_quant_scaled(const torch::Tensor& x, int bits, const torch::Tensor& scale) {
@@ -134,24 +216,11 @@ torch::Tensor fake_quant_scaled(const torch::Tensor& x, int bits, const torch::T
   return (clipped + (code - clipped.detach())) * scale;
 }
 
-torch::Tensor fake_quant_sign(const torch::Tensor& x) {
-  auto clipped = torch::clamp(x, -1.0, 1.0);
-  auto q = torch::where(x.detach() >= 0, torch::ones({}, x.options()), -torch::ones({}, x.options()));
-  return clipped + (q - clipped.detach());
-}
+torch::Tensor fake_quant_sign(const torch::Tensor& x) { return UniformQuantFunction::apply(x, -1.0, 1.0, 2, true); }
 
 torch::Tensor fake_quant_uniform(const torch::Tensor& x, double lo, double hi, int64_t steps) {
-  auto clipped = torch::clamp(x, lo, hi);
-  const double step = (hi - lo) / double(steps);
-  torch::Tensor q;
-  if (lo == -hi && steps % 2 == 0) {
-    // Symmetric levels (signed narrow activations): code = round_half_up(x / step) directly, one rounding
-    // fewer than going through x - lo; the two differ by the integer steps/2 in exact arithmetic.
-    q = round_half_up(clipped.detach() * (1.0 / step)) * step;
-  } else {
-    q = round_half_up((clipped.detach() - lo) * (1.0 / step)) * step + lo;
-  }
-  return clipped + (q - clipped.detach());
+  if (!(hi > lo) || steps < 1) throw ConfigError(fmt::format("uniform quantizer: bad grid [{}, {}] / {}", lo, hi, steps));
+  return UniformQuantFunction::apply(x, lo, hi, steps, false);
 }
 
 }  // namespace nemokd::quant
