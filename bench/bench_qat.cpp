@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include <map>
 
+#include "bench_util.h"
 #include "core/runtime.h"
 #include "models/registry.h"
 #include "train/sweep.h"
@@ -55,50 +55,31 @@ void run_epochs(benchmark::State& state, bool quantized) {
 void BM_FloatLfcEpoch(benchmark::State& s) { run_epochs(s, false); }
 void BM_QatLfcEpoch(benchmark::State& s) { run_epochs(s, true); }
 
-class RateReporter : public benchmark::ConsoleReporter {
- public:
-  std::map<std::string, std::vector<double>> rates;
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& r : runs) {
-      auto it = r.counters.find("items_per_second");
-      if (it != r.counters.end()) rates[r.run_name.function_name.substr(0, r.run_name.function_name.find('/'))].push_back(it->second.value);
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-};
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) g_threads = std::stoi(argv[++i]);
-    else if (a == "--images" && i + 1 < argc) g_images = std::stoll(argv[++i]);
-    else if (a == "--wbits" && i + 1 < argc) g_wbits = std::stoi(argv[++i]);
-    else if (a == "--abits" && i + 1 < argc) g_abits = std::stoi(argv[++i]);
-    else rest.push_back(argv[i]);
-  }
+  long long threads = 0, images = g_images, wbits = g_wbits, abits = g_abits;
+  auto rest = bench::take_int_options(
+      argc, argv, {{"--threads", &threads}, {"--images", &images}, {"--wbits", &wbits}, {"--abits", &abits}});
+  g_threads = int(threads);
+  g_images = images;
+  g_wbits = int(wbits);
+  g_abits = int(abits);
   tune_allocator();
   int rc = static_cast<int>(rest.size());
   benchmark::Initialize(&rc, rest.data());
-  const int threads = configure_threads(g_threads);
+  const int used_threads = configure_threads(g_threads);
   fmt::print("bench_qat: LFC W{}A{} vs float, batch 100, {} MNIST images, {} threads\n", g_wbits, g_abits, g_images,
-             threads);
+             used_threads);
   for (int rep = 0; rep < 3; ++rep) {
     benchmark::RegisterBenchmark(fmt::format("BM_FloatLfcEpoch/rep{}", rep).c_str(), BM_FloatLfcEpoch)
         ->UseManualTime()->Iterations(1)->Unit(benchmark::kSecond);
     benchmark::RegisterBenchmark(fmt::format("BM_QatLfcEpoch/rep{}", rep).c_str(), BM_QatLfcEpoch)
         ->UseManualTime()->Iterations(1)->Unit(benchmark::kSecond);
   }
-  RateReporter reporter;
+  bench::RateReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  const double f = median(reporter.rates["BM_FloatLfcEpoch"]), q = median(reporter.rates["BM_QatLfcEpoch"]);
+  const double f = reporter.median("BM_FloatLfcEpoch"), q = reporter.median("BM_QatLfcEpoch");
   fmt::print("\nmedian training throughput: float LFC {:.0f} img/s, QAT LFC W{}A{} {:.0f} img/s, overhead float/QAT = "
              "{:.3f} (target <= 1.25)\n",
              f, g_wbits, g_abits, q, q > 0 ? f / q : 0.0);

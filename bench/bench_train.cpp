@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include <map>
 
+#include "bench_util.h"
 #include "core/runtime.h"
 #include "data/loader.h"
 #include "models/registry.h"
@@ -86,42 +86,20 @@ void BM_BareLibTorchEpoch(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n);
 }
 
-// Collects items/s per benchmark so the ratio can be printed at the end.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  std::map<std::string, std::vector<double>> rates;
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& r : runs)
-      if (r.run_type == Run::RT_Iteration) {
-        auto it = r.counters.find("items_per_second");
-        if (it != r.counters.end()) rates[r.run_name.function_name].push_back(it->second.value);
-      }
-    ConsoleReporter::ReportRuns(runs);
-  }
-};
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) g_threads = std::stoi(argv[++i]);
-    else if (a == "--images" && i + 1 < argc) g_images = std::stoll(argv[++i]);
-    else rest.push_back(argv[i]);
-  }
+  long long threads = 0, images = g_images;
+  auto rest = bench::take_int_options(argc, argv, {{"--threads", &threads}, {"--images", &images}});
+  g_threads = int(threads);
+  g_images = images;
   if (std::getenv("NEMOKD_NO_ALLOC_TUNING") == nullptr) tune_allocator();
   int rc = static_cast<int>(rest.size());
   benchmark::Initialize(&rc, rest.data());
-  const int threads = configure_threads(g_threads);
+  const int used_threads = configure_threads(g_threads);
   auto info = runtime_info();
   fmt::print("bench_train: LFC 784-1024x3-10 float, batch {}, {} MNIST images, {} threads, BLAS {}\n", kBatch,
-             g_images, threads, info.blas.is_openblas ? "OpenBLAS" : info.blas.library);
+             g_images, used_threads, info.blas.is_openblas ? "OpenBLAS" : info.blas.library);
   // Interleave the two so machine noise hits both alike.
   for (int rep = 0; rep < 3; ++rep) {
     benchmark::RegisterBenchmark(fmt::format("BM_BareLibTorchEpoch/rep{}", rep).c_str(), BM_BareLibTorchEpoch)
@@ -129,14 +107,9 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(fmt::format("BM_TrainerEpoch/rep{}", rep).c_str(), BM_TrainerEpoch)
         ->UseManualTime()->Iterations(1)->Unit(benchmark::kSecond);
   }
-  RatioReporter reporter;
+  bench::RateReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  std::vector<double> trainer, bare;
-  for (const auto& [name, v] : reporter.rates) {
-    auto& dest = name.rfind("BM_TrainerEpoch", 0) == 0 ? trainer : bare;
-    dest.insert(dest.end(), v.begin(), v.end());
-  }
-  const double t = median(trainer), b = median(bare);
+  const double t = reporter.median("BM_TrainerEpoch"), b = reporter.median("BM_BareLibTorchEpoch");
   fmt::print("\nmedian training throughput: Trainer {:.0f} img/s, bare LibTorch loop {:.0f} img/s, ratio {:.3f} "
              "(target >= 0.9)\n",
              t, b, b > 0 ? t / b : 0.0);

@@ -96,32 +96,29 @@ torch::Tensor quantize_weight(const torch::Tensor& w, const WeightQuantConfig& c
 }
 }  // namespace
 
-QuantLinearImpl::QuantLinearImpl(int64_t in, int64_t out, WeightQuantConfig config, bool with_bias)
+QuantWeightLayer::QuantWeightLayer(std::vector<int64_t> shape, int64_t fan_in, WeightQuantConfig config,
+                                   bool with_bias)
     : config_(config) {
   config_.validate("weight");
-  weight = register_parameter("weight", torch::empty({out, in}));
-  init_quant_weight(weight, config_, in);
-  if (with_bias) bias = register_parameter("bias", torch::zeros({out}));
+  weight = register_parameter("weight", torch::empty(shape));
+  init_quant_weight(weight, config_, fan_in);
+  if (with_bias) bias = register_parameter("bias", torch::zeros({shape[0]}));
   if (config_.scheme == WeightScheme::scaled && config_.learned_scale && config_.bits != kFloatBits) {
     scale = register_parameter("scale", max_abs_scale(weight, config_).reshape(scale_shape(weight, config_)));
   }
 }
 
-torch::Tensor QuantLinearImpl::current_scale() const {
+torch::Tensor QuantWeightLayer::current_scale() const {
   if (scale.defined()) return scale.abs() + 1e-8;
   return max_abs_scale(weight, config_).reshape(scale_shape(weight, config_));
 }
 
-torch::Tensor QuantLinearImpl::quantized_weight() const {
+torch::Tensor QuantWeightLayer::quantized_weight() const {
   const bool scaled = config_.scheme == WeightScheme::scaled && config_.bits != kFloatBits;
   return quantize_weight(weight, config_, scaled ? current_scale() : torch::Tensor());
 }
 
-torch::Tensor QuantLinearImpl::forward(const torch::Tensor& x) {
-  return torch::nn::functional::linear(x, quantized_weight(), bias);
-}
-
-std::vector<Levels> QuantLinearImpl::weight_levels() const {
+std::vector<Levels> QuantWeightLayer::weight_levels() const {
   if (config_.bits == kFloatBits) throw ConfigError("weight levels: a float (32-bit) layer has no levels");
   if (config_.scheme == WeightScheme::finn) return {finn_weight_levels(config_.bits)};
   auto s = current_scale().detach().to(torch::kCPU).to(torch::kDouble).flatten();
@@ -130,10 +127,10 @@ std::vector<Levels> QuantLinearImpl::weight_levels() const {
   return out;
 }
 
-torch::Tensor QuantLinearImpl::weight_codes() const {
+torch::Tensor QuantWeightLayer::weight_codes() const {
   torch::NoGradGuard g;
   auto levels = weight_levels();
-  auto q = quantized_weight().to(torch::kCPU).to(torch::kDouble);
+  auto q = quantized_weight().to(torch::kCPU).to(torch::kDouble).flatten(1).contiguous();
   auto out = torch::empty(q.sizes(), torch::kInt64);
   auto qa = q.accessor<double, 2>();
   auto oa = out.accessor<int64_t, 2>();
@@ -141,30 +138,21 @@ torch::Tensor QuantLinearImpl::weight_codes() const {
     const Levels& l = levels.size() == 1 ? levels[0] : levels[r];
     for (int64_t c = 0; c < q.size(1); ++c) oa[r][c] = l.code(qa[r][c]);
   }
-  return out;
+  return out.view(weight.sizes());
+}
+
+QuantLinearImpl::QuantLinearImpl(int64_t in, int64_t out, WeightQuantConfig config, bool with_bias)
+    : QuantWeightLayer({out, in}, in, config, with_bias) {}
+
+torch::Tensor QuantLinearImpl::forward(const torch::Tensor& x) {
+  return torch::nn::functional::linear(x, quantized_weight(), bias);
 }
 
 QuantConv2dImpl::QuantConv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
                                  WeightQuantConfig config, bool with_bias)
-    : config_(config), stride_(stride), padding_(padding) {
-  config_.validate("weight");
-  weight = register_parameter("weight", torch::empty({out, in, kernel, kernel}));
-  init_quant_weight(weight, config_, in * kernel * kernel);
-  if (with_bias) bias = register_parameter("bias", torch::zeros({out}));
-  if (config_.scheme == WeightScheme::scaled && config_.learned_scale && config_.bits != kFloatBits) {
-    scale = register_parameter("scale", max_abs_scale(weight, config_).reshape(scale_shape(weight, config_)));
-  }
-}
-
-torch::Tensor QuantConv2dImpl::current_scale() const {
-  if (scale.defined()) return scale.abs() + 1e-8;
-  return max_abs_scale(weight, config_).reshape(scale_shape(weight, config_));
-}
-
-torch::Tensor QuantConv2dImpl::quantized_weight() const {
-  const bool scaled = config_.scheme == WeightScheme::scaled && config_.bits != kFloatBits;
-  return quantize_weight(weight, config_, scaled ? current_scale() : torch::Tensor());
-}
+    : QuantWeightLayer({out, in, kernel, kernel}, in * kernel * kernel, config, with_bias),
+      stride_(stride),
+      padding_(padding) {}
 
 torch::Tensor QuantConv2dImpl::forward(const torch::Tensor& x) {
   return torch::conv2d(x, quantized_weight(), bias, stride_, padding_);

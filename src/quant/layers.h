@@ -40,39 +40,43 @@ struct ActQuantConfig {
 std::string to_string(ActKind k);
 ActKind parse_act_kind(const std::string& s);  // "tanh" | "hardtanh" | "relu"
 
-// Linear layer with quantized weights (no bias by default: BatchNorm follows in the quantized MLPs).
-class QuantLinearImpl : public torch::nn::Module {
+// What quantized linear and convolution layers share: a float latent weight quantized in every forward
+// pass, optional bias, and (scaled scheme with learned scale) a scale parameter.
+class QuantWeightLayer : public torch::nn::Module {
  public:
-  QuantLinearImpl(int64_t in, int64_t out, WeightQuantConfig config, bool bias);
-  torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor quantized_weight() const;  // what the forward pass multiplies with
-  // Integer codes of the quantized weight ([out, in], int64) and the level description per output channel
-  // (one entry for the finn scheme / per-tensor scale).
+  // Integer codes of the quantized weight (int64, the weight's shape) and the level description per output
+  // channel (one entry for the finn scheme / a per-tensor scale).
   torch::Tensor weight_codes() const;
   std::vector<Levels> weight_levels() const;
   const WeightQuantConfig& config() const { return config_; }
 
-  torch::Tensor weight, bias, scale;  // scale: only for the scaled scheme with a learned scale
+  torch::Tensor weight, bias, scale;
+
+ protected:
+  QuantWeightLayer(std::vector<int64_t> weight_shape, int64_t fan_in, WeightQuantConfig config, bool with_bias);
 
  private:
-  torch::Tensor current_scale() const;  // scaled scheme: [out, 1] or [1, 1]
+  torch::Tensor current_scale() const;  // scaled scheme: broadcastable to the weight, per channel or tensor
   WeightQuantConfig config_;
+};
+
+// Linear layer with quantized weights (no bias by default: BatchNorm follows in the quantized MLPs).
+class QuantLinearImpl : public QuantWeightLayer {
+ public:
+  QuantLinearImpl(int64_t in, int64_t out, WeightQuantConfig config, bool bias);
+  torch::Tensor forward(const torch::Tensor& x);
 };
 TORCH_MODULE(QuantLinear);
 
 // 2-D convolution with quantized weights (for quantized CNNs).
-class QuantConv2dImpl : public torch::nn::Module {
+class QuantConv2dImpl : public QuantWeightLayer {
  public:
   QuantConv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, WeightQuantConfig config,
                   bool bias);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::Tensor quantized_weight() const;
-  const WeightQuantConfig& config() const { return config_; }
-  torch::Tensor weight, bias, scale;
 
  private:
-  torch::Tensor current_scale() const;  // [out, 1, 1, 1] or [1, 1, 1, 1]
-  WeightQuantConfig config_;
   int64_t stride_, padding_;
 };
 TORCH_MODULE(QuantConv2d);

@@ -1,0 +1,52 @@
+// Shared pieces of the benchmark programs: a console reporter that also collects items/s per benchmark
+// family (so a program can print the ratio of two families measured in the same run), medians, and the
+// common command-line options.
+#pragma once
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+namespace nemokd::bench {
+
+class RateReporter : public benchmark::ConsoleReporter {
+ public:
+  std::map<std::string, std::vector<double>> rates;  // family name (before the first '/') -> items/s per run
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const auto& r : runs) {
+      auto it = r.counters.find("items_per_second");
+      if (r.run_type == Run::RT_Iteration && it != r.counters.end()) {
+        const auto& name = r.run_name.function_name;
+        rates[name.substr(0, name.find('/'))].push_back(it->second.value);
+      }
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+  double median(const std::string& family) const {
+    auto it = rates.find(family);
+    if (it == rates.end() || it->second.empty()) return 0;
+    auto v = it->second;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  }
+};
+
+// Removes "--name VALUE" options this program understands from argv (the rest goes to Google Benchmark).
+// Each entry maps an option name to where its integer value is stored.
+inline std::vector<char*> take_int_options(int argc, char** argv, const std::map<std::string, long long*>& options) {
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    auto it = options.find(argv[i]);
+    if (it != options.end() && i + 1 < argc) {
+      *it->second = std::atoll(argv[++i]);
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  return rest;
+}
+
+}  // namespace nemokd::bench
