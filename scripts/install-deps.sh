@@ -6,7 +6,7 @@ set -euo pipefail
 
 # What each package is for (install only what the code uses; later areas add theirs here).
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config   # toolchain: g++ 12, CMake >= 3.25, Ninja
+  build-essential cmake ninja-build              # toolchain: g++ 12, CMake >= 3.25, Ninja
   libtorch-dev                                   # LibTorch (CPU) - models, training
   libopenblas-dev libopenblas0-pthread           # fast BLAS for torch (reference BLAS is ~14x slower here)
   libcli11-dev                                   # command line

@@ -45,7 +45,7 @@ void register_demo(CLI::App& app) {
   cmd->add_option("--out,-o", f->out, "Output folder")->capture_default_str();
   cmd->add_option("--epochs,-e", f->epochs, "Epochs of the float stages")->capture_default_str();
   cmd->add_option("--qat-epochs", f->qat_epochs, "Epochs of the quantization-aware stages")->capture_default_str();
-  cmd->add_option("--threads,-j", f->threads, "Threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--threads", f->threads, "Threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--train-limit", f->train_limit, "Use only the first N training images (0 = all)")
       ->capture_default_str();
   cmd->add_flag("--resume", f->resume, "Continue an interrupted demo (finished stages are not redone)");

@@ -15,7 +15,7 @@ void register_doctor(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand("doctor", "Show torch version, CUDA, the BLAS in use, threads and datasets");
-  cmd->add_option("--threads,-j", f->threads, "Thread count to configure before reporting (0 = all cores)")
+  cmd->add_option("--threads", f->threads, "Thread count to configure before reporting (0 = all cores)")
       ->capture_default_str();
   add_output_flags(cmd, f->out);
   cmd->callback([f] {
