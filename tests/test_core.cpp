@@ -1,3 +1,7 @@
+#include <malloc.h>
+
+#include <cstdlib>
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
@@ -97,4 +101,13 @@ TEST(Runtime, DeviceValidation) {
     EXPECT_NO_THROW(check_device("cuda"));
   }
   EXPECT_THROW(check_device("cuda:x"), ConfigError);
+}
+
+TEST(Runtime, AllocatorTuningKeepsLargeBlocksInTheHeap) {
+  ASSERT_TRUE(tune_allocator());
+  // An 8 MiB block (a batch-sized tensor) must come from the heap, not from a fresh mmap.
+  void* p = std::malloc(size_t(8) << 20);
+  const auto mapped_blocks = mallinfo2().hblks;
+  std::free(p);
+  EXPECT_EQ(mapped_blocks, 0u);
 }

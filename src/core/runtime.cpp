@@ -12,6 +12,7 @@
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 
@@ -80,10 +81,13 @@ int configure_threads(int threads, int blas_threads) {
   return n;
 }
 
-void tune_allocator(size_t bytes) {
+bool tune_allocator(size_t bytes) {
+  // Blocks below the thresholds then come from the heap and are reused instead of being mapped and unmapped
+  // (with page faults on first touch) on every allocation.
   const int b = static_cast<int>(std::min<size_t>(bytes, size_t(1) << 30));
-  mallopt(M_MMAP_THRESHOLD, b);
-  mallopt(M_TRIM_THRESHOLD, b);
+  const bool ok = mallopt(M_MMAP_THRESHOLD, b) == 1 && mallopt(M_TRIM_THRESHOLD, b) == 1;
+  if (!ok) spdlog::debug("mallopt rejected an mmap/trim threshold of {} bytes; allocator left as is", b);
+  return ok;
 }
 
 BlasInfo blas_info() {

@@ -18,9 +18,9 @@ int configure_threads(int threads, int blas_threads = 0);
 
 // glibc serves allocations above 128 KiB with mmap and returns them on free, so every batch tensor and
 // activation costs fresh page faults (inference benchmarks lost up to 2.7x to kernel time here). This keeps
-// freed memory in the heap for reuse: mmap threshold and trim threshold raised to `bytes` (default 1 GiB).
-// Call once at program start, before large allocations.
-void tune_allocator(size_t bytes = size_t(1) << 30);
+// freed memory in the heap for reuse: mmap and trim thresholds raised to `bytes` (default and maximum 1 GiB).
+// Call once at program start, before large allocations. Returns whether glibc accepted it.
+bool tune_allocator(size_t bytes = size_t(1) << 30);
 
 struct BlasInfo {
   std::string library;  // resolved path of the loaded libblas (e.g. .../openblas-pthread/libblas.so.3)
