@@ -55,6 +55,7 @@ void register_doctor(CLI::App& app);
 void register_run(CLI::App& app);
 void register_demo(CLI::App& app);
 void register_quant(CLI::App& app);
+void register_fpga(CLI::App& app);
 
 // Exit code of the command that ran (callbacks cannot return one through CLI11).
 int& exit_code();

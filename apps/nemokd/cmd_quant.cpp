@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/json_config.h"
 #include "quant/quantizer.h"
+#include "hw/fpga/summary.h"
 #include "train/sweep.h"
 
 namespace nemokd::cli {
@@ -167,6 +168,7 @@ void register_sweep(CLI::App* quant_cmd) {
     std::string preset, wbits = "1-8", abits = "1-8", pairs, eval_at;
     double scale = 1.0;
     int jobs = 1;
+    hw::fpga::HwPointConfig hw;
     OutputFlags output;
     CLI::Option *dataset_opt = nullptr, *epochs_opt = nullptr, *wbits_opt = nullptr, *abits_opt = nullptr;
   };
@@ -187,6 +189,12 @@ void register_sweep(CLI::App* quant_cmd) {
   cmd->add_option("--pairs", f->pairs, "Explicit cells instead of the W x A grid, e.g. 2x2,3x3,4x4");
   cmd->add_option("--eval-at", f->eval_at, "Epochs whose test accuracy goes in the table, e.g. 10,20,30,50,100");
   cmd->add_option("--jobs", f->jobs, "Trainings at a time (threads are split between them)")->capture_default_str();
+  cmd->add_option("--fpga-device", f->hw.device, "Table's FPGA columns: device (see `nemokd fpga devices`)")
+      ->capture_default_str();
+  cmd->add_option("--fpga-pe", f->hw.pe, "Table's FPGA columns: uniform PE (nearest legal divisor per layer)")
+      ->capture_default_str();
+  cmd->add_option("--fpga-simd", f->hw.simd, "Table's FPGA columns: uniform SIMD")->capture_default_str();
+  cmd->add_option("--fpga-fclk-mhz", f->hw.fclk_mhz, "Table's FPGA columns: clock")->capture_default_str();
   add_dataset_flags(cmd, c.dataset);
   f->dataset_opt = cmd->get_option("--dataset");
   f->model.add(cmd, c.model.mlp, false);
@@ -208,6 +216,7 @@ void register_sweep(CLI::App* quant_cmd) {
     f->training.apply(c);
     s.base = c;
     s.jobs = f->jobs;
+    s.hw = f->hw;
     const bool grid_given = f->wbits_opt->count() > 0 || f->abits_opt->count() > 0;
     if (!f->pairs.empty()) {
       s.cells.clear();

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   nemokd::cli::register_run(app);
   nemokd::cli::register_doctor(app);
   nemokd::cli::register_quant(app);
+  nemokd::cli::register_fpga(app);
   nemokd::cli::register_demo(app);
 
   try {

@@ -17,8 +17,9 @@
 namespace nemokd {
 
 ChildProcess spawn_process(const std::vector<std::string>& argv, const std::string& stdout_path,
-                           const std::string& stderr_path) {
+                           const std::string& stderr_path, const std::string& executable) {
   if (argv.empty()) throw Error("spawn: empty command");
+  const char* exec_path = executable.empty() ? argv[0].c_str() : executable.c_str();
   // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -38,7 +39,11 @@ ChildProcess spawn_process(const std::vector<std::string>& argv, const std::stri
     if (::getppid() != parent) ::_exit(125);  // the parent died before prctl took effect
     ::dup2(out_fd, STDOUT_FILENO);
     ::dup2(err_fd, STDERR_FILENO);
-    ::execv(args[0], args.data());
+    ::execv(exec_path, args.data());
+    // Only async-signal-safe calls here: say why in the child's log, then exit like a shell would.
+    const char* msg = "spawn: cannot execute the program (execv failed)\n";
+    ssize_t ignored = ::write(STDERR_FILENO, msg, std::strlen(msg));
+    (void)ignored;
     ::_exit(127);
   }
   ::close(out_fd);
@@ -61,5 +66,7 @@ ChildExit wait_any_child() {
 }
 
 std::string self_executable() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
+
+const char* const kSameProgram = "/proc/self/exe";
 
 }  // namespace nemokd

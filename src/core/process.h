@@ -10,11 +10,15 @@ struct ChildProcess {
   int pid = -1;
 };
 
-// Starts argv[0] with argv, stdout/stderr redirected to the given files (created/truncated). The child is
-// killed if this process dies (PR_SET_PDEATHSIG), so a killed sweep never leaves orphans writing into run
-// folders that a restarted sweep would use too.
+// Starts `executable` (default argv[0]) with argv, stdout/stderr redirected to the given files
+// (created/truncated). The child is killed if this process dies (PR_SET_PDEATHSIG), so a killed sweep never
+// leaves orphans writing into run folders that a restarted sweep would use too.
 ChildProcess spawn_process(const std::vector<std::string>& argv, const std::string& stdout_path,
-                           const std::string& stderr_path);
+                           const std::string& stderr_path, const std::string& executable = "");
+
+// Pass as `executable` to run this very program in the child: the forked child's /proc/self/exe is the
+// parent's binary even after a rebuild replaced the file on disk (children then still run the same code).
+extern const char* const kSameProgram;
 
 struct ChildExit {
   int pid = -1;

@@ -13,6 +13,7 @@
 #include "core/json_config.h"
 #include "core/process.h"
 #include "core/runtime.h"
+#include "data/dataset.h"
 
 namespace nemokd::train {
 namespace fs = std::filesystem;
@@ -51,6 +52,7 @@ void SweepConfig::validate() const {
     if (!seen.insert(c.name()).second) throw ConfigError(fmt::format("sweep.cells: {} listed twice", c.name()));
   }
   check_range("sweep.jobs", jobs, 1, 256);
+  hw.validate("sweep.hw");
   for (int e : eval_at)
     if (e < 1 || e > base.train.epochs)
       throw ConfigError(fmt::format("sweep.eval_at: epoch {} is outside 1..{} (train.epochs)", e, base.train.epochs));
@@ -70,7 +72,7 @@ nlohmann::json to_json(const SweepConfig& c) {
   nlohmann::json cells = nlohmann::json::array();
   for (const auto& cell : c.cells) cells.push_back({{"wbits", cell.wbits}, {"abits", cell.abits}});
   return {{"base", to_json(c.base)}, {"cells", cells}, {"eval_at", c.eval_at}, {"jobs", c.jobs},
-          {"preset", c.preset}};
+          {"preset", c.preset}, {"hw", c.hw.to_json()}};
 }
 
 SweepConfig sweep_config_from_json(const nlohmann::json& j) {
@@ -88,6 +90,7 @@ SweepConfig sweep_config_from_json(const nlohmann::json& j) {
     }
   }
   r.get("eval_at", c.eval_at).get("jobs", c.jobs).get("preset", c.preset);
+  if (const auto* hwj = r.child("hw")) c.hw = hw::fpga::hw_point_config_from_json(*hwj, "sweep.hw");
   r.finish();
   c.validate();
   return c;
@@ -138,7 +141,8 @@ nlohmann::json SweepResult::to_json() const {
                       {"train_seconds", r.train_seconds},
                       {"run_dir", r.run_dir},
                       {"model", r.status == "completed" ? r.run_dir + "/model.pt" : ""},
-                      {"reused", r.reused}});
+                      {"reused", r.reused},
+                      {"hw", r.hw.to_json()}});
   }
   return {{"rows", rows_j}, {"ran", ran}, {"reused", reused}, {"failed", failed}};
 }
@@ -212,6 +216,7 @@ SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
       (*j)["base"].erase("threads");
       (*j)["base"].erase("blas_threads");
       (*j).erase("cells");
+      (*j).erase("hw");  // hardware columns change no training (and sweeps from before them have none)
     }
     if (a != b)
       throw ConfigError(fmt::format("{}: was started with different settings; resume with the same ones or use a "
@@ -221,7 +226,10 @@ SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
   fs::create_directories(out);
   write_json_file(state.string(), config_j);
 
+  // argv[0] names the binary for humans; what runs is this very program (kSameProgram) unless the caller
+  // chose another one, so rebuilding nemokd during a long sweep cannot change or break its remaining cells.
   const std::string exe = ctx.executable.empty() ? self_executable() : ctx.executable;
+  const std::string exec_path = ctx.executable.empty() ? std::string(kSameProgram) : ctx.executable;
   SweepResult result;
   result.rows.resize(config.cells.size());
   std::vector<size_t> pending;
@@ -230,6 +238,7 @@ SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
     row.cell = config.cells[i];
     const fs::path dir = out / row.cell.name();
     row.run_dir = dir.string();
+    row.hw = sweep_cell_hw(config, row.cell);
     if (read_finished(dir, config.cell_config(row.cell), row)) {
       row.reused = true;
       ++result.reused;
@@ -257,7 +266,7 @@ SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
       write_json_file((dir / "request.json").string(), request.to_json());
       auto child = spawn_process({exe, "run", (dir / "request.json").string(), "--out", dir.string(), "--resume",
                                   "--quiet", "--json"},
-                                 (dir / "stdout.json").string(), (dir / "log.txt").string());
+                                 (dir / "stdout.json").string(), (dir / "log.txt").string(), exec_path);
       running[child.pid] = i;
     }
     auto ex = wait_any_child();
@@ -270,8 +279,9 @@ SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
     const bool recorded = read_finished(row.run_dir, config.cell_config(row.cell), row);
     if (!recorded) {
       row.status = "failed";
+      const std::string log_tail = tail_of_file(fs::path(row.run_dir) / "log.txt", 300);
       row.message = ex.signal ? fmt::format("killed by signal {}", ex.signal)
-                              : tail_of_file(fs::path(row.run_dir) / "log.txt", 300);
+                              : fmt::format("exit code {}{}{}", ex.exit_code, log_tail.empty() ? "" : ": ", log_tail);
       ++result.failed;
     }
     if (ctx.progress) {
@@ -287,6 +297,21 @@ SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
   return result;
 }
 
+hw::fpga::HwPoint sweep_cell_hw(const SweepConfig& config, const QuantCell& cell) {
+  hw::fpga::HwPoint p;
+  try {
+    const auto& spec = data::dataset_spec(config.base.dataset.name);
+    const auto table = hw::fpga::load_device_table(hw::fpga::default_device_table_path());
+    auto mlp = config.base.model.mlp;
+    mlp.set_bits({cell.wbits}, {cell.abits});
+    const hw::fpga::MlpShape shape{int64_t(spec.channels) * spec.height * spec.width, spec.classes, 0};
+    return hw::fpga::hw_point(mlp, shape, config.hw, table.find(config.hw.device));
+  } catch (const Error& e) {
+    p.message = e.what();  // the table then has empty hardware columns for this cell; training is unaffected
+  }
+  return p;
+}
+
 void write_sweep_table(const SweepConfig& config, const SweepResult& result, const std::string& out_dir) {
   const fs::path out(out_dir);
   nlohmann::json j = result.to_json();
@@ -295,6 +320,7 @@ void write_sweep_table(const SweepConfig& config, const SweepResult& result, con
   j["dataset"] = config.base.dataset.name;
   j["hidden"] = config.base.model.mlp.hidden;
   j["epochs"] = config.base.train.epochs;
+  j["hw"] = config.hw.to_json();
   write_json_file((out / "results.json").string(), j);
 
   const std::string tmp = (out / "results.csv.tmp").string();
@@ -302,7 +328,8 @@ void write_sweep_table(const SweepConfig& config, const SweepResult& result, con
     std::ofstream csv(tmp);
     csv << "wbits,abits,status,parameters";
     for (int e : config.eval_at) csv << ",test_acc_epoch" << e;
-    csv << ",final_test_acc,final_val_acc,train_seconds,model\n";
+    // Hardware columns last, so readers of the older table keep their column positions.
+    csv << ",final_test_acc,final_val_acc,train_seconds,model,lut,ff,bram18,dsp,fits,fps\n";
     auto num = [](double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) : std::string(); };
     for (const auto& r : result.rows) {
       if (r.status.empty()) continue;  // not trained yet
@@ -313,7 +340,13 @@ void write_sweep_table(const SweepConfig& config, const SweepResult& result, con
       }
       csv << ',' << num(r.final_test_accuracy) << ',' << num(r.final_val_accuracy) << ','
           << fmt::format("{:.1f}", r.train_seconds) << ','
-          << (r.status == "completed" ? r.run_dir + "/model.pt" : "") << '\n';
+          << (r.status == "completed" ? r.run_dir + "/model.pt" : "");
+      if (r.hw.ok)
+        csv << ',' << r.hw.total.lut << ',' << r.hw.total.ff << ',' << r.hw.total.bram18 << ',' << r.hw.total.dsp << ','
+            << (r.hw.fits ? "yes" : "no") << ',' << fmt::format("{:.1f}", r.hw.fps);
+      else
+        csv << ",,,,,,";
+      csv << '\n';
     }
   }
   fs::rename(tmp, out / "results.csv");

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hw/fpga/summary.h"
 #include "train/train_run.h"
 
 namespace nemokd::train {
@@ -30,6 +31,10 @@ struct SweepConfig {
   std::vector<int> eval_at;     // epochs whose test accuracy is reported (the last epoch always is)
   int jobs = 1;                 // trainings at a time; threads are split between them
   std::string preset;           // "q1", "q2" or "" (custom)
+  // Hardware columns of the table: every cell costed at this folding, clock and device (default XC7Z020 at
+  // PE = SIMD = 16, 100 MHz, legacy formulas). Absent from older sweep.json files: the defaults apply, and
+  // a resume ignores it (it changes no training).
+  hw::fpga::HwPointConfig hw;
 
   void validate() const;
   TrainRunConfig cell_config(const QuantCell& cell) const;  // the exact config a cell trains with
@@ -51,6 +56,7 @@ struct SweepRow {
   double final_test_accuracy = NAN, final_val_accuracy = NAN;
   double train_seconds = 0;
   bool reused = false;  // finished in an earlier invocation, not retrained
+  hw::fpga::HwPoint hw;  // FPGA estimate of the cell's model (SweepConfig::hw); independent of training
 };
 
 struct SweepResult {
@@ -67,6 +73,8 @@ struct SweepContext {
 };
 
 SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx);
+// The FPGA estimate of one cell (ok = false with a reason if it cannot be costed, e.g. unknown device).
+hw::fpga::HwPoint sweep_cell_hw(const SweepConfig& config, const QuantCell& cell);
 // results.csv and results.json in out_dir.
 void write_sweep_table(const SweepConfig& config, const SweepResult& result, const std::string& out_dir);
 

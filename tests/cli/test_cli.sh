@@ -137,7 +137,24 @@ if [ -n "$first" ] && ! pgrep -f "$work/killed/w2a2" >/dev/null &&
   ok "sweep killed mid-way resumes without retraining finished cells (no orphan children)"
 else bad "killed sweep resume" "$(cat "$work/killed.json" 2>/dev/null)"; fi
 
-for cmd in "" "data" "data info" "data fetch" "train" "run" "doctor" "demo" "quant" "quant levels" "quant train" "quant sweep"; do
+# FPGA cost model: --json estimate fields, the published TFC example folding, an illegal PE, a bad device table.
+if "$NEMOKD" fpga estimate --topology tfc --wbits 1 --abits 1 --input-bits 1 --pe 16,8,8,10 --simd 49,8,8,8 --json > "$work/est.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); e=d["estimate"]; assert e["max_cycles"]==64 and e["fps"]==1562500 and len(e["layers"])==5 and all(k in e["total"] for k in ("lut","ff","bram18","uram","dsp")) and d["fit"]["device"]=="xc7z020" and d["fit"]["fits"] is True, d' "$work/est.json"; then
+  ok "fpga estimate --json: per-layer cycles, totals, FPS and fit"
+else bad "fpga estimate --json" "$(cat "$work/est.json")"; fi
+expect_error "fpga estimate: illegal PE names the layer and the legal values" "fc3: PE 3 does not divide MH 10; legal PE values: 1, 2, 5, 10" \
+  "$NEMOKD" fpga estimate --topology tfc --pe 16,8,8,3 --simd 49,8,8,8
+echo '{"devices": [{"name": "x", "lut": 1}]}' > "$work/devices.json"
+expect_error "fpga devices: a bad device table names the file and key" "devices.json: devices\[0\]\.source: missing" \
+  "$NEMOKD" fpga devices --devices "$work/devices.json"
+if "$NEMOKD" fpga grid -t tfc -t 32,16 --wbits 1-8 --abits 1-8 --csv "$work/grid.csv" > /dev/null 2>&1 &&
+   [ "$(wc -l < "$work/grid.csv")" -eq 129 ] && grep -q "^32x16,8,8," "$work/grid.csv" &&
+   "$NEMOKD" fpga fold --topology tfc --wbits 2 --abits 2 --fastest-fit --json > "$work/fold.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["found"] and d["result"]["fit"]["fits"], d' "$work/fold.json"; then
+  ok "fpga grid writes 64 rows per topology; fold --fastest-fit finds a fitting folding"
+else bad "fpga grid / fold" "$(cat "$work/fold.json" 2>/dev/null)"; fi
+
+for cmd in "" "data" "data info" "data fetch" "train" "run" "doctor" "demo" "quant" "quant levels" "quant train" "quant sweep" "fpga" "fpga estimate" "fpga fold" "fpga devices" "fpga grid" "fpga check"; do
   if "$NEMOKD" $cmd --help > "$work/help.txt" 2>&1 && grep -q -- "--help" "$work/help.txt"; then :; else bad "--help for '$cmd'"; fi
 done
 ok "--help on every command"

@@ -1,0 +1,329 @@
+#include "hw/fpga/cost_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace nemokd::hw::fpga {
+
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int ceil_log2(int64_t n) {
+  int bits = 0;
+  while ((int64_t(1) << bits) < n) ++bits;
+  return bits;
+}
+
+template <typename E>
+E parse_enum(const std::string& key, const std::string& text, const std::vector<std::pair<std::string, E>>& table) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : table) {
+    if (name == text) return value;
+    names.push_back(name);
+  }
+  throw ConfigError(fmt::format("{}: '{}' is not one of {}", key, text, fmt::join(names, ", ")));
+}
+
+const std::vector<std::pair<std::string, Formulas>> kFormulas = {{"legacy", Formulas::legacy},
+                                                                 {"current", Formulas::current}};
+const std::vector<std::pair<std::string, WeightMode>> kWeightModes = {
+    {"embedded", WeightMode::embedded}, {"decoupled", WeightMode::decoupled}, {"external", WeightMode::external}};
+const std::vector<std::pair<std::string, RamStyle>> kRamStyles = {{"auto", RamStyle::automatic},
+                                                                  {"block", RamStyle::block},
+                                                                  {"distributed", RamStyle::distributed},
+                                                                  {"ultra", RamStyle::ultra}};
+const std::vector<std::pair<std::string, Multipliers>> kMultipliers = {{"lut", Multipliers::lut},
+                                                                       {"dsp", Multipliers::dsp}};
+const std::vector<std::pair<std::string, ThresholdRam>> kThresholdRams = {{"distributed", ThresholdRam::distributed},
+                                                                          {"block", ThresholdRam::block}};
+
+template <typename E>
+std::string name_of(E value, const std::vector<std::pair<std::string, E>>& table) {
+  for (const auto& [name, v] : table)
+    if (v == value) return name;
+  return "?";
+}
+
+std::string divisor_list(int64_t n) {
+  std::vector<std::string> out;
+  for (int64_t d : divisors(n)) out.push_back(std::to_string(d));
+  return fmt::format("{}", fmt::join(out, ", "));
+}
+
+// Weights stored in LUTRAM: FINN prices them with the c2 term and no BRAM.
+bool weights_in_lutram(const MvauLayer& l, const CostOptions& o) {
+  if (o.weight_mode == WeightMode::external) return false;
+  if (o.ram_style == RamStyle::distributed) return true;
+  return o.weight_mode == WeightMode::embedded && l.wmem() <= 128;
+}
+
+// BRAM18 of the weight memory: FINN's table by memory word width (identical in every version since v0.5b).
+int64_t mvau_bram18(const MvauLayer& l, const CostOptions& o) {
+  if (o.weight_mode == WeightMode::external || o.ram_style == RamStyle::distributed ||
+      o.ram_style == RamStyle::ultra || (o.weight_mode == WeightMode::embedded && l.wmem() <= 128))
+    return 0;
+  const int64_t omega = l.wmem();
+  const int64_t wm = int64_t(l.pe) * l.simd * l.wbits;
+  if (wm == 1) return ceil_div(omega, 16384);
+  if (wm == 2) return ceil_div(omega, 8192);
+  if (wm <= 4) return ceil_div(omega, 4096) * ceil_div(wm, 4);
+  if (wm <= 9) return ceil_div(omega, 2048) * ceil_div(wm, 9);
+  if (wm <= 18 || omega > 512) return ceil_div(omega, 1024) * ceil_div(wm, 18);
+  return ceil_div(omega, 512) * ceil_div(wm, 36);
+}
+
+int64_t mvau_uram(const MvauLayer& l, const CostOptions& o) {
+  if (o.ram_style != RamStyle::ultra || o.weight_mode == WeightMode::external) return 0;
+  const int64_t wm = int64_t(l.pe) * l.simd * l.wbits;
+  return ceil_div(wm, 72) * ceil_div(l.wmem(), 4096);
+}
+
+// Accumulator width the formulas price.
+int64_t mvau_acc_bits(const MvauLayer& l, const CostOptions& o) {
+  if (o.formulas == Formulas::legacy) return l.wbits + l.abits + ceil_log2(l.mw);
+  // Current: the smallest width that cannot overflow, capped by the accumulator type. nemokd runs no
+  // accumulator-minimisation pass, so the type is FINN's default INT32.
+  const double alpha = std::log2(double(l.mw)) + l.wbits + l.abits - 1 - (l.input_signed ? 1 : 0);
+  const double need = std::ceil(alpha + std::log2(1.0 + std::pow(2.0, -alpha)) + 1.0);
+  return std::min<int64_t>(32, int64_t(need));
+}
+
+int64_t mvau_lut(const MvauLayer& l, const CostOptions& o) {
+  const int64_t P = l.pe, Q = l.simd, W = l.wbits, A = l.abits;
+  const double c0 = 300, c1 = 1.1;
+  const int64_t c2 = weights_in_lutram(l, o) ? P * Q * W * ceil_div(l.wmem(), 64) : 0;
+  const int64_t mult = o.multipliers == Multipliers::dsp ? 0 : Q * (2 * ceil_div(W + A, 6) - 1) * (W + A);
+  const int64_t addertree = (W + A) * (2 * Q - 1);
+  const int64_t acc = mvau_acc_bits(l, o);
+  int64_t thr = 0, comp = 0;
+  const bool priced = o.formulas == Formulas::legacy || o.threshold_ram == ThresholdRam::distributed;
+  if (l.has_activation() && priced) {
+    thr = l.thresholds * acc * ceil_div(l.tmem(), 64);
+    comp = l.thresholds * acc;
+  }
+  // Same evaluation order as FINN (c1 times the integer PE sum), so the float rounding matches its int().
+  return int64_t(std::floor(c0 + c1 * double(P * (mult + addertree + acc + thr + comp)) + double(c2)));
+}
+
+int64_t mvau_dsp(const MvauLayer& l, const CostOptions& o) {
+  if (o.multipliers != Multipliers::dsp) return 0;
+  return int64_t(l.pe) * l.simd * ceil_div(l.wbits + l.abits, 48);
+}
+
+// A register slice on an AXI stream holds a data register and a skid register plus valid/ready state.
+int64_t stream_ff(int64_t width) { return 2 * width + 2; }
+
+// Structural flip-flop estimate of an MVAU (FINN has none). Counted registers, no fitted constants:
+//   input stream slice (SIMD x A), the registered weight word (PE x SIMD x W; a second slice when weights
+//   are streamed), one product register per multiplier (W + A bits), every adder-tree level registered
+//   (level l holds ceil(SIMD / 2^l) sums of W + A + l bits, capped at the accumulator), the accumulators
+//   (PE x acc), one result bit per threshold comparator, the output stream slice (PE x output bits, or the
+//   accumulator without activation), and the NF/SF loop counters.
+int64_t mvau_ff(const MvauLayer& l, const CostOptions& o) {
+  const int64_t P = l.pe, Q = l.simd, W = l.wbits, A = l.abits;
+  const int64_t acc = W + A + ceil_log2(l.mw);  // full-precision accumulator, independent of the formulas
+  const int64_t out_bits = l.has_activation() ? l.obits : acc;
+  int64_t ff = stream_ff(Q * A) + stream_ff(P * out_bits);
+  ff += P * Q * W;                                                   // weight word at the multipliers
+  if (o.weight_mode != WeightMode::embedded) ff += stream_ff(P * Q * W);  // streamed weights arrive via a slice
+  ff += P * Q * (W + A);
+  int64_t tree = 0;
+  for (int64_t level = 1, width = Q; width > 1; ++level) {
+    width = ceil_div(width, 2);
+    tree += width * std::min(acc, W + A + level);
+  }
+  ff += P * tree;
+  ff += P * acc;
+  if (l.has_activation()) ff += P * l.thresholds;
+  ff += ceil_log2(l.nf() + 1) + ceil_log2(l.sf() + 1);
+  return ff;
+}
+
+// Same structure for a standalone thresholding unit: input slice, comparator results, output slice, counter.
+int64_t threshold_ff(const ThresholdLayer& l) {
+  const int64_t P = l.pe;
+  return stream_ff(P * l.in_bits) + P * l.thresholds + stream_ff(P * l.out_bits) + ceil_log2(l.tmem() + 1);
+}
+
+double nan() { return std::numeric_limits<double>::quiet_NaN(); }
+
+nlohmann::json num_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+}  // namespace
+
+std::string to_string(Formulas f) { return name_of(f, kFormulas); }
+std::string to_string(WeightMode m) { return name_of(m, kWeightModes); }
+std::string to_string(RamStyle s) { return name_of(s, kRamStyles); }
+std::string to_string(Multipliers m) { return name_of(m, kMultipliers); }
+std::string to_string(ThresholdRam t) { return name_of(t, kThresholdRams); }
+Formulas parse_formulas(const std::string& key, const std::string& t) { return parse_enum(key, t, kFormulas); }
+WeightMode parse_weight_mode(const std::string& key, const std::string& t) { return parse_enum(key, t, kWeightModes); }
+RamStyle parse_ram_style(const std::string& key, const std::string& t) { return parse_enum(key, t, kRamStyles); }
+Multipliers parse_multipliers(const std::string& key, const std::string& t) { return parse_enum(key, t, kMultipliers); }
+ThresholdRam parse_threshold_ram(const std::string& key, const std::string& t) {
+  return parse_enum(key, t, kThresholdRams);
+}
+
+void CostOptions::validate() const {
+  if (!(fclk_mhz > 0 && fclk_mhz <= 2000))
+    throw ConfigError(fmt::format("fclk_mhz: {} is out of range (0, 2000]", fclk_mhz));
+  // FINN only builds UltraRAM weight memories for streamed (decoupled) weights.
+  if (ram_style == RamStyle::ultra && weight_mode != WeightMode::decoupled)
+    throw ConfigError(fmt::format("ram_style: ultra needs weight_mode decoupled (got {})", to_string(weight_mode)));
+}
+
+nlohmann::json CostOptions::to_json() const {
+  return {{"formulas", to_string(formulas)},         {"weight_mode", to_string(weight_mode)},
+          {"ram_style", to_string(ram_style)},       {"multipliers", to_string(multipliers)},
+          {"threshold_ram", to_string(threshold_ram)}, {"fclk_mhz", fclk_mhz}};
+}
+
+std::vector<int64_t> divisors(int64_t n) {
+  std::vector<int64_t> lo, hi;
+  for (int64_t d = 1; d * d <= n; ++d) {
+    if (n % d) continue;
+    lo.push_back(d);
+    if (d != n / d) hi.push_back(n / d);
+  }
+  lo.insert(lo.end(), hi.rbegin(), hi.rend());
+  return lo;
+}
+
+void MvauLayer::check_folding() const {
+  if (mw <= 0 || mh <= 0) throw ConfigError(fmt::format("{}: matrix {}x{} is empty", name, mh, mw));
+  if (pe < 1 || mh % pe)
+    throw ConfigError(fmt::format("{}: PE {} does not divide MH {}; legal PE values: {}", name, pe, mh, divisor_list(mh)));
+  if (simd < 1 || mw % simd)
+    throw ConfigError(
+        fmt::format("{}: SIMD {} does not divide MW {}; legal SIMD values: {}", name, simd, mw, divisor_list(mw)));
+}
+
+void ThresholdLayer::check_folding() const {
+  if (pe < 1 || channels % pe)
+    throw ConfigError(fmt::format("{}: PE {} does not divide its {} channels; legal PE values: {}", name, pe, channels,
+                                  divisor_list(channels)));
+}
+
+void Design::check_folding() const {
+  if (input) input->check_folding();
+  for (const auto& l : layers) l.check_folding();
+}
+
+nlohmann::json MvauLayer::to_json() const {
+  return {{"name", name},     {"mw", mw},     {"mh", mh},         {"vectors", vectors},
+          {"wbits", wbits},   {"abits", abits}, {"obits", obits}, {"thresholds", thresholds},
+          {"input_signed", input_signed}, {"mh_unpadded", mh_unpadded}, {"pe", pe}, {"simd", simd}, {"note", note}};
+}
+
+nlohmann::json ThresholdLayer::to_json() const {
+  return {{"name", name},         {"channels", channels},     {"vectors", vectors}, {"in_bits", in_bits},
+          {"out_bits", out_bits}, {"thresholds", thresholds}, {"pe", pe},           {"ram", to_string(ram)},
+          {"note", note}};
+}
+
+nlohmann::json Design::to_json() const {
+  nlohmann::json layers_j = nlohmann::json::array();
+  for (const auto& l : layers) layers_j.push_back(l.to_json());
+  return {{"input", input ? input->to_json() : nlohmann::json(nullptr)}, {"layers", layers_j}};
+}
+
+Resources& Resources::operator+=(const Resources& o) {
+  lut += o.lut;
+  ff += o.ff;
+  bram18 += o.bram18;
+  uram += o.uram;
+  dsp += o.dsp;
+  return *this;
+}
+
+nlohmann::json Resources::to_json() const {
+  return {{"lut", lut}, {"ff", ff}, {"bram18", bram18}, {"uram", uram}, {"dsp", dsp}};
+}
+
+nlohmann::json LayerCost::to_json() const {
+  auto j = res.to_json();
+  j["name"] = name;
+  j["kind"] = kind;
+  j["pe"] = pe;
+  j["simd"] = simd;
+  j["cycles"] = cycles;
+  j["bram_efficiency"] = num_or_null(bram_efficiency);
+  j["note"] = note;
+  return j;
+}
+
+nlohmann::json Estimate::to_json() const {
+  nlohmann::json layers_j = nlohmann::json::array();
+  for (const auto& l : layers) layers_j.push_back(l.to_json());
+  return {{"layers", layers_j},   {"total", total.to_json()}, {"max_cycles", max_cycles},
+          {"critical_path", critical_path}, {"bottleneck", bottleneck}, {"fclk_mhz", fclk_mhz},
+          {"fps", fps},           {"latency_us", latency_us}};
+}
+
+LayerCost mvau_cost(const MvauLayer& l, const CostOptions& o) {
+  l.check_folding();
+  LayerCost c;
+  c.name = l.name;
+  c.kind = "mvau";
+  c.pe = l.pe;
+  c.simd = l.simd;
+  c.cycles = l.cycles();
+  c.res.lut = mvau_lut(l, o);
+  c.res.ff = mvau_ff(l, o);
+  c.res.bram18 = mvau_bram18(l, o);
+  c.res.uram = mvau_uram(l, o);
+  c.res.dsp = mvau_dsp(l, o);
+  c.bram_efficiency = c.res.bram18 > 0 ? double(l.wbits) * double(l.mw) * double(l.mh) /
+                                             (double(c.res.bram18) * 36.0 * 512.0)
+                                       : nan();
+  c.note = l.note;
+  if (l.mh_unpadded > 0)
+    c.note = fmt::format("MH padded {} -> {}{}{}", l.mh_unpadded, l.mh, l.note.empty() ? "" : "; ", l.note);
+  return c;
+}
+
+LayerCost threshold_cost(const ThresholdLayer& l, const CostOptions& o) {
+  l.check_folding();
+  LayerCost c;
+  c.name = l.name;
+  c.kind = "thresholding";
+  c.pe = l.pe;
+  c.simd = 1;
+  c.cycles = l.cycles();
+  const int64_t P = l.pe, A = l.in_bits, tmem = l.tmem();
+  c.res.lut = A * P;
+  if (l.ram == ThresholdRam::distributed && tmem > 1) c.res.lut += P * A * ceil_div(tmem, 64);
+  if (l.ram == ThresholdRam::block && tmem > 1) c.res.bram18 = ceil_div(A * P, 16) * ceil_div(tmem, 1024);
+  c.res.ff = threshold_ff(l);
+  c.bram_efficiency = nan();
+  c.note = l.note;
+  return c;
+}
+
+Estimate estimate(const Design& d, const CostOptions& o) {
+  o.validate();
+  if (d.layers.empty()) throw ConfigError("design: no layers to estimate");
+  Estimate e;
+  if (d.input) e.layers.push_back(threshold_cost(*d.input, o));
+  for (const auto& l : d.layers) e.layers.push_back(mvau_cost(l, o));
+  for (const auto& c : e.layers) {
+    e.total += c.res;
+    e.critical_path += c.cycles;
+    if (c.cycles > e.max_cycles) {
+      e.max_cycles = c.cycles;
+      e.bottleneck = c.name;
+    }
+  }
+  e.fclk_mhz = o.fclk_mhz;
+  e.fps = o.fclk_mhz * 1e6 / double(e.max_cycles);
+  e.latency_us = double(e.critical_path) / o.fclk_mhz;
+  return e;
+}
+
+}  // namespace nemokd::hw::fpga
