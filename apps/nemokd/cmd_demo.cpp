@@ -8,6 +8,8 @@
 
 #include "cli_common.h"
 #include "core/json_config.h"
+#include "hw/fpga/devices.h"
+#include "hw/fpga/summary.h"
 #include "train/sweep.h"
 
 namespace nemokd::cli {
@@ -41,7 +43,8 @@ void register_demo(CLI::App& app) {
   cmd->footer(
       "Stages: (1) float MLP 784-256x3-10 on MNIST and (2) on Fashion-MNIST; (3) quantization-aware training of the\n"
       "TFC MLP with 2-bit weights and activations on MNIST; (4) a W x A sweep (W1A1, W2A2, W4A4) of TFC on\n"
-      "Fashion-MNIST, two trainings at a time. Each stage writes run folders under --out.");
+      "Fashion-MNIST, two trainings at a time, with FPGA columns; the FPGA cost of (3) on an XC7Z020. Each stage\n"
+      "writes run folders under --out.");
   cmd->add_option("--out,-o", f->out, "Output folder")->capture_default_str();
   cmd->add_option("--epochs,-e", f->epochs, "Epochs of the float stages")->capture_default_str();
   cmd->add_option("--qat-epochs", f->qat_epochs, "Epochs of the quantization-aware stages")->capture_default_str();
@@ -77,7 +80,9 @@ void register_demo(CLI::App& app) {
       rows.push_back(stage_row(stage, "float MLP 256x3", rec, dir));
     }
 
-    // (3): QAT, TFC W2A2 on MNIST.
+    // (3): QAT, TFC W2A2 on MNIST, then its FPGA cost (XC7Z020, PE = SIMD = 16, 100 MHz).
+    nlohmann::json fpga_row;
+    hw::fpga::HwPoint fpga;
     {
       auto c = train::default_qat_config();
       c.dataset.name = "mnist";
@@ -92,6 +97,12 @@ void register_demo(CLI::App& app) {
                                      train::RunContext{dir, f->resume, progress});
       if (rec.status != "completed") code = 3;
       rows.push_back(stage_row(stage, "QAT TFC W2A2", rec, dir));
+      hw::fpga::HwPointConfig hwc;  // the paper's folding and board
+      const auto table = hw::fpga::load_device_table(hw::fpga::default_device_table_path());
+      const auto& p = fpga = hw::fpga::hw_point(c.model.mlp, hw::fpga::MlpShape{784, 10, 0}, hwc, table.find(hwc.device));
+      fpga_row = {{"model", "TFC W2A2"}, {"folding", "PE = SIMD = 16"}, {"estimate", p.to_json()}};
+      spdlog::info("demo: FPGA estimate of TFC W2A2 on {} at PE = SIMD = 16, {} MHz: {} LUT, {} BRAM18, {:.0f} FPS, {}",
+                   hwc.device, hwc.fclk_mhz, p.total.lut, p.total.bram18, p.fps, p.fits ? "fits" : "does not fit");
     }
 
     // (4): W x A sweep on Fashion-MNIST.
@@ -121,7 +132,7 @@ void register_demo(CLI::App& app) {
       }
     }
 
-    nlohmann::json summary = {{"stages", rows}};
+    nlohmann::json summary = {{"stages", rows}, {"fpga", fpga_row}};
     write_json_file((fs::path(f->out) / "summary.json").string(), summary);
     exit_code() = code;
     if (f->output.json) return print_json(summary);
@@ -135,6 +146,10 @@ void register_demo(CLI::App& app) {
                  ips.is_number() ? fmt::format("{:.0f}", ips.get<double>()) : std::string("-"),
                  s["run"].get<std::string>());
     }
+    if (fpga.ok)
+      fmt::print("FPGA (XC7Z020, PE = SIMD = 16, 100 MHz) for TFC W2A2: {} LUT, {} FF, {} BRAM18, {:.0f} frames/s, {}\n",
+                 fpga.total.lut, fpga.total.ff, fpga.total.bram18, fpga.fps, fpga.fits ? "fits" : "does not fit");
+    fmt::print("(sweep table with FPGA columns: {}/fashion-mnist-tfc-sweep/results.csv)\n", f->out);
     fmt::print("summary: {}/summary.json\n", f->out);
   });
 }
