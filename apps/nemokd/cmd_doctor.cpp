@@ -3,7 +3,7 @@
 
 #include "cli_common.h"
 #include "core/runtime.h"
-#include "core/version.h"
+#include "core/run_record.h"
 #include "data/sources.h"
 
 namespace nemokd::cli {
@@ -38,7 +38,7 @@ void register_doctor(CLI::App& app) {
     exit_code() = problems.empty() ? 0 : 1;
     if (f->out.json) return print_json(j);
 
-    fmt::print("nemokd   {} ({})\n", NEMOKD_VERSION, NEMOKD_GIT_DESCRIBE);
+    fmt::print("{}\n", version_string());
     fmt::print("torch    {}   CUDA: {}\n", info.torch_version,
                info.cuda_available ? fmt::format("yes, {} device(s)", info.cuda_devices) : std::string("no"));
     fmt::print("BLAS     {}{}\n", info.blas.is_openblas ? "OpenBLAS" : (info.blas.is_reference ? "reference BLAS (slow!)" : "unknown"),

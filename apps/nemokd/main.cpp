@@ -11,7 +11,6 @@
 #include "core/log.h"
 #include "core/run_record.h"
 #include "core/runtime.h"
-#include "core/version.h"
 
 int main(int argc, char** argv) {
   nemokd::set_command_line(argc, argv);
@@ -20,7 +19,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"nemokd: quantization-aware training, FPGA cost models, knowledge distillation and hardware-aware "
                "evolution of compressed neural networks"};
-  app.set_version_flag("--version", std::string("nemokd ") + NEMOKD_VERSION + " (" + NEMOKD_GIT_DESCRIBE + ")");
+  app.set_version_flag("--version", nemokd::version_string());
   app.require_subcommand(1);
   bool verbose = false;
   app.add_flag("--verbose,-v", verbose, "Debug logging");

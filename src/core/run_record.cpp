@@ -31,6 +31,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+std::string version_string() { return fmt::format("nemokd {} ({})", NEMOKD_VERSION, NEMOKD_GIT_DESCRIBE); }
+
 nlohmann::json version_info() {
   return {{"nemokd", NEMOKD_VERSION},
           {"git", NEMOKD_GIT_DESCRIBE},

@@ -26,6 +26,8 @@ struct RunRecord {
 
 // Versions of nemokd and its main dependencies, for the record.
 nlohmann::json version_info();
+// "nemokd 0.1.0 (git describe)", for --version and doctor.
+std::string version_string();
 
 // The process command line (argv), set once by main() and recorded in every run.json.
 void set_command_line(int argc, char** argv);
