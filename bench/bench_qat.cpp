@@ -71,12 +71,7 @@ int main(int argc, char** argv) {
   const int used_threads = configure_threads(g_threads);
   fmt::print("bench_qat: LFC W{}A{} vs float, batch 100, {} MNIST images, {} threads\n", g_wbits, g_abits, g_images,
              used_threads);
-  for (int rep = 0; rep < 3; ++rep) {
-    benchmark::RegisterBenchmark(fmt::format("BM_FloatLfcEpoch/rep{}", rep).c_str(), BM_FloatLfcEpoch)
-        ->UseManualTime()->Iterations(1)->Unit(benchmark::kSecond);
-    benchmark::RegisterBenchmark(fmt::format("BM_QatLfcEpoch/rep{}", rep).c_str(), BM_QatLfcEpoch)
-        ->UseManualTime()->Iterations(1)->Unit(benchmark::kSecond);
-  }
+  bench::register_interleaved("BM_FloatLfcEpoch", BM_FloatLfcEpoch, "BM_QatLfcEpoch", BM_QatLfcEpoch);
   bench::RateReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   const double f = reporter.median("BM_FloatLfcEpoch"), q = reporter.median("BM_QatLfcEpoch");

@@ -100,13 +100,7 @@ int main(int argc, char** argv) {
   auto info = runtime_info();
   fmt::print("bench_train: LFC 784-1024x3-10 float, batch {}, {} MNIST images, {} threads, BLAS {}\n", kBatch,
              g_images, used_threads, info.blas.is_openblas ? "OpenBLAS" : info.blas.library);
-  // Interleave the two so machine noise hits both alike.
-  for (int rep = 0; rep < 3; ++rep) {
-    benchmark::RegisterBenchmark(fmt::format("BM_BareLibTorchEpoch/rep{}", rep).c_str(), BM_BareLibTorchEpoch)
-        ->UseManualTime()->Iterations(1)->Unit(benchmark::kSecond);
-    benchmark::RegisterBenchmark(fmt::format("BM_TrainerEpoch/rep{}", rep).c_str(), BM_TrainerEpoch)
-        ->UseManualTime()->Iterations(1)->Unit(benchmark::kSecond);
-  }
+  bench::register_interleaved("BM_BareLibTorchEpoch", BM_BareLibTorchEpoch, "BM_TrainerEpoch", BM_TrainerEpoch);
   bench::RateReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   const double t = reporter.median("BM_TrainerEpoch"), b = reporter.median("BM_BareLibTorchEpoch");

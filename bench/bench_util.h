@@ -34,6 +34,21 @@ class RateReporter : public benchmark::ConsoleReporter {
   }
 };
 
+// Registers `reps` one-epoch runs of a baseline and a candidate, alternating, so that machine noise hits both
+// alike; each reports its own (manual) time. Families are named `baseline_name` and `candidate_name`.
+template <typename Fn>
+void register_interleaved(const std::string& baseline_name, Fn baseline, const std::string& candidate_name,
+                          Fn candidate, int reps = 3) {
+  for (int rep = 0; rep < reps; ++rep) {
+    for (const auto& [name, fn] : {std::pair<std::string, Fn>{baseline_name, baseline}, {candidate_name, candidate}}) {
+      benchmark::RegisterBenchmark((name + "/rep" + std::to_string(rep)).c_str(), fn)
+          ->UseManualTime()
+          ->Iterations(1)
+          ->Unit(benchmark::kSecond);
+    }
+  }
+}
+
 // Removes "--name VALUE" options this program understands from argv (the rest goes to Google Benchmark).
 // Each entry maps an option name to where its integer value is stored.
 inline std::vector<char*> take_int_options(int argc, char** argv, const std::map<std::string, long long*>& options) {
