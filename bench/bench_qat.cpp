@@ -21,16 +21,7 @@ namespace {
 int g_threads = 0, g_wbits = 2, g_abits = 2;
 int64_t g_images = 10000;
 
-const data::Dataset& mnist() {
-  static data::Dataset ds = [] {
-    data::LoadOptions lo;
-    lo.val_size = 0;
-    lo.train_limit = g_images;
-    lo.test_limit = 1000;
-    return data::load_dataset("mnist", lo);
-  }();
-  return ds;
-}
+const data::Dataset& mnist() { return bench::mnist_training_slice(g_images); }
 
 void run_epochs(benchmark::State& state, bool quantized) {
   auto cfg = train::default_qat_config();

@@ -22,16 +22,7 @@ int g_threads = 0;
 int64_t g_images = 10000;
 constexpr int64_t kBatch = 100;
 
-const data::Dataset& mnist() {
-  static data::Dataset ds = [] {
-    data::LoadOptions lo;
-    lo.val_size = 0;
-    lo.train_limit = g_images;
-    lo.test_limit = 1000;
-    return data::load_dataset("mnist", lo);
-  }();
-  return ds;
-}
+const data::Dataset& mnist() { return bench::mnist_training_slice(g_images); }
 
 models::Classifier lfc() {
   train::seed_everything(0);

@@ -10,6 +10,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "data/dataset.h"
+
 namespace nemokd::bench {
 
 class RateReporter : public benchmark::ConsoleReporter {
@@ -33,6 +35,19 @@ class RateReporter : public benchmark::ConsoleReporter {
     return v[v.size() / 2];
   }
 };
+
+// The first `images` real MNIST training images (no validation split) and 1 000 test images, loaded once per
+// process: the training benchmarks measure throughput on real data, never on generated pixels.
+inline const data::Dataset& mnist_training_slice(int64_t images) {
+  static const data::Dataset ds = [images] {
+    data::LoadOptions lo;
+    lo.val_size = 0;
+    lo.train_limit = images;
+    lo.test_limit = 1000;
+    return data::load_dataset("mnist", lo);
+  }();
+  return ds;
+}
 
 // Registers `reps` one-epoch runs of a baseline and a candidate, alternating, so that machine noise hits both
 // alike; each reports its own (manual) time. Families are named `baseline_name` and `candidate_name`.
