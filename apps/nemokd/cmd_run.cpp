@@ -4,6 +4,7 @@
 #include "cli_common.h"
 #include "core/error.h"
 #include "core/json_config.h"
+#include "kd/kd_run.h"
 
 namespace nemokd::cli {
 
@@ -25,6 +26,13 @@ void register_run(CLI::App& app) {
       auto config = train::train_run_config_from_json(record.config);
       const std::string out = f->out.empty() ? default_out_dir("train") : f->out;
       auto result = train::run_training(config, train::RunContext{out, f->resume, !f->output.quiet});
+      exit_code() = report_training(result, out, f->output);
+      return;
+    }
+    if (record.command == "kd train") {
+      auto config = kd::kd_run_config_from_json(record.config);
+      const std::string out = f->out.empty() ? default_out_dir("kd-train") : f->out;
+      auto result = kd::run_kd(config, train::RunContext{out, f->resume, !f->output.quiet});
       exit_code() = report_training(result, out, f->output);
       return;
     }

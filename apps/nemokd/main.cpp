@@ -12,6 +12,10 @@
 #include "core/run_record.h"
 #include "core/runtime.h"
 
+namespace nemokd::cli {
+void register_models(CLI::App& app);  // cmd_models.cpp
+}
+
 int main(int argc, char** argv) {
   nemokd::set_command_line(argc, argv);
   nemokd::setup_logging(nemokd::Verbosity::normal);
@@ -33,7 +37,10 @@ int main(int argc, char** argv) {
   nemokd::cli::register_doctor(app);
   nemokd::cli::register_quant(app);
   nemokd::cli::register_fpga(app);
+  nemokd::cli::register_engine(app);
+  nemokd::cli::register_kd(app);
   nemokd::cli::register_demo(app);
+  nemokd::cli::register_models(app);
 
   try {
     app.parse(argc, argv);

@@ -66,6 +66,34 @@ std::string to_string(Normalization n) {
   return "unknown";
 }
 
+PixelAffine pixel_affine(const DatasetSpec& spec, Normalization normalization) {
+  const auto channels = static_cast<size_t>(spec.channels);
+  PixelAffine a;
+  a.scale.assign(channels, 1.0f);
+  a.shift.assign(channels, 0.0f);
+  for (size_t c = 0; c < channels; ++c) {
+    switch (normalization) {
+      case Normalization::standard: {
+        if (spec.mean.size() != channels || spec.stddev.size() != channels) {
+          throw ConfigError(fmt::format("normalization: {} has no per-channel mean/std for 'standard'", spec.name));
+        }
+        // Computed in double, rounded once: (x/255 - mean)/std == x * (1/(255 std)) + (-mean/std).
+        const double mean = spec.mean[c], std = spec.stddev[c];
+        a.scale[c] = static_cast<float>(1.0 / (255.0 * std));
+        a.shift[c] = static_cast<float>(-mean / std);
+        break;
+      }
+      case Normalization::unit: a.scale[c] = static_cast<float>(1.0 / 255.0); break;
+      case Normalization::signed_unit:
+        a.scale[c] = static_cast<float>(2.0 / 255.0);
+        a.shift[c] = -1.0f;
+        break;
+      case Normalization::raw: break;
+    }
+  }
+  return a;
+}
+
 BatchLoader::BatchLoader(const ImageSet& set, const DatasetSpec& spec, BatchOptions options)
     : set_(set), options_(options) {
   if (options_.batch_size <= 0) {
@@ -81,29 +109,7 @@ BatchLoader::BatchLoader(const ImageSet& set, const DatasetSpec& spec, BatchOpti
   set_.images = set_.images.contiguous();  // no copy when already contiguous (the readers' output is)
   set_.labels = set_.labels.contiguous();
 
-  scale_.assign(channels, 1.0f);
-  shift_.assign(channels, 0.0f);
-  for (int64_t c = 0; c < channels; ++c) {
-    switch (options_.normalization) {
-      case Normalization::standard: {
-        if (static_cast<int64_t>(spec.mean.size()) != channels ||
-            static_cast<int64_t>(spec.stddev.size()) != channels) {
-          throw ConfigError(fmt::format("normalization: {} has no per-channel mean/std for 'standard'", spec.name));
-        }
-        // Computed in double, rounded once: (x/255 - mean)/std == x * (1/(255 std)) + (-mean/std).
-        const double mean = spec.mean[c], std = spec.stddev[c];
-        scale_[c] = static_cast<float>(1.0 / (255.0 * std));
-        shift_[c] = static_cast<float>(-mean / std);
-        break;
-      }
-      case Normalization::unit: scale_[c] = static_cast<float>(1.0 / 255.0); break;
-      case Normalization::signed_unit:
-        scale_[c] = static_cast<float>(2.0 / 255.0);
-        shift_[c] = -1.0f;
-        break;
-      case Normalization::raw: break;
-    }
-  }
+  affine_ = pixel_affine(spec, options_.normalization);
   start_epoch(0);
 }
 
@@ -141,8 +147,8 @@ bool BatchLoader::next(Batch& out) {
   const uint8_t* images = set_.images.data_ptr<uint8_t>();
   const int64_t* idx = index.data_ptr<int64_t>();
   float* xs = x.data_ptr<float>();
-  const float* scale = scale_.data();
-  const float* shift = shift_.data();
+  const float* scale = affine_.scale.data();
+  const float* shift = affine_.shift.data();
   const bool augment = options_.augment;
   // Augmentation randomness is keyed by (seed, epoch, position in the epoch): the same sample slot gets
   // the same crop and flip whatever the thread count or call history.

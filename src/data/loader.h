@@ -20,6 +20,18 @@ enum class Normalization {
 Normalization parse_normalization(const std::string& name);  // throws ConfigError
 std::string to_string(Normalization n);
 
+// Per channel, value = float(pixel) * scale + shift, each operation rounded in float: the one definition of
+// the pixel mapping, shared by the loader and by the integer engine (whose input thresholds on uint8 pixels
+// must agree with what the model saw, to the last bit).
+struct PixelAffine {
+  std::vector<float> scale, shift;
+  float apply(uint8_t pixel, int64_t channel) const {
+    return static_cast<float>(pixel) * scale[channel] + shift[channel];
+  }
+};
+// Throws ConfigError when 'standard' is asked of a dataset without per-channel mean/std.
+PixelAffine pixel_affine(const DatasetSpec& spec, Normalization normalization);
+
 struct BatchOptions {
   int64_t batch_size = 128;
   bool shuffle = false;
@@ -48,7 +60,7 @@ class BatchLoader {
  private:
   ImageSet set_;
   BatchOptions options_;
-  std::vector<float> scale_, shift_;  // per channel: value = pixel * scale + shift
+  PixelAffine affine_;
   std::vector<int64_t> order_;
   int64_t cursor_ = 0;
   int64_t epoch_ = 0;

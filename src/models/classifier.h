@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
@@ -17,11 +18,30 @@ struct InputShape {
   static InputShape parse(const std::string& text);  // "3x32x32"; throws ConfigError
 };
 
+// One row of a model's per-layer summary, counted for ONE input image of the shape the model was built for.
+// MAC convention (multiply-accumulates): conv = Cout * (Cin / groups) * k * k * Hout * Wout; linear = in * out;
+// nothing else counts (biases, BatchNorm, activations, pooling, residual adds, flatten are 0). This reproduces
+// the params/MACs table of docs/reference/kd-models.md (see docs/MODELS.md).
+struct LayerSummary {
+  std::string name;             // registered module path (its state_dict prefix), e.g. "layer2.0.shortcut.0"
+  std::string kind;             // conv | dwconv | linear | bn | act | maxpool | avgpool
+  std::string detail;           // e.g. "3x3 s2 32->64", "2048->256"
+  std::vector<int64_t> output;  // per-image output shape: {C, H, W} or {features}
+  int64_t parameters = 0;       // this module's own parameters
+  int64_t macs = 0;
+};
+nlohmann::json to_json(const LayerSummary& layer);
+
 class ClassifierImpl : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(torch::Tensor x) = 0;
   // The JSON description this model was built from (arch + its config), stored with every checkpoint.
   virtual nlohmann::json describe() const = 0;
+  // Per-layer summary in forward order (every module with parameters appears; rows' parameters sum to
+  // parameter_count). Empty when a model cannot tell (e.g. one loaded from elsewhere).
+  virtual std::vector<LayerSummary> layers() const { return {}; }
+  // MACs for one image: the sum over layers(); -1 when layers() is empty.
+  int64_t macs() const;
 };
 using Classifier = std::shared_ptr<ClassifierImpl>;
 

@@ -5,6 +5,8 @@
 
 #include "core/error.h"
 #include "core/json_config.h"
+#include "models/layer_table.h"
+#include "models/integer_mlp.h"
 
 namespace nemokd::models {
 
@@ -24,6 +26,19 @@ InputShape InputShape::parse(const std::string& text) {
 int64_t parameter_count(const torch::nn::Module& module) {
   int64_t n = 0;
   for (const auto& p : module.parameters()) n += p.numel();
+  return n;
+}
+
+nlohmann::json to_json(const LayerSummary& l) {
+  return {{"name", l.name},         {"kind", l.kind},         {"detail", l.detail},
+          {"output", l.output},     {"parameters", l.parameters}, {"macs", l.macs}};
+}
+
+int64_t ClassifierImpl::macs() const {
+  const auto rows = layers();
+  if (rows.empty()) return -1;
+  int64_t n = 0;
+  for (const auto& r : rows) n += r.macs;
   return n;
 }
 
@@ -145,23 +160,25 @@ MlpImpl::MlpImpl(const MlpConfig& config, InputShape input, int classes)
   config_.validate();
   if (classes < 2) throw ConfigError(fmt::format("classes: {} (need >= 2)", classes));
   int64_t in = input.numel();
+  detail::LayerTable table;
   if (!config_.quantized) {
     torch::nn::Sequential seq;
     for (int width : config_.hidden) {
       // Without BatchNorm the linear layer needs its own bias; with it the bias would be redundant.
-      seq->push_back(torch::nn::Linear(torch::nn::LinearOptions(in, width).bias(!config_.batchnorm)));
-      if (config_.batchnorm) seq->push_back(torch::nn::BatchNorm1d(width));
+      seq->push_back(table.linear(in, width, !config_.batchnorm));
+      if (config_.batchnorm) seq->push_back(table.bn1d(width));
       seq->push_back(float_activation(config_.activation));
       if (config_.dropout > 0) seq->push_back(torch::nn::Dropout(config_.dropout));
-      in = width;
     }
-    seq->push_back(torch::nn::Linear(in, classes));
+    seq->push_back(table.linear(in, classes, true));
     body_ = register_module("body", seq);
+    layers_ = table.rows(*this);
     return;
   }
   // Quantized: input quantizer, then per hidden layer QuantLinear -> BatchNorm -> QuantActivation
   // (-> dropout), and a QuantLinear output layer followed by BatchNorm, as FINN's reference MLPs.
   const auto& qc = config_.quant;
+  integer_exact_ = integer_exact_blocker(config_).empty();
   q_.input = register_module("input_quant", InputQuant(qc.input, qc.input_bits));
   const auto act_kind = quant::parse_act_kind(config_.activation);
   const size_t layers = config_.hidden.size() + 1;
@@ -176,8 +193,8 @@ MlpImpl::MlpImpl(const MlpConfig& config, InputShape input, int classes)
     // No bias when BatchNorm follows (it would be absorbed); the integer engine folds BN into thresholds.
     q_.linears.push_back(
         register_module(fmt::format("fc{}", i), quant::QuantLinear(in, out, wq, !config_.batchnorm)));
-    if (config_.batchnorm)
-      q_.norms.push_back(register_module(fmt::format("bn{}", i), torch::nn::BatchNorm1d(out)));
+    table.record(*q_.linears.back(), "linear", fmt::format("{}->{} W{}", in, out, wq.bits), {out}, in * out);
+    if (config_.batchnorm) q_.norms.push_back(register_module(fmt::format("bn{}", i), table.bn1d(out)));
     if (!last) {
       quant::ActQuantConfig aq;
       aq.bits = qc.act_bits[i];
@@ -185,16 +202,26 @@ MlpImpl::MlpImpl(const MlpConfig& config, InputShape input, int classes)
       aq.relu_max = qc.relu_max;
       aq.learned_range = qc.learned_range;
       q_.acts.push_back(register_module(fmt::format("act{}", i), quant::QuantActivation(aq)));
+      table.record(*q_.acts.back(), "act", fmt::format("{} A{}", config_.activation, aq.bits), {out}, 0);
       if (config_.dropout > 0)
         dropouts_.push_back(register_module(fmt::format("drop{}", i), torch::nn::Dropout(config_.dropout)));
     }
     in = out;
   }
+  layers_ = table.rows(*this);
 }
 
 torch::Tensor MlpImpl::forward(torch::Tensor x) {
   x = x.flatten(1);
   if (!config_.quantized) return body_->forward(x);
+  // Eval mode computes in integers exactly as the hardware (and nemokd's integer engine) will: same levels,
+  // same weights, exact accumulators instead of float sums whose rounding depends on the summation order.
+  if (!is_training() && integer_exact_) return integer_forward(integer_view(*this), x).to(x.device());
+  return forward_fake_quant(x);
+}
+
+torch::Tensor MlpImpl::forward_fake_quant(torch::Tensor x) {
+  x = x.flatten(1);
   x = q_.input->forward(x);
   for (size_t i = 0; i < q_.linears.size(); ++i) {
     x = q_.linears[i]->forward(x);
@@ -212,7 +239,8 @@ nlohmann::json MlpImpl::describe() const {
           {"mlp", to_json(config_)},
           {"input", input_.str()},
           {"classes", classes_},
-          {"parameters", parameter_count(*this)}};
+          {"parameters", parameter_count(*this)},
+          {"macs", macs()}};
 }
 
 }  // namespace nemokd::models

@@ -65,8 +65,15 @@ TORCH_MODULE(InputQuant);
 class MlpImpl : public ClassifierImpl {
  public:
   MlpImpl(const MlpConfig& config, InputShape input, int classes);
+  // Training mode: fake quantization (float arithmetic, straight-through gradients). Eval mode of a
+  // quantized MLP with quantized input: the integer view (models/integer_mlp.h), exact like the hardware.
   torch::Tensor forward(torch::Tensor x) override;
+  // The fake-quant arithmetic in any mode (quantized MLPs only): equal to the integer view up to the
+  // float rounding of sums that land exactly on a quantizer threshold.
+  torch::Tensor forward_fake_quant(torch::Tensor x);
   nlohmann::json describe() const override;
+  // Linear layers count in * out MACs (hidden layers and the classifier); BatchNorm/activations count 0.
+  std::vector<LayerSummary> layers() const override { return layers_; }
   const MlpConfig& config() const { return config_; }
 
   // Structured access for the tools that read a trained quantized MLP (integer engine, cost model, export).
@@ -85,7 +92,9 @@ class MlpImpl : public ClassifierImpl {
   int classes_;
   torch::nn::Sequential body_{nullptr};  // float MLP
   QuantLayers q_;                        // quantized MLP
+  bool integer_exact_ = false;           // eval mode runs the integer view (models/integer_mlp.h)
   std::vector<torch::nn::Dropout> dropouts_;
+  std::vector<LayerSummary> layers_;
 };
 
 }  // namespace nemokd::models

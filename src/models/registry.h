@@ -1,5 +1,6 @@
 // Model descriptions: a named architecture plus its config struct, serialisable to JSON, from which the
-// model is built for a given input shape and class count. Later areas add architectures here.
+// model is built for a given input shape and class count. Named presets (resnet8x4, mobilenetv2, tfc, ...)
+// resolve to an (arch, config) pair. The zoo is described in docs/MODELS.md.
 #pragma once
 #include <string>
 #include <vector>
@@ -7,21 +8,40 @@
 #include <nlohmann/json.hpp>
 
 #include "models/classifier.h"
+#include "models/flexstudent.h"
 #include "models/mlp.h"
+#include "models/mobilenetv2.h"
+#include "models/resnet.h"
 
 namespace nemokd::models {
 
 struct ModelConfig {
-  std::string arch = "mlp";  // see architectures()
-  MlpConfig mlp;             // used when arch == "mlp"
+  std::string arch = "mlp";           // see architectures(); only the member of that name is used
+  MlpConfig mlp;                      // "mlp"
+  ResNetConfig resnet;                // "resnet"
+  MobileNetV2Config mobilenetv2;      // "mobilenetv2"
+  FlexStudentConfig flexstudent;      // "flexstudent"
+  FlexResNet8x4Config flexresnet8x4;  // "flexresnet8x4"
 };
+// {"arch": A, A: config of A} — the other members are not written.
 nlohmann::json to_json(const ModelConfig& c);
 ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& path = "model");
 
 struct ArchInfo {
   std::string name, description;
+  std::vector<std::string> presets;  // preset names that resolve to this arch
 };
 const std::vector<ArchInfo>& architectures();
+
+struct PresetInfo {
+  std::string name, arch, description;
+};
+const std::vector<PresetInfo>& model_presets();
+
+// A preset (resnet8, resnet20, resnet32, resnet8x4, resnet32x4, mobilenetv2, tfc, sfc, lfc) or an
+// architecture name (its default config: flexstudent = the 5-layer baseline, flexresnet8x4 = ResNet8x4's
+// widths, ...). Throws ConfigError listing the valid names.
+ModelConfig preset_model(const std::string& name);
 
 // Builds the model (on CPU); throws ConfigError for an unknown arch or invalid config.
 Classifier build_model(const ModelConfig& config, InputShape input, int classes);

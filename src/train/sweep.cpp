@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/json_config.h"
 #include "core/process.h"
+#include "train/child_runs.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
 
@@ -149,26 +150,10 @@ nlohmann::json SweepResult::to_json() const {
 
 namespace {
 
-// Threads and job layout do not change what a cell trains; everything else does.
-nlohmann::json comparable(nlohmann::json config) {
-  config.erase("threads");
-  config.erase("blas_threads");
-  return config;
-}
-
 // Reads a finished cell's record into a row; false if the cell has no finished record for this config.
 bool read_finished(const fs::path& dir, const TrainRunConfig& expected, SweepRow& row) {
-  const auto path = dir / "run.json";
-  if (!fs::exists(path)) return false;
   RunRecord rec;
-  try {
-    rec = RunRecord::from_json(read_json_file(path.string()));
-  } catch (const Error&) {
-    return false;  // torn or foreign record: retrain (the checkpoint, if any, is reused by --resume)
-  }
-  if (rec.status != "completed" && rec.status != "diverged") return false;
-  if (comparable(rec.config) != comparable(to_json(expected)))
-    throw ConfigError(fmt::format("{}: holds a run with a different configuration; use a new --out", dir.string()));
+  if (!read_finished_record(dir.string(), to_json(expected), rec)) return false;
   row.status = rec.status;
   row.message = rec.message;
   const auto& res = rec.results;
@@ -185,15 +170,6 @@ bool read_finished(const fs::path& dir, const TrainRunConfig& expected, SweepRow
     row.final_val_accuracy = res["final_val_accuracy"].get<double>();
   row.train_seconds = rec.timings.value("train_seconds", 0.0);
   return true;
-}
-
-std::string tail_of_file(const fs::path& p, size_t max_chars) {
-  std::ifstream in(p);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  const auto nl = text.find_last_of('\n');
-  std::string last = nl == std::string::npos ? text : text.substr(nl + 1);
-  return last.size() > max_chars ? last.substr(last.size() - max_chars) : last;
 }
 
 }  // namespace
@@ -226,10 +202,6 @@ SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
   fs::create_directories(out);
   write_json_file(state.string(), config_j);
 
-  // argv[0] names the binary for humans; what runs is this very program (kSameProgram) unless the caller
-  // chose another one, so rebuilding nemokd during a long sweep cannot change or break its remaining cells.
-  const std::string exe = ctx.executable.empty() ? self_executable() : ctx.executable;
-  const std::string exec_path = ctx.executable.empty() ? std::string(kSameProgram) : ctx.executable;
   SweepResult result;
   result.rows.resize(config.cells.size());
   std::vector<size_t> pending;
@@ -250,38 +222,23 @@ SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
                config.cells.size(), result.reused, pending.size(), config.jobs,
                config.cell_config(config.cells.front()).threads);
 
-  std::map<int, size_t> running;  // pid -> row
-  size_t next = 0, done = 0;
+  std::vector<ChildRun> runs;
+  for (size_t i : pending) {
+    RunRecord request;
+    request.command = "train";
+    request.config = to_json(config.cell_config(result.rows[i].cell));
+    request.status = "requested";
+    runs.push_back({result.rows[i].run_dir, request});
+  }
+  size_t done = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  while (next < pending.size() || !running.empty()) {
-    while (next < pending.size() && static_cast<int>(running.size()) < config.jobs) {
-      const size_t i = pending[next++];
-      auto& row = result.rows[i];
-      const fs::path dir(row.run_dir);
-      fs::create_directories(dir);
-      RunRecord request;
-      request.command = "train";
-      request.config = to_json(config.cell_config(row.cell));
-      request.status = "requested";
-      write_json_file((dir / "request.json").string(), request.to_json());
-      auto child = spawn_process({exe, "run", (dir / "request.json").string(), "--out", dir.string(), "--resume",
-                                  "--quiet", "--json"},
-                                 (dir / "stdout.json").string(), (dir / "log.txt").string(), exec_path);
-      running[child.pid] = i;
-    }
-    auto ex = wait_any_child();
-    auto it = running.find(ex.pid);
-    if (it == running.end()) continue;
-    auto& row = result.rows[it->second];
-    running.erase(it);
+  run_children(runs, config.jobs, ctx.executable, [&](size_t k, const ChildOutcome& outcome) {
+    auto& row = result.rows[pending[k]];
     ++done;
     ++result.ran;
-    const bool recorded = read_finished(row.run_dir, config.cell_config(row.cell), row);
-    if (!recorded) {
+    if (!read_finished(row.run_dir, config.cell_config(row.cell), row)) {
       row.status = "failed";
-      const std::string log_tail = tail_of_file(fs::path(row.run_dir) / "log.txt", 300);
-      row.message = ex.signal ? fmt::format("killed by signal {}", ex.signal)
-                              : fmt::format("exit code {}{}{}", ex.exit_code, log_tail.empty() ? "" : ": ", log_tail);
+      row.message = outcome.describe();
       ++result.failed;
     }
     if (ctx.progress) {
@@ -292,7 +249,7 @@ SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
                    row.train_seconds, el / done * (pending.size() - done));
     }
     write_sweep_table(config, result, ctx.out_dir);
-  }
+  });
   write_sweep_table(config, result, ctx.out_dir);
   return result;
 }

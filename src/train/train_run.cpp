@@ -53,8 +53,8 @@ RunRecord run_training(const TrainRunConfig& config, const RunContext& ctx) {
                                   checkpoint.string()));
 
   RunRecord record;
-  record.command = "train";
-  record.config = to_json(config);
+  record.command = ctx.extension ? ctx.extension->command : "train";
+  record.config = ctx.extension ? ctx.extension->config : to_json(config);
   record.argv = command_line();
 
   auto dataset = data::load_dataset(config.dataset.name, config.dataset.load);
@@ -80,6 +80,7 @@ RunRecord run_training(const TrainRunConfig& config, const RunContext& ctx) {
   key.erase("threads");
   key.erase("blas_threads");
   trainer.set_resume_key(key);
+  if (ctx.extension && ctx.extension->prepare) ctx.extension->prepare(trainer, dataset);
 
   std::filesystem::create_directories(ctx.out_dir);
   record.write(ctx.out_dir);  // status "running": a killed run still leaves its config behind
@@ -94,6 +95,7 @@ RunRecord run_training(const TrainRunConfig& config, const RunContext& ctx) {
   record.timings = {{"data_load_seconds", load_seconds},
                     {"train_seconds", result.seconds},
                     {"total_seconds", seconds_since(t0)}};
+  if (ctx.extension && ctx.extension->finish) ctx.extension->finish(record.results);
   if (result.status == "completed") {
     torch::serialize::OutputArchive archive;
     model->save(archive);
@@ -101,6 +103,38 @@ RunRecord run_training(const TrainRunConfig& config, const RunContext& ctx) {
   }
   record.write(ctx.out_dir);
   return record;
+}
+
+TrainedRun load_trained_run(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const auto run_json = (fs::path(dir) / "run.json").string();
+  const auto weights = (fs::path(dir) / "model.pt").string();
+  if (!fs::exists(run_json)) throw DataError(fmt::format("{}: no run record (is '{}' a run folder?)", run_json, dir));
+  TrainedRun run;
+  run.dir = dir;
+  run.record = RunRecord::from_json(read_json_file(run_json));
+  if (run.record.status != "completed")
+    throw DataError(fmt::format("{}: the run's status is '{}', not completed", run_json, run.record.status));
+  // An extended run (RunExtension) stores its own settings under one extra key named by its command's first
+  // word ("kd train" -> "kd"); the rest is a TrainRunConfig.
+  auto config = run.record.config;
+  if (run.record.command != "train") config.erase(run.record.command.substr(0, run.record.command.find(' ')));
+  run.config = train_run_config_from_json(config);
+  if (!fs::exists(weights)) throw DataError(fmt::format("{}: missing (the trained weights of the run)", weights));
+  // The shape and class count were recorded with the dataset; reading them back avoids loading the data.
+  const auto& ds = run.record.results.at("dataset");
+  const auto dims = ds.at("shape").get<std::vector<int>>();
+  if (dims.size() != 3) throw DataError(fmt::format("{}: results.dataset.shape is not [C, H, W]", run_json));
+  run.model = models::build_model(run.config.model, {dims[0], dims[1], dims[2]}, ds.at("classes").get<int>());
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(weights);
+    run.model->load(archive);
+  } catch (const c10::Error& e) {
+    throw DataError(fmt::format("{}: cannot read the trained weights ({})", weights, e.msg().substr(0, 200)));
+  }
+  run.model->eval();
+  return run;
 }
 
 }  // namespace nemokd::train

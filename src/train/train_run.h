@@ -2,6 +2,7 @@
 // config that serialises to run.json; running it loads the data, builds the model, trains, evaluates and
 // records everything (so `nemokd train ...` and `nemokd run run.json` are the same code path).
 #pragma once
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -23,14 +24,36 @@ struct TrainRunConfig {
 nlohmann::json to_json(const TrainRunConfig& c);
 TrainRunConfig train_run_config_from_json(const nlohmann::json& j);
 
+// How a run that extends plain training (distillation, ...) plugs into run_training without copying it:
+// its own command name and full config for the record, and a hook that adjusts the Trainer (e.g. its loss)
+// once the data and the model exist.
+struct RunExtension {
+  std::string command;    // recorded in run.json ("kd train"); `nemokd run` dispatches on it
+  nlohmann::json config;  // the extended run's whole config (replaces the TrainRunConfig in run.json)
+  std::function<void(Trainer& trainer, const data::Dataset& dataset)> prepare;
+  std::function<void(nlohmann::json& results)> finish;  // extra results (optional)
+};
+
 struct RunContext {
   std::string out_dir;  // required: run.json, checkpoint.pt, metrics.json, model.pt go here
   bool resume = false;
   bool progress = true;
+  const RunExtension* extension = nullptr;
 };
 
 // Runs the training and returns its record (also written to out_dir/run.json). Throws nemokd::Error for
 // bad input; a diverged loss is returned as status "diverged" with the record written.
 RunRecord run_training(const TrainRunConfig& config, const RunContext& ctx);
+
+// A completed run read back: its resolved config, its record, and the trained model (CPU, eval mode).
+struct TrainedRun {
+  std::string dir;
+  TrainRunConfig config;
+  RunRecord record;
+  models::Classifier model;
+};
+// Reads DIR/run.json and DIR/model.pt. Throws DataError naming the file when either is missing or unreadable,
+// or when the run did not complete.
+TrainedRun load_trained_run(const std::string& dir);
 
 }  // namespace nemokd::train

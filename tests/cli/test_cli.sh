@@ -154,7 +154,7 @@ if "$NEMOKD" fpga grid -t tfc -t 32,16 --wbits 1-8 --abits 1-8 --csv "$work/grid
   ok "fpga grid writes 64 rows per topology; fold --fastest-fit finds a fitting folding"
 else bad "fpga grid / fold" "$(cat "$work/fold.json" 2>/dev/null)"; fi
 
-for cmd in "" "data" "data info" "data fetch" "train" "run" "doctor" "demo" "quant" "quant levels" "quant train" "quant sweep" "fpga" "fpga estimate" "fpga fold" "fpga devices" "fpga grid" "fpga check"; do
+for cmd in "" "data" "data info" "data fetch" "train" "run" "doctor" "demo" "quant" "quant levels" "quant train" "quant sweep" "fpga" "fpga estimate" "fpga fold" "fpga devices" "fpga grid" "fpga check" "models" "models list" "models info"; do
   if "$NEMOKD" $cmd --help > "$work/help.txt" 2>&1 && grep -q -- "--help" "$work/help.txt"; then :; else bad "--help for '$cmd'"; fi
 done
 ok "--help on every command"
@@ -163,6 +163,19 @@ if "$NEMOKD" doctor --json > "$work/doctor.json" 2>/dev/null &&
    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["blas"]["openblas"] and d["torch_threads"]>=1, d["blas"]' "$work/doctor.json"; then
   ok "doctor reports OpenBLAS and thread count"
 else bad "doctor" "$(cat "$work/doctor.json")"; fi
+
+# Model zoo: the architectures and presets, the reference parameter count of resnet8x4, strict --config.
+if "$NEMOKD" models list --json > "$work/models.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); a={x["name"] for x in d["architectures"]}; p={x["name"]:x for x in d["presets"]}; assert {"resnet","mobilenetv2","flexstudent","flexresnet8x4"} <= a and p["resnet32x4"]["config"]["resnet"]["depth"]==32, d' "$work/models.json" &&
+   "$NEMOKD" models info --model resnet8x4 --input 3x32x32 --classes 100 --json > "$work/resnet8x4.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["arch"]=="resnet" and d["config"]["resnet"]=={"depth":8,"widths":[32,64,128,256]} and d["parameters"]==1233540 and d["macs"]==177071104 and sum(l["parameters"] for l in d["layers"])==1233540, d' "$work/resnet8x4.json" &&
+   "$NEMOKD" models info --model flexstudent --input 1x28x28 --classes 10 | grep -q "fc1 .*1152->256"; then
+  ok "models list --json; models info resnet8x4: 1233540 parameters, 177.07M MACs; flexstudent text summary"
+else bad "models list / info" "$(cat "$work/models.json" "$work/resnet8x4.json" 2>/dev/null | head -c 2000)"; fi
+expect_error "models info: unknown model lists the valid names" "vgg13.*resnet32x4" \
+  "$NEMOKD" models info --model vgg13
+expect_error "models info: bad --config names the key" "config.resnet.depth: 10 is not 6n\+2" \
+  "$NEMOKD" models info --model resnet8 --config '{"depth": 10}'
 
 # Real datasets, when this machine has them (scripts/test.sh fetches MNIST first).
 for ds in mnist fashion-mnist; do

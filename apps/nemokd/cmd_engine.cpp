@@ -1,0 +1,380 @@
+// nemokd engine build | eval | bench — the bit-exact integer inference engine (Route Q, part 3).
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "cli_common.h"
+#include "core/error.h"
+#include "core/json_config.h"
+#include "core/runtime.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "engine/build.h"
+#include "engine/model_file.h"
+#include "engine/runtime.h"
+#include "models/integer_mlp.h"
+#include "models/mlp.h"
+#include "train/train_run.h"
+
+namespace nemokd::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::shared_ptr<models::MlpImpl> as_mlp(const train::TrainedRun& run) {
+  auto mlp = std::dynamic_pointer_cast<models::MlpImpl>(run.model);
+  if (!mlp) throw ConfigError(fmt::format("{}: the integer engine runs quantized MLPs (this run is '{}')", run.dir,
+                                          run.config.model.arch));
+  return mlp;
+}
+
+data::PixelAffine run_pixel_affine(const train::TrainedRun& run) {
+  return data::pixel_affine(data::dataset_spec(run.config.dataset.name), run.config.train.normalization);
+}
+
+// What the model file remembers about where it came from (JSON text in IntegerModel::source).
+nlohmann::json source_of(const engine::IntegerModel& m) {
+  auto j = nlohmann::json::parse(m.source, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
+nlohmann::json layers_json(const engine::IntegerModel& m, const std::vector<engine::LayerPlan>* plan) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const auto& l = m.layers[i];
+    nlohmann::json j = {{"inputs", l.inputs},
+                        {"outputs", l.outputs},
+                        {"input", engine::describe(l.input)},
+                        {"weights", engine::describe(l.weight)},
+                        {"output", l.is_output ? std::string("logits") : engine::describe(l.output)},
+                        {"accumulator_bound", l.accumulator_bound()}};
+    if (plan) {
+      j["kernel"] = engine::to_string((*plan)[i].kernel);
+      j["isa"] = engine::to_string((*plan)[i].isa);
+      j["why"] = (*plan)[i].why;
+    }
+    layers.push_back(j);
+  }
+  return layers;
+}
+
+void print_layers(const engine::IntegerModel& m, const std::vector<engine::LayerPlan>* plan) {
+  const auto& in = m.input;
+  fmt::print("  input   {} x {} pixels -> {}{}\n", in.channels, in.pixels_per_channel, engine::describe(in.output),
+             in.passthrough ? " (pixels as they are)" : " (thresholds on uint8 pixels)");
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const auto& l = m.layers[i];
+    fmt::print("  layer {} {:>5} -> {:<5} {} x {} -> {}", i, l.inputs, l.outputs, engine::describe(l.input),
+               engine::describe(l.weight), l.is_output ? std::string("logits") : engine::describe(l.output));
+    if (plan)
+      fmt::print("   kernel {}/{} ({})", engine::to_string((*plan)[i].kernel), engine::to_string((*plan)[i].isa),
+                 (*plan)[i].why);
+    fmt::print("\n");
+  }
+}
+
+struct EngineFlags {
+  std::string kernel = "auto", isa = "auto";
+  int threads = 0;
+  void add(CLI::App* cmd) {
+    cmd->add_option("--kernel", kernel,
+                    "auto (per layer, the fastest measured here) or force scalar | xnor | bitserial | int8")
+        ->capture_default_str();
+    cmd->add_option("--isa", isa, "auto (best this CPU has) or force scalar | avx2 | avx512")->capture_default_str();
+    cmd->add_option("--threads", threads, "Worker threads for batch inference (0 = all cores)")->capture_default_str();
+  }
+  engine::EngineOptions options() const {
+    engine::EngineOptions o;
+    o.kernel = kernel;
+    o.isa = isa;
+    o.threads = threads > 0 ? threads : hardware_cores();
+    return o;
+  }
+};
+
+// ---- build ----
+void register_build(CLI::App* engine_cmd) {
+  struct Flags {
+    std::string model, out;
+    OutputFlags output;
+  };
+  auto flags = std::make_shared<Flags>();
+  auto* cmd = engine_cmd->add_subcommand(
+      "build", "Fold a trained quantized MLP (a `nemokd quant train` run) into an integer model file (.nqe)");
+  cmd->add_option("--model", flags->model, "Run folder with run.json and model.pt")->required();
+  cmd->add_option("--out,-o", flags->out, "Integer model file to write (e.g. model.nqe)")->required();
+  add_output_flags(cmd, flags->output);
+  cmd->callback([flags] {
+    configure_threads(0, 0);
+    const auto t0 = Clock::now();
+    auto run = train::load_trained_run(flags->model);
+    auto mlp = as_mlp(run);
+    const auto& spec = data::dataset_spec(run.config.dataset.name);
+    nlohmann::json source = {{"run", std::filesystem::absolute(flags->model).string()},
+                             {"dataset", run.config.dataset.name},
+                             {"normalization", data::to_string(run.config.train.normalization)},
+                             {"model", mlp->describe()}};
+    engine::BuildStats stats;
+    auto im = engine::build_integer_model(*mlp, run_pixel_affine(run), spec.channels, int64_t(spec.height) * spec.width,
+                                          source.dump(), &stats);
+    engine::save_model(im, flags->out);
+    const auto bytes = std::filesystem::file_size(flags->out);
+    const double secs = seconds_since(t0);
+    if (flags->output.json) {
+      print_json({{"model", flags->out},
+                  {"bytes", bytes},
+                  {"source", source},
+                  {"flipped_channels", stats.flipped_channels},
+                  {"constant_channels", stats.constant_channels},
+                  {"layers", layers_json(im, nullptr)},
+                  {"seconds", secs}});
+      return;
+    }
+    fmt::print("integer model {} ({} bytes) from {}\n", flags->out, bytes, flags->model);
+    print_layers(im, nullptr);
+    fmt::print("  {} channel(s) with negative folded scale (weights negated), {} constant channel(s); {:.2f} s\n",
+               stats.flipped_channels, stats.constant_channels, secs);
+  });
+}
+
+// ---- eval ----
+struct Comparison {
+  int64_t frames = 0, code_mismatches = 0, acc_mismatches = 0, logit_mismatches = 0, prediction_mismatches = 0;
+  int64_t model_correct = 0;
+  bool exact() const { return code_mismatches + acc_mismatches + logit_mismatches + prediction_mismatches == 0; }
+};
+
+int64_t count_diff(const std::vector<int32_t>& a, const torch::Tensor& b) {
+  auto bc = b.contiguous();
+  const int32_t* p = bc.data_ptr<int32_t>();
+  int64_t n = 0;
+  for (size_t k = 0; k < a.size(); ++k) n += a[k] != p[k];
+  return n;
+}
+
+// Runs the QAT model (integer view, eval mode) and the engine on the same pixels; compares everything.
+Comparison compare(const engine::Engine& eng, const train::TrainedRun& run, const data::ImageSet& set) {
+  auto mlp = as_mlp(run);
+  const auto view = models::integer_view(*mlp);
+  const auto affine = run_pixel_affine(run);
+  Comparison c;
+  constexpr int64_t kChunk = 2000;
+  for (int64_t b = 0; b < set.size(); b += kChunk) {
+    const int64_t e = std::min(set.size(), b + kChunk);
+    auto px = set.images.slice(0, b, e).contiguous();
+    auto x = px.to(torch::kFloat);
+    // Normalise exactly as the loader does, channel by channel (float multiply, then float add).
+    for (int64_t ch = 0; ch < x.size(1); ++ch) x.select(1, ch).mul_(affine.scale[ch]).add_(affine.shift[ch]);
+    models::IntegerTrace mt;
+    auto logits = models::integer_forward(view, x, &mt);
+    auto et = eng.trace(px.data_ptr<uint8_t>(), e - b);
+    for (size_t l = 0; l < mt.codes.size(); ++l) c.code_mismatches += count_diff(et.codes[l], mt.codes[l]);
+    c.acc_mismatches += count_diff(et.output_acc, mt.output_acc);
+    auto ml = mt.logits.contiguous();
+    for (int64_t k = 0; k < ml.numel(); ++k) c.logit_mismatches += et.logits[size_t(k)] != ml.data_ptr<float>()[k];
+    auto pred = logits.argmax(1).to(torch::kInt32).contiguous();
+    c.prediction_mismatches += count_diff(et.predictions, pred);
+    c.model_correct += (pred.to(torch::kInt64) == set.labels.slice(0, b, e)).sum().item<int64_t>();
+    c.frames += e - b;
+  }
+  return c;
+}
+
+void register_eval(CLI::App* engine_cmd) {
+  struct Flags {
+    std::string model, compare, split = "test";
+    data::DataConfig data;
+    EngineFlags engine;
+    OutputFlags output;
+  };
+  auto flags = std::make_shared<Flags>();
+  flags->data.name = "";
+  auto* cmd = engine_cmd->add_subcommand("eval", "Accuracy of an integer model on a dataset; --compare checks every "
+                                                 "prediction and every output code against the QAT model");
+  cmd->add_option("--model", flags->model, "Integer model file (.nqe)")->required();
+  cmd->add_option("--compare", flags->compare,
+                  "Run folder of the QAT model it was built from: compare codes, accumulators, logits, predictions");
+  cmd->add_option("--split", flags->split, "test | val")->check(CLI::IsMember({"test", "val"}))->capture_default_str();
+  add_dataset_flags(cmd, flags->data);
+  flags->engine.add(cmd);
+  add_output_flags(cmd, flags->output);
+  cmd->callback([flags] {
+    auto im = engine::load_model(flags->model);
+    const auto source = source_of(im);
+    if (flags->data.name.empty()) flags->data.name = source.value("dataset", std::string("mnist"));
+    configure_threads(flags->engine.threads, 0);
+    auto dataset = data::load_dataset(flags->data.name, flags->data.load);
+    const auto& set = flags->split == "test" ? dataset.test : dataset.val;
+    if (set.size() == 0) throw ConfigError(fmt::format("--split {}: {} has no such images", flags->split, flags->data.name));
+    if (set.images.size(1) * set.images.size(2) * set.images.size(3) != im.input.size())
+      throw ConfigError(fmt::format("{}: the model reads {} pixels per frame, {} images have {}", flags->model,
+                                    im.input.size(), flags->data.name,
+                                    set.images.size(1) * set.images.size(2) * set.images.size(3)));
+    engine::Engine eng(im, flags->engine.options());
+    const auto images = set.images.contiguous();
+    std::vector<int32_t> pred(size_t(set.size()));
+    const auto t0 = Clock::now();
+    eng.predict(images.data_ptr<uint8_t>(), set.size(), pred.data());
+    const double secs = seconds_since(t0);
+    const auto labels = set.labels.contiguous();
+    int64_t correct = 0;
+    for (int64_t k = 0; k < set.size(); ++k) correct += pred[size_t(k)] == labels.data_ptr<int64_t>()[k];
+    const double acc = double(correct) / double(set.size());
+    nlohmann::json out = {{"model", flags->model},
+                          {"dataset", dataset.describe()},
+                          {"split", flags->split},
+                          {"frames", set.size()},
+                          {"correct", correct},
+                          {"accuracy", acc},
+                          {"seconds", secs},
+                          {"layers", layers_json(im, &eng.plan())}};
+    bool ok = true;
+    if (!flags->compare.empty()) {
+      auto run = train::load_trained_run(flags->compare);
+      const auto c = compare(eng, run, set);
+      ok = c.exact() && c.model_correct == correct;
+      out["compare"] = {{"run", flags->compare},
+                        {"frames", c.frames},
+                        {"code_mismatches", c.code_mismatches},
+                        {"accumulator_mismatches", c.acc_mismatches},
+                        {"logit_mismatches", c.logit_mismatches},
+                        {"prediction_mismatches", c.prediction_mismatches},
+                        {"model_accuracy", double(c.model_correct) / double(c.frames)},
+                        {"exact", ok}};
+    }
+    if (flags->output.json) {
+      print_json(out);
+    } else {
+      fmt::print("{} on {} {} ({} images): accuracy {:.2f}% ({} correct) in {:.3f} s\n", flags->model,
+                 flags->data.name, flags->split, set.size(), 100 * acc, correct, secs);
+      print_layers(im, &eng.plan());
+      if (out.contains("compare")) {
+        const auto& c = out["compare"];
+        fmt::print("compare with {}: {} — {} code, {} accumulator, {} logit, {} prediction mismatches; model accuracy "
+                   "{:.2f}%\n",
+                   flags->compare, ok ? "bit-exact" : "MISMATCH", c["code_mismatches"].get<int64_t>(),
+                   c["accumulator_mismatches"].get<int64_t>(), c["logit_mismatches"].get<int64_t>(),
+                   c["prediction_mismatches"].get<int64_t>(), 100 * c["model_accuracy"].get<double>());
+      }
+    }
+    if (!ok) exit_code() = 1;
+  });
+}
+
+// ---- bench ----
+// LibTorch fp32 MLP of the same shapes (Linear with bias + ReLU; BN folded away): what the engine replaces.
+torch::nn::Sequential fp32_twin(const engine::IntegerModel& m) {
+  torch::nn::Sequential seq;
+  for (const auto& l : m.layers) {
+    seq->push_back(torch::nn::Linear(l.inputs, l.outputs));
+    if (!l.is_output) seq->push_back(torch::nn::ReLU());
+  }
+  seq->eval();
+  return seq;
+}
+
+void register_bench(CLI::App* engine_cmd) {
+  struct Flags {
+    std::string model;
+    int64_t batch = 4096;
+    double seconds = 2.0;
+    data::DataConfig data;
+    EngineFlags engine;
+    OutputFlags output;
+  };
+  auto flags = std::make_shared<Flags>();
+  flags->data.name = "";
+  auto* cmd = engine_cmd->add_subcommand(
+      "bench", "Throughput (frames/s, ns/frame) and single-frame latency of an integer model on real images, with "
+               "the same-shaped LibTorch fp32 MLP measured in the same run");
+  cmd->add_option("--model", flags->model, "Integer model file (.nqe)")->required();
+  cmd->add_option("--batch", flags->batch, "Frames per batch")->check(CLI::Range(int64_t(1), int64_t(1) << 22))
+      ->capture_default_str();
+  cmd->add_option("--seconds", flags->seconds, "Minimum time per measurement")->check(CLI::Range(0.05, 600.0))
+      ->capture_default_str();
+  add_dataset_flags(cmd, flags->data);
+  flags->engine.add(cmd);
+  add_output_flags(cmd, flags->output);
+  cmd->callback([flags] {
+    auto im = engine::load_model(flags->model);
+    if (flags->data.name.empty()) flags->data.name = source_of(im).value("dataset", std::string("mnist"));
+    const auto options = flags->engine.options();
+    configure_threads(options.threads, 0);
+    auto dataset = data::load_dataset(flags->data.name, flags->data.load);
+    // A batch of real test images (repeated when the batch is larger than the test set).
+    const int64_t n = dataset.test.size();
+    auto idx = torch::arange(flags->batch, torch::kInt64).remainder(n);
+    auto pixels = dataset.test.images.index_select(0, idx).contiguous();
+    if (pixels[0].numel() != im.input.size())
+      throw ConfigError(fmt::format("{}: the model reads {} pixels per frame, {} has {}", flags->model, im.input.size(),
+                                    flags->data.name, pixels[0].numel()));
+    engine::Engine eng(im, options);
+    std::vector<int32_t> pred(size_t(flags->batch));
+    const uint8_t* px = pixels.data_ptr<uint8_t>();
+
+    // Repeats fn until at least `seconds` have passed; returns seconds per call (best of 3 rounds).
+    auto time_it = [&](const std::function<void()>& fn) {
+      fn();  // warm-up
+      double best = 1e30;
+      for (int round = 0; round < 3; ++round) {
+        int64_t calls = 0;
+        const auto t0 = Clock::now();
+        do {
+          fn();
+          ++calls;
+        } while (seconds_since(t0) < flags->seconds / 3);
+        best = std::min(best, seconds_since(t0) / double(calls));
+      }
+      return best;
+    };
+    const double engine_s = time_it([&] { eng.predict(px, flags->batch, pred.data()); });
+    volatile int32_t sink = 0;
+    const double single_s = time_it([&] {
+      for (int k = 0; k < 256; ++k) sink = sink + eng.predict_one(px + int64_t(k % flags->batch) * im.input.size());
+    }) / 256;
+    auto twin = fp32_twin(im);
+    torch::NoGradGuard no_grad;
+    auto x = pixels.view({flags->batch, -1}).to(torch::kFloat);
+    const double torch_s = time_it([&] { sink = sink + int32_t(twin->forward(x).argmax(1)[0].item<int64_t>()); });
+    const double fps = double(flags->batch) / engine_s, torch_fps = double(flags->batch) / torch_s;
+    nlohmann::json out = {{"model", flags->model},
+                          {"batch", flags->batch},
+                          {"threads", options.threads},
+                          {"frames_per_second", fps},
+                          {"ns_per_frame", 1e9 / fps},
+                          {"single_frame_latency_us", single_s * 1e6},
+                          {"libtorch_fp32_frames_per_second", torch_fps},
+                          {"speedup_vs_libtorch_fp32", fps / torch_fps},
+                          {"layers", layers_json(im, &eng.plan())},
+                          {"runtime", to_json(runtime_info())}};
+    if (flags->output.json) {
+      print_json(out);
+      return;
+    }
+    fmt::print("{}: batch {}, {} thread(s)\n", flags->model, flags->batch, options.threads);
+    print_layers(im, &eng.plan());
+    fmt::print("integer engine   {:>12.0f} frames/s  {:8.1f} ns/frame   single frame {:.2f} us\n", fps, 1e9 / fps,
+               single_s * 1e6);
+    fmt::print("LibTorch fp32    {:>12.0f} frames/s  {:8.1f} ns/frame   (same shapes, same run)\n", torch_fps,
+               1e9 / torch_fps);
+    fmt::print("ratio            {:.2f}x\n", fps / torch_fps);
+  });
+}
+
+}  // namespace
+
+void register_engine(CLI::App& app) {
+  auto* cmd = app.add_subcommand("engine", "Bit-exact integer inference of quantized MLPs (what FINN's hardware "
+                                           "computes), fast on CPU: build, eval, bench");
+  cmd->require_subcommand(1);
+  register_build(cmd);
+  register_eval(cmd);
+  register_bench(cmd);
+}
+
+}  // namespace nemokd::cli

@@ -1,0 +1,231 @@
+// Integer engine throughput: TFC (784-64-64-64-10) and LFC (784-1024-1024-1024-10) MLPs with random weights,
+// W1A1 (bipolar input thresholds, activations and weights) and W2A2 (signed 2-bit weights, unsigned 2-bit
+// activations, 2-bit input thresholds), batch predict in frames/s, against LibTorch fp32 of the same
+// topology (Linear + ReLU, BatchNorm folded away, float input, argmax) in the same run, interleaved.
+// Then every forced kernel on its own, and the auto plan with the per-layer timings it chose from.
+//   build/bench/bench_engine [--threads 2] [--batch 4096] [--reps 3]
+// Pixels are random: the integer kernels do the same work whatever the values (no data-dependent branch),
+// so real images would not change a figure.
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <ctime>
+#include <random>
+
+#include "bench_util.h"
+#include "core/runtime.h"
+#include "engine/runtime.h"
+
+using namespace nemokd;
+using namespace nemokd::engine;
+
+namespace {
+
+int g_threads = 2;
+int64_t g_batch = 4096;
+constexpr double kMinSeconds = 0.3;  // per measurement: repeat the batch at least this long
+
+struct Topology {
+  std::string name;
+  std::vector<int64_t> widths;  // 784, hidden..., 10
+};
+const Topology kTfc{"TFC", {784, 64, 64, 64, 10}};
+const Topology kLfc{"LFC", {784, 1024, 1024, 1024, 10}};
+
+// Random weights; thresholds spread around the middle of the accumulator distribution so that the codes are
+// varied (the speed does not depend on it, but it keeps the model honest).
+IntegerModel make_model(const Topology& t, int bits, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const Operand act = bits == 1 ? Operand{Encoding::bipolar, 1} : Operand{Encoding::unsigned_int, bits};
+  const Operand w = bits == 1 ? Operand{Encoding::bipolar, 1} : Operand{Encoding::signed_int, bits};
+  IntegerModel m;
+  m.input.channels = 1;
+  m.input.pixels_per_channel = t.widths[0];
+  m.input.passthrough = false;
+  m.input.output = act;
+  for (int j = 1; j < act.levels(); ++j) m.input.thresholds.push_back(uint16_t(256 * j / act.levels()));
+  for (size_t i = 1; i < t.widths.size(); ++i) {
+    Layer l;
+    l.inputs = t.widths[i - 1];
+    l.outputs = t.widths[i];
+    l.input = act;
+    l.weight = w;
+    l.weights.resize(size_t(l.inputs * l.outputs));
+    std::uniform_int_distribution<int> d(w.min_value(), w.max_value());
+    for (auto& v : l.weights) v = int8_t(bits == 1 ? (rng() & 1 ? 1 : -1) : d(rng));
+    l.is_output = i + 1 == t.widths.size();
+    if (l.is_output) {
+      l.logit_scale.assign(size_t(l.outputs), 0.01);
+      l.logit_bias.assign(size_t(l.outputs), 0.0);
+    } else {
+      l.output = act;
+      const int per = act.levels() - 1;
+      const auto spread = int32_t(std::sqrt(double(l.inputs)) * (bits == 1 ? 1 : 2));
+      for (int64_t o = 0; o < l.outputs; ++o)
+        for (int j = 0; j < per; ++j) l.thresholds.push_back(-spread + 2 * spread * (j + 1) / (per + 1));
+    }
+    m.layers.push_back(std::move(l));
+  }
+  m.source = fmt::format("bench {} W{}A{}", t.name, bits, bits);
+  return m;
+}
+
+const std::vector<uint8_t>& pixels() {
+  static const std::vector<uint8_t> px = [] {
+    std::vector<uint8_t> v(size_t(g_batch * 784));
+    std::mt19937 rng(5);
+    for (auto& p : v) p = uint8_t(rng());
+    return v;
+  }();
+  return px;
+}
+
+double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// Repeats `batch_fn` until kMinSeconds have passed; reports frames/s (wall) as items/s, and frames per
+// CPU-second of the whole process (`fps_per_cpu`): on a shared machine, where another process takes a core
+// away, that one still says what a core delivers (spinning pools count against it).
+template <typename Fn>
+void time_batches(benchmark::State& state, Fn&& batch_fn) {
+  for (auto _ : state) {
+    batch_fn();  // warm-up (first-touch of buffers, torch's lazy init)
+    int64_t n = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = process_cpu_seconds();
+    double s = 0;
+    do {
+      batch_fn();
+      ++n;
+      s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    } while (s < kMinSeconds);
+    state.SetIterationTime(s / double(n));
+    state.counters["fps_per_cpu"] = double(n * g_batch) / (process_cpu_seconds() - c0);
+  }
+  state.SetItemsProcessed(state.iterations() * g_batch);
+}
+
+void run_engine(benchmark::State& state, const Engine& e) {
+  std::vector<int32_t> pred(static_cast<size_t>(g_batch));
+  time_batches(state, [&] { e.predict(pixels().data(), g_batch, pred.data()); });
+  benchmark::DoNotOptimize(pred.data());
+}
+
+void run_torch(benchmark::State& state, const Topology& t) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(0);
+  torch::nn::Sequential net;
+  for (size_t i = 1; i < t.widths.size(); ++i) {
+    net->push_back(torch::nn::Linear(t.widths[i - 1], t.widths[i]));
+    if (i + 1 < t.widths.size()) net->push_back(torch::nn::ReLU());
+  }
+  net->eval();
+  const auto x = torch::from_blob(const_cast<uint8_t*>(pixels().data()), {g_batch, 784}, torch::kUInt8)
+                     .to(torch::kFloat)
+                     .div_(255.0f);
+  torch::Tensor pred;
+  time_batches(state, [&] { pred = net->forward(x).argmax(1); });
+  benchmark::DoNotOptimize(pred.data_ptr<int64_t>());
+}
+
+struct Case {
+  std::string name;  // e.g. TFC_W2A2
+  Topology topology;
+  int bits;
+};
+
+std::string plan_text(const Engine& e) {
+  std::string s;
+  for (size_t i = 0; i < e.plan().size(); ++i) {
+    const auto& p = e.plan()[i];
+    s += fmt::format("    layer {}: {} / {}  ({})\n", i, to_string(p.kernel), to_string(p.isa), p.why);
+  }
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long long threads = g_threads, batch = g_batch, reps = 3;
+  auto rest = bench::take_int_options(argc, argv, {{"--threads", &threads}, {"--batch", &batch}, {"--reps", &reps}});
+  g_threads = int(threads);
+  g_batch = batch;
+  tune_allocator();
+  int rc = static_cast<int>(rest.size());
+  benchmark::Initialize(&rc, rest.data());
+  const int torch_threads = configure_threads(g_threads);
+  fmt::print("bench_engine: batch {}, {} engine threads, {} torch threads, ISA {}\n", g_batch, g_threads, torch_threads,
+             to_string(detect_isa()));
+  fmt::print("reproduce: build/bench/bench_engine --threads {} --batch {} --reps {}\n", g_threads, g_batch, reps);
+
+  const std::vector<Case> cases = {{"TFC_W1A1", kTfc, 1}, {"TFC_W2A2", kTfc, 2}, {"LFC_W1A1", kLfc, 1}};
+  // Engines are built once, up front (construction times the kernels; keep that out of the measurements).
+  std::map<std::string, std::unique_ptr<Engine>> engines;
+  for (const auto& c : cases) {
+    const IntegerModel m = make_model(c.topology, c.bits, 17);
+    EngineOptions o;
+    o.threads = g_threads;
+    const auto t0 = std::chrono::steady_clock::now();
+    engines[c.name] = std::make_unique<Engine>(m, o);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    fmt::print("auto plan {} (construction {:.1f} ms):\n{}", c.name, ms, plan_text(*engines[c.name]));
+    for (const std::string k : {"xnor", "bitserial", "int8", "scalar"}) {
+      bool applies = true;
+      for (const auto& l : m.layers) applies = applies && kernel_applies(parse_kernel_kind(k), l.input, l.weight);
+      if (!applies || (k == "scalar" && c.topology.name == "LFC")) continue;
+      o.kernel = k;
+      engines[c.name + "_" + k] = std::make_unique<Engine>(m, o);
+    }
+  }
+
+  // Interleaved: torch TFC, engine TFC W1A1, engine TFC W2A2, torch LFC, engine LFC W1A1; `reps` rounds.
+  for (long long rep = 0; rep < reps; ++rep) {
+    for (const Topology* t : {&kTfc, &kLfc}) {
+      benchmark::RegisterBenchmark(fmt::format("BM_Torch_{}/rep{}", t->name, rep).c_str(),
+                                   [t](benchmark::State& s) { run_torch(s, *t); })
+          ->UseManualTime()
+          ->Iterations(1)
+          ->Unit(benchmark::kMicrosecond);
+      for (const auto& c : cases) {
+        if (c.topology.name != t->name) continue;
+        const Engine* e = engines[c.name].get();
+        benchmark::RegisterBenchmark(fmt::format("BM_Engine_{}/rep{}", c.name, rep).c_str(),
+                                     [e](benchmark::State& s) { run_engine(s, *e); })
+            ->UseManualTime()
+            ->Iterations(1)
+            ->Unit(benchmark::kMicrosecond);
+      }
+    }
+  }
+  // Each forced kernel once (what auto chose from, whole model).
+  for (const auto& [name, e] : engines) {
+    if (name.find('_') == name.rfind('_')) continue;  // the auto engines
+    const Engine* ep = e.get();
+    benchmark::RegisterBenchmark(fmt::format("BM_Forced_{}", name).c_str(), [ep](benchmark::State& s) { run_engine(s, *ep); })
+        ->UseManualTime()
+        ->Iterations(1)
+        ->Unit(benchmark::kMicrosecond);
+  }
+
+  bench::RateReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  const double torch_tfc = reporter.median("BM_Torch_TFC"), torch_lfc = reporter.median("BM_Torch_LFC");
+  const double tfc1 = reporter.median("BM_Engine_TFC_W1A1"), tfc2 = reporter.median("BM_Engine_TFC_W2A2");
+  const double lfc1 = reporter.median("BM_Engine_LFC_W1A1");
+  auto ok = [](bool b) { return b ? "met" : "MISSED"; };
+  fmt::print("\nmedian frames/s ({} threads, batch {}):\n", g_threads, g_batch);
+  fmt::print("  LibTorch fp32 TFC {:>12.0f}   LFC {:>10.0f}\n", torch_tfc, torch_lfc);
+  fmt::print("  engine TFC W1A1   {:>12.0f}   {:.2f}x torch   target >= 6 000 000: {}\n", tfc1, tfc1 / torch_tfc,
+             ok(tfc1 >= 6e6));
+  fmt::print("  engine TFC W2A2   {:>12.0f}   {:.2f}x torch   target >= 3 000 000 and >= 2.5x: {}\n", tfc2,
+             tfc2 / torch_tfc, ok(tfc2 >= 3e6 && tfc2 >= 2.5 * torch_tfc));
+  fmt::print("  engine LFC W1A1   {:>12.0f}   {:.2f}x torch   target >= 150 000: {}\n", lfc1, lfc1 / torch_lfc,
+             ok(lfc1 >= 1.5e5));
+  benchmark::Shutdown();
+  return 0;
+}

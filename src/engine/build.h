@@ -1,0 +1,27 @@
+// From a trained quantized MLP to an integer model (FINN's "streamlining"): BatchNorm, the scales and the
+// activation quantizer of each hidden layer become per-channel integer thresholds on the accumulator, found
+// by evaluating the model's own integer view (models/integer_mlp.h) — so the engine reproduces the model's
+// eval-mode output codes exactly, including every rounding decision; channels whose folded scale is
+// negative get their weights negated (the threshold test must face the right way); the input quantizer
+// becomes thresholds on uint8 pixels, computed through the loader's pixel mapping.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "data/loader.h"
+#include "engine/integer_model.h"
+#include "models/mlp.h"
+
+namespace nemokd::engine {
+
+struct BuildStats {
+  int64_t flipped_channels = 0;  // hidden channels with a negative folded scale
+  int64_t constant_channels = 0; // hidden channels whose code does not depend on the input (scale 0)
+};
+
+// `affine` is the pixel mapping the model was trained with; `source` is stored in the model (provenance).
+// Throws ConfigError when the MLP has no integer view (float input or a float layer).
+IntegerModel build_integer_model(const models::MlpImpl& mlp, const data::PixelAffine& affine, int64_t channels,
+                                 int64_t pixels_per_channel, const std::string& source, BuildStats* stats = nullptr);
+
+}  // namespace nemokd::engine

@@ -1,0 +1,103 @@
+#include "kd/teacher.h"
+
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "train/train_run.h"
+
+namespace nemokd::kd {
+
+namespace fs = std::filesystem;
+
+std::string sha256_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(fmt::format("{}: cannot read", path));
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+    throw DataError(fmt::format("{}: OpenSSL SHA-256 is unavailable", path));
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), std::streamsize(buf.size()));
+    if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), size_t(in.gcount()));
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), md, &len);
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
+  return hex;
+}
+
+std::string Teacher::describe() const { return fmt::format("{} teacher {} (sha256 {})", kind_, path_, identity_.substr(0, 12)); }
+
+namespace {
+
+class RunTeacher : public Teacher {
+ public:
+  RunTeacher(const std::string& dir, const std::string& device) : device_(device) {
+    run_ = train::load_trained_run(dir);
+    run_.model->to(device_);
+    run_.model->eval();
+    kind_ = "run";
+    path_ = dir;
+    identity_ = sha256_file((fs::path(dir) / "model.pt").string());
+    normalization_ = run_.config.train.normalization;
+  }
+  torch::Tensor logits(const torch::Tensor& x) override {
+    torch::NoGradGuard g;
+    return run_.model->forward(x.to(device_));
+  }
+
+ private:
+  train::TrainedRun run_;
+  torch::Device device_;
+};
+
+class ScriptTeacher : public Teacher {
+ public:
+  ScriptTeacher(const std::string& file, const std::string& device) : device_(device) {
+    try {
+      module_ = torch::jit::load(file, device_);
+    } catch (const c10::Error& e) {
+      throw DataError(fmt::format("{}: not a loadable TorchScript module ({})", file,
+                                  e.msg().substr(0, e.msg().find('\n'))));
+    }
+    module_.eval();
+    kind_ = "torchscript";
+    path_ = file;
+    identity_ = sha256_file(file);
+  }
+  torch::Tensor logits(const torch::Tensor& x) override {
+    torch::NoGradGuard g;
+    auto out = module_.forward({x.to(device_)});
+    if (!out.isTensor())
+      throw DataError(fmt::format("{}: the TorchScript teacher must return a logits tensor", path_));
+    auto t = out.toTensor();
+    if (t.dim() != 2 || t.size(0) != x.size(0))
+      throw DataError(fmt::format("{}: the TorchScript teacher returned shape [{}], expected [batch, classes]", path_,
+                                  fmt::join(t.sizes(), ", ")));
+    return t.to(torch::kFloat);
+  }
+
+ private:
+  torch::jit::Module module_;
+  torch::Device device_;
+};
+
+}  // namespace
+
+std::shared_ptr<Teacher> Teacher::load(const std::string& path, const std::string& device) {
+  if (fs::is_directory(path)) return std::make_shared<RunTeacher>(path, device);
+  if (fs::is_regular_file(path)) return std::make_shared<ScriptTeacher>(path, device);
+  throw DataError(fmt::format("{}: no such teacher (a run folder with run.json + model.pt, or a TorchScript file)",
+                              path));
+}
+
+}  // namespace nemokd::kd
