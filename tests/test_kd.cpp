@@ -19,6 +19,7 @@
 #include "kd/teacher.h"
 #include "models/registry.h"
 #include "test_support.h"
+#include "train/train_run.h"
 #include "train/trainer.h"
 
 using namespace nemokd;
@@ -28,21 +29,12 @@ namespace {
 
 // A teacher run folder written by hand (what `nemokd kd teacher` leaves): run.json + model.pt of an MLP.
 std::string write_run_teacher(const std::string& dir, uint64_t seed) {
-  fs::create_directories(dir);
   train::TrainRunConfig cfg;
   cfg.model.arch = "mlp";
   cfg.model.mlp.hidden = {32};
   torch::manual_seed(seed);
   auto model = models::build_model(cfg.model, {1, 28, 28}, 10);
-  torch::serialize::OutputArchive archive;
-  model->save(archive);
-  archive.save_to(dir + "/model.pt");
-  RunRecord rec;
-  rec.command = "train";
-  rec.config = train::to_json(cfg);
-  rec.status = "completed";
-  rec.results = {{"dataset", {{"shape", {1, 28, 28}}, {"classes", 10}}}};
-  rec.write(dir);
+  train::save_trained_run(dir, cfg, *model, {1, 28, 28}, 10);
   return dir;
 }
 

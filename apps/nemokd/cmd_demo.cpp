@@ -11,6 +11,16 @@
 #include "hw/fpga/devices.h"
 #include "hw/fpga/summary.h"
 #include "train/sweep.h"
+#include "core/runtime.h"
+#include "data/loader.h"
+#include "engine/build.h"
+#include "engine/model_file.h"
+#include "engine/runtime.h"
+#include "engine/verify.h"
+#include "kd/grid.h"
+#include "kd/kd_run.h"
+#include "models/mlp.h"
+#include "models/registry.h"
 
 namespace nemokd::cli {
 namespace {
@@ -19,6 +29,7 @@ struct DemoFlags {
   std::string out = "runs/demo";
   int epochs = 1;
   int qat_epochs = 3;
+  int kd_epochs = 1;
   int threads = 0;
   int64_t train_limit = 0;
   bool resume = false;
@@ -43,11 +54,15 @@ void register_demo(CLI::App& app) {
   cmd->footer(
       "Stages: (1) float MLP 784-256x3-10 on MNIST and (2) on Fashion-MNIST; (3) quantization-aware training of the\n"
       "TFC MLP with 2-bit weights and activations on MNIST; (4) a W x A sweep (W1A1, W2A2, W4A4) of TFC on\n"
-      "Fashion-MNIST, two trainings at a time, with FPGA columns; the FPGA cost of (3) on an XC7Z020. Each stage\n"
-      "writes run folders under --out.");
+      "Fashion-MNIST, two trainings at a time, with FPGA columns; the FPGA cost of (3) on an XC7Z020; (5) the integer\n"
+      "engine built from (3), checked bit-exact against it on the MNIST test set, and its throughput vs LibTorch;\n"
+      "(6) distillation on Fashion-MNIST: a ResNet-8 teacher, then a small (alpha, T) grid for the FlexStudent\n"
+      "baseline plus the no-KD baseline, with the teacher-output cache. Each stage writes run folders under --out.");
   cmd->add_option("--out,-o", f->out, "Output folder")->capture_default_str();
   cmd->add_option("--epochs,-e", f->epochs, "Epochs of the float stages")->capture_default_str();
   cmd->add_option("--qat-epochs", f->qat_epochs, "Epochs of the quantization-aware stages")->capture_default_str();
+  cmd->add_option("--kd-epochs", f->kd_epochs, "Epochs of the distillation stages (teacher and grid cells)")
+      ->capture_default_str();
   cmd->add_option("--threads", f->threads, "Threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--train-limit", f->train_limit, "Use only the first N training images (0 = all)")
       ->capture_default_str();
@@ -83,6 +98,7 @@ void register_demo(CLI::App& app) {
     // (3): QAT, TFC W2A2 on MNIST, then its FPGA cost (XC7Z020, PE = SIMD = 16, 100 MHz).
     nlohmann::json fpga_row;
     hw::fpga::HwPoint fpga;
+    std::string qat_dir;
     {
       auto c = train::default_qat_config();
       c.dataset.name = "mnist";
@@ -97,6 +113,7 @@ void register_demo(CLI::App& app) {
                                      train::RunContext{dir, f->resume, progress});
       if (rec.status != "completed") code = 3;
       rows.push_back(stage_row(stage, "QAT TFC W2A2", rec, dir));
+      if (rec.status == "completed") qat_dir = dir;
       hw::fpga::HwPointConfig hwc;  // the paper's folding and board
       const auto table = hw::fpga::load_device_table(hw::fpga::default_device_table_path());
       const auto& p = fpga = hw::fpga::hw_point(c.model.mlp, hw::fpga::MlpShape{784, 10, 0}, hwc, table.find(hwc.device));
@@ -132,7 +149,78 @@ void register_demo(CLI::App& app) {
       }
     }
 
-    nlohmann::json summary = {{"stages", rows}, {"fpga", fpga_row}};
+    // (5): the integer engine from (3): bit-exact check on the MNIST test set, throughput vs LibTorch fp32.
+    nlohmann::json engine_row;
+    if (!qat_dir.empty()) {
+      spdlog::info("demo: integer engine from {} — build, compare with the QAT model, measure", qat_dir);
+      auto run = train::load_trained_run(qat_dir);
+      auto mlp = std::dynamic_pointer_cast<models::MlpImpl>(run.model);
+      const auto affine = data::pixel_affine(data::dataset_spec("mnist"), run.config.train.normalization);
+      auto im = engine::build_integer_model(*mlp, affine, 1, 784, qat_dir);
+      const auto file = (fs::path(f->out) / "mnist-tfc-w2a2.nqe").string();
+      engine::save_model(im, file);
+      engine::EngineOptions eo;
+      eo.threads = f->threads > 0 ? f->threads : hardware_cores();
+      engine::Engine eng(engine::load_model(file), eo);
+      data::LoadOptions lo;
+      auto mnist = data::load_dataset("mnist", lo);
+      const auto cmp = engine::compare_with_model(eng, *mlp, affine, mnist.test);
+      auto batch = mnist.test.images.slice(0, 0, 4096);
+      const auto tp = engine::measure_throughput(eng, batch, 1.0);
+      if (!cmp.exact()) code = 1;
+      engine_row = {{"model", file},
+                    {"bytes", fs::file_size(file)},
+                    {"test_accuracy", cmp.engine_accuracy()},
+                    {"qat_model_test_accuracy", cmp.model_accuracy()},
+                    {"bit_exact", cmp.exact()},
+                    {"frames_per_second", tp.engine_frames_per_second},
+                    {"libtorch_fp32_frames_per_second", tp.torch_frames_per_second},
+                    {"threads", eo.threads}};
+    }
+
+    // (6): distillation on Fashion-MNIST: a ResNet-8 teacher, then a 2 x 1 (alpha, T) grid + the no-KD baseline.
+    nlohmann::json kd_row;
+    {
+      train::TrainRunConfig t;
+      t.dataset.name = "fashion-mnist";
+      t.dataset.load.train_limit = f->train_limit;
+      t.model = models::preset_model("resnet8");
+      kd::apply_reference_recipe(t.train, t.model.arch, f->kd_epochs);
+      t.threads = f->threads;
+      const std::string teacher_dir = (fs::path(f->out) / "fashion-mnist-teacher-resnet8").string();
+      spdlog::info("demo: distillation teacher ResNet-8 on Fashion-MNIST, {} epoch(s)", f->kd_epochs);
+      auto rec = train::run_training(train::train_run_config_from_json(train::to_json(t)),
+                                     train::RunContext{teacher_dir, f->resume, progress});
+      rows.push_back(stage_row("fashion-mnist-kd-teacher", "ResNet-8 teacher", rec, teacher_dir));
+      if (rec.status == "completed") {
+        auto g = kd::kd_grid_preset("k-fmnist", teacher_dir, 1.0);
+        g.base.base.dataset.load.train_limit = f->train_limit;
+        kd::apply_reference_recipe(g.base.base.train, g.base.base.model.arch, f->kd_epochs);
+        g.base.base.threads = f->threads;
+        g.alphas = {0.5, 0.9};
+        g.temperatures = {4};
+        g.jobs = 2;
+        const std::string grid_dir = (fs::path(f->out) / "fashion-mnist-kd-grid").string();
+        spdlog::info("demo: (alpha, T) grid for FlexStudent on Fashion-MNIST: alpha 0.5, 0.9 at T 4 + no KD, {} "
+                     "epoch(s), 2 at a time",
+                     f->kd_epochs);
+        auto result = kd::run_kd_grid(g, kd::KdGridContext{grid_dir, f->resume, progress, ""});
+        if (result.failed) code = 1;
+        for (const auto& r : result.rows)
+          rows.push_back({{"stage", "fashion-mnist-kd-grid"},
+                          {"what", "FlexStudent " + r.name},
+                          {"status", r.status},
+                          {"test_accuracy", std::isfinite(r.test_accuracy) ? nlohmann::json(r.test_accuracy)
+                                                                           : nlohmann::json()},
+                          {"train_images_per_second", nlohmann::json()},
+                          {"run", r.run_dir}});
+        kd_row = result.to_json();
+      } else {
+        code = 3;
+      }
+    }
+
+    nlohmann::json summary = {{"stages", rows}, {"fpga", fpga_row}, {"engine", engine_row}, {"kd", kd_row}};
     write_json_file((fs::path(f->out) / "summary.json").string(), summary);
     exit_code() = code;
     if (f->output.json) return print_json(summary);
@@ -150,6 +238,21 @@ void register_demo(CLI::App& app) {
       fmt::print("FPGA (XC7Z020, PE = SIMD = 16, 100 MHz) for TFC W2A2: {} LUT, {} FF, {} BRAM18, {:.0f} frames/s, {}\n",
                  fpga.total.lut, fpga.total.ff, fpga.total.bram18, fpga.fps, fpga.fits ? "fits" : "does not fit");
     fmt::print("(sweep table with FPGA columns: {}/fashion-mnist-tfc-sweep/results.csv)\n", f->out);
+    if (!engine_row.empty())
+      fmt::print("integer engine for TFC W2A2 ({} bytes): test accuracy {:.2f}% ({} the QAT model's {:.2f}%), {:.0f} "
+                 "frames/s on {} thread(s) = {:.1f}x LibTorch fp32\n",
+                 engine_row["bytes"].get<int64_t>(), 100 * engine_row["test_accuracy"].get<double>(),
+                 engine_row["bit_exact"].get<bool>() ? "bit-exact with" : "MISMATCH with",
+                 100 * engine_row["qat_model_test_accuracy"].get<double>(),
+                 engine_row["frames_per_second"].get<double>(), engine_row["threads"].get<int>(),
+                 engine_row["frames_per_second"].get<double>() /
+                     engine_row["libtorch_fp32_frames_per_second"].get<double>());
+    if (kd_row.contains("baseline") && kd_row.contains("best"))
+      fmt::print("distillation (Fashion-MNIST, FlexStudent): no-KD {:.2f}%, best alpha {} T {} {:.2f}% (table: "
+                 "{}/fashion-mnist-kd-grid/results.csv)\n",
+                 100 * kd_row["baseline"]["test_accuracy"].get<double>(), kd_row["best"]["alpha"].get<double>(),
+                 kd_row["best"]["temperature"].get<double>(), 100 * kd_row["best"]["test_accuracy"].get<double>(),
+                 f->out);
     fmt::print("summary: {}/summary.json\n", f->out);
   });
 }

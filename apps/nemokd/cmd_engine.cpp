@@ -16,6 +16,7 @@
 #include "engine/build.h"
 #include "engine/model_file.h"
 #include "engine/runtime.h"
+#include "engine/verify.h"
 #include "models/integer_mlp.h"
 #include "models/mlp.h"
 #include "train/train_run.h"
@@ -143,48 +144,6 @@ void register_build(CLI::App* engine_cmd) {
 }
 
 // ---- eval ----
-struct Comparison {
-  int64_t frames = 0, code_mismatches = 0, acc_mismatches = 0, logit_mismatches = 0, prediction_mismatches = 0;
-  int64_t model_correct = 0;
-  bool exact() const { return code_mismatches + acc_mismatches + logit_mismatches + prediction_mismatches == 0; }
-};
-
-int64_t count_diff(const std::vector<int32_t>& a, const torch::Tensor& b) {
-  auto bc = b.contiguous();
-  const int32_t* p = bc.data_ptr<int32_t>();
-  int64_t n = 0;
-  for (size_t k = 0; k < a.size(); ++k) n += a[k] != p[k];
-  return n;
-}
-
-// Runs the QAT model (integer view, eval mode) and the engine on the same pixels; compares everything.
-Comparison compare(const engine::Engine& eng, const train::TrainedRun& run, const data::ImageSet& set) {
-  auto mlp = as_mlp(run);
-  const auto view = models::integer_view(*mlp);
-  const auto affine = run_pixel_affine(run);
-  Comparison c;
-  constexpr int64_t kChunk = 2000;
-  for (int64_t b = 0; b < set.size(); b += kChunk) {
-    const int64_t e = std::min(set.size(), b + kChunk);
-    auto px = set.images.slice(0, b, e).contiguous();
-    auto x = px.to(torch::kFloat);
-    // Normalise exactly as the loader does, channel by channel (float multiply, then float add).
-    for (int64_t ch = 0; ch < x.size(1); ++ch) x.select(1, ch).mul_(affine.scale[ch]).add_(affine.shift[ch]);
-    models::IntegerTrace mt;
-    auto logits = models::integer_forward(view, x, &mt);
-    auto et = eng.trace(px.data_ptr<uint8_t>(), e - b);
-    for (size_t l = 0; l < mt.codes.size(); ++l) c.code_mismatches += count_diff(et.codes[l], mt.codes[l]);
-    c.acc_mismatches += count_diff(et.output_acc, mt.output_acc);
-    auto ml = mt.logits.contiguous();
-    for (int64_t k = 0; k < ml.numel(); ++k) c.logit_mismatches += et.logits[size_t(k)] != ml.data_ptr<float>()[k];
-    auto pred = logits.argmax(1).to(torch::kInt32).contiguous();
-    c.prediction_mismatches += count_diff(et.predictions, pred);
-    c.model_correct += (pred.to(torch::kInt64) == set.labels.slice(0, b, e)).sum().item<int64_t>();
-    c.frames += e - b;
-  }
-  return c;
-}
-
 void register_eval(CLI::App* engine_cmd) {
   struct Flags {
     std::string model, compare, split = "test";
@@ -236,15 +195,15 @@ void register_eval(CLI::App* engine_cmd) {
     bool ok = true;
     if (!flags->compare.empty()) {
       auto run = train::load_trained_run(flags->compare);
-      const auto c = compare(eng, run, set);
-      ok = c.exact() && c.model_correct == correct;
+      const auto c = engine::compare_with_model(eng, *as_mlp(run), run_pixel_affine(run), set);
+      ok = c.exact() && c.engine_correct == correct;
       out["compare"] = {{"run", flags->compare},
                         {"frames", c.frames},
                         {"code_mismatches", c.code_mismatches},
-                        {"accumulator_mismatches", c.acc_mismatches},
+                        {"accumulator_mismatches", c.accumulator_mismatches},
                         {"logit_mismatches", c.logit_mismatches},
                         {"prediction_mismatches", c.prediction_mismatches},
-                        {"model_accuracy", double(c.model_correct) / double(c.frames)},
+                        {"model_accuracy", c.model_accuracy()},
                         {"exact", ok}};
     }
     if (flags->output.json) {
@@ -267,17 +226,6 @@ void register_eval(CLI::App* engine_cmd) {
 }
 
 // ---- bench ----
-// LibTorch fp32 MLP of the same shapes (Linear with bias + ReLU; BN folded away): what the engine replaces.
-torch::nn::Sequential fp32_twin(const engine::IntegerModel& m) {
-  torch::nn::Sequential seq;
-  for (const auto& l : m.layers) {
-    seq->push_back(torch::nn::Linear(l.inputs, l.outputs));
-    if (!l.is_output) seq->push_back(torch::nn::ReLU());
-  }
-  seq->eval();
-  return seq;
-}
-
 void register_bench(CLI::App* engine_cmd) {
   struct Flags {
     std::string model;
@@ -314,34 +262,8 @@ void register_bench(CLI::App* engine_cmd) {
       throw ConfigError(fmt::format("{}: the model reads {} pixels per frame, {} has {}", flags->model, im.input.size(),
                                     flags->data.name, pixels[0].numel()));
     engine::Engine eng(im, options);
-    std::vector<int32_t> pred(size_t(flags->batch));
-    const uint8_t* px = pixels.data_ptr<uint8_t>();
-
-    // Repeats fn until at least `seconds` have passed; returns seconds per call (best of 3 rounds).
-    auto time_it = [&](const std::function<void()>& fn) {
-      fn();  // warm-up
-      double best = 1e30;
-      for (int round = 0; round < 3; ++round) {
-        int64_t calls = 0;
-        const auto t0 = Clock::now();
-        do {
-          fn();
-          ++calls;
-        } while (seconds_since(t0) < flags->seconds / 3);
-        best = std::min(best, seconds_since(t0) / double(calls));
-      }
-      return best;
-    };
-    const double engine_s = time_it([&] { eng.predict(px, flags->batch, pred.data()); });
-    volatile int32_t sink = 0;
-    const double single_s = time_it([&] {
-      for (int k = 0; k < 256; ++k) sink = sink + eng.predict_one(px + int64_t(k % flags->batch) * im.input.size());
-    }) / 256;
-    auto twin = fp32_twin(im);
-    torch::NoGradGuard no_grad;
-    auto x = pixels.view({flags->batch, -1}).to(torch::kFloat);
-    const double torch_s = time_it([&] { sink = sink + int32_t(twin->forward(x).argmax(1)[0].item<int64_t>()); });
-    const double fps = double(flags->batch) / engine_s, torch_fps = double(flags->batch) / torch_s;
+    const auto t = engine::measure_throughput(eng, pixels, flags->seconds);
+    const double fps = t.engine_frames_per_second, torch_fps = t.torch_frames_per_second, single_s = t.single_frame_seconds;
     nlohmann::json out = {{"model", flags->model},
                           {"batch", flags->batch},
                           {"threads", options.threads},

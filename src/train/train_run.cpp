@@ -137,4 +137,19 @@ TrainedRun load_trained_run(const std::string& dir) {
   return run;
 }
 
+void save_trained_run(const std::string& dir, const TrainRunConfig& config, const models::ClassifierImpl& model,
+                      models::InputShape input, int classes) {
+  std::filesystem::create_directories(dir);
+  torch::serialize::OutputArchive archive;
+  model.save(archive);
+  archive.save_to((std::filesystem::path(dir) / "model.pt").string());
+  RunRecord rec;
+  rec.command = "train";
+  rec.config = to_json(config);
+  rec.status = "completed";
+  rec.results = {{"dataset", {{"shape", {input.channels, input.height, input.width}}, {"classes", classes}}},
+                 {"model", model.describe()}};
+  rec.write(dir);
+}
+
 }  // namespace nemokd::train

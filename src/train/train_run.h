@@ -55,5 +55,9 @@ struct TrainedRun {
 // Reads DIR/run.json and DIR/model.pt. Throws DataError naming the file when either is missing or unreadable,
 // or when the run did not complete.
 TrainedRun load_trained_run(const std::string& dir);
+// Writes DIR/run.json + DIR/model.pt for a model trained elsewhere (or untrained, for tests and benchmarks),
+// exactly what load_trained_run reads back.
+void save_trained_run(const std::string& dir, const TrainRunConfig& config, const models::ClassifierImpl& model,
+                      models::InputShape input, int classes);
 
 }  // namespace nemokd::train
