@@ -167,6 +167,7 @@ void register_eval(CLI::App* engine_cmd) {
     const auto source = source_of(im);
     if (flags->data.name.empty()) flags->data.name = source.value("dataset", std::string("mnist"));
     configure_threads(flags->engine.threads, 0);
+    engine::Engine eng(im, flags->engine.options());  // first: bad kernel/ISA options fail before any data loads
     auto dataset = data::load_dataset(flags->data.name, flags->data.load);
     const auto& set = flags->split == "test" ? dataset.test : dataset.val;
     if (set.size() == 0) throw ConfigError(fmt::format("--split {}: {} has no such images", flags->split, flags->data.name));
@@ -174,7 +175,6 @@ void register_eval(CLI::App* engine_cmd) {
       throw ConfigError(fmt::format("{}: the model reads {} pixels per frame, {} images have {}", flags->model,
                                     im.input.size(), flags->data.name,
                                     set.images.size(1) * set.images.size(2) * set.images.size(3)));
-    engine::Engine eng(im, flags->engine.options());
     const auto images = set.images.contiguous();
     std::vector<int32_t> pred(size_t(set.size()));
     const auto t0 = Clock::now();
@@ -253,6 +253,7 @@ void register_bench(CLI::App* engine_cmd) {
     if (flags->data.name.empty()) flags->data.name = source_of(im).value("dataset", std::string("mnist"));
     const auto options = flags->engine.options();
     configure_threads(options.threads, 0);
+    engine::Engine eng(im, options);  // first: bad kernel/ISA options fail before any data loads
     auto dataset = data::load_dataset(flags->data.name, flags->data.load);
     // A batch of real test images (repeated when the batch is larger than the test set).
     const int64_t n = dataset.test.size();
@@ -261,7 +262,6 @@ void register_bench(CLI::App* engine_cmd) {
     if (pixels[0].numel() != im.input.size())
       throw ConfigError(fmt::format("{}: the model reads {} pixels per frame, {} has {}", flags->model, im.input.size(),
                                     flags->data.name, pixels[0].numel()));
-    engine::Engine eng(im, options);
     const auto t = engine::measure_throughput(eng, pixels, flags->seconds);
     const double fps = t.engine_frames_per_second, torch_fps = t.torch_frames_per_second, single_s = t.single_frame_seconds;
     nlohmann::json out = {{"model", flags->model},

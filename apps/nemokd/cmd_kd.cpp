@@ -175,6 +175,10 @@ void register_grid(CLI::App* kd_cmd) {
     auto g = f->config;
     if (!f->preset.empty()) {
       auto p = kd::kd_grid_preset(f->preset, g.base.kd.teacher, f->scale);
+      if (cmd->get_option("--dataset")->count() && g.base.base.dataset.name != p.base.base.dataset.name)
+        throw ConfigError(fmt::format("--dataset: preset {} trains on {}; drop --dataset or the preset",
+                                      f->preset, p.base.base.dataset.name));
+      p.base.base.dataset.load = g.base.base.dataset.load;  // --from, slices and limits still apply
       p.base.kd = g.base.kd;
       p.base.base.threads = g.base.base.threads;
       p.base.base.blas_threads = g.base.base.blas_threads;

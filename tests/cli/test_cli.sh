@@ -177,6 +177,76 @@ expect_error "models info: unknown model lists the valid names" "vgg13.*resnet32
 expect_error "models info: bad --config names the key" "config.resnet.depth: 10 is not 6n\+2" \
   "$NEMOKD" models info --model resnet8 --config '{"depth": 10}'
 
+# Integer engine: build from a trained QAT run (tests/data), strict loader, refusal of float models.
+data_dir="$(cd "$(dirname "$0")/../data" && pwd)"
+if "$NEMOKD" engine build --model "$data_dir/qat-tfc-w2a2" --out "$work/w2a2.nqe" --json > "$work/build.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert 10000 < d["bytes"] < 20000 and [l["weights"] for l in d["layers"]]==["s2"]*4, d' "$work/build.json"; then
+  ok "engine build: TFC W2A2 -> a 17 KB integer model with 2-bit weights"
+else bad "engine build" "$(cat "$work/build.json")"; fi
+head -c 3000 "$work/w2a2.nqe" > "$work/cut.nqe"
+expect_error "engine eval: truncated model file named, one line" "cut.nqe.*(truncated|size)" \
+  "$NEMOKD" engine eval --model "$work/cut.nqe" --from "$work/good"
+expect_error "engine build: a float run has no integer model" "not quantized|integer" \
+  "$NEMOKD" engine build --model "$work/run" --out "$work/float.nqe"
+expect_error "engine eval: forcing a kernel that does not apply names the layer" "layer 0" \
+  "$NEMOKD" engine eval --model "$work/w2a2.nqe" --from "$work/good" --kernel xnor
+
+# Distillation: a teacher run, then a tiny (alpha, T) grid + baseline, two at a time; a resume retrains nothing.
+if "$NEMOKD" train --from "$work/good" --val-size 20 --hidden 16 --epochs 1 --out "$work/teacher" --quiet --json > /dev/null 2>&1 &&
+   "$NEMOKD" kd grid --teacher "$work/teacher" --student flexstudent --student-config '{"conv_channels":[4],"fc_widths":[8]}' \
+     --from "$work/good" --val-size 20 --epochs 1 --alphas 0.5 --temperatures 2 --jobs 2 --out "$work/grid" --quiet --json > "$work/grid.json" 2>"$work/grid.err" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); n={r["name"]:r for r in d["rows"]}; assert set(n)=={"no-kd","a0.5-t2"} and d["ran"]==2 and all(r["status"]=="completed" for r in d["rows"]), d' "$work/grid.json" &&
+   "$NEMOKD" kd grid --teacher "$work/teacher" --student flexstudent --student-config '{"conv_channels":[4],"fc_widths":[8]}' \
+     --from "$work/good" --val-size 20 --epochs 1 --alphas 0.5 --temperatures 2 --jobs 2 --out "$work/grid" --resume --quiet --json > "$work/grid2.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ran"]==0 and d["reused"]==2, d' "$work/grid2.json" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); k=d["results"]["kd"]; assert k["teacher_outputs"]=="cache" and k["teacher_kind"]=="run", k' "$work/grid/a0.5-t2/run.json"; then
+  ok "kd grid: 1 cell + no-KD baseline through the teacher cache; --resume reuses both"
+else bad "kd grid" "$(cat "$work/grid.json" "$work/grid.err" 2>/dev/null | tail -c 1500)"; fi
+expect_error "kd grid: a second start without --resume is refused" "already|resume" \
+  "$NEMOKD" kd grid --teacher "$work/teacher" --student flexstudent --from "$work/good" --epochs 1 --out "$work/grid"
+expect_error "kd train: a missing teacher is named" "no-such-teacher" \
+  "$NEMOKD" kd train --teacher "$work/no-such-teacher" --from "$work/good" --epochs 1 --out "$work/kd0"
+
+# CIFAR preset K1 given the data: generated CIFAR-10 binary files (the real format), a ResNet-8 teacher with the
+# reference recipe, then the K1 grid (FlexStudent, augmentation on, so the teacher runs per batch).
+python3 - "$work/cifar" <<'PY'
+import os, random, sys
+d = sys.argv[1]; os.makedirs(d, exist_ok=True); random.seed(1)
+def batch(path, n):
+    with open(path, "wb") as f:
+        for i in range(n):
+            f.write(bytes([i % 10])); f.write(bytes(random.getrandbits(8) for _ in range(3072)))
+for k in range(1, 6): batch(os.path.join(d, f"data_batch_{k}.bin"), 16)
+batch(os.path.join(d, "test_batch.bin"), 20)
+PY
+if "$NEMOKD" kd teacher --model resnet8 --dataset cifar10 --from "$work/cifar" --val-size 10 --epochs 1 --out "$work/c10-teacher" --quiet --json > "$work/c10t.json" 2>"$work/c10t.err" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["config"]["train"]; assert d["status"]=="completed" and t["batch_size"]==64 and t["optim"]["lr"]==0.05 and t["optim"]["weight_decay"]==5e-4 and t["augment"], t' "$work/c10t.json" &&
+   "$NEMOKD" kd grid --preset k1 --scale 0.04 --teacher "$work/c10-teacher" --from "$work/cifar" --val-size 10 --alphas 0.9 --temperatures 4 \
+     --no-baseline --out "$work/k1" --quiet --json > "$work/k1.json" 2>"$work/k1.err" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ran"]==1 and d["rows"][0]["status"]=="completed", d' "$work/k1.json" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); k=d["results"]["kd"]; m=d["config"]["model"]; assert k["teacher_outputs"]=="on the fly" and m["arch"]=="flexstudent" and d["config"]["dataset"]["name"]=="cifar10", d["results"]' "$work/k1/a0.9-t4/run.json"; then
+  ok "kd teacher (reference recipe) + K1 preset grid on generated CIFAR-10 files; teacher per batch under augmentation"
+else bad "CIFAR K1 preset" "$(cat "$work/c10t.json" "$work/c10t.err" "$work/k1.json" "$work/k1.err" 2>/dev/null | tail -c 1500)"; fi
+
+# A TorchScript teacher exported by PyTorch (Debian's python3-torch), distilled from the command line, re-run
+# from its record.
+py=${NEMOKD_PYTHON:-/usr/bin/python3}
+if "$py" -c 'import torch' 2>/dev/null; then
+  "$py" - "$work/ts-teacher.pt" <<'PY'
+import sys, torch
+torch.manual_seed(0)
+m = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+torch.jit.script(m.eval()).save(sys.argv[1])
+PY
+  if "$NEMOKD" kd train --teacher "$work/ts-teacher.pt" --student mlp --student-config '{"hidden":[16]}' --from "$work/good" \
+       --val-size 20 --epochs 1 --alpha 0.7 -T 3 --out "$work/kd-ts" --quiet --json > "$work/kd-ts.json" 2>"$work/kd-ts.err" &&
+     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); k=d["results"]["kd"]; assert d["status"]=="completed" and k["teacher_kind"]=="torchscript" and len(k["teacher_sha256"])==64, d' "$work/kd-ts.json" &&
+     "$NEMOKD" run "$work/kd-ts/run.json" --out "$work/kd-ts-again" --quiet --json > "$work/kd-ts2.json" 2>/dev/null &&
+     python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); assert b["command"]=="kd train" and a["results"]["final_test_accuracy"]==b["results"]["final_test_accuracy"], (a["results"],b["results"])' "$work/kd-ts.json" "$work/kd-ts2.json"; then
+    ok "kd train from a PyTorch TorchScript teacher; nemokd run re-runs it identically"
+  else bad "kd train with a TorchScript teacher" "$(cat "$work/kd-ts.json" "$work/kd-ts.err" 2>/dev/null | tail -c 1500)"; fi
+else bad "python3-torch missing (scripts/install-deps.sh installs it; or set NEMOKD_PYTHON)"; fi
+
 # Real datasets, when this machine has them (scripts/test.sh fetches MNIST first).
 for ds in mnist fashion-mnist; do
   if "$NEMOKD" data info "$ds" --json > "$work/$ds.json" 2>/dev/null; then
@@ -185,6 +255,13 @@ for ds in mnist fashion-mnist; do
     else bad "data info $ds" "$(cat "$work/$ds.json")"; fi
   else echo "skip - $ds not installed here (run: nemokd data fetch $ds)"; fi
 done
+
+if "$NEMOKD" data info mnist --json > /dev/null 2>&1; then
+  if "$NEMOKD" engine eval --model "$work/w2a2.nqe" --compare "$data_dir/qat-tfc-w2a2" --json > "$work/eval.json" 2>/dev/null &&
+     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["compare"]; assert d["frames"]==10000 and c["exact"] and c["code_mismatches"]==0 and d["accuracy"]==c["model_accuracy"], d' "$work/eval.json"; then
+    ok "engine eval --compare: bit-exact with the QAT model on the 10000 MNIST test images"
+  else bad "engine eval --compare" "$(cat "$work/eval.json")"; fi
+fi
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
