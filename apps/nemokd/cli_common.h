@@ -58,6 +58,10 @@ void register_quant(CLI::App& app);
 void register_fpga(CLI::App& app);
 void register_engine(CLI::App& app);
 void register_kd(CLI::App& app);
+void register_evolve(CLI::App& app);
+void register_export(CLI::App& app);  // cmd_export.cpp
+void register_latency(CLI::App& app);  // cmd_latency.cpp
+void register_report(CLI::App& app);   // cmd_report.cpp
 
 // Exit code of the command that ran (callbacks cannot return one through CLI11).
 int& exit_code();

@@ -39,8 +39,12 @@ int main(int argc, char** argv) {
   nemokd::cli::register_fpga(app);
   nemokd::cli::register_engine(app);
   nemokd::cli::register_kd(app);
+  nemokd::cli::register_evolve(app);
+  nemokd::cli::register_export(app);
   nemokd::cli::register_demo(app);
   nemokd::cli::register_models(app);
+  nemokd::cli::register_latency(app);
+  nemokd::cli::register_report(app);
 
   try {
     app.parse(argc, argv);

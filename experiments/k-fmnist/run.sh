@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Route K, phase 1 on Fashion-MNIST (real data, CPU): a ResNet-20 teacher trained with the reference recipe,
 # then the (alpha, T) grid for the FlexStudent baseline (5 x 5 cells + no-KD baseline) at reduced epochs, with
-# the teacher-output cache. Resumable: rerun the same command after an interruption.
+# the teacher-output cache (1 thread per training: robust when other work shares the cores). Resumable: rerun the same command after an interruption.
 #   experiments/k-fmnist/run.sh [TEACHER_EPOCHS=10] [GRID_SCALE=0.3 (x 10 epochs)]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-nemokd="$root/build/apps/nemokd/nemokd"
+nemokd="${NEMOKD:-$root/build/apps/nemokd/nemokd}"
 teacher_epochs="${1:-10}"
 scale="${2:-0.3}"
 # A private copy of the binary: rebuilding nemokd while this runs changes nothing here.
@@ -14,7 +14,7 @@ bin="$(mktemp -d)"; trap 'rm -rf "$bin"' EXIT; cp "$nemokd" "$bin/nemokd"; nemok
 
 start=$(date +%s)
 if [ ! -f "$here/teacher/model.pt" ]; then
-  "$nemokd" kd teacher --model resnet20 --dataset fashion-mnist --epochs "$teacher_epochs" --threads 2 \
+  "$nemokd" kd teacher --model resnet20 --dataset fashion-mnist --epochs "$teacher_epochs" --threads 1 \
     --out "$here/teacher" --resume --quiet
 fi
 teacher_done=$(date +%s)

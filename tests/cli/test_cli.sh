@@ -207,6 +207,39 @@ expect_error "kd grid: a second start without --resume is refused" "already|resu
 expect_error "kd train: a missing teacher is named" "no-such-teacher" \
   "$NEMOKD" kd train --teacher "$work/no-such-teacher" --from "$work/good" --epochs 1 --out "$work/kd0"
 
+# NEMOKD evolution: a tiny search (generated data, 1 epoch, MACs proxy) run uninterrupted, and the same run killed
+# with SIGKILL mid-generation and resumed: same candidates, same objectives, same fronts, nothing retrained.
+evo_args=(--teacher "$work/teacher" --student flexstudent --from "$work/good" --val-size 20 --epochs 1 --population 8
+          --generations 3 --latency macs --jobs 2 --search-seed 3 --space '{"max_conv":3,"channels":[2,4,8],"max_fc":2,"neurons":[4,8,16]}')
+"$NEMOKD" evolve "${evo_args[@]}" --out "$work/evo-a" --quiet --json > "$work/evo-a.json" 2>"$work/evo-a.err"
+evo_a=$?
+setsid "$NEMOKD" evolve "${evo_args[@]}" --out "$work/evo-b" --quiet --json > /dev/null 2>&1 &
+evo_pid=$!
+count_done() { python3 -c 'import sqlite3,sys
+try: print(sqlite3.connect(sys.argv[1]).execute("select count(*) from candidates").fetchone()[0])
+except Exception: print(0)' "$work/evo-b/state.db"; }
+for _ in $(seq 1 600); do [ "$(count_done)" -ge 6 ] && break; sleep 0.1; done
+kill -9 -- -"$evo_pid" 2>/dev/null; wait "$evo_pid" 2>/dev/null
+done_at_kill=$(count_done)
+if [ $evo_a -eq 0 ] &&
+   "$NEMOKD" evolve --resume --out "$work/evo-b" --quiet --json > "$work/evo-b.json" 2>"$work/evo-b.err" &&
+   python3 - "$work/evo-a.json" "$work/evo-b.json" "$done_at_kill" <<'PY'
+import json, sys
+a, b, killed_after = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), int(sys.argv[3])
+strip = lambda r: [(c["key"], c["role"], c["status"], c["test_error"], c["latency"], c["generation"]) for c in r["candidates"]]
+assert 6 <= killed_after < len(a["candidates"]), (killed_after, len(a["candidates"]))
+assert strip(a) == strip(b), "candidates differ after kill + resume"
+assert a["generations"] == b["generations"] and a["fronts"] == b["fronts"], "populations or fronts differ"
+assert b["evaluated_now"] == len(a["candidates"]) - killed_after, (b["evaluated_now"], killed_after)
+assert all(c["status"] == "completed" for c in a["candidates"]), a["candidates"]
+assert {c["role"] for c in a["candidates"]} >= {"baseline-kd", "baseline-no-kd", "search"}
+PY
+then
+  ok "evolve: killed (SIGKILL) after $done_at_kill evaluations and resumed = the uninterrupted run; nothing redone"
+else bad "evolve kill/resume" "$(tail -c 1500 "$work/evo-a.err" "$work/evo-b.err" 2>/dev/null)"; fi
+expect_error "evolve: population not a multiple of 4" "population" \
+  "$NEMOKD" evolve --teacher "$work/teacher" --from "$work/good" --population 10 --out "$work/evo-c"
+
 # CIFAR preset K1 given the data: generated CIFAR-10 binary files (the real format), a ResNet-8 teacher with the
 # reference recipe, then the K1 grid (FlexStudent, augmentation on, so the teacher runs per batch).
 python3 - "$work/cifar" <<'PY'
@@ -262,6 +295,59 @@ if "$NEMOKD" data info mnist --json > /dev/null 2>&1; then
     ok "engine eval --compare: bit-exact with the QAT model on the 10000 MNIST test images"
   else bad "engine eval --compare" "$(cat "$work/eval.json")"; fi
 fi
+
+# Latency probes: the macs proxy is the model's MAC count and says it is a proxy; torch:cpu measures a positive
+# median; a command probe parses what the command prints about the exported file; junk probes are one-line errors.
+if "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe macs --json > "$work/lat-macs.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["results"][0]; assert len(d["results"])==1 and r["proxy"] is True and r["value"]==d["model"]["macs"]==7748608 and r["unit"]=="MACs" and "median_ms" not in r, d' "$work/lat-macs.json" &&
+   "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe macs | grep -q "proxy (not a measurement)"; then
+  ok "latency --probe macs: the model's MACs, labelled as a proxy"
+else bad "latency --probe macs" "$(cat "$work/lat-macs.json")"; fi
+if "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe torch:cpu --threads 1 \
+     --probe 'command:test -s {model} && echo "Latency: 4.25 ms"' --json > "$work/lat-torch.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t,c=d["results"]; assert t["proxy"] is False and t["median_ms"]>0 and t["value"]==t["median_ms"] and t["runs"]>=100 and t["details"]["threads"]==1 and c["value"]==4.25, d' "$work/lat-torch.json"; then
+  ok "latency --probe torch:cpu gives a positive median; a command probe parses the printed latency"
+else bad "latency --probe torch:cpu / command" "$(cat "$work/lat-torch.json")"; fi
+expect_error "latency: a bad probe string is one line naming the accepted forms" "probe 'torch:gpu'.*accepted: torch:cpu" \
+  "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe torch:gpu
+expect_error "latency: a failing command is reported with its output" "exited with status 2.*oops-from-tool" \
+  "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe 'command:echo oops-from-tool {model}; exit 2'
+if [ -f "$work/run/model.pt" ]; then
+  if "$NEMOKD" latency --model "$work/run" --probe params --json > "$work/lat-run.json" 2>/dev/null &&
+     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); m=d["model"]; assert m["source"]=="run" and m["input"]=="1x28x28" and d["results"][0]["value"]==m["parameters"]>0, d' "$work/lat-run.json"; then
+    ok "latency --model RUN_DIR reads the trained run (its shape and classes)"
+  else bad "latency --model RUN_DIR" "$(cat "$work/lat-run.json")"; fi
+fi
+if "$NEMOKD" latency --help | grep -q "MYRIAD"; then ok "latency --help shows the Myriad X example"; else bad "latency --help"; fi
+
+# Export: QONNX of the trained TFC W2A2 run (Quant nodes, opset 11 + qonnx domain; the Python onnx checker accepts
+# it), plain ONNX of a float run, one-line errors for what cannot be exported.
+py_onnx=${NEMOKD_PYTHON:-/usr/bin/python3}
+onnx_check() { "$py_onnx" -c 'import sys, onnx; [onnx.checker.check_model(onnx.load(p), full_check=True) for p in sys.argv[1:]]' "$@"; }
+if "$NEMOKD" export qonnx --model "$data_dir/qat-tfc-w2a2" --out "$work/w2a2.qonnx.onnx" --json > "$work/qonnx.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["format"]=="qonnx" and d["ops"]["Quant"]==8 and d["ops"]["MatMul"]==4 and d["input_shape"]==[1,1,28,28] and d["output_shape"]==[1,10] and d["input_mapping"]["normalization"]=="signed", d' "$work/qonnx.json" &&
+   "$NEMOKD" export qonnx --model "$data_dir/qat-tfc-w2a2" --out "$work/w2a2-flat.qonnx.onnx" --flat-input --json 2>/dev/null |
+     python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["input_shape"]==[1,784], d'; then
+  ok "export qonnx: TFC W2A2 -> Quant/MatMul graph, (1,1,28,28) or (1,784) input"
+else bad "export qonnx" "$(cat "$work/qonnx.json")"; fi
+if "$py_onnx" -c 'import onnx' 2>/dev/null; then
+  if onnx_check "$work/w2a2.qonnx.onnx" "$work/w2a2-flat.qonnx.onnx" 2>"$work/onnx-check.err"; then
+    ok "export qonnx: the Python onnx checker accepts the files"
+  else bad "export qonnx: Python onnx checker" "$(cat "$work/onnx-check.err")"; fi
+else echo "skip - $py_onnx has no onnx module (apt-get install python3-onnx)"; fi
+if [ -f "$work/run/model.pt" ]; then
+  if "$NEMOKD" export onnx --model "$work/run" --out "$work/float.onnx" --input-shape flat --json > "$work/onnx.json" 2>/dev/null &&
+     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["format"]=="onnx" and d["ops"]["Gemm"]==2 and d["input_shape"]==[1,784], d' "$work/onnx.json" &&
+     { ! "$py_onnx" -c 'import onnx' 2>/dev/null || onnx_check "$work/float.onnx"; }; then
+    ok "export onnx: a float run -> Gemm graph that passes the checker"
+  else bad "export onnx" "$(cat "$work/onnx.json")"; fi
+  expect_error "export qonnx of a float MLP is one line naming the problem" "float MLP.*quantized MLPs" \
+    "$NEMOKD" export qonnx --model "$work/run" --out "$work/float.qonnx.onnx"
+fi
+expect_error "export onnx: a bad --input-shape names the accepted values" "input-shape.*nchw, flat" \
+  "$NEMOKD" export onnx --model "$data_dir/qat-tfc-w2a2" --out "$work/x.onnx" --input-shape nhwc
+expect_error "export onnx: a folder without a run is one line" "run.json" \
+  "$NEMOKD" export onnx --model "$work/empty" --out "$work/x.onnx"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

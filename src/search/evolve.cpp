@@ -1,0 +1,511 @@
+#include "search/evolve.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+#include <fmt/format.h>
+#include <pagmo/algorithm.hpp>
+#include <pagmo/algorithms/nsga2.hpp>
+#include <pagmo/batch_evaluators/member_bfe.hpp>
+#include <pagmo/bfe.hpp>
+#include <pagmo/population.hpp>
+#include <pagmo/problem.hpp>
+#include <pagmo/s11n.hpp>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "core/json_config.h"
+#include "core/runtime.h"
+#include "data/dataset.h"
+#include "hw/latency/probe.h"
+#include "kd/grid.h"
+#include "train/child_runs.h"
+
+namespace nemokd::search {
+namespace fs = std::filesystem;
+
+// A failed or diverged candidate gets these objectives: never preferred, never a crash.
+constexpr double kWorst = 1e12;
+
+void EvolveConfig::validate() const {
+  base.kd.validate("base.kd");
+  space.validate("space");
+  if (base.base.model.arch != space.arch)
+    throw ConfigError(fmt::format("space.arch: {} does not match the baseline student's arch {}", space.arch,
+                                  base.base.model.arch));
+  if (population < 8 || population % 4 != 0)
+    throw ConfigError(fmt::format("population: {} (NSGA-II needs >= 8 and a multiple of 4)", population));
+  check_range("generations", generations, 0, 100000);
+  check_range("jobs", jobs, 1, 256);
+  hw::latency::parse_probe(latency);
+  for (const auto& o : extra_objectives) check_one_of("objectives", o, {"params", "macs"});
+  check_range("nsga2.cr", cr, 0.0, 0.999999);
+  check_range("nsga2.eta_c", eta_c, 1.0, 100.0);
+  check_range("nsga2.m", m, 0.0, 1.0);
+  check_range("nsga2.eta_m", eta_m, 1.0, 100.0);
+}
+
+nlohmann::json to_json(const EvolveConfig& c) {
+  return {{"base", kd::to_json(c.base)},
+          {"space", to_json(c.space)},
+          {"population", c.population},
+          {"generations", c.generations},
+          {"seed", c.seed},
+          {"latency", c.latency},
+          {"extra_objectives", c.extra_objectives},
+          {"jobs", c.jobs},
+          {"baseline", c.baseline},
+          {"nsga2", {{"cr", c.cr}, {"eta_c", c.eta_c}, {"m", c.m}, {"eta_m", c.eta_m}}},
+          {"preset", c.preset}};
+}
+
+EvolveConfig evolve_config_from_json(const nlohmann::json& j) {
+  EvolveConfig c;
+  JsonReader r(j, "evolve");
+  if (const auto* b = r.child("base")) c.base = kd::kd_run_config_from_json(*b);
+  if (const auto* s = r.child("space")) c.space = search_space_from_json(*s, "space");
+  r.get("population", c.population).get("generations", c.generations).get("seed", c.seed);
+  r.get("latency", c.latency).get("extra_objectives", c.extra_objectives).get("jobs", c.jobs);
+  r.get("baseline", c.baseline).get("preset", c.preset);
+  if (const auto* n = r.child("nsga2")) {
+    JsonReader nr(*n, "nsga2");
+    nr.get("cr", c.cr).get("eta_c", c.eta_c).get("m", c.m).get("eta_m", c.eta_m);
+    nr.finish();
+  }
+  r.finish();
+  c.validate();
+  return c;
+}
+
+EvolveConfig evolve_preset(const std::string& name, const std::string& teacher) {
+  EvolveConfig c;
+  // Dataset, student, recipe: as phase 1's presets; the partial training is 1 epoch by default.
+  c.base = kd::kd_grid_preset(name, teacher, 1.0).base;
+  kd::apply_reference_recipe(c.base.base.train, c.base.base.model.arch, 1);
+  c.space.arch = c.base.base.model.arch;
+  c.preset = name;
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The default evaluator: KD training of each candidate as a child `nemokd run` (resumable from its own checkpoint
+// if the run is killed), `jobs` at a time; then, with no training running, the latency probe on the candidate's
+// architecture (latency does not depend on the trained values), parameters and MACs.
+namespace {
+
+std::string short_hash(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a 64
+  for (unsigned char ch : s) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+class ChildEvaluator : public Evaluator {
+ public:
+  ChildEvaluator(EvolveConfig config, std::string out_dir, std::string executable)
+      : config_(std::move(config)), out_dir_(std::move(out_dir)), executable_(std::move(executable)) {
+    probe_ = hw::latency::make_probe(hw::latency::parse_probe(config_.latency), {},
+                                     (fs::path(out_dir_) / "latency-work").string());
+    const auto& spec = data::dataset_spec(config_.base.base.dataset.name);
+    input_ = {spec.channels, spec.height, spec.width};
+    classes_ = spec.classes;
+  }
+
+  std::vector<Candidate> evaluate(const std::vector<Request>& requests) override {
+    std::vector<Candidate> out(requests.size());
+    std::vector<train::ChildRun> runs;
+    std::vector<nlohmann::json> expected;
+    const int threads = std::max(1, (config_.base.base.threads > 0 ? config_.base.base.threads : hardware_cores()) /
+                                        std::max(1, config_.jobs));
+    for (size_t i = 0; i < requests.size(); ++i) {
+      const auto& rq = requests[i];
+      auto& c = out[i];
+      c.key = rq.key;
+      c.genome = rq.genome;
+      c.config = models::to_json(rq.model);
+      c.summary = config_.space.summary(rq.model);
+      c.role = rq.role;
+      c.generation = rq.generation;
+      c.run_dir = (fs::path(out_dir_) / "candidates" / short_hash(rq.key)).string();
+      RunRecord request;
+      request.status = "requested";
+      if (rq.role == "baseline-no-kd") {
+        auto t = config_.base.base;
+        t.model = rq.model;
+        t.threads = threads;
+        request.command = "train";
+        request.config = train::to_json(t);
+      } else {
+        auto k = config_.base;
+        k.base.model = rq.model;
+        k.base.threads = threads;
+        request.command = "kd train";
+        request.config = kd::to_json(k);
+      }
+      expected.push_back(request.config);
+      runs.push_back({c.run_dir, request});
+    }
+    // Runs finished before a kill are read back, not retrained.
+    std::vector<train::ChildRun> todo;
+    std::vector<size_t> todo_index;
+    for (size_t i = 0; i < runs.size(); ++i) {
+      RunRecord rec;
+      if (train::read_finished_record(runs[i].dir, expected[i], rec)) {
+        fill(out[i], rec);
+      } else {
+        todo.push_back(runs[i]);
+        todo_index.push_back(i);
+      }
+    }
+    train::run_children(todo, config_.jobs, executable_, [&](size_t k, const train::ChildOutcome& outcome) {
+      const size_t i = todo_index[k];
+      RunRecord rec;
+      if (train::read_finished_record(runs[i].dir, expected[i], rec)) {
+        fill(out[i], rec);
+      } else {
+        out[i].status = "failed";
+        out[i].message = outcome.describe();
+      }
+    });
+    for (auto& c : out) measure(c);
+    return out;
+  }
+
+ private:
+  void fill(Candidate& c, const RunRecord& rec) {
+    c.status = rec.status;
+    c.message = rec.message;
+    const auto& res = rec.results;
+    if (rec.status == "completed" && res.contains("final_test_accuracy") && res["final_test_accuracy"].is_number())
+      c.error = 1.0 - res["final_test_accuracy"].get<double>();
+    else
+      c.status = rec.status == "completed" ? "failed" : rec.status;
+    c.train_seconds = rec.timings.value("train_seconds", 0.0);
+  }
+
+  void measure(Candidate& c) {
+    models::ModelConfig mc = models::model_config_from_json(c.config, "model");
+    auto model = models::build_model(mc, input_, classes_);
+    c.params = models::parameter_count(*model);
+    c.macs = model->macs();
+    try {
+      const auto r = probe_->measure(*model, input_);
+      c.latency = r.value;
+      c.latency_detail = r.to_json();
+    } catch (const Error& e) {
+      c.latency = kWorst;
+      c.latency_detail = {{"error", e.what()}};
+      if (c.status == "completed") {
+        c.status = "failed";
+        c.message = std::string("latency probe: ") + e.what();
+      }
+    }
+    if (c.status != "completed") c.error = 1.0;
+  }
+
+  EvolveConfig config_;
+  std::string out_dir_, executable_;
+  std::unique_ptr<hw::latency::LatencyProbe> probe_;
+  models::InputShape input_;
+  int classes_ = 10;
+};
+
+// The objective vector of an evaluated candidate (failures: the worst values).
+std::vector<double> objectives_of(const EvolveConfig& config, const Candidate& c) {
+  const bool ok = c.status == "completed";
+  std::vector<double> f{ok ? c.error : 1.0, ok ? c.latency : kWorst};
+  for (const auto& o : config.extra_objectives) f.push_back(double(o == "params" ? c.params : c.macs));
+  return f;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// What pagmo's problem calls: decode, memo lookup in the store, evaluate the unknown ones as one batch, objectives.
+class BatchRun {
+ public:
+  BatchRun(const EvolveConfig& config, Store& store, Evaluator& evaluator, const EvolveContext& ctx)
+      : config_(config), store_(store), evaluator_(evaluator), ctx_(ctx) {}
+
+  void set_generation(int g) { generation_ = g; }
+  int evaluated_now() const { return evaluated_now_; }
+  int reused() const { return reused_; }
+
+  std::vector<double> objectives(const Candidate& c) const { return objectives_of(config_, c); }
+
+  // Evaluates the requests that are not in the store yet (unique keys, in order); returns all candidates.
+  std::vector<Candidate> resolve(const std::vector<Request>& requests) {
+    std::vector<Request> todo;
+    std::map<std::string, bool> queued;
+    for (const auto& rq : requests) {
+      if (store_.candidate(rq.key) || queued[rq.key]) continue;
+      queued[rq.key] = true;
+      todo.push_back(rq);
+    }
+    reused_ += int(requests.size() - todo.size());
+    // Evaluated in chunks of `jobs`, each stored as soon as it is done: a kill loses at most one chunk's work in
+    // progress (and even that resumes from the candidates' own checkpoints).
+    const size_t chunk = size_t(std::max(1, config_.jobs));
+    for (size_t b = 0; b < todo.size(); b += chunk) {
+      if (ctx_.stop_after_evaluations >= 0 && evaluated_now_ >= ctx_.stop_after_evaluations)
+        throw Interrupted("stopped after the requested number of evaluations");
+      const size_t e = std::min(todo.size(), b + chunk);
+      std::vector<Request> part(todo.begin() + long(b), todo.begin() + long(e));
+      auto done = evaluator_.evaluate(part);
+      for (auto& c : done) {
+        store_.put_candidate(c);
+        ++evaluated_now_;
+        if (ctx_.progress)
+          spdlog::info("evolve: gen {} {} [{}]: {}", c.generation, c.summary, c.role,
+                       c.status == "completed" ? fmt::format("error {:.2f}%, latency {:.4g}", 100 * c.error, c.latency)
+                                               : c.status + ": " + c.message);
+      }
+    }
+    std::vector<Candidate> out;
+    for (const auto& rq : requests) out.push_back(*store_.candidate(rq.key));
+    return out;
+  }
+
+  std::vector<double> batch_fitness(const std::vector<double>& dvs) {
+    const size_t n = config_.space.genes();
+    std::vector<Request> requests;
+    for (size_t b = 0; b < dvs.size(); b += n) {
+      Request rq;
+      rq.genome.assign(dvs.begin() + long(b), dvs.begin() + long(b + n));
+      rq.model = config_.space.decode(rq.genome, config_.base.base.model);
+      rq.key = canonical_key(rq.model);
+      rq.generation = generation_;
+      requests.push_back(std::move(rq));
+    }
+    std::vector<double> out;
+    for (const auto& c : resolve(requests)) {
+      auto f = objectives(c);
+      out.insert(out.end(), f.begin(), f.end());
+    }
+    return out;
+  }
+
+ private:
+  const EvolveConfig& config_;
+  Store& store_;
+  Evaluator& evaluator_;
+  const EvolveContext& ctx_;
+  int generation_ = 0, evaluated_now_ = 0, reused_ = 0;
+};
+
+// The pagmo user-defined problem: integer genes, 2+ objectives, batch fitness through BatchRun.
+struct NemokdProblem {
+  NemokdProblem() = default;
+  NemokdProblem(BatchRun* run, std::vector<double> lo, std::vector<double> hi, size_t nobj)
+      : run_(run), lo_(std::move(lo)), hi_(std::move(hi)), nobj_(nobj) {}
+  pagmo::vector_double fitness(const pagmo::vector_double& x) const { return run_->batch_fitness(x); }
+  pagmo::vector_double batch_fitness(const pagmo::vector_double& dvs) const { return run_->batch_fitness(dvs); }
+  std::pair<pagmo::vector_double, pagmo::vector_double> get_bounds() const { return {lo_, hi_}; }
+  pagmo::vector_double::size_type get_nobj() const { return nobj_; }
+  pagmo::vector_double::size_type get_nix() const { return lo_.size(); }
+  std::string get_name() const { return "NEMOKD student architecture search"; }
+
+  BatchRun* run_ = nullptr;
+  std::vector<double> lo_, hi_;
+  size_t nobj_ = 2;
+};
+
+std::string save_algorithm(const pagmo::algorithm& algo) {
+  std::ostringstream ss;
+  {
+    boost::archive::binary_oarchive oa(ss);
+    oa << algo;
+  }
+  return ss.str();
+}
+
+pagmo::algorithm load_algorithm(const std::string& bytes) {
+  pagmo::algorithm algo;
+  std::istringstream ss(bytes);
+  boost::archive::binary_iarchive ia(ss);
+  ia >> algo;
+  return algo;
+}
+
+// Indices of the non-dominated points (all objectives minimised).
+std::vector<size_t> non_dominated(const std::vector<std::vector<double>>& f) {
+  std::vector<size_t> front;
+  for (size_t i = 0; i < f.size(); ++i) {
+    bool dominated = false;
+    for (size_t j = 0; j < f.size() && !dominated; ++j) {
+      if (i == j) continue;
+      bool no_worse = true, better = false;
+      for (size_t k = 0; k < f[i].size(); ++k) {
+        if (f[j][k] > f[i][k]) no_worse = false;
+        if (f[j][k] < f[i][k]) better = true;
+      }
+      dominated = no_worse && better;
+    }
+    if (!dominated) front.push_back(i);
+  }
+  return front;
+}
+
+void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult& result, const std::string& out_dir) {
+  result.candidates = store.candidates();
+  result.members.clear();
+  result.fronts.clear();
+  std::map<std::string, const Candidate*> by_key;
+  for (const auto& c : result.candidates) by_key[c.key] = &c;
+  const int last = store.generations_done();
+  for (int g = 0; g <= last; ++g) {
+    auto keys = store.members(g);
+    std::vector<std::vector<double>> f;
+    for (const auto& k : keys) f.push_back(objectives_of(config, *by_key.at(k)));
+    std::vector<std::string> front;
+    for (size_t i : non_dominated(f))
+      if (std::find(front.begin(), front.end(), keys[i]) == front.end()) front.push_back(keys[i]);
+    result.members.push_back(keys);
+    result.fronts.push_back(front);
+  }
+  write_json_file((fs::path(out_dir) / "results.json").string(), result.to_json());
+  const auto csv = (fs::path(out_dir) / "candidates.csv").string();
+  {
+    std::ofstream o(csv + ".tmp");
+    o << "generation,role,summary,status,test_error,latency,latency_unit,params,macs,train_seconds,genome,run_dir\n";
+    for (const auto& c : result.candidates)
+      o << fmt::format("{},{},\"{}\",{},{:.6f},{:.6g},{},{},{},{:.1f},\"{}\",{}\n", c.generation, c.role, c.summary,
+                       c.status, c.error, c.latency, (c.latency_detail.is_object() ? c.latency_detail.value("unit", std::string()) : std::string()), c.params, c.macs,
+                       c.train_seconds, fmt::join(c.genome, " "), c.run_dir);
+  }
+  fs::rename(csv + ".tmp", csv);
+}
+
+}  // namespace
+
+nlohmann::json EvolveResult::to_json() const {
+  nlohmann::json cands = nlohmann::json::array();
+  std::map<std::string, int> in_last_front;
+  if (!fronts.empty())
+    for (const auto& k : fronts.back()) in_last_front[k] = 1;
+  for (const auto& c : candidates)
+    cands.push_back({{"key", c.key},
+                     {"generation", c.generation},
+                     {"role", c.role},
+                     {"genome", c.genome},
+                     {"config", c.config},
+                     {"summary", c.summary},
+                     {"status", c.status},
+                     {"message", c.message},
+                     {"test_error", c.error},
+                     {"latency", c.latency},
+                     {"latency_detail", c.latency_detail},
+                     {"params", c.params},
+                     {"macs", c.macs},
+                     {"train_seconds", c.train_seconds},
+                     {"run_dir", c.run_dir},
+                     {"final_front", in_last_front.count(c.key) > 0}});
+  return {{"candidates", cands}, {"generations", members}, {"fronts", fronts}, {"evaluated_now", evaluated_now},
+          {"reused", reused}};
+}
+
+std::shared_ptr<Evaluator> make_child_evaluator(const EvolveConfig& config, const EvolveContext& ctx) {
+  return std::make_shared<ChildEvaluator>(config, ctx.out_dir, ctx.executable);
+}
+
+EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx) {
+  config.validate();
+  if (ctx.out_dir.empty()) throw ConfigError("out: an evolution needs an output folder");
+  const fs::path out(ctx.out_dir);
+  const auto db_path = out / "state.db";
+  const bool existed = fs::exists(db_path);
+  if (existed && !ctx.resume)
+    throw ConfigError(fmt::format("{}: an evolution already lives here; pass --resume to continue it or choose "
+                                  "another --out",
+                                  ctx.out_dir));
+  fs::create_directories(out);
+  Store store(db_path.string());
+  auto config_j = to_json(config);
+  config_j.erase("jobs");
+  config_j["base"].erase("threads");
+  config_j["base"].erase("blas_threads");
+  if (auto old = store.meta("config")) {
+    auto a = nlohmann::json::parse(*old);
+    a.erase("generations");  // more generations may be asked of a finished run
+    auto b = config_j;
+    b.erase("generations");
+    if (a != b)
+      throw ConfigError(fmt::format("{}: was started with different settings; resume with the same ones (or `nemokd "
+                                    "evolve --resume --out {}` alone) or use a new --out",
+                                    db_path.string(), ctx.out_dir));
+  }
+  store.set_meta("config", config_j.dump());
+  write_json_file((out / "evolve.json").string(), to_json(config));
+
+  auto evaluator = ctx.evaluator ? ctx.evaluator : make_child_evaluator(config, ctx);
+  BatchRun run(config, store, *evaluator, ctx);
+  EvolveResult result;
+
+  // The baseline student, with and without distillation, trained the same way.
+  if (config.baseline) {
+    Request kd_rq, plain_rq;
+    kd_rq.model = plain_rq.model = config.base.base.model;
+    kd_rq.key = canonical_key(kd_rq.model);
+    plain_rq.key = "no-kd:" + kd_rq.key;
+    kd_rq.role = "baseline-kd";
+    plain_rq.role = "baseline-no-kd";
+    kd_rq.generation = plain_rq.generation = -1;
+    run.resolve({kd_rq, plain_rq});
+  }
+
+  const size_t genes = config.space.genes();
+  pagmo::problem prob(NemokdProblem(&run, config.space.lower(), config.space.upper(), size_t(config.objectives())));
+  pagmo::algorithm algo;
+  pagmo::population pop;
+  int start = 0;
+  auto checkpoint_of = [&](const pagmo::population& p, const pagmo::algorithm& a, int g) {
+    Checkpoint cp;
+    cp.generation = g;
+    std::vector<std::string> keys;
+    for (pagmo::population::size_type i = 0; i < p.size(); ++i) {
+      cp.xs.push_back(p.get_x()[i]);
+      cp.fs.push_back(p.get_f()[i]);
+      keys.push_back(canonical_key(config.space.decode(p.get_x()[i], config.base.base.model)));
+    }
+    cp.algorithm = save_algorithm(a);
+    store.put_generation(g, keys, cp);
+  };
+  if (auto cp = store.last_checkpoint()) {
+    algo = load_algorithm(cp->algorithm);
+    pop = pagmo::population(prob, 0u, config.seed);
+    for (size_t i = 0; i < cp->xs.size(); ++i) pop.push_back(cp->xs[i], cp->fs[i]);
+    start = cp->generation + 1;
+    spdlog::info("evolve: resuming after generation {} ({} candidates evaluated so far)", cp->generation,
+                 store.candidates().size());
+  } else {
+    pagmo::nsga2 uda(1u, config.cr, config.eta_c, config.m > 0 ? config.m : 1.0 / double(genes), config.eta_m,
+                     unsigned(config.seed));
+    uda.set_bfe(pagmo::bfe(pagmo::member_bfe{}));
+    algo = pagmo::algorithm(uda);
+    run.set_generation(0);
+    pop = pagmo::population(prob, pagmo::bfe(pagmo::member_bfe{}), pagmo::population::size_type(config.population),
+                            config.seed);
+    checkpoint_of(pop, algo, 0);
+    start = 1;
+  }
+  for (int g = start; g <= config.generations; ++g) {
+    run.set_generation(g);
+    pop = algo.evolve(pop);
+    checkpoint_of(pop, algo, g);
+    if (ctx.progress) spdlog::info("evolve: generation {}/{} done", g, config.generations);
+  }
+  result.evaluated_now = run.evaluated_now();
+  result.reused = run.reused();
+  write_outputs(config, store, result, ctx.out_dir);
+  return result;
+}
+
+}  // namespace nemokd::search

@@ -1,0 +1,85 @@
+// NEMOKD phase 2: NSGA-II (pagmo2) over student architectures. Objectives, minimised: test error after partial
+// KD training (phase 1's alpha and T, the teacher-output cache) and latency from a probe on the target (plus,
+// optionally, parameters and MACs). One generation = one batch: pagmo builds all offspring, then asks for their
+// fitness in one call (member_bfe -> batch_fitness), which nemokd evaluates in parallel (child runs, `jobs` at a
+// time). Every evaluation is memoised in the run's SQLite store by canonical architecture; the (population,
+// algorithm) pair is checkpointed after each generation, so a killed run resumes with nothing finished lost or
+// redone, and ends exactly where an uninterrupted run with the same seed ends.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kd/kd_run.h"
+#include "search/space.h"
+#include "search/store.h"
+
+namespace nemokd::search {
+
+struct EvolveConfig {
+  kd::KdRunConfig base;  // teacher, dataset, training (epochs = the partial training), alpha/T; model = baseline
+  SearchSpace space;
+  int population = 16;   // >= 8, a multiple of 4 (NSGA-II)
+  int generations = 10;
+  uint64_t seed = 0;
+  std::string latency = "torch:cpu";        // probe (hw/latency parse_probe), e.g. macs, command:...
+  std::vector<std::string> extra_objectives;  // "params", "macs"
+  int jobs = 1;          // candidates trained at a time (threads are split)
+  bool baseline = true;  // also evaluate the un-evolved student with and without KD
+  double cr = 0.95, eta_c = 10, m = 0, eta_m = 50;  // NSGA-II; m = 0: 1 / genes
+  std::string preset;
+  void validate() const;
+  int objectives() const { return 2 + int(extra_objectives.size()); }
+};
+nlohmann::json to_json(const EvolveConfig& c);
+EvolveConfig evolve_config_from_json(const nlohmann::json& j);
+// Presets: k1/k2 (CIFAR-10/100, FlexStudent), k3 (CIFAR-100, flexible ResNet8x4), k-fmnist; `teacher` a run folder.
+EvolveConfig evolve_preset(const std::string& name, const std::string& teacher);
+
+// One evaluation to perform.
+struct Request {
+  std::string key;
+  std::vector<double> genome;
+  models::ModelConfig model;
+  std::string role = "search";  // search | baseline-kd | baseline-no-kd
+  int generation = 0;
+};
+
+// Trains and measures candidates. The default (make_child_evaluator) runs each training as a child `nemokd run`;
+// tests plug in a deterministic in-process one.
+class Evaluator {
+ public:
+  virtual ~Evaluator() = default;
+  // One Candidate per request, in order (status, error, latency, params, MACs, run_dir filled).
+  virtual std::vector<Candidate> evaluate(const std::vector<Request>& requests) = 0;
+};
+
+struct EvolveContext {
+  std::string out_dir;
+  bool resume = false;
+  bool progress = true;
+  std::string executable;                 // nemokd binary for the child runs (default: this program)
+  std::shared_ptr<Evaluator> evaluator;   // null: child-process training + the configured latency probe
+  int64_t stop_after_evaluations = -1;    // tests: throw Interrupted after this many new evaluations
+};
+
+// Thrown when stop_after_evaluations is reached (what a kill looks like to the store).
+struct Interrupted : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct EvolveResult {
+  std::vector<Candidate> candidates;                 // every evaluation of the run, in order
+  std::vector<std::vector<std::string>> members;     // per generation (0 = initial): canonical keys
+  std::vector<std::vector<std::string>> fronts;      // per generation: keys of the non-dominated members
+  int evaluated_now = 0, reused = 0;                 // in this invocation
+  nlohmann::json to_json() const;
+};
+
+std::shared_ptr<Evaluator> make_child_evaluator(const EvolveConfig& config, const EvolveContext& ctx);
+EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx);
+
+}  // namespace nemokd::search

@@ -1,0 +1,42 @@
+// The NEMOKD genome: integer genes that describe a student architecture, decoded by a pure function into a model
+// config. FlexStudent: [conv layers, channel choice of conv 1..Cmax, FC layers, width choice of hidden FC
+// 1..Fmax-1] — genes beyond the active depth are carried (NSGA-II's crossover keeps them) but unused. Flexible
+// ResNet8x4: [stem, stage 1, stage 2, stage 3 channel choices] (depth fixed). Equal models share one canonical
+// key whatever their unused genes, so a phenotype is trained once.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "models/registry.h"
+
+namespace nemokd::search {
+
+struct SearchSpace {
+  std::string arch = "flexstudent";  // flexstudent | flexresnet8x4
+  // flexstudent
+  int min_conv = 1, max_conv = 5;
+  std::vector<int> channels{8, 16, 32, 64, 128};
+  int min_fc = 1, max_fc = 3;  // FC layers including the classifier (FlexStudent's count)
+  std::vector<int> neurons{16, 32, 64, 128, 256, 512};
+  // flexresnet8x4: choices for each of stem, stage 1, 2, 3
+  std::vector<int> stage_channels{8, 16, 32, 64, 128, 256};
+
+  void validate(const std::string& key = "space") const;  // ConfigError naming the key
+  size_t genes() const;
+  std::vector<double> lower() const;
+  std::vector<double> upper() const;
+  // Genome (integral values within the bounds) -> the student's config; `base` supplies everything the genome
+  // does not set (pooling rule, dropout). Throws ConfigError for a genome outside the bounds.
+  models::ModelConfig decode(const std::vector<double>& genome, const models::ModelConfig& base) const;
+  // Human-readable summary: "conv 16-64-32 | fc 128-10" / "resnet8x4 32-64-128-256".
+  std::string summary(const models::ModelConfig& decoded) const;
+};
+nlohmann::json to_json(const SearchSpace& s);
+SearchSpace search_space_from_json(const nlohmann::json& j, const std::string& path = "space");
+
+// Canonical identity of a decoded model: equal configs give equal keys (the memo key of an evaluation).
+std::string canonical_key(const models::ModelConfig& decoded);
+
+}  // namespace nemokd::search

@@ -1,0 +1,204 @@
+#include "search/store.h"
+
+#include <sqlite3.h>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace nemokd::search {
+
+namespace {
+
+// One prepared statement; bind by position, step, read columns.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const std::string& sql, const std::string& path) : db_(db), path_(path) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s_, nullptr) != SQLITE_OK)
+      throw DataError(fmt::format("{}: {} ({})", path, sqlite3_errmsg(db), sql.substr(0, 60)));
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt& text(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.c_str(), int(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& real(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
+  Stmt& integer(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& blob(int i, const std::string& v) {
+    sqlite3_bind_blob(s_, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  bool step() {
+    const int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw DataError(fmt::format("{}: {}", path_, sqlite3_errmsg(db_)));
+  }
+  std::string col_text(int i) const {
+    const auto* p = sqlite3_column_text(s_, i);
+    return p ? std::string(reinterpret_cast<const char*>(p), size_t(sqlite3_column_bytes(s_, i))) : std::string();
+  }
+  std::string col_blob(int i) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, i));
+    return p ? std::string(p, size_t(sqlite3_column_bytes(s_, i))) : std::string();
+  }
+  double col_real(int i) const { return sqlite3_column_double(s_, i); }
+  int64_t col_int(int i) const { return sqlite3_column_int64(s_, i); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+  std::string path_;
+};
+
+nlohmann::json parse(const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json::parse(s); }
+
+Candidate read_candidate(const Stmt& q) {
+  Candidate c;
+  c.key = q.col_text(0);
+  c.genome = parse(q.col_text(1)).get<std::vector<double>>();
+  c.config = parse(q.col_text(2));
+  c.summary = q.col_text(3);
+  c.status = q.col_text(4);
+  c.message = q.col_text(5);
+  c.error = q.col_real(6);
+  c.latency = q.col_real(7);
+  c.latency_detail = parse(q.col_text(8));
+  c.params = q.col_int(9);
+  c.macs = q.col_int(10);
+  c.train_seconds = q.col_real(11);
+  c.run_dir = q.col_text(12);
+  c.generation = int(q.col_int(13));
+  c.role = q.col_text(14);
+  return c;
+}
+
+constexpr const char* kCandidateColumns =
+    "key, genome, config, summary, status, message, error, latency, latency_detail, params, macs, train_seconds, "
+    "run_dir, generation, role";
+
+}  // namespace
+
+Store::Store(const std::string& path) : path_(path) {
+  if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
+    const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw DataError(fmt::format("{}: cannot open the run database ({})", path, msg));
+  }
+  sqlite3_busy_timeout(db_, 10000);
+  // WAL: a reader never blocks the writer, and a kill mid-write leaves the last committed state intact.
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=NORMAL");
+  exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+  exec("CREATE TABLE IF NOT EXISTS candidates (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE NOT NULL, "
+       "genome TEXT, config TEXT, summary TEXT, status TEXT, message TEXT, error REAL, latency REAL, "
+       "latency_detail TEXT, params INTEGER, macs INTEGER, train_seconds REAL, run_dir TEXT, generation INTEGER, "
+       "role TEXT)");
+  exec("CREATE TABLE IF NOT EXISTS members (generation INTEGER NOT NULL, idx INTEGER NOT NULL, key TEXT NOT NULL, "
+       "PRIMARY KEY (generation, idx))");
+  exec("CREATE TABLE IF NOT EXISTS checkpoints (generation INTEGER PRIMARY KEY, xs TEXT NOT NULL, fs TEXT NOT NULL, "
+       "algorithm BLOB NOT NULL)");
+}
+
+Store::~Store() {
+  if (db_) sqlite3_close(db_);
+}
+
+void Store::exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    const std::string msg = err ? err : "?";
+    sqlite3_free(err);
+    throw DataError(fmt::format("{}: {} ({})", path_, msg, sql.substr(0, 60)));
+  }
+}
+
+std::optional<std::string> Store::meta(const std::string& key) const {
+  Stmt q(db_, "SELECT value FROM meta WHERE key = ?", path_);
+  q.text(1, key);
+  if (!q.step()) return std::nullopt;
+  return q.col_text(0);
+}
+
+void Store::set_meta(const std::string& key, const std::string& value) {
+  Stmt q(db_, "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+         path_);
+  q.text(1, key).text(2, value).step();
+}
+
+std::optional<Candidate> Store::candidate(const std::string& key) const {
+  Stmt q(db_, fmt::format("SELECT {} FROM candidates WHERE key = ?", kCandidateColumns), path_);
+  q.text(1, key);
+  if (!q.step()) return std::nullopt;
+  return read_candidate(q);
+}
+
+void Store::put_candidate(const Candidate& c) {
+  Stmt q(db_,
+         fmt::format("INSERT INTO candidates ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                     "ON CONFLICT(key) DO NOTHING",
+                     kCandidateColumns),
+         path_);
+  q.text(1, c.key).text(2, nlohmann::json(c.genome).dump()).text(3, c.config.dump()).text(4, c.summary);
+  q.text(5, c.status).text(6, c.message).real(7, c.error).real(8, c.latency).text(9, c.latency_detail.dump());
+  q.integer(10, c.params).integer(11, c.macs).real(12, c.train_seconds).text(13, c.run_dir);
+  q.integer(14, c.generation).text(15, c.role);
+  q.step();
+}
+
+std::vector<Candidate> Store::candidates() const {
+  Stmt q(db_, fmt::format("SELECT {} FROM candidates ORDER BY seq", kCandidateColumns), path_);
+  std::vector<Candidate> out;
+  while (q.step()) out.push_back(read_candidate(q));
+  return out;
+}
+
+void Store::put_generation(int generation, const std::vector<std::string>& keys, const Checkpoint& cp) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      Stmt q(db_, "INSERT OR REPLACE INTO members (generation, idx, key) VALUES (?, ?, ?)", path_);
+      q.integer(1, generation).integer(2, int64_t(i)).text(3, keys[i]).step();
+    }
+    Stmt q(db_, "INSERT OR REPLACE INTO checkpoints (generation, xs, fs, algorithm) VALUES (?, ?, ?, ?)", path_);
+    q.integer(1, generation).text(2, nlohmann::json(cp.xs).dump()).text(3, nlohmann::json(cp.fs).dump());
+    q.blob(4, cp.algorithm).step();
+    exec("COMMIT");
+  } catch (...) {
+    exec("ROLLBACK");
+    throw;
+  }
+}
+
+std::optional<Checkpoint> Store::last_checkpoint() const {
+  Stmt q(db_, "SELECT generation, xs, fs, algorithm FROM checkpoints ORDER BY generation DESC LIMIT 1", path_);
+  if (!q.step()) return std::nullopt;
+  Checkpoint cp;
+  cp.generation = int(q.col_int(0));
+  cp.xs = parse(q.col_text(1)).get<std::vector<std::vector<double>>>();
+  cp.fs = parse(q.col_text(2)).get<std::vector<std::vector<double>>>();
+  cp.algorithm = q.col_blob(3);
+  return cp;
+}
+
+std::vector<std::string> Store::members(int generation) const {
+  Stmt q(db_, "SELECT key FROM members WHERE generation = ? ORDER BY idx", path_);
+  q.integer(1, generation);
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.col_text(0));
+  return out;
+}
+
+int Store::generations_done() const {
+  Stmt q(db_, "SELECT generation FROM checkpoints ORDER BY generation DESC LIMIT 1", path_);
+  return q.step() ? int(q.col_int(0)) : -1;
+}
+
+}  // namespace nemokd::search

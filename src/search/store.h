@@ -1,0 +1,65 @@
+// The state of one evolution run in SQLite (WAL mode, one transaction per finished evaluation or generation):
+// the config, every candidate ever evaluated (memo by canonical key: a genome is trained once per run), the
+// population after every generation, and the (population, algorithm) checkpoint NSGA-II resumes from. A kill at
+// any moment loses at most the evaluations still running; nothing finished is redone.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+struct sqlite3;
+
+namespace nemokd::search {
+
+struct Candidate {
+  std::string key;           // canonical model config (search/space.h)
+  std::vector<double> genome;  // the first genome that produced it
+  nlohmann::json config;     // decoded model config
+  std::string summary;       // human-readable architecture
+  std::string status;        // completed | diverged | failed
+  std::string message;
+  double error = 1.0;        // test error after partial training (1 when it failed)
+  double latency = 0;        // the latency objective (probe value)
+  nlohmann::json latency_detail;
+  int64_t params = 0, macs = 0;
+  double train_seconds = 0;
+  std::string run_dir;
+  int generation = 0;        // first generation that asked for it (-1: baseline)
+  std::string role;          // "search" | "baseline-kd" | "baseline-no-kd"
+};
+
+struct Checkpoint {
+  int generation = -1;                       // population after this generation (0 = initial)
+  std::vector<std::vector<double>> xs, fs;   // decision and fitness vectors, in population order
+  std::string algorithm;                     // serialized nsga2 (Boost binary archive, with its RNG state)
+};
+
+class Store {
+ public:
+  explicit Store(const std::string& path);  // creates the schema if needed
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  std::optional<std::string> meta(const std::string& key) const;
+  void set_meta(const std::string& key, const std::string& value);
+
+  std::optional<Candidate> candidate(const std::string& key) const;
+  void put_candidate(const Candidate& c);
+  std::vector<Candidate> candidates() const;  // in insertion order
+
+  void put_generation(int generation, const std::vector<std::string>& keys, const Checkpoint& checkpoint);
+  std::optional<Checkpoint> last_checkpoint() const;
+  std::vector<std::string> members(int generation) const;  // canonical keys, in population order
+  int generations_done() const;                            // last generation with a checkpoint, -1 if none
+
+ private:
+  void exec(const std::string& sql);
+  sqlite3* db_ = nullptr;
+  std::string path_;
+};
+
+}  // namespace nemokd::search

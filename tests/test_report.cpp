@@ -1,0 +1,299 @@
+// Reports: run-kind detection, the numbers behind each figure (heatmaps, relative resources, radar normalisation,
+// KD surface, Pareto front, Q vs K), errors for folders without runs, and the page's self-containedness.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "report/report.h"
+#include "test_support.h"
+
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace nemokd::report;
+
+void write(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path) << text;
+}
+void write_json(const std::string& path, const json& j) { write(path, j.dump(2)); }
+
+// A 2 x 2 sweep (W1..2 x A1..2) with FPGA columns; cell folders with metrics.json.
+void make_sweep(const std::string& dir) {
+  json rows = json::array();
+  const double acc[2][2] = {{0.90, 0.92}, {0.93, 0.95}};
+  const double lut[2][2] = {{1000, 3000}, {2000, 8000}};
+  const double bram[2][2] = {{10, 10}, {20, 20}};
+  for (int w = 1; w <= 2; ++w)
+    for (int a = 1; a <= 2; ++a) {
+      const double x = acc[w - 1][a - 1];
+      rows.push_back({{"wbits", w}, {"abits", a}, {"status", "completed"}, {"final_test_accuracy", x},
+                      {"final_val_accuracy", x + 0.01}, {"parameters", 100}, {"train_seconds", 10.0 * w + a},
+                      {"test_accuracy_at", {{"5", x - 0.02}, {"10", x}}},
+                      {"run_dir", dir + "/w" + std::to_string(w) + "a" + std::to_string(a)},
+                      {"hw", {{"lut", lut[w - 1][a - 1]}, {"ff", 500.0 * (w + a)}, {"bram18", bram[w - 1][a - 1]},
+                              {"dsp", 0}, {"fps", 1000.0}, {"fits", a == 1}, {"ok", true},
+                              {"fit", a == 1 ? "fits xc7z020" : "does not fit xc7z020: LUT"}}}});
+      json metrics = json::array();
+      for (int e = 1; e <= 10; ++e)
+        metrics.push_back({{"epoch", e}, {"train_accuracy", 0.8}, {"val_accuracy", x - 0.1 + 0.01 * e}, {"test_accuracy", nullptr}});
+      write_json(dir + "/w" + std::to_string(w) + "a" + std::to_string(a) + "/metrics.json", metrics);
+      write_json(dir + "/w" + std::to_string(w) + "a" + std::to_string(a) + "/run.json",
+                 {{"argv", {"/x/nemokd", "run", "request.json"}}, {"status", "completed"}});
+    }
+  write_json(dir + "/results.json", {{"dataset", "mnist"}, {"epochs", 10}, {"eval_at", {5, 10}}, {"hidden", {64, 64, 64}},
+                                     {"preset", ""}, {"hw", {{"device", "xc7z020"}, {"pe", 16}, {"simd", 16}, {"fclk_mhz", 100.0}}},
+                                     {"rows", rows}});
+  write_json(dir + "/sweep.json", {{"eval_at", {5, 10}}, {"cells", json::array()}});
+}
+
+void make_kd_grid(const std::string& dir) {
+  json rows = json::array({{{"name", "no-kd"}, {"kd", false}, {"alpha", nullptr}, {"temperature", nullptr},
+                            {"test_accuracy", 0.80}, {"test_error", 0.20}, {"status", "completed"}, {"run_dir", dir + "/no-kd"}}});
+  for (double a : {0.5, 0.9})
+    for (double t : {2.0, 4.0}) {
+      const double err = 0.15 + a / 10 + t / 100;
+      rows.push_back({{"name", "a" + std::to_string(a) + "-t" + std::to_string(t)}, {"kd", true}, {"alpha", a},
+                      {"temperature", t}, {"test_accuracy", 1 - err}, {"test_error", err}, {"status", "completed"},
+                      {"run_dir", dir}});
+    }
+  write_json(dir + "/results.json", {{"baseline", {{"test_accuracy", 0.80}, {"test_error", 0.20}}},
+                                     {"best", {{"alpha", 0.5}, {"temperature", 2.0}, {"test_error", 0.22}}}, {"rows", rows}});
+  json grid = {{"alphas", {0.5, 0.9}}, {"temperatures", {2.0, 4.0}}, {"preset", "k-fmnist"}};
+  grid["base"]["dataset"]["name"] = "fashion-mnist";
+  grid["base"]["model"] = {{"arch", "flexstudent"}, {"flexstudent", {{"conv_channels", {32}}}}};
+  write_json(dir + "/grid.json", grid);
+}
+
+void make_evolution(const std::string& dir) {
+  json c = json::array();
+  // (latency, error): (1, 0.3) (2, 0.2) (3, 0.25: dominated by (2, 0.2)) (4, 0.1)
+  const double pts[][2] = {{1, 0.3}, {2, 0.2}, {3, 0.25}, {4, 0.1}};
+  int i = 0;
+  for (const auto& p : pts)
+    c.push_back({{"generation", 1 + i % 2}, {"id", "c" + std::to_string(i++)}, {"genome", {{"conv", {16, 32}}}},
+                 {"architecture", "conv 16-32"}, {"error", p[1]}, {"latency_ms", p[0]}, {"params", 10}, {"macs", 20}});
+  write_json(dir + "/candidates.json", {{"dataset", "fashion-mnist"}, {"device", "cpu"}, {"candidates", c},
+                                        {"baseline", {{{"name", "baseline"}, {"error", 0.22}, {"latency_ms", 2.5}}}}});
+}
+
+TEST(Report, DetectsRunKindsByTheirFiles) {
+  nemokd::testing::TempDir t;
+  make_sweep(t.file("sweep"));
+  make_kd_grid(t.file("kd"));
+  make_evolution(t.file("evo"));
+  write(t.file("engine/compare.csv"), "set,cell,bytes,engine_accuracy,model_accuracy,exact\nruns,w1a1,100,0.9,0.9,True\n");
+  write(t.file("hw/grid.csv"), "topology,wbits,abits,pe,simd,max_cycles,fps,lut,ff,bram18,uram,dsp,fits,failing\n"
+                               "tfc,1,1,16,16,196,510204.1,20246,17291,29,0,0,yes,\n");
+  write_json(t.file("single/run.json"), {{"argv", {"nemokd", "train"}}, {"status", "completed"}});
+  EXPECT_EQ(detect_kind(t.file("sweep")), RunKind::sweep);
+  EXPECT_EQ(detect_kind(t.file("kd")), RunKind::kd_grid);
+  EXPECT_EQ(detect_kind(t.file("evo")), RunKind::evolution);
+  EXPECT_EQ(detect_kind(t.file("engine")), RunKind::engine_compare);
+  EXPECT_EQ(detect_kind(t.file("hw")), RunKind::fpga_grid);
+  EXPECT_EQ(detect_kind(t.file("single")), RunKind::single_run);
+  EXPECT_EQ(detect_kind(t.file("sweep/w1a1")), RunKind::single_run);
+  EXPECT_EQ(detect_kind(t.path()), std::nullopt);
+  // The parent folder is no run; its runs one level down are all loaded.
+  const RunSet all = load_runs({t.path()});
+  EXPECT_EQ(all.entries.size(), 6u);
+  EXPECT_EQ(all.sweeps.size(), 1u);
+  EXPECT_EQ(all.fpga.size(), 1u);
+  EXPECT_EQ(all.fpga[0].rows.at(0).hw.lut, 20246);
+}
+
+TEST(Report, UnknownOrMissingFolderIsAClearError) {
+  nemokd::testing::TempDir t;
+  fs::create_directories(t.file("empty/sub"));
+  try {
+    load_runs({t.file("empty")});
+    FAIL() << "no error";
+  } catch (const nemokd::ConfigError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("not a nemokd run folder"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr(t.file("empty")));
+  }
+  EXPECT_THROW(load_runs({t.file("nope")}), nemokd::ConfigError);
+  EXPECT_THROW(load_runs({}), nemokd::ConfigError);
+  write(t.file("bad/sweep.json"), "{");
+  write(t.file("bad/results.json"), "{}");
+  EXPECT_THROW(load_runs({t.file("bad")}), nemokd::DataError);
+  EXPECT_THROW(write_report({t.file("empty")}, t.file("out.html")), nemokd::ConfigError);
+  EXPECT_FALSE(fs::exists(t.file("out.html")));
+}
+
+TEST(Report, SweepHeatmapDataEqualsResultsJson) {
+  nemokd::testing::TempDir t;
+  make_sweep(t.path());
+  const Sweep s = load_sweep(t.path());
+  ASSERT_EQ(s.cells.size(), 4u);
+  EXPECT_EQ(s.topology, "tfc");
+  const json rows = accuracy_heatmap_rows(s);
+  ASSERT_EQ(rows.size(), 8u);  // 4 cells x 2 evaluation epochs
+  const json results = json::parse(std::ifstream(t.file("results.json")));
+  for (const auto& r : results["rows"])
+    for (const auto& [epoch, acc] : r["test_accuracy_at"].items()) {
+      int found = 0;
+      for (const auto& h : rows)
+        if (h["wbits"] == r["wbits"] && h["abits"] == r["abits"] && h["epoch"] == std::stoi(epoch)) {
+          EXPECT_EQ(h["accuracy"].get<double>(), acc.get<double>());
+          ++found;
+        }
+      EXPECT_EQ(found, 1);
+    }
+  EXPECT_EQ(s.find(2, 2)->curve.size(), 10u);  // from metrics.json
+}
+
+TEST(Report, ResourcesAreRelativeToTheCheapestDesign) {
+  EXPECT_DOUBLE_EQ(relative_to_min(3000, 1000), 3.0);
+  EXPECT_TRUE(std::isnan(relative_to_min(5, 0)));
+  nemokd::testing::TempDir t;
+  make_sweep(t.path());
+  const json rows = resource_heatmap_rows(hw_points(load_sweep(t.path())));
+  ASSERT_EQ(rows.size(), 12u);  // LUT, FF, BRAM18 x 4 designs
+  auto rel = [&](const char* res, int w, int a) {
+    for (const auto& r : rows)
+      if (r["resource"] == res && r["wbits"] == w && r["abits"] == a) return r["relative"].get<double>();
+    return -1.0;
+  };
+  EXPECT_DOUBLE_EQ(rel("LUT", 1, 1), 1.0);
+  EXPECT_DOUBLE_EQ(rel("LUT", 2, 2), 8.0);
+  EXPECT_DOUBLE_EQ(rel("LUT", 1, 2), 3.0);
+  EXPECT_DOUBLE_EQ(rel("BRAM18", 2, 1), 2.0);
+  EXPECT_DOUBLE_EQ(rel("FF", 2, 2), 2.0);  // 2000 / 1000
+  const json fit = fit_heatmap_rows(hw_points(load_sweep(t.path())));
+  EXPECT_EQ(fit[0]["fits"], "fits");
+  EXPECT_EQ(fit[1]["fits"], "does not fit");
+}
+
+TEST(Report, RadarScoresAreBestOneWorstZeroAcrossTheSweep) {
+  EXPECT_DOUBLE_EQ(normalise(0.95, 0.95, 0.90), 1.0);
+  EXPECT_DOUBLE_EQ(normalise(0.90, 0.95, 0.90), 0.0);
+  EXPECT_NEAR(normalise(0.925, 0.95, 0.90), 0.5, 1e-12);
+  EXPECT_DOUBLE_EQ(normalise(1000, 1000, 8000), 1.0);  // lower is better: best below worst
+  EXPECT_DOUBLE_EQ(normalise(8000, 1000, 8000), 0.0);
+  EXPECT_FALSE(std::signbit(normalise(8000, 1000, 8000)));
+  EXPECT_DOUBLE_EQ(normalise(3, 3, 3), 1.0);
+  nemokd::testing::TempDir t;
+  make_sweep(t.path());
+  const Sweep s = load_sweep(t.path());
+  const RadarSlice diag{"d", "diagonal", {{1, 1}, {2, 2}, {7, 7}}};  // W7A7 is not in the sweep
+  const json rows = radar_rows(s, diag);
+  auto score = [&](const char* cell, const char* key) {
+    for (const auto& r : rows)
+      if (r["category"] == cell && r["key"] == key) return r["value"].get<double>();
+    return -1.0;
+  };
+  EXPECT_DOUBLE_EQ(score("W1A1", "accuracy"), 0.0);  // 0.90, the sweep's worst
+  EXPECT_DOUBLE_EQ(score("W2A2", "accuracy"), 1.0);  // 0.95, the best
+  EXPECT_DOUBLE_EQ(score("W1A1", "LUT"), 1.0);       // cheapest
+  EXPECT_DOUBLE_EQ(score("W2A2", "LUT"), 0.0);       // dearest
+  EXPECT_DOUBLE_EQ(score("W1A1", "accuracy @5"), 0.0);
+  EXPECT_DOUBLE_EQ(score("W1A1", "training time"), 1.0);  // 11 s, the fastest
+  EXPECT_EQ(score("W7A7", "accuracy"), -1.0);
+  for (const auto& r : rows) EXPECT_NE(r["key"], "FPS");  // constant FPS is no axis
+  EXPECT_EQ(paper_radar_slices().size(), 3u);
+  EXPECT_EQ(paper_radar_slices()[0].cells[0], std::make_pair(1, 4));
+}
+
+TEST(Report, KdSurfaceRowsAgainstTheBaseline) {
+  nemokd::testing::TempDir t;
+  make_kd_grid(t.path());
+  const KdGrid g = load_kd_grid(t.path());
+  EXPECT_DOUBLE_EQ(g.baseline_error, 0.20);
+  EXPECT_EQ(g.dataset, "fashion-mnist");
+  const json rows = kd_surface_rows(g);
+  ASSERT_EQ(rows.size(), 4u);  // the no-KD row is the plane, not a cell
+  for (const auto& r : rows) {
+    const double err = 0.15 + r["alpha"].get<double>() / 10 + r["temperature"].get<double>() / 100;
+    EXPECT_NEAR(r["error"].get<double>(), err, 1e-12);
+    EXPECT_NEAR(r["delta"].get<double>(), err - 0.20, 1e-12);
+    EXPECT_EQ(r["beats_baseline"].get<bool>(), err < 0.20);
+  }
+}
+
+TEST(Report, EvolutionParetoFrontAndQVsK) {
+  nemokd::testing::TempDir t;
+  make_evolution(t.file("evo"));
+  make_sweep(t.file("sweep"));
+  const Evolution ev = load_evolution(t.file("evo"));
+  ASSERT_EQ(ev.candidates.size(), 4u);
+  EXPECT_EQ(ev.baselines.size(), 1u);
+  const auto front = pareto_front(ev.candidates);
+  ASSERT_EQ(front.size(), 3u);
+  EXPECT_EQ(front[0].id, "c0");
+  EXPECT_EQ(front[1].id, "c1");
+  EXPECT_EQ(front[2].id, "c3");
+  EXPECT_EQ(chosen_candidates(ev, {2}).size(), 2u);
+  const RunSet runs = load_runs({t.file("evo"), t.file("sweep")});
+  const json q = q_vs_k_rows(runs, {});
+  int qn = 0, kn = 0;
+  for (const auto& r : q) {
+    if (r["route"].get<std::string>()[0] == 'Q') {
+      ++qn;
+      EXPECT_EQ(r["fps"].get<double>(), 1000.0);
+    } else {
+      ++kn;
+    }
+  }
+  EXPECT_EQ(qn, 4);
+  EXPECT_EQ(kn, 4);  // 3 on the front + 1 baseline
+  // Missing objectives are an error naming the file.
+  write_json(t.file("bad/candidates.json"), {{"candidates", {{{"generation", 1}, {"error", 0.1}}}}});
+  EXPECT_THROW(load_evolution(t.file("bad")), nemokd::DataError);
+}
+
+TEST(Report, PageIsSelfContainedWithEveryChart) {
+  nemokd::testing::TempDir t;
+  make_sweep(t.file("sweep"));
+  make_kd_grid(t.file("kd"));
+  make_evolution(t.file("evo"));
+  // A title that would break out of a script element if not escaped.
+  ReportOptions o;
+  o.title = "</script><b>x</b>";
+  const auto s = write_report({t.file("sweep"), t.file("kd"), t.file("evo")}, t.file("out/report.html"), o);
+  std::ifstream in(t.file("out/report.html"));
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(html.size(), s.bytes);
+  for (const auto& id : s.charts) EXPECT_NE(html.find("id=\"" + id + "\""), std::string::npos) << id;
+  for (const char* id : {"sweep0-curves", "sweep0-acc", "sweep0-hw-res", "sweep0-hw-fit", "kd0-surface", "evo0-pareto",
+                         "q-vs-k-chart"})
+    EXPECT_THAT(s.charts, ::testing::Contains(std::string(id)));
+  EXPECT_EQ(html.find("<script src"), std::string::npos);  // nothing loaded from elsewhere
+  EXPECT_NE(html.find("id=\"status\""), std::string::npos);
+  EXPECT_EQ(html.find("</script><b>"), std::string::npos);
+  EXPECT_GT(html.size(), 800000u);  // Vega inlined
+  EXPECT_EQ(script_safe_json({{"a", "</script>"}}), "{\"a\":\"\\u003c/script>\"}");
+  EXPECT_EQ(html_escape("<a href='x'>&"), "&lt;a href=&#39;x&#39;&gt;&amp;");
+}
+
+#ifdef NEMOKD_SOURCE_DIR
+// The committed Q1 sweep: the heatmap shows exactly results.json's numbers.
+TEST(Report, CommittedQ1SweepHeatmapMatchesItsResults) {
+  const std::string dir = std::string(NEMOKD_SOURCE_DIR) + "/experiments/q1/runs";
+  if (!fs::exists(dir + "/results.json")) GTEST_SKIP() << "no " << dir;
+  const Sweep s = load_sweep(dir);
+  const json results = json::parse(std::ifstream(dir + "/results.json"));
+  const json rows = accuracy_heatmap_rows(s);
+  size_t n = 0;
+  for (const auto& r : results["rows"])
+    for (const auto& [epoch, acc] : r["test_accuracy_at"].items()) {
+      ++n;
+      const SweepCell* c = s.find(r["wbits"], r["abits"]);
+      ASSERT_NE(c, nullptr);
+      EXPECT_EQ(c->test_accuracy_at.at(std::stoi(epoch)), acc.get<double>());
+    }
+  EXPECT_EQ(rows.size(), n);
+  const json res = resource_heatmap_rows(hw_points(s));
+  for (const auto& r : res)
+    if (r["resource"] == "LUT" && r["wbits"] == 1 && r["abits"] == 1) {
+      EXPECT_DOUBLE_EQ(r["relative"].get<double>(), 1.0);
+    }
+}
+#endif
+
+}  // namespace
