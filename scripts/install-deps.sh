@@ -25,6 +25,8 @@ PACKAGES=(
   python3-onnx                                   # tests: the Python onnx checker on exported (Q)ONNX files
   chromium                                       # tests: scripts/report-check.sh opens `nemokd report` pages headless
   python3                                        # scripts/report-check.sh reads the rendered DOM
+  libpagmo-dev                                   # NEMOKD: NSGA-II (pagmo2 2.18; brings Boost.Serialization, TBB, Eigen)
+  libsqlite3-dev                                 # NEMOKD: resumable run state (SQLite, WAL)
 )
 
 missing=()
