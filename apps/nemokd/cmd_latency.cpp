@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "cli_common.h"
+#include "export/onnx_export.h"
 #include "core/error.h"
 #include "hw/latency/probe.h"
 #include "models/registry.h"
@@ -137,7 +138,8 @@ void register_latency(CLI::App& app) {
     nlohmann::json results = nlohmann::json::array();
     std::vector<lat::LatencyResult> measured;
     for (const auto& spec : specs) {
-      auto probe = lat::make_probe(spec);
+      // A command probe gets the model as ONNX: what OpenVINO's benchmark_app, TensorRT or ONNX Runtime read.
+      auto probe = lat::make_probe(spec, onnx_export::export_onnx_to_dir);
       auto r = probe->measure(*m.model, m.input);
       auto j = r.to_json();
       j["cache_key"] = lat::latency_cache_key(spec, description, m.input);

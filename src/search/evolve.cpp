@@ -25,6 +25,7 @@
 #include "core/json_config.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
+#include "export/onnx_export.h"
 #include "hw/latency/probe.h"
 #include "kd/grid.h"
 #include "train/child_runs.h"
@@ -114,7 +115,8 @@ class ChildEvaluator : public Evaluator {
  public:
   ChildEvaluator(EvolveConfig config, std::string out_dir, std::string executable)
       : config_(std::move(config)), out_dir_(std::move(out_dir)), executable_(std::move(executable)) {
-    probe_ = hw::latency::make_probe(hw::latency::parse_probe(config_.latency), {},
+    // A command probe measures the candidate's ONNX export (e.g. OpenVINO benchmark_app on a Myriad X).
+    probe_ = hw::latency::make_probe(hw::latency::parse_probe(config_.latency), onnx_export::export_onnx_to_dir,
                                      (fs::path(out_dir_) / "latency-work").string());
     const auto& spec = data::dataset_spec(config_.base.base.dataset.name);
     input_ = {spec.channels, spec.height, spec.width};
