@@ -374,6 +374,54 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
     result.fronts.push_back(front);
   }
   write_json_file((fs::path(out_dir) / "results.json").string(), result.to_json());
+
+  // candidates.json: what `nemokd report` draws — every generation's population in (latency, error) with its
+  // Pareto front, and the baselines. Latency in ms only when the probe measured time; a proxy probe's value goes
+  // to "latency_proxy" (never passed off as milliseconds).
+  const bool in_ms = !hw::latency::make_probe(hw::latency::parse_probe(config.latency))->is_proxy();
+  auto latency_fields = [&](nlohmann::json& j, const Candidate& c) {
+    const bool ok = c.status == "completed";
+    if (in_ms)
+      j["latency_ms"] = ok ? nlohmann::json(c.latency) : nlohmann::json();
+    else
+      j["latency_proxy"] = ok ? nlohmann::json(c.latency) : nlohmann::json();
+  };
+  nlohmann::json cj = {{"device", config.latency},
+                       {"dataset", config.base.base.dataset.name},
+                       {"command", fmt::format("nemokd evolve --config {}/evolve.json", out_dir)},
+                       {"candidates", nlohmann::json::array()},
+                       {"baseline", nlohmann::json::array()}};
+  for (size_t g = 0; g < result.members.size(); ++g) {
+    std::map<std::string, int> seen;
+    for (size_t i = 0; i < result.members[g].size(); ++i) {
+      const auto& key = result.members[g][i];
+      if (seen[key]++) continue;
+      const Candidate& c = *by_key.at(key);
+      nlohmann::json j = {{"generation", g},
+                          {"id", fmt::format("g{}-{}", g, i)},
+                          {"genome", c.genome},
+                          {"architecture", c.summary},
+                          {"error", c.status == "completed" ? nlohmann::json(c.error) : nlohmann::json()},
+                          {"params", c.params},
+                          {"macs", c.macs},
+                          {"status", c.status},
+                          {"pareto", std::find(result.fronts[g].begin(), result.fronts[g].end(), key) !=
+                                         result.fronts[g].end()}};
+      latency_fields(j, c);
+      cj["candidates"].push_back(j);
+    }
+  }
+  for (const auto& c : result.candidates) {
+    if (c.role == "search") continue;
+    nlohmann::json j = {{"name", c.role == "baseline-kd" ? "baseline (KD)" : "baseline (no KD)"},
+                        {"error", c.status == "completed" ? nlohmann::json(c.error) : nlohmann::json()},
+                        {"architecture", c.summary},
+                        {"params", c.params},
+                        {"macs", c.macs}};
+    latency_fields(j, c);
+    cj["baseline"].push_back(j);
+  }
+  write_json_file((fs::path(out_dir) / "candidates.json").string(), cj);
   const auto csv = (fs::path(out_dir) / "candidates.csv").string();
   {
     std::ofstream o(csv + ".tmp");
