@@ -17,7 +17,10 @@
 #include "engine/model_file.h"
 #include "engine/runtime.h"
 #include "engine/verify.h"
+#include "export/onnx_export.h"
 #include "kd/grid.h"
+#include "report/report.h"
+#include "search/evolve.h"
 #include "kd/kd_run.h"
 #include "models/mlp.h"
 #include "models/registry.h"
@@ -57,7 +60,9 @@ void register_demo(CLI::App& app) {
       "Fashion-MNIST, two trainings at a time, with FPGA columns; the FPGA cost of (3) on an XC7Z020; (5) the integer\n"
       "engine built from (3), checked bit-exact against it on the MNIST test set, and its throughput vs LibTorch;\n"
       "(6) distillation on Fashion-MNIST: a ResNet-8 teacher, then a small (alpha, T) grid for the FlexStudent\n"
-      "baseline plus the no-KD baseline, with the teacher-output cache. Each stage writes run folders under --out.");
+      "baseline plus the no-KD baseline, with the teacher-output cache; (7) a small NEMOKD evolution of FlexStudent\n"
+      "(population 8, 1 generation, latency measured with LibTorch); (8) QONNX and ONNX export of the QAT model and\n"
+      "the distilled student; (9) one HTML report of it all. Each stage writes run folders under --out.");
   cmd->add_option("--out,-o", f->out, "Output folder")->capture_default_str();
   cmd->add_option("--epochs,-e", f->epochs, "Epochs of the float stages")->capture_default_str();
   cmd->add_option("--qat-epochs", f->qat_epochs, "Epochs of the quantization-aware stages")->capture_default_str();
@@ -220,7 +225,80 @@ void register_demo(CLI::App& app) {
       }
     }
 
-    nlohmann::json summary = {{"stages", rows}, {"fpga", fpga_row}, {"engine", engine_row}, {"kd", kd_row}};
+    // (7): NEMOKD evolution, small: NSGA-II over FlexStudent architectures (population 8, 1 generation), each
+    // distilled for the KD epochs on a slice of Fashion-MNIST with the grid's best (alpha, T); latency measured
+    // with LibTorch on this CPU (1 thread, batch 1).
+    nlohmann::json evolve_row;
+    const std::string teacher_dir = (fs::path(f->out) / "fashion-mnist-teacher-resnet8").string();
+    const std::string evolve_dir = (fs::path(f->out) / "fashion-mnist-evolve").string();
+    if (kd_row.contains("best")) {
+      auto e = search::evolve_preset("k-fmnist", teacher_dir);
+      e.base.base.dataset.load.train_limit = f->train_limit > 0 ? std::min<int64_t>(f->train_limit, 5000) : 5000;
+      kd::apply_reference_recipe(e.base.base.train, e.base.base.model.arch, f->kd_epochs);
+      e.base.base.threads = f->threads;
+      e.base.kd.loss.alpha = kd_row["best"]["alpha"].get<double>();
+      e.base.kd.loss.temperature = kd_row["best"]["temperature"].get<double>();
+      e.space.max_conv = 3;
+      e.space.channels = {8, 16, 32};
+      e.space.max_fc = 2;
+      e.space.neurons = {32, 64, 128};
+      e.population = 8;
+      e.generations = 1;
+      e.latency = "torch:cpu:threads=1";
+      e.jobs = 2;
+      spdlog::info("demo: NEMOKD evolution of FlexStudent (population 8, 1 generation, {} epoch(s) on {} images)",
+                   f->kd_epochs, e.base.base.dataset.load.train_limit);
+      search::EvolveContext ectx;
+      ectx.out_dir = evolve_dir;
+      ectx.resume = f->resume;
+      ectx.progress = progress;
+      const auto r = search::run_evolution(e, ectx);
+      int front = 0;
+      for (const auto& c : r.candidates)
+        if (std::find(r.fronts.back().begin(), r.fronts.back().end(), c.key) != r.fronts.back().end()) {
+          ++front;
+          rows.push_back({{"stage", "fashion-mnist-evolve"},
+                          {"what", c.summary},
+                          {"status", c.status},
+                          {"test_accuracy", c.status == "completed" ? nlohmann::json(1 - c.error) : nlohmann::json()},
+                          {"train_images_per_second", nlohmann::json()},
+                          {"run", c.run_dir}});
+        }
+      evolve_row = {{"candidates", r.candidates.size()}, {"final_front", front}, {"out", evolve_dir}};
+    }
+
+    // (8): export: the QAT model as QONNX (for FINN) and the distilled baseline student as ONNX (for OpenVINO,
+    // TensorRT, ONNX Runtime), both checked with onnx::checker.
+    nlohmann::json export_row = nlohmann::json::object();
+    if (!qat_dir.empty()) {
+      auto run = train::load_trained_run(qat_dir);
+      const auto file = (fs::path(f->out) / "mnist-tfc-w2a2.qonnx.onnx").string();
+      const auto r = onnx_export::export_qonnx(*std::dynamic_pointer_cast<models::MlpImpl>(run.model), {1, 28, 28}, file);
+      onnx_export::check_onnx_file(file);
+      export_row["qonnx"] = r.to_json();
+    }
+    if (kd_row.contains("best")) {
+      const std::string best_dir = (fs::path(f->out) / "fashion-mnist-kd-grid" /
+                                    fmt::format("a{}-t{}", kd_row["best"]["alpha"].get<double>(),
+                                                kd_row["best"]["temperature"].get<double>()))
+                                       .string();
+      auto run = train::load_trained_run(best_dir);
+      const auto file = (fs::path(f->out) / "fashion-mnist-flexstudent.onnx").string();
+      const auto r = onnx_export::export_model_onnx(*run.model, {1, 28, 28}, file);
+      onnx_export::check_onnx_file(file);
+      export_row["onnx"] = r.to_json();
+    }
+
+    // (9): the report: every figure of the runs above on one self-contained HTML page.
+    std::vector<std::string> report_runs;
+    for (const auto& d : {(fs::path(f->out) / "fashion-mnist-tfc-sweep").string(),
+                          (fs::path(f->out) / "fashion-mnist-kd-grid").string(), evolve_dir})
+      if (fs::exists(d)) report_runs.push_back(d);
+    const auto report = report::write_report(report_runs, (fs::path(f->out) / "report.html").string());
+
+    nlohmann::json summary = {{"stages", rows},         {"fpga", fpga_row},     {"engine", engine_row},
+                              {"kd", kd_row},           {"evolve", evolve_row}, {"export", export_row},
+                              {"report", report.out_html}};
     write_json_file((fs::path(f->out) / "summary.json").string(), summary);
     exit_code() = code;
     if (f->output.json) return print_json(summary);
@@ -253,7 +331,15 @@ void register_demo(CLI::App& app) {
                  100 * kd_row["baseline"]["test_accuracy"].get<double>(), kd_row["best"]["alpha"].get<double>(),
                  kd_row["best"]["temperature"].get<double>(), 100 * kd_row["best"]["test_accuracy"].get<double>(),
                  f->out);
+    if (!evolve_row.empty())
+      fmt::print("evolution (Fashion-MNIST, FlexStudent): {} candidates, {} on the final Pareto front (table: "
+                 "{}/candidates.csv)\n",
+                 evolve_row["candidates"].get<size_t>(), evolve_row["final_front"].get<int>(), evolve_dir);
+    for (const auto& [kind, e] : export_row.items())
+      fmt::print("export {}: {} ({} bytes, passes onnx::checker)\n", kind, e["path"].get<std::string>(),
+                 e["bytes"].get<int64_t>());
     fmt::print("summary: {}/summary.json\n", f->out);
+    fmt::print("report: {} (open it in a browser; works offline)\n", report.out_html);
   });
 }
 
