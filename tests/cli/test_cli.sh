@@ -2,7 +2,8 @@
 # End-to-end checks of the nemokd command line: exit codes, one-line errors naming the file and defect,
 # the --json contract (exactly one JSON object on stdout), run.json re-runs. Usage: test_cli.sh PATH/TO/nemokd
 set -u
-NEMOKD=${1:?usage: test_cli.sh PATH/TO/nemokd}
+NEMOKD=${1:?usage: test_cli.sh PATH/TO/nemokd [PATH/TO/onnx_latency]}
+ONNX_LATENCY=${2:-}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 pass=0; fail=0
 ok()   { pass=$((pass+1)); echo "ok   - $1"; }
@@ -239,6 +240,16 @@ then
 else bad "evolve kill/resume" "$(tail -c 1500 "$work/evo-a.err" "$work/evo-b.err" 2>/dev/null)"; fi
 expect_error "evolve: population not a multiple of 4" "population" \
   "$NEMOKD" evolve --teacher "$work/teacher" --from "$work/good" --population 10 --out "$work/evo-c"
+
+# The command latency probe end to end: the model goes out as ONNX and an independent tool (OpenCV DNN) loads,
+# runs and times it, printing a latency line the probe parses.
+if [ -n "$ONNX_LATENCY" ]; then
+  if "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe "command:$ONNX_LATENCY {model} 10" --json \
+       > "$work/cmdlat.json" 2>"$work/cmdlat.err" &&
+     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["results"][0]; assert not r["proxy"] and r["unit"]=="ms" and r["value"] > 0 and "onnx_latency" in json.dumps(r), d' "$work/cmdlat.json"; then
+    ok "latency --probe command: an exported ONNX file loaded and timed by OpenCV DNN, latency parsed"
+  else bad "command latency probe on ONNX" "$(cat "$work/cmdlat.json" "$work/cmdlat.err" | tail -c 1500)"; fi
+fi
 
 # CIFAR preset K1 given the data: generated CIFAR-10 binary files (the real format), a ResNet-8 teacher with the
 # reference recipe, then the K1 grid (FlexStudent, augmentation on, so the teacher runs per batch).
