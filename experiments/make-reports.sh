@@ -42,6 +42,9 @@ if ((shots)); then
   if [[ -f experiments/k-fmnist/grid/results.json ]]; then
     bash "$check" "$out/k-fmnist.html" docs/img/report-k-fmnist.png 1200x1100 kd0-surface,kd0-lines
   fi
+  if [[ -f experiments/nemokd-fmnist/run/candidates.json ]]; then
+    bash "$check" "$out/nemokd-fmnist.html" docs/img/report-nemokd-fmnist.png 1200x1000 evo0-pareto
+  fi
   bash "$check" "$out/all.html" docs/img/report-q-vs-k.png 1200x800 q-vs-k-chart
 fi
 ls -l "$out"/*.html
