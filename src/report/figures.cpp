@@ -258,8 +258,15 @@ std::vector<Candidate> chosen_candidates(const Evolution& ev, const std::vector<
 
 std::vector<Candidate> pareto_front(const std::vector<Candidate>& candidates) {
   std::vector<Candidate> front;
-  const bool flagged = std::any_of(candidates.begin(), candidates.end(), [](const Candidate& c) { return c.pareto; });
+  // The run's own flags describe one generation's front; over several generations the front of everything shown
+  // is the non-dominated set of the union (flags of different generations would zig-zag).
+  std::set<int> generations;
+  for (const auto& c : candidates) generations.insert(c.generation);
+  const bool flagged = generations.size() == 1 &&
+                       std::any_of(candidates.begin(), candidates.end(), [](const Candidate& c) { return c.pareto; });
+  std::set<std::string> seen;  // an architecture proposed again in later generations is one point
   for (const auto& c : candidates) {
+    if (!seen.insert(fmt::format("{}|{}|{}", c.architecture, c.latency_ms, c.error)).second) continue;
     bool keep = flagged ? c.pareto : true;
     if (!flagged)
       for (const auto& o : candidates)
@@ -816,7 +823,7 @@ Section kd_section(const KdGrid& g, const RunSet::Entry& e, const std::string& i
                                 {"encoding",
                                  {{"x", {{"field", "alpha"}, {"type", "quantitative"}, {"title", "α"}}},
                                   {"y", {{"field", "error"}, {"type", "quantitative"}, {"title", "test error"},
-                                         {"scale", {{"zero", false}}}, {"axis", {{"format", ".0%"}}}}},
+                                         {"scale", {{"zero", false}}}, {"axis", {{"format", ".1%"}}}}},
                                   {"color", {{"field", "temperature"}, {"type", "ordinal"}, {"title", "T"},
                                              {"scale", {{"scheme", "viridis"}}}}},
                                   {"tooltip", json::array({{{"field", "name"}}, {{"field", "error"}, {"format", ".2%"}}})}}}}});
