@@ -1,5 +1,7 @@
 #include "cli_common.h"
 
+#include <filesystem>
+
 #include <ctime>
 #include <iostream>
 
@@ -114,6 +116,21 @@ int report_training(const RunRecord& record, const std::string& out_dir, const O
              r.at("threads").get<int>(), record.timings.at("train_seconds").get<double>());
   fmt::print("run record: {}/run.json\n", out_dir);
   return code;
+}
+
+nlohmann::json json_flag(const std::string& flag, const std::string& text) {
+  if (std::filesystem::is_regular_file(text)) return read_json_file(text);
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) throw ConfigError(fmt::format("{}: '{}' is neither a file nor valid JSON", flag, text));
+  return j;
+}
+
+models::ModelConfig model_from_flags(const std::string& name, const std::string& config_text, const std::string& flag) {
+  auto m = models::preset_model(name);
+  if (config_text.empty()) return m;
+  auto j = json_flag(flag, config_text);
+  if (!j.contains("arch")) j = nlohmann::json{{"arch", m.arch}, {m.arch, j}};
+  return models::model_config_from_json(j, "model");
 }
 
 }  // namespace nemokd::cli

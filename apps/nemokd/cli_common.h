@@ -7,6 +7,7 @@
 
 #include "core/run_record.h"
 #include "data/config.h"
+#include "models/registry.h"
 #include "train/train_run.h"
 
 namespace nemokd::cli {
@@ -41,6 +42,12 @@ struct RunFlags {
 
 // Default output folder for a command: runs/<command>-<UTC timestamp>.
 std::string default_out_dir(const std::string& command);
+
+// A JSON flag value: a file's path, or inline JSON; ConfigError naming the flag otherwise.
+nlohmann::json json_flag(const std::string& flag, const std::string& text);
+// --model/--student NAME [--...-config JSON]: a preset or architecture, optionally with its config (a whole model
+// config {"arch": ..., "<arch>": {...}} or just the architecture's own object), read strictly.
+models::ModelConfig model_from_flags(const std::string& name, const std::string& config_text, const std::string& flag);
 
 // Prints one JSON object on stdout (the --json contract).
 void print_json(const nlohmann::json& j);

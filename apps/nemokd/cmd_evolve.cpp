@@ -14,31 +14,6 @@
 
 namespace nemokd::cli {
 
-namespace {
-
-models::ModelConfig student_config(const std::string& name, const std::string& text) {
-  auto m = models::preset_model(name);
-  if (text.empty()) return m;
-  nlohmann::json j;
-  if (std::filesystem::is_regular_file(text)) {
-    j = read_json_file(text);
-  } else {
-    j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_discarded()) throw ConfigError(fmt::format("--student-config: '{}' is neither a file nor valid JSON", text));
-  }
-  if (!j.contains("arch")) j = nlohmann::json{{"arch", m.arch}, {m.arch, j}};
-  return models::model_config_from_json(j, "model");
-}
-
-nlohmann::json json_arg(const std::string& flag, const std::string& text) {
-  if (std::filesystem::is_regular_file(text)) return read_json_file(text);
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded()) throw ConfigError(fmt::format("{}: '{}' is neither a file nor valid JSON", flag, text));
-  return j;
-}
-
-}  // namespace
-
 void register_evolve(CLI::App& app) {
   struct Flags {
     search::EvolveConfig config;
@@ -114,13 +89,13 @@ void register_evolve(CLI::App& app) {
         p.baseline = c.baseline;
         c = p;
       } else {
-        c.base.base.model = student_config(f->student, f->student_config);
+        c.base.base.model = model_from_flags(f->student, f->student_config, "--student-config");
         c.space.arch = c.base.base.model.arch;
         f->training.apply(c.base.base);
       }
       if (!f->space.empty()) {
         auto sj = to_json(c.space);
-        const auto overrides = json_arg("--space", f->space);  // named: items() must not outlive a temporary
+        const auto overrides = json_flag("--space", f->space);  // named: items() must not outlive a temporary
         for (auto& [k, v] : overrides.items()) sj[k] = v;
         c.space = search::search_space_from_json(sj, "space");
       }

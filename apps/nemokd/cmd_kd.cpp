@@ -15,22 +15,6 @@
 namespace nemokd::cli {
 namespace {
 
-// --model NAME [--model-config JSON]: a preset or architecture, optionally with its config (a file or inline
-// JSON; either a whole model config {"arch": ..., "<arch>": {...}} or just the architecture's own object).
-models::ModelConfig resolve_model(const std::string& name, const std::string& config_text, const std::string& flag) {
-  auto m = models::preset_model(name);
-  if (config_text.empty()) return m;
-  nlohmann::json j;
-  if (std::filesystem::is_regular_file(config_text)) {
-    j = read_json_file(config_text);
-  } else {
-    j = nlohmann::json::parse(config_text, nullptr, false);
-    if (j.is_discarded()) throw ConfigError(fmt::format("{}: '{}' is neither a file nor valid JSON", flag, config_text));
-  }
-  if (!j.contains("arch")) j = nlohmann::json{{"arch", m.arch}, {m.arch, j}};
-  return models::model_config_from_json(j, "model");
-}
-
 struct ModelFlags {
   std::string name, config;
   void add(CLI::App* cmd, const std::string& flag, const std::string& what, const std::string& default_name) {
@@ -87,7 +71,7 @@ void register_teacher(CLI::App* kd_cmd) {
   cmd->callback([f, cmd] {
     auto c = f->config;
     data::validate(c.dataset);
-    c.model = resolve_model(f->model.name, f->model.config, "--model-config");
+    c.model = model_from_flags(f->model.name, f->model.config, "--model-config");
     const auto flags_train = c.train;
     kd::apply_reference_recipe(c.train, c.model.arch, flags_train.epochs);
     // Flags given on the command line override the recipe.
@@ -130,7 +114,7 @@ void register_kd_train(CLI::App* kd_cmd) {
   cmd->callback([f] {
     auto c = f->config;
     data::validate(c.base.dataset);
-    c.base.model = resolve_model(f->student.name, f->student.config, "--student-config");
+    c.base.model = model_from_flags(f->student.name, f->student.config, "--student-config");
     f->training.apply(c.base);
     auto config = kd::kd_run_config_from_json(kd::to_json(c));
     config.kd.cache_dir = c.kd.cache_dir;
@@ -188,7 +172,7 @@ void register_grid(CLI::App* kd_cmd) {
       g = p;
     } else {
       data::validate(g.base.base.dataset);
-      g.base.base.model = resolve_model(f->student.name, f->student.config, "--student-config");
+      g.base.base.model = model_from_flags(f->student.name, f->student.config, "--student-config");
       f->training.apply(g.base.base);
     }
     auto parse_list = [](const std::string& flag, const std::string& text) {

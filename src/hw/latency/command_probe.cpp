@@ -106,18 +106,7 @@ class CommandProbe : public LatencyProbe {
       seconds += std::chrono::duration<double>(Clock::now() - t0).count();
     }
     const auto st = sample_stats(values);
-    LatencyResult r;
-    r.probe = describe();
-    r.value = st.median;
-    r.unit = "ms";
-    r.median_ms = st.median;
-    r.p10_ms = st.p10;
-    r.p90_ms = st.p90;
-    r.mean_ms = st.mean;
-    r.stddev_ms = st.stddev;
-    r.cv = st.cv;
-    r.runs = st.n;
-    r.batch = spec_.batch;
+    LatencyResult r = timing_result(describe(), st, spec_.batch);
     r.details = {{"command", command},
                  {"model_file", fs::path(file).filename().string()},
                  {"model_bytes", bytes},

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "hw/latency/probe.h"
+
 namespace nemokd::hw::latency {
 
 struct SampleStats {
@@ -42,6 +44,25 @@ inline SampleStats sample_stats(std::vector<double> v) {
   s.stddev = v.size() > 1 ? std::sqrt(ss / double(v.size() - 1)) : 0.0;
   s.cv = s.mean > 0 ? s.stddev / s.mean : 0.0;
   return s;
+}
+
+// A timing measurement's result (value = the median, in ms) from its samples' statistics; details are the
+// probe's own.
+inline LatencyResult timing_result(const std::string& probe, const SampleStats& st, int batch) {
+  LatencyResult r;
+  r.probe = probe;
+  r.proxy = false;
+  r.value = st.median;
+  r.unit = "ms";
+  r.median_ms = st.median;
+  r.p10_ms = st.p10;
+  r.p90_ms = st.p90;
+  r.mean_ms = st.mean;
+  r.stddev_ms = st.stddev;
+  r.cv = st.cv;
+  r.runs = st.n;
+  r.batch = batch;
+  return r;
 }
 
 // Milliseconds per `unit` (ms, us, µs, ns, s, sec; case-insensitive); 0 for an unknown unit.

@@ -167,19 +167,7 @@ class TorchProbe : public LatencyProbe {
     }
 
     const auto st = sample_stats(samples);
-    LatencyResult r;
-    r.probe = describe();
-    r.proxy = false;
-    r.value = st.median;
-    r.unit = "ms";
-    r.median_ms = st.median;
-    r.p10_ms = st.p10;
-    r.p90_ms = st.p90;
-    r.mean_ms = st.mean;
-    r.stddev_ms = st.stddev;
-    r.cv = st.cv;
-    r.runs = st.n;
-    r.batch = spec_.batch;
+    LatencyResult r = timing_result(describe(), st, spec_.batch);
     r.details = {{"device", spec_.device},
                  {"threads", cuda ? at::get_num_threads() : threads},
                  {"pinned_cores", pin ? pin->cores() : std::vector<int>{}},
