@@ -569,15 +569,22 @@ void write_atomically(const onnx::ModelProto& model, const std::string& path) {
   }
 }
 
-void check_proto(const onnx::ModelProto& model, const std::string& what) {
+// The ONNX checker's complaint on one line, or "" when the model passes.
+std::string checker_failure(const onnx::ModelProto& model) {
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
     std::string msg = e.what();
     for (auto& c : msg)
       if (c == '\n') c = ' ';
-    throw Error(fmt::format("export: {} fails the ONNX checker: {}", what, msg));
+    return msg;
   }
+  return "";
+}
+
+void check_proto(const onnx::ModelProto& model, const std::string& what) {
+  if (const auto msg = checker_failure(model); !msg.empty())
+    throw Error(fmt::format("export: {} fails the ONNX checker: {}", what, msg));
 }
 
 ExportResult finish(onnx::ModelProto& model, const std::string& format, const std::string& arch,
@@ -716,14 +723,8 @@ void check_onnx_file(const std::string& path) {
   if (!f) throw DataError(fmt::format("{}: cannot open", path));
   onnx::ModelProto model;
   if (!model.ParseFromIstream(&f)) throw DataError(fmt::format("{}: not an ONNX protobuf file", path));
-  try {
-    onnx::checker::check_model(model);
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    for (auto& c : msg)
-      if (c == '\n') c = ' ';
+  if (const auto msg = checker_failure(model); !msg.empty())
     throw DataError(fmt::format("{}: fails the ONNX checker: {}", path, msg));
-  }
 }
 
 }  // namespace nemokd::onnx_export
