@@ -27,6 +27,7 @@ PACKAGES=(
   python3                                        # scripts/report-check.sh reads the rendered DOM
   libpagmo-dev                                   # NEMOKD: NSGA-II (pagmo2 2.18; brings Boost.Serialization, TBB, Eigen)
   libsqlite3-dev                                 # NEMOKD: resumable run state (SQLite, WAL)
+  libopenmpi-dev openmpi-bin                     # scale-out: searches, sweeps, grids over MPI ranks (mpirun)
 )
 
 missing=()

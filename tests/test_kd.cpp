@@ -209,7 +209,7 @@ TEST(KdRunConfig, JsonRoundTripAndStrictness) {
 }
 
 TEST(KdGrid, PresetsAndCells) {
-  for (const std::string p : {std::string("k1"), std::string("k2"), std::string("k3"), std::string("k-fmnist")}) {
+  for (const std::string& p : {std::string("k1"), std::string("k2"), std::string("k3"), std::string("k-fmnist")}) {
     auto g = kd::kd_grid_preset(p, "runs/teacher", 1.0);
     EXPECT_NO_THROW(g.validate()) << p;
     EXPECT_EQ(g.alphas.size() * g.temperatures.size(), 25u);

@@ -3,9 +3,11 @@
 #include <filesystem>
 
 #include <ctime>
+#include <map>
 #include <iostream>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "core/error.h"
 #include "core/json_config.h"
@@ -81,6 +83,30 @@ void RunFlags::add(CLI::App* cmd, train::TrainRunConfig& c, const std::string& w
       ->capture_default_str();
   cmd->add_option("--out,-o", out, "Output folder (default runs/" + what + "-<timestamp>)");
   cmd->add_flag("--resume", resume, "Continue what --out holds (after a kill, or with more --epochs)");
+}
+
+void MpiFlags::add(CLI::App* cmd) {
+  cmd->add_flag("--mpi-root-works", options.root_works,
+                "Under mpirun/srun: rank 0 also trains when it has nothing else to do (default: it only coordinates)");
+  cmd->add_option("--mpi-threads", options.threads,
+                  "Under mpirun/srun: torch threads of each rank's training (default 0 = its machine's cores / the "
+                  "training ranks there)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+void MpiFlags::apply(CLI::App* cmd) const {
+  auto* cluster = dist::Cluster::current();
+  if (!cluster) {
+    if (cmd->get_option("--mpi-root-works")->count() || cmd->get_option("--mpi-threads")->count())
+      spdlog::warn("--mpi-* flags: ignored, this is a single process (start it with mpirun or srun to distribute)");
+    return;
+  }
+  cluster->set_options(options);
+  std::map<std::string, int> per_host;
+  for (const auto& r : cluster->ranks()) ++per_host[r.host];
+  spdlog::info("MPI: {} ranks on {} machine(s); {} train{}; threads per rank {}", cluster->size(), per_host.size(),
+               cluster->working_ranks(), options.root_works ? " (rank 0 included)" : "",
+               options.threads > 0 ? std::to_string(options.threads) : "automatic");
 }
 
 std::string default_out_dir(const std::string& command) {

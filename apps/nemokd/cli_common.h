@@ -7,6 +7,7 @@
 
 #include "core/run_record.h"
 #include "data/config.h"
+#include "dist/cluster.h"
 #include "models/registry.h"
 #include "train/train_run.h"
 
@@ -38,6 +39,14 @@ struct RunFlags {
   std::string out;
   bool resume = false;
   void add(CLI::App* cmd, train::TrainRunConfig& config, const std::string& what);
+};
+
+// --mpi-root-works, --mpi-threads: how a batch of trainings is spread over MPI ranks when the command was started by
+// mpirun/srun (docs/DISTRIBUTED.md). apply() hands them to the cluster, and says so when there is none.
+struct MpiFlags {
+  dist::Options options;
+  void add(CLI::App* cmd);
+  void apply(CLI::App* cmd) const;
 };
 
 // Default output folder for a command: runs/<command>-<UTC timestamp>.

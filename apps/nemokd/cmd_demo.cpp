@@ -299,10 +299,15 @@ void register_demo(CLI::App& app) {
     nlohmann::json summary = {{"stages", rows},         {"fpga", fpga_row},     {"engine", engine_row},
                               {"kd", kd_row},           {"evolve", evolve_row}, {"export", export_row},
                               {"report", report.out_html}};
+    const auto* cluster = dist::Cluster::current();
+    summary["mpi_ranks"] = cluster ? cluster->size() : 1;
     write_json_file((fs::path(f->out) / "summary.json").string(), summary);
     exit_code() = code;
     if (f->output.json) return print_json(summary);
     fmt::print("\nnemokd demo — results (float: {} epoch(s), QAT: {} epoch(s))\n", f->epochs, f->qat_epochs);
+    if (cluster)
+      fmt::print("MPI: {} ranks; the sweep's, the KD grid's and the evolution's trainings ran on ranks 1..{}\n",
+                 cluster->size(), cluster->size() - 1);
     fmt::print("{:<26} {:<18} {:>9} {:>12}  {}\n", "stage", "model", "test acc", "train img/s", "run folder");
     for (const auto& s : rows) {
       const auto& acc = s["test_accuracy"];

@@ -21,6 +21,7 @@ void register_evolve(CLI::App& app) {
     TrainingFlags training;
     RunFlags run;
     OutputFlags output;
+    MpiFlags mpi;
   };
   auto f = std::make_shared<Flags>();
   auto& c = f->config;
@@ -33,7 +34,9 @@ void register_evolve(CLI::App& app) {
       "Resume after a kill: nemokd evolve --resume --out runs/evolve   (the stored config is used)\n"
       "Latency probes: " + hw::latency::probe_forms() + "\n"
       "Outputs in --out: candidates.csv, results.json (every candidate, per-generation populations and fronts),\n"
-      "candidates/<id>/ (each candidate's run folder: run.json, model.pt), state.db (SQLite, resumable).");
+      "candidates/<id>/ (each candidate's run folder: run.json, model.pt), state.db (SQLite, resumable).\n"
+      "Across machines: mpirun -np 5 nemokd evolve ... --out /shared/evolve — rank 0 runs NSGA-II and the state,\n"
+      "ranks 1-4 train each generation's candidates (docs/DISTRIBUTED.md).");
   add_dataset_flags(cmd, c.base.base.dataset);
   cmd->add_option("--teacher", c.base.kd.teacher, "Teacher: run folder or TorchScript file");
   cmd->add_option("--student", f->student, "Student architecture whose genome evolves: flexstudent | flexresnet8x4")
@@ -50,14 +53,22 @@ void register_evolve(CLI::App& app) {
   cmd->add_option("--latency", c.latency, "Latency probe: torch:cpu, torch:cuda, command:..., macs, params")
       ->capture_default_str();
   cmd->add_option("--objectives", f->objectives, "Extra objectives to minimise: params, macs (comma-separated)");
-  cmd->add_option("--jobs,-j", c.jobs, "Candidates trained at a time (threads are split)")->capture_default_str();
+  cmd->add_option("--jobs,-j", c.jobs, "Candidates trained at a time (threads are split); ignored under MPI")
+      ->capture_default_str();
+  cmd->add_option("--mpi-latency", c.mpi_latency,
+                  "Under mpirun/srun, where latency is measured: root (default: rank 0 measures every candidate after "
+                  "the generation's trainings, one device, nothing training beside it), trainer (the rank that "
+                  "trained it; ranks must be identical hardware) or a rank number (that rank measures all)")
+      ->capture_default_str();
   cmd->add_flag("!--no-baseline", c.baseline, "Skip the un-evolved student with and without KD");
   cmd->add_option("--preset", f->preset, "k1, k2, k3 (CIFAR) or k-fmnist: dataset, student and recipe");
   cmd->add_option("--config", f->config_file, "An evolve.json (written to every --out) to run again");
   f->training.add(cmd, c.base.base.train);
   f->run.add(cmd, c.base.base, "evolve");
+  f->mpi.add(cmd);
   add_output_flags(cmd, f->output);
   cmd->callback([f, cmd] {
+    f->mpi.apply(cmd);
     search::EvolveConfig config;
     const std::string out = f->run.out.empty() ? default_out_dir("evolve") : f->run.out;
     const auto stored = std::filesystem::path(out) / "evolve.json";
@@ -69,6 +80,7 @@ void register_evolve(CLI::App& app) {
       if (cmd->get_option("--jobs")->count()) config.jobs = f->config.jobs;
       if (cmd->get_option("--generations")->count()) config.generations = f->config.generations;
       if (cmd->get_option("--threads")->count()) config.base.base.threads = f->config.base.base.threads;
+      if (cmd->get_option("--mpi-latency")->count()) config.mpi_latency = f->config.mpi_latency;
     } else if (!f->config_file.empty()) {
       config = search::evolve_config_from_json(read_json_file(f->config_file));
     } else {
@@ -86,6 +98,7 @@ void register_evolve(CLI::App& app) {
         p.seed = c.seed;
         p.latency = c.latency;
         p.jobs = c.jobs;
+        p.mpi_latency = c.mpi_latency;
         p.baseline = c.baseline;
         c = p;
       } else {

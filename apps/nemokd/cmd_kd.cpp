@@ -132,6 +132,7 @@ void register_grid(CLI::App* kd_cmd) {
     TrainingFlags training;
     RunFlags run;
     OutputFlags output;
+    MpiFlags mpi;
     std::string alphas = "0.1,0.3,0.5,0.7,0.9", temperatures = "1,2,4,8,16", preset;
     double scale = 1.0;
     bool no_baseline = false;
@@ -154,8 +155,10 @@ void register_grid(CLI::App* kd_cmd) {
   cmd->add_option("--preset", f->preset, "k1, k2, k3 (CIFAR) or k-fmnist: dataset, student, recipe and epochs");
   cmd->add_option("--scale", f->scale, "With --preset: multiply its epochs")->capture_default_str();
   f->run.add(cmd, f->config.base.base, "kd-grid");
+  f->mpi.add(cmd);
   add_output_flags(cmd, f->output);
   cmd->callback([f, cmd] {
+    f->mpi.apply(cmd);
     auto g = f->config;
     if (!f->preset.empty()) {
       auto p = kd::kd_grid_preset(f->preset, g.base.kd.teacher, f->scale);

@@ -170,6 +170,7 @@ void register_sweep(CLI::App* quant_cmd) {
     int jobs = 1;
     hw::fpga::HwPointConfig hw;
     OutputFlags output;
+    MpiFlags mpi;
     CLI::Option *dataset_opt = nullptr, *epochs_opt = nullptr, *wbits_opt = nullptr, *abits_opt = nullptr;
   };
   auto f = std::make_shared<Flags>();
@@ -181,7 +182,9 @@ void register_sweep(CLI::App* quant_cmd) {
       "q2 = Fashion-MNIST, TFC, W2A2/W3A3/W4A4, 40 epochs. --scale 0.1 runs them with a tenth of the epochs.\n"
       "Explicit --dataset/--epochs/--wbits/--abits/--pairs/--eval-at override the preset.\n"
       "Each cell trains in its own process into --out/wXaY; a killed sweep continues with --resume and never\n"
-      "retrains a finished cell. Table: --out/results.csv and results.json.");
+      "retrains a finished cell. Table: --out/results.csv and results.json.\n"
+      "Under MPI (mpirun -np N nemokd quant sweep ...) the cells are spread over the ranks, one per rank at a time\n"
+      "(--jobs is then ignored); see docs/DISTRIBUTED.md.");
   cmd->add_option("--preset", f->preset, "q1 or q2");
   cmd->add_option("--scale", f->scale, "Preset epochs (and eval points) times this, in (0, 1]")->capture_default_str();
   f->wbits_opt = cmd->add_option("--wbits,-w", f->wbits, "Weight bits to sweep, e.g. 1-8 or 2,4,8")->capture_default_str();
@@ -201,8 +204,10 @@ void register_sweep(CLI::App* quant_cmd) {
   f->training.add(cmd, c.train);
   f->epochs_opt = cmd->get_option("--epochs");
   f->run.add(cmd, c, "sweep");
+  f->mpi.add(cmd);
   add_output_flags(cmd, f->output);
-  cmd->callback([f] {
+  cmd->callback([f, cmd] {
+    f->mpi.apply(cmd);
     train::SweepConfig s;
     if (!f->preset.empty()) s = train::sweep_preset(f->preset, f->scale);
     auto c = f->config;

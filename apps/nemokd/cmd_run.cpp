@@ -12,6 +12,7 @@ void register_run(CLI::App& app) {
   struct Flags {
     std::string record_path, out;
     bool resume = false;
+    int threads = -1;
     OutputFlags output;
   };
   auto f = std::make_shared<Flags>();
@@ -19,11 +20,15 @@ void register_run(CLI::App& app) {
   cmd->add_option("record", f->record_path, "Path to a run.json written by an earlier run")->required();
   cmd->add_option("--out,-o", f->out, "Output folder (default runs/<command>-<timestamp>)");
   cmd->add_flag("--resume", f->resume, "Continue the checkpoint in --out instead of starting fresh");
+  cmd->add_option("--threads", f->threads,
+                  "Torch threads, replacing the recorded count (a speed setting: it is not part of the run's identity)")
+      ->check(CLI::NonNegativeNumber);
   add_output_flags(cmd, f->output);
   cmd->callback([f] {
     auto record = RunRecord::from_json(read_json_file(f->record_path));
     if (record.command == "train") {
       auto config = train::train_run_config_from_json(record.config);
+      if (f->threads >= 0) config.threads = f->threads;
       const std::string out = f->out.empty() ? default_out_dir("train") : f->out;
       auto result = train::run_training(config, train::RunContext{out, f->resume, !f->output.quiet});
       exit_code() = report_training(result, out, f->output);
@@ -31,6 +36,7 @@ void register_run(CLI::App& app) {
     }
     if (record.command == "kd train") {
       auto config = kd::kd_run_config_from_json(record.config);
+      if (f->threads >= 0) config.base.threads = f->threads;
       const std::string out = f->out.empty() ? default_out_dir("kd-train") : f->out;
       auto result = kd::run_kd(config, train::RunContext{out, f->resume, !f->output.quiet});
       exit_code() = report_training(result, out, f->output);

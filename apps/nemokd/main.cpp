@@ -1,6 +1,7 @@
 // nemokd — compress neural networks for hardware accelerators (quantization for FPGAs, distillation +
 // evolution for fixed accelerators). This file only wires the subcommands together.
 #include <iostream>
+#include <memory>
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
@@ -11,15 +12,40 @@
 #include "core/log.h"
 #include "core/run_record.h"
 #include "core/runtime.h"
+#include "dist/cluster.h"
+#include "search/evolve.h"
+#include "train/child_runs.h"
 
 namespace nemokd::cli {
 void register_models(CLI::App& app);  // cmd_models.cpp
+}
+
+namespace {
+int run_command(int argc, char** argv);
 }
 
 int main(int argc, char** argv) {
   nemokd::set_command_line(argc, argv);
   nemokd::setup_logging(nemokd::Verbosity::normal);
   nemokd::tune_allocator();  // keep freed tensors in the heap instead of mmap/munmap per batch
+
+  // Under mpirun/srun every rank starts here: rank 0 runs the command below, the others serve its tasks (trainings,
+  // latency measurements) until it ends. Alone, the session is empty.
+  std::unique_ptr<nemokd::dist::Session> session;
+  try {
+    session = std::make_unique<nemokd::dist::Session>(argc, argv);
+  } catch (const nemokd::Error& e) {
+    fmt::print(stderr, "nemokd: error: {}\n", e.what());
+    return 1;
+  }
+  nemokd::train::register_child_run_task();
+  nemokd::search::register_latency_task();
+  if (session->is_worker()) return session->finish(session->serve());
+  return session->finish(run_command(argc, argv));
+}
+
+namespace {
+int run_command(int argc, char** argv) {
 
   CLI::App app{"nemokd: quantization-aware training, FPGA cost models, knowledge distillation and hardware-aware "
                "evolution of compressed neural networks"};
@@ -62,3 +88,4 @@ int main(int argc, char** argv) {
   }
   return nemokd::cli::exit_code();
 }
+}  // namespace

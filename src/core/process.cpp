@@ -51,11 +51,12 @@ ChildProcess spawn_process(const std::vector<std::string>& argv, const std::stri
   return ChildProcess{pid};
 }
 
-ChildExit wait_any_child() {
+namespace {
+ChildExit wait_for(pid_t which) {
   int status = 0;
   pid_t pid;
   do {
-    pid = ::waitpid(-1, &status, 0);
+    pid = ::waitpid(which, &status, 0);
   } while (pid < 0 && errno == EINTR);
   if (pid < 0) throw Error(fmt::format("wait: {}", std::strerror(errno)));
   ChildExit e;
@@ -64,6 +65,10 @@ ChildExit wait_any_child() {
   if (WIFSIGNALED(status)) e.signal = WTERMSIG(status);
   return e;
 }
+}  // namespace
+
+ChildExit wait_any_child() { return wait_for(-1); }
+ChildExit wait_child(int pid) { return wait_for(pid_t(pid)); }
 
 std::string self_executable() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 

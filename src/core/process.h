@@ -27,6 +27,8 @@ struct ChildExit {
 };
 // Waits for any child to finish.
 ChildExit wait_any_child();
+// Waits for this child to finish (safe beside other threads that wait for their own children).
+ChildExit wait_child(int pid);
 
 // Path of the running executable (/proc/self/exe), to re-invoke nemokd for child runs.
 std::string self_executable();

@@ -233,20 +233,11 @@ KdGridResult run_kd_grid(const KdGridConfig& config, const KdGridContext& ctx) {
       r.temperature = t;
       add_row(r, "kd train", to_json(config.cell_config(a, t)));
     }
-  spdlog::info("kd grid: {} cells, {} already finished, {} to train, {} at a time", result.rows.size(), result.reused,
-               pending.size(), config.jobs);
+  spdlog::info("kd grid: {} cells, {} already finished, {} to train, {}", result.rows.size(), result.reused,
+               pending.size(), train::parallelism(config.jobs, config.baseline_config().threads));
 
   // Fill the teacher-output cache once, here, instead of racing to compute it in every child.
-  const auto& train_cfg = config.base.base;
-  if (!pending.empty() && config.base.kd.cache == "auto" && !train_cfg.train.augment) {
-    auto dataset = data::load_dataset(train_cfg.dataset.name, train_cfg.dataset.load);
-    auto teacher = Teacher::load(config.base.kd.teacher, train_cfg.train.device);
-    const auto norm = config.base.kd.teacher_normalization.empty()
-                          ? teacher->normalization().value_or(train_cfg.train.normalization)
-                          : data::parse_normalization(config.base.kd.teacher_normalization);
-    configure_threads(train_cfg.threads, train_cfg.blas_threads);
-    TeacherLogitCache::open_or_compute(*teacher, dataset.train, dataset.spec, norm, "train", config.base.kd.cache_dir);
-  }
+  if (!pending.empty()) prepare_teacher_cache(config.base);
 
   size_t done = 0;
   const auto t0 = std::chrono::steady_clock::now();

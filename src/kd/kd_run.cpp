@@ -8,6 +8,8 @@
 
 #include "core/error.h"
 #include "core/json_config.h"
+#include "core/runtime.h"
+#include "data/dataset.h"
 #include "kd/cache.h"
 #include "kd/teacher.h"
 
@@ -133,6 +135,22 @@ RunRecord run_kd(const KdRunConfig& config, const train::RunContext& ctx) {
   train::RunContext c = ctx;
   c.extension = &ext;
   return train::run_training(config.base, c);
+}
+
+}  // namespace nemokd::kd
+
+namespace nemokd::kd {
+
+void prepare_teacher_cache(const KdRunConfig& config) {
+  const auto& train_cfg = config.base;
+  if (config.kd.cache != "auto" || train_cfg.train.augment) return;
+  auto dataset = data::load_dataset(train_cfg.dataset.name, train_cfg.dataset.load);
+  auto teacher = Teacher::load(config.kd.teacher, train_cfg.train.device);
+  const auto norm = config.kd.teacher_normalization.empty()
+                        ? teacher->normalization().value_or(train_cfg.train.normalization)
+                        : data::parse_normalization(config.kd.teacher_normalization);
+  configure_threads(train_cfg.threads, train_cfg.blas_threads);
+  TeacherLogitCache::open_or_compute(*teacher, dataset.train, dataset.spec, norm, "train", config.kd.cache_dir);
 }
 
 }  // namespace nemokd::kd

@@ -35,4 +35,9 @@ void apply_reference_recipe(train::TrainOptions& options, const std::string& arc
 
 RunRecord run_kd(const KdRunConfig& config, const train::RunContext& ctx);
 
+// Computes the teacher-output cache for this config's training set now, if the run would use one (cache "auto",
+// no augmentation) and it is missing: a grid or search does this once before its parallel runs (or MPI ranks,
+// which find it in the shared data cache) instead of each computing it.
+void prepare_teacher_cache(const KdRunConfig& config);
+
 }  // namespace nemokd::kd

@@ -25,6 +25,7 @@
 #include "core/json_config.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
+#include "dist/cluster.h"
 #include "export/onnx_export.h"
 #include "hw/latency/probe.h"
 #include "kd/grid.h"
@@ -46,6 +47,9 @@ void EvolveConfig::validate() const {
     throw ConfigError(fmt::format("population: {} (NSGA-II needs >= 8 and a multiple of 4)", population));
   check_range("generations", generations, 0, 100000);
   check_range("jobs", jobs, 1, 256);
+  if (mpi_latency != "root" && mpi_latency != "trainer" &&
+      (mpi_latency.empty() || mpi_latency.find_first_not_of("0123456789") != std::string::npos))
+    throw ConfigError(fmt::format("mpi_latency: '{}' (root, trainer or a rank number)", mpi_latency));
   hw::latency::parse_probe(latency);
   for (const auto& o : extra_objectives) check_one_of("objectives", o, {"params", "macs"});
   check_range("nsga2.cr", cr, 0.0, 0.999999);
@@ -63,6 +67,7 @@ nlohmann::json to_json(const EvolveConfig& c) {
           {"latency", c.latency},
           {"extra_objectives", c.extra_objectives},
           {"jobs", c.jobs},
+          {"mpi_latency", c.mpi_latency},
           {"baseline", c.baseline},
           {"nsga2", {{"cr", c.cr}, {"eta_c", c.eta_c}, {"m", c.m}, {"eta_m", c.eta_m}}},
           {"preset", c.preset}};
@@ -75,6 +80,7 @@ EvolveConfig evolve_config_from_json(const nlohmann::json& j) {
   if (const auto* s = r.child("space")) c.space = search_space_from_json(*s, "space");
   r.get("population", c.population).get("generations", c.generations).get("seed", c.seed);
   r.get("latency", c.latency).get("extra_objectives", c.extra_objectives).get("jobs", c.jobs);
+  r.get("mpi_latency", c.mpi_latency);
   r.get("baseline", c.baseline).get("preset", c.preset);
   if (const auto* n = r.child("nsga2")) {
     JsonReader nr(*n, "nsga2");
@@ -109,6 +115,21 @@ std::string short_hash(const std::string& s) {
     h *= 1099511628211ull;
   }
   return fmt::format("{:016x}", h);
+}
+
+constexpr const char* kLatencyTask = "latency";
+
+// One candidate's latency with `probe`: {"value", "detail"}, or {"error"} when the probe fails (the candidate then
+// fails; the search goes on).
+nlohmann::json measure_latency(hw::latency::LatencyProbe& probe, const nlohmann::json& config,
+                               models::InputShape input, int classes) {
+  auto model = models::build_model(models::model_config_from_json(config, "model"), input, classes);
+  try {
+    const auto r = probe.measure(*model, input);
+    return {{"value", r.value}, {"detail", r.to_json()}};
+  } catch (const Error& e) {
+    return {{"error", e.what()}};
+  }
 }
 
 class ChildEvaluator : public Evaluator {
@@ -169,8 +190,10 @@ class ChildEvaluator : public Evaluator {
         todo_index.push_back(i);
       }
     }
+    std::vector<int> trained_on(out.size(), -1);  // MPI rank that trained each (-1: read back, not trained now)
     train::run_children(todo, config_.jobs, executable_, [&](size_t k, const train::ChildOutcome& outcome) {
       const size_t i = todo_index[k];
+      trained_on[i] = outcome.rank;
       RunRecord rec;
       if (train::read_finished_record(runs[i].dir, expected[i], rec)) {
         fill(out[i], rec);
@@ -179,7 +202,7 @@ class ChildEvaluator : public Evaluator {
         out[i].message = outcome.describe();
       }
     });
-    for (auto& c : out) measure(c);
+    measure(out, trained_on);
     return out;
   }
 
@@ -195,24 +218,57 @@ class ChildEvaluator : public Evaluator {
     c.train_seconds = rec.timings.value("train_seconds", 0.0);
   }
 
-  void measure(Candidate& c) {
-    models::ModelConfig mc = models::model_config_from_json(c.config, "model");
-    auto model = models::build_model(mc, input_, classes_);
-    c.params = models::parameter_count(*model);
-    c.macs = model->macs();
-    try {
-      const auto r = probe_->measure(*model, input_);
-      c.latency = r.value;
-      c.latency_detail = r.to_json();
-    } catch (const Error& e) {
-      c.latency = kWorst;
-      c.latency_detail = {{"error", e.what()}};
-      if (c.status == "completed") {
-        c.status = "failed";
-        c.message = std::string("latency probe: ") + e.what();
+  // Latency after all the batch's trainings: here, or under MPI where --mpi-latency says.
+  void measure(std::vector<Candidate>& out, const std::vector<int>& trained_on) {
+    std::vector<dist::Task> remote;
+    std::vector<size_t> remote_index;
+    auto* cluster = dist::Cluster::current();
+    for (size_t i = 0; i < out.size(); ++i) {
+      auto& c = out[i];
+      auto model = models::build_model(models::model_config_from_json(c.config, "model"), input_, classes_);
+      c.params = models::parameter_count(*model);
+      c.macs = model->macs();
+      int rank = 0;
+      if (cluster && config_.mpi_latency == "trainer")
+        rank = trained_on[i] >= 0 ? trained_on[i] : dist::kAnyRank;
+      else if (cluster && config_.mpi_latency != "root")
+        rank = std::stoi(config_.mpi_latency);
+      if (rank == 0) {
+        record_latency(c, measure_latency(*probe_, c.config, input_, classes_));
+      } else {
+        remote.push_back({kLatencyTask,
+                          {{"probe", config_.latency},
+                           {"config", c.config},
+                           {"input", {input_.channels, input_.height, input_.width}},
+                           {"classes", classes_},
+                           {"work_dir", fs::absolute(fs::path(out_dir_) / "latency-work").string()}},
+                          rank});
+        remote_index.push_back(i);
       }
     }
-    if (c.status != "completed") c.error = 1.0;
+    if (!remote.empty())
+      cluster->run(remote, [&](size_t k, const dist::TaskResult& r) {
+        auto answer = r.value;
+        answer["detail"]["rank"] = r.rank;
+        answer["detail"]["host"] = r.host;
+        record_latency(out[remote_index[k]], answer);
+      });
+    for (auto& c : out)
+      if (c.status != "completed") c.error = 1.0;
+  }
+
+  static void record_latency(Candidate& c, const nlohmann::json& answer) {
+    if (answer.contains("error")) {
+      c.latency = kWorst;
+      c.latency_detail = {{"error", answer["error"]}};
+      if (c.status == "completed") {
+        c.status = "failed";
+        c.message = "latency probe: " + answer["error"].get<std::string>();
+      }
+      return;
+    }
+    c.latency = answer.at("value");
+    c.latency_detail = answer.at("detail");
   }
 
   EvolveConfig config_;
@@ -254,8 +310,9 @@ class BatchRun {
     }
     reused_ += int(requests.size() - todo.size());
     // Evaluated in chunks of `jobs`, each stored as soon as it is done: a kill loses at most one chunk's work in
-    // progress (and even that resumes from the candidates' own checkpoints).
-    const size_t chunk = size_t(std::max(1, config_.jobs));
+    // progress (and even that resumes from the candidates' own checkpoints). Under MPI the whole batch is one
+    // chunk, handed to the ranks as they come free; finished trainings survive a kill in their run folders.
+    const size_t chunk = dist::Cluster::current() ? std::max<size_t>(1, todo.size()) : size_t(std::max(1, config_.jobs));
     for (size_t b = 0; b < todo.size(); b += chunk) {
       if (ctx_.stop_after_evaluations >= 0 && evaluated_now_ >= ctx_.stop_after_evaluations)
         throw Interrupted("stopped after the requested number of evaluations");
@@ -462,6 +519,18 @@ nlohmann::json EvolveResult::to_json() const {
           {"reused", reused}};
 }
 
+void register_latency_task() {
+  dist::register_handler(kLatencyTask, [](const nlohmann::json& p, const dist::RankInfo& self) {
+    // Each rank its own folder for the command probe's exported files.
+    const auto work = (fs::path(p.at("work_dir").get<std::string>()) / fmt::format("rank-{}", self.rank)).string();
+    auto probe = hw::latency::make_probe(hw::latency::parse_probe(p.at("probe")), onnx_export::export_onnx_to_dir, work);
+    const auto in = p.at("input");
+    return measure_latency(*probe, p.at("config"),
+                           models::InputShape{in.at(0).get<int>(), in.at(1).get<int>(), in.at(2).get<int>()},
+                           p.at("classes").get<int>());
+  });
+}
+
 std::shared_ptr<Evaluator> make_child_evaluator(const EvolveConfig& config, const EvolveContext& ctx) {
   return std::make_shared<ChildEvaluator>(config, ctx.out_dir, ctx.executable);
 }
@@ -479,7 +548,8 @@ EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx)
   fs::create_directories(out);
   Store store(db_path.string());
   auto config_j = to_json(config);
-  config_j.erase("jobs");
+  config_j.erase("jobs");         // speed settings: a run may be resumed with others
+  config_j.erase("mpi_latency");  // (each candidate's latency_detail says which rank measured it)
   config_j["base"].erase("threads");
   config_j["base"].erase("blas_threads");
   if (auto old = store.meta("config")) {
@@ -496,6 +566,8 @@ EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx)
   write_json_file((out / "evolve.json").string(), to_json(config));
 
   auto evaluator = ctx.evaluator ? ctx.evaluator : make_child_evaluator(config, ctx);
+  // Teacher outputs computed once, here, before parallel trainings (or ranks) would each compute them.
+  if (!ctx.evaluator) kd::prepare_teacher_cache(config.base);
   BatchRun run(config, store, *evaluator, ctx);
   EvolveResult result;
 

@@ -2,7 +2,7 @@
 // KD training (phase 1's alpha and T, the teacher-output cache) and latency from a probe on the target (plus,
 // optionally, parameters and MACs). One generation = one batch: pagmo builds all offspring, then asks for their
 // fitness in one call (member_bfe -> batch_fitness), which nemokd evaluates in parallel (child runs, `jobs` at a
-// time). Every evaluation is memoised in the run's SQLite store by canonical architecture; the (population,
+// time, or spread over MPI ranks: dist/cluster.h — the algorithm code is the same either way). Every evaluation is memoised in the run's SQLite store by canonical architecture; the (population,
 // algorithm) pair is checkpointed after each generation, so a killed run resumes with nothing finished lost or
 // redone, and ends exactly where an uninterrupted run with the same seed ends.
 #pragma once
@@ -27,7 +27,11 @@ struct EvolveConfig {
   uint64_t seed = 0;
   std::string latency = "torch:cpu";        // probe (hw/latency parse_probe), e.g. macs, command:...
   std::vector<std::string> extra_objectives;  // "params", "macs"
-  int jobs = 1;          // candidates trained at a time (threads are split)
+  int jobs = 1;          // candidates trained at a time (threads are split); under MPI: one per rank
+  // Under MPI, where latencies are measured: "root" (rank 0, after the generation's trainings, so every figure comes
+  // from one device with nothing training beside it), "trainer" (the rank that trained the candidate, right after
+  // the generation's trainings: ranks must be identical hardware), or a rank number.
+  std::string mpi_latency = "root";
   bool baseline = true;  // also evaluate the un-evolved student with and without KD
   double cr = 0.95, eta_c = 10, m = 0, eta_m = 50;  // NSGA-II; m = 0: 1 / genes
   std::string preset;
@@ -80,6 +84,8 @@ struct EvolveResult {
 };
 
 std::shared_ptr<Evaluator> make_child_evaluator(const EvolveConfig& config, const EvolveContext& ctx);
+// Registers the "latency" task with dist, so any rank can measure a candidate (call once per process).
+void register_latency_task();
 EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx);
 
 }  // namespace nemokd::search

@@ -218,9 +218,8 @@ SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
       pending.push_back(i);
     }
   }
-  spdlog::info("sweep: {} cells, {} already finished, {} to train, {} at a time ({} threads each)",
-               config.cells.size(), result.reused, pending.size(), config.jobs,
-               config.cell_config(config.cells.front()).threads);
+  spdlog::info("sweep: {} cells, {} already finished, {} to train, {}", config.cells.size(), result.reused,
+               pending.size(), parallelism(config.jobs, config.cell_config(config.cells.front()).threads));
 
   std::vector<ChildRun> runs;
   for (size_t i : pending) {

@@ -5,9 +5,8 @@ set -u
 NEMOKD=${1:?usage: test_cli.sh PATH/TO/nemokd [PATH/TO/onnx_latency]}
 ONNX_LATENCY=${2:-}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-pass=0; fail=0
-ok()   { pass=$((pass+1)); echo "ok   - $1"; }
-bad()  { fail=$((fail+1)); echo "FAIL - $1"; [ -n "${2:-}" ] && sed 's/^/       /' <<<"$2"; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # expect_error NAME PATTERN CMD...: exit != 0, stderr is exactly one line matching PATTERN, no stdout.
 expect_error() {
@@ -19,16 +18,6 @@ expect_error() {
   else
     bad "$name (exit $code)" "$err"
   fi
-}
-
-# --- tiny IDX files written byte by byte (independent of nemokd's own writer) ---
-be32() { printf "\\x$(printf %02x $(( ($1>>24)&255 )))\\x$(printf %02x $(( ($1>>16)&255 )))\\x$(printf %02x $(( ($1>>8)&255 )))\\x$(printf %02x $(( $1&255 )))"; }
-idx_images() { { be32 2051; be32 "$2"; be32 28; be32 28; head -c $(( $2 * 784 )) /dev/urandom; } > "$1"; }
-idx_labels() { { be32 2049; be32 "$2"; for ((i=0;i<$2;i++)); do printf "\\x$(printf %02x $((i % 10)))"; done; } > "$1"; }
-make_set() {
-  mkdir -p "$1"
-  idx_images "$1/train-images-idx3-ubyte" 200; idx_labels "$1/train-labels-idx1-ubyte" 200
-  idx_images "$1/t10k-images-idx3-ubyte" 50;   idx_labels "$1/t10k-labels-idx1-ubyte" 50
 }
 
 make_set "$work/good"
