@@ -2,9 +2,9 @@
 # Speed-up of a small NEMOKD search over MPI ranks vs one process, measured in one invocation (same machine, same
 # minutes). The unit of work is a whole `nemokd evolve` job, so this is a script, not a Google Benchmark program.
 #
-#   bench/bench_dist.sh [PATH/TO/nemokd] [WORK_DIR]
+#   bench/bench_dist.sh [PATH/TO/nemokd] [WORK_DIR]        (TRAIN_LIMIT=N: training images, default 10000)
 #
-# The search: FlexStudent distilled from a small MLP teacher on the first 2 000 real Fashion-MNIST training images
+# The search: FlexStudent distilled from a small MLP teacher on the first 10 000 real Fashion-MNIST training images
 # (test on 2 000), population 8, 2 generations, 1 epoch per candidate, latency = the MACs proxy (deterministic, so
 # every configuration below evaluates exactly the same candidates when its trainings use the same thread count).
 # Configurations:
@@ -20,8 +20,9 @@ work=${2:-$(mktemp -d)}
 mkdir -p "$work"
 MPIRUN=${MPIRUN:-mpirun}
 
-data=(--dataset fashion-mnist --train-limit 2000 --test-limit 2000 --val-size 200)
+data=(--dataset fashion-mnist --train-limit "${TRAIN_LIMIT:-10000}" --test-limit 2000 --val-size 200)
 echo "bench_dist: work folder $work" >&2
+echo "bench_dist: $("$NEMOKD" --version), ${TRAIN_LIMIT:-10000} training images, $(nproc) cores" >&2
 [ -f "$work/teacher/run.json" ] ||
   "$NEMOKD" train "${data[@]}" --hidden 64 --epochs 1 --threads 2 --out "$work/teacher" --quiet --json > /dev/null
 # Fill the teacher-output cache before timing anything (every configuration would otherwise pay it once).

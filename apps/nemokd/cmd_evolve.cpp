@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "cli_common.h"
 #include "core/error.h"
@@ -99,6 +100,9 @@ void register_evolve(CLI::App& app) {
         p.latency = c.latency;
         p.jobs = c.jobs;
         p.mpi_latency = c.mpi_latency;
+        // Where and how reproducibly to train are the user's, preset or not.
+        if (cmd->get_option("--device")->count()) p.base.base.train.device = c.base.base.train.device;
+        if (cmd->get_option("--seed")->count()) p.base.base.train.seed = c.base.base.train.seed;
         p.baseline = c.baseline;
         c = p;
       } else {
@@ -120,6 +124,8 @@ void register_evolve(CLI::App& app) {
       }
       config = search::evolve_config_from_json(search::to_json(c));  // one validation path for CLI and files
     }
+    if (!dist::Cluster::current() && cmd->get_option("--mpi-latency")->count())
+      spdlog::warn("--mpi-latency: ignored, this is a single process (latency is measured here)");
     search::EvolveContext ctx;
     ctx.out_dir = out;
     ctx.resume = f->run.resume;

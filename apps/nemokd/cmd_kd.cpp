@@ -171,6 +171,9 @@ void register_grid(CLI::App* kd_cmd) {
       p.base.base.blas_threads = g.base.base.blas_threads;
       if (cmd->get_option("--epochs")->count()) kd::apply_reference_recipe(p.base.base.train, p.base.base.model.arch,
                                                                               g.base.base.train.epochs);
+      // Where and how reproducibly to train are the user's, preset or not.
+      if (cmd->get_option("--device")->count()) p.base.base.train.device = g.base.base.train.device;
+      if (cmd->get_option("--seed")->count()) p.base.base.train.seed = g.base.base.train.seed;
       p.jobs = g.jobs;
       g = p;
     } else {

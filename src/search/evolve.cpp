@@ -142,6 +142,12 @@ class ChildEvaluator : public Evaluator {
     const auto& spec = data::dataset_spec(config_.base.base.dataset.name);
     input_ = {spec.channels, spec.height, spec.width};
     classes_ = spec.classes;
+    // A measurement rank that does not exist is an error now, not after the first batch's trainings.
+    const auto* cluster = dist::Cluster::current();
+    if (cluster && config_.mpi_latency != "root" && config_.mpi_latency != "trainer" &&
+        std::stol(config_.mpi_latency) >= cluster->size())
+      throw ConfigError(fmt::format("--mpi-latency: rank {}, but this job has ranks 0..{}", config_.mpi_latency,
+                                    cluster->size() - 1));
   }
 
   std::vector<Candidate> evaluate(const std::vector<Request>& requests) override {
@@ -538,6 +544,8 @@ std::shared_ptr<Evaluator> make_child_evaluator(const EvolveConfig& config, cons
 EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx) {
   config.validate();
   if (ctx.out_dir.empty()) throw ConfigError("out: an evolution needs an output folder");
+  // Before anything is written: an evaluator that cannot work (a probe, an MPI rank) is an error here.
+  auto evaluator = ctx.evaluator ? ctx.evaluator : make_child_evaluator(config, ctx);
   const fs::path out(ctx.out_dir);
   const auto db_path = out / "state.db";
   const bool existed = fs::exists(db_path);
@@ -565,7 +573,6 @@ EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx)
   store.set_meta("config", config_j.dump());
   write_json_file((out / "evolve.json").string(), to_json(config));
 
-  auto evaluator = ctx.evaluator ? ctx.evaluator : make_child_evaluator(config, ctx);
   // Teacher outputs computed once, here, before parallel trainings (or ranks) would each compute them.
   if (!ctx.evaluator) kd::prepare_teacher_cache(config.base);
   BatchRun run(config, store, *evaluator, ctx);
