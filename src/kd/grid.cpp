@@ -13,6 +13,7 @@
 #include "core/json_config.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
+#include "dist/cluster.h"
 #include "kd/cache.h"
 #include "kd/teacher.h"
 #include "train/child_runs.h"
@@ -174,6 +175,8 @@ bool read_row(const KdGridRow& row_in, const nlohmann::json& expected, KdGridRow
 KdGridResult run_kd_grid(const KdGridConfig& config, const KdGridContext& ctx) {
   config.validate();
   if (ctx.out_dir.empty()) throw ConfigError("out: a grid needs an output folder");
+  // Alone, a device this machine lacks is an error now; under MPI the ranks that train have their own devices.
+  if (!dist::Cluster::current()) check_device(config.base.base.train.device);
   const fs::path out(ctx.out_dir);
   const auto state = out / "grid.json";
   auto config_j = to_json(config);

@@ -10,6 +10,7 @@
 #include "core/json_config.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
+#include "dist/cluster.h"
 #include "kd/cache.h"
 #include "kd/teacher.h"
 
@@ -145,7 +146,14 @@ void prepare_teacher_cache(const KdRunConfig& config) {
   const auto& train_cfg = config.base;
   if (config.kd.cache != "auto" || train_cfg.train.augment) return;
   auto dataset = data::load_dataset(train_cfg.dataset.name, train_cfg.dataset.load);
-  auto teacher = Teacher::load(config.kd.teacher, train_cfg.train.device);
+  // Under MPI rank 0 may coordinate from a machine without the workers' GPUs: it then computes the (device-
+  // independent) logits on its CPU, and says so. A single process asked for CUDA it lacks has failed before this.
+  std::string device = train_cfg.train.device;
+  if (device.rfind("cuda", 0) == 0 && dist::Cluster::current() && !torch::cuda::is_available()) {
+    spdlog::info("teacher cache: rank 0 has no CUDA; computing the teacher outputs on its CPU");
+    device = "cpu";
+  }
+  auto teacher = Teacher::load(config.kd.teacher, device);
   const auto norm = config.kd.teacher_normalization.empty()
                         ? teacher->normalization().value_or(train_cfg.train.normalization)
                         : data::parse_normalization(config.kd.teacher_normalization);

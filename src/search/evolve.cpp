@@ -544,6 +544,8 @@ std::shared_ptr<Evaluator> make_child_evaluator(const EvolveConfig& config, cons
 EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx) {
   config.validate();
   if (ctx.out_dir.empty()) throw ConfigError("out: an evolution needs an output folder");
+  // Alone, a device this machine lacks is an error now; under MPI the ranks that train have their own devices.
+  if (!ctx.evaluator && !dist::Cluster::current()) check_device(config.base.base.train.device);
   // Before anything is written: an evaluator that cannot work (a probe, an MPI rank) is an error here.
   auto evaluator = ctx.evaluator ? ctx.evaluator : make_child_evaluator(config, ctx);
   const fs::path out(ctx.out_dir);

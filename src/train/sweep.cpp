@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/json_config.h"
 #include "core/process.h"
+#include "dist/cluster.h"
 #include "train/child_runs.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
@@ -177,6 +178,8 @@ bool read_finished(const fs::path& dir, const TrainRunConfig& expected, SweepRow
 SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
   config.validate();
   if (ctx.out_dir.empty()) throw ConfigError("out: a sweep needs an output folder");
+  // Alone, a device this machine lacks is an error now; under MPI the ranks that train have their own devices.
+  if (!dist::Cluster::current()) check_device(config.base.train.device);
   const fs::path out(ctx.out_dir);
   const fs::path state = out / "sweep.json";
   nlohmann::json config_j = to_json(config);

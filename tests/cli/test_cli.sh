@@ -227,6 +227,15 @@ PY
 then
   ok "evolve: killed (SIGKILL) after $done_at_kill evaluations and resumed = the uninterrupted run; nothing redone"
 else bad "evolve kill/resume" "$(tail -c 1500 "$work/evo-a.err" "$work/evo-b.err" 2>/dev/null)"; fi
+no_cuda_then() {  # runs the command only on a machine without CUDA (else fails the check on purpose)
+  "$NEMOKD" doctor --json | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["cuda_available"] else 1)' &&
+    { echo cuda-present >&2; return 1; }
+  "$@"
+}
+expect_error "kd grid --preset keeps --device (cuda refused here before anything runs)" "cuda" \
+  no_cuda_then "$NEMOKD" kd grid --preset k-fmnist --teacher "$work/teacher" --from "$work/good" --val-size 20 --device cuda --out "$work/grid-cuda"
+expect_error "evolve --preset keeps --device (cuda refused here before anything runs)" "cuda" \
+  no_cuda_then "$NEMOKD" evolve --preset k-fmnist --teacher "$work/teacher" --from "$work/good" --val-size 20 --device cuda --out "$work/evo-cuda"
 expect_error "evolve: population not a multiple of 4" "population" \
   "$NEMOKD" evolve --teacher "$work/teacher" --from "$work/good" --population 10 --out "$work/evo-c"
 
