@@ -102,6 +102,8 @@ void MpiFlags::apply(CLI::App* cmd) const {
     return;
   }
   cluster->set_options(options);
+  if (auto* jobs = cmd->get_option_no_throw("--jobs"); jobs && jobs->count())
+    spdlog::warn("--jobs: ignored under MPI (each rank trains one run at a time; --mpi-threads sizes them)");
   std::map<std::string, int> per_host;
   for (const auto& r : cluster->ranks()) ++per_host[r.host];
   spdlog::info("MPI: {} ranks on {} machine(s); {} train{}; threads per rank {}", cluster->size(), per_host.size(),

@@ -46,7 +46,6 @@ int main(int argc, char** argv) {
 
 namespace {
 int run_command(int argc, char** argv) {
-
   CLI::App app{"nemokd: quantization-aware training, FPGA cost models, knowledge distillation and hardware-aware "
                "evolution of compressed neural networks"};
   app.set_version_flag("--version", nemokd::version_string());

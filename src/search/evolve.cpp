@@ -121,11 +121,10 @@ constexpr const char* kLatencyTask = "latency";
 
 // One candidate's latency with `probe`: {"value", "detail"}, or {"error"} when the probe fails (the candidate then
 // fails; the search goes on).
-nlohmann::json measure_latency(hw::latency::LatencyProbe& probe, const nlohmann::json& config,
-                               models::InputShape input, int classes) {
-  auto model = models::build_model(models::model_config_from_json(config, "model"), input, classes);
+nlohmann::json measure_latency(hw::latency::LatencyProbe& probe, models::ClassifierImpl& model,
+                               models::InputShape input) {
   try {
-    const auto r = probe.measure(*model, input);
+    const auto r = probe.measure(model, input);
     return {{"value", r.value}, {"detail", r.to_json()}};
   } catch (const Error& e) {
     return {{"error", e.what()}};
@@ -240,7 +239,7 @@ class ChildEvaluator : public Evaluator {
       else if (cluster && config_.mpi_latency != "root")
         rank = std::stoi(config_.mpi_latency);
       if (rank == 0) {
-        record_latency(c, measure_latency(*probe_, c.config, input_, classes_));
+        record_latency(c, measure_latency(*probe_, *model, input_));
       } else {
         remote.push_back({kLatencyTask,
                           {{"probe", config_.latency},
@@ -531,9 +530,10 @@ void register_latency_task() {
     const auto work = (fs::path(p.at("work_dir").get<std::string>()) / fmt::format("rank-{}", self.rank)).string();
     auto probe = hw::latency::make_probe(hw::latency::parse_probe(p.at("probe")), onnx_export::export_onnx_to_dir, work);
     const auto in = p.at("input");
-    return measure_latency(*probe, p.at("config"),
-                           models::InputShape{in.at(0).get<int>(), in.at(1).get<int>(), in.at(2).get<int>()},
-                           p.at("classes").get<int>());
+    const models::InputShape input{in.at(0).get<int>(), in.at(1).get<int>(), in.at(2).get<int>()};
+    auto model = models::build_model(models::model_config_from_json(p.at("config"), "model"), input,
+                                     p.at("classes").get<int>());
+    return measure_latency(*probe, *model, input);
   });
 }
 
