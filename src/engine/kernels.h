@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <vector>
@@ -18,6 +19,13 @@
 #include "engine/integer_model.h"
 
 namespace nemokd::engine::detail {
+
+// Four packed int8 values as one 32-bit word (for broadcasts), without an unaligned or type-punned read.
+inline int32_t load32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 
 constexpr int kLanes = 16;  // outputs per block = int32 lanes of a 512-bit register
 constexpr int kTile = 64;   // frames per tile: a tile's activations stay in L1/L2

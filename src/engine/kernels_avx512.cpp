@@ -14,12 +14,6 @@
 namespace nemokd::engine::detail {
 namespace {
 
-inline int32_t load32(const void* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 // ---- XNOR + popcount ----------------------------------------------------------------------------------------
 // Per 32 inputs x 16 outputs x frame: one broadcast-xor, one vpopcntd, one add.
 template <int FB>
