@@ -17,6 +17,7 @@
 #include "engine/model_file.h"
 #include "engine/runtime.h"
 #include "engine/verify.h"
+#include "interop/import.h"
 #include "models/integer_mlp.h"
 #include "models/mlp.h"
 #include "train/train_run.h"
@@ -27,12 +28,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-std::shared_ptr<models::MlpImpl> as_mlp(const train::TrainedRun& run) {
-  auto mlp = std::dynamic_pointer_cast<models::MlpImpl>(run.model);
-  if (!mlp) throw ConfigError(fmt::format("{}: the integer engine runs quantized MLPs (this run is '{}')", run.dir,
-                                          run.config.model.arch));
-  return mlp;
-}
+// The integer view of a run's model: a quantized MLP or an imported QONNX MLP.
+models::IntegerMlp integer_view(const train::TrainedRun& run) { return interop::integer_view_of(*run.model, run.dir); }
 
 data::PixelAffine run_pixel_affine(const train::TrainedRun& run) {
   return data::pixel_affine(data::dataset_spec(run.config.dataset.name), run.config.train.normalization);
@@ -107,21 +104,26 @@ void register_build(CLI::App* engine_cmd) {
   auto flags = std::make_shared<Flags>();
   auto* cmd = engine_cmd->add_subcommand(
       "build", "Fold a trained quantized MLP (a `nemokd quant train` run) into an integer model file (.nqe)");
-  cmd->add_option("--model", flags->model, "Run folder with run.json and model.pt")->required();
+  cmd->add_option("--model", flags->model,
+                  "Run folder with run.json and model.pt (a quantized MLP or an imported QONNX model), or a QONNX "
+                  "file (.onnx: MNIST, pixels/255; import it first for other data)")
+      ->required();
   cmd->add_option("--out,-o", flags->out, "Integer model file to write (e.g. model.nqe)")->required();
   add_output_flags(cmd, flags->output);
   cmd->callback([flags] {
     configure_threads(0, 0);
     const auto t0 = Clock::now();
-    auto run = train::load_trained_run(flags->model);
-    auto mlp = as_mlp(run);
+    auto run = interop::load_model_arg(flags->model);
+    const auto view = integer_view(run);
     const auto& spec = data::dataset_spec(run.config.dataset.name);
+    auto described = run.model->describe();
+    described.erase("stages");  // an imported graph's stage list stays in its run.json
     nlohmann::json source = {{"run", std::filesystem::absolute(flags->model).string()},
                              {"dataset", run.config.dataset.name},
                              {"normalization", data::to_string(run.config.train.normalization)},
-                             {"model", mlp->describe()}};
+                             {"model", described}};
     engine::BuildStats stats;
-    auto im = engine::build_integer_model(*mlp, run_pixel_affine(run), spec.channels, int64_t(spec.height) * spec.width,
+    auto im = engine::build_integer_model(view, run_pixel_affine(run), spec.channels, int64_t(spec.height) * spec.width,
                                           source.dump(), &stats);
     engine::save_model(im, flags->out);
     const auto bytes = std::filesystem::file_size(flags->out);
@@ -157,7 +159,8 @@ void register_eval(CLI::App* engine_cmd) {
                                                  "prediction and every output code against the QAT model");
   cmd->add_option("--model", flags->model, "Integer model file (.nqe)")->required();
   cmd->add_option("--compare", flags->compare,
-                  "Run folder of the QAT model it was built from: compare codes, accumulators, logits, predictions");
+                  "Run folder (or QONNX file) of the model it was built from: compare codes, accumulators, logits, "
+                  "predictions");
   cmd->add_option("--split", flags->split, "test | val")->check(CLI::IsMember({"test", "val"}))->capture_default_str();
   add_dataset_flags(cmd, flags->data);
   flags->engine.add(cmd);
@@ -194,8 +197,8 @@ void register_eval(CLI::App* engine_cmd) {
                           {"layers", layers_json(im, &eng.plan())}};
     bool ok = true;
     if (!flags->compare.empty()) {
-      auto run = train::load_trained_run(flags->compare);
-      const auto c = engine::compare_with_model(eng, *as_mlp(run), run_pixel_affine(run), set);
+      auto run = interop::load_model_arg(flags->compare);
+      const auto c = engine::compare_with_model(eng, integer_view(run), run_pixel_affine(run), set);
       ok = c.exact() && c.engine_correct == correct;
       out["compare"] = {{"run", flags->compare},
                         {"frames", c.frames},

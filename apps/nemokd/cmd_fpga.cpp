@@ -16,6 +16,7 @@
 #include "hw/fpga/devices.h"
 #include "hw/fpga/reference.h"
 #include "hw/fpga/search.h"
+#include "interop/import.h"
 #include "models/registry.h"
 
 namespace nemokd::cli {
@@ -57,7 +58,9 @@ struct ModelFlags {
 
   void add(CLI::App* cmd, bool grid, bool folding) {
     if (!grid)
-      cmd->add_option("--model", model_dir, "Run folder of `nemokd quant train` (reads its run.json)");
+      cmd->add_option("--model", model_dir,
+                      "Run folder of `nemokd quant train` (reads its run.json) or `nemokd import qonnx`, or a QONNX "
+                      "file (.onnx)");
     if (grid)
       topology_opt = cmd->add_option("--topology,-t", topologies,
                                      "Hidden widths: tfc, sfc, lfc or a list such as 512,256; repeat the flag for "
@@ -150,6 +153,12 @@ struct ModelFlags {
   }
 
   fpga::Design design(std::string* source) const {
+    fpga::Design imported;  // a QONNX file or an imported run folder: the design comes from the graph
+    if (!model_dir.empty() && interop::imported_fpga_design(model_dir, pad_output, &imported, source)) {
+      if (topology_opt->count() || wbits_opt->count() || abits_opt->count())
+        throw ConfigError("--model: the imported graph gives the model; drop --topology/--wbits/--abits");
+      return imported;
+    }
     auto [m, shape] = mlp(source);
     if (model_dir.empty()) m.set_bits(parse_int_list("--wbits", wbits), parse_int_list("--abits", abits));
     return fpga::mlp_design(m, shape);

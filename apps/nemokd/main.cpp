@@ -13,6 +13,7 @@
 #include "core/run_record.h"
 #include "core/runtime.h"
 #include "dist/cluster.h"
+#include "interop/qonnx_model.h"
 #include "search/evolve.h"
 #include "train/child_runs.h"
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   }
   nemokd::train::register_child_run_task();
   nemokd::search::register_latency_task();
+  nemokd::interop::register_qonnx_family();  // --model FILE.onnx and run folders of imported models
   if (session->is_worker()) return session->finish(session->serve());
   return session->finish(run_command(argc, argv));
 }
@@ -70,6 +72,7 @@ int run_command(int argc, char** argv) {
   nemokd::cli::register_models(app);
   nemokd::cli::register_latency(app);
   nemokd::cli::register_report(app);
+  nemokd::cli::register_import(app);
 
   try {
     app.parse(argc, argv);

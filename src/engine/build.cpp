@@ -34,7 +34,7 @@ InputStage input_stage(const models::IntegerMlp& view, const data::PixelAffine& 
   auto x = torch::empty({channels, 256}, torch::kFloat);
   for (int64_t c = 0; c < channels; ++c)
     for (int p = 0; p < 256; ++p) x[c][p] = affine.apply(uint8_t(p), c);
-  auto codes = models::input_codes(view, x);  // int32 [channels, 256]
+  auto codes = models::channel_input_codes(view, x);  // int32 [channels, 256]
   const int32_t* code = codes.data_ptr<int32_t>();
 
   bool identity = st.output == Operand{Encoding::unsigned_int, 8};
@@ -91,8 +91,12 @@ std::vector<int32_t> find_thresholds(const models::IntegerLayer& layer, const st
 
 IntegerModel build_integer_model(const models::MlpImpl& mlp, const data::PixelAffine& affine, int64_t channels,
                                  int64_t pixels_per_channel, const std::string& source, BuildStats* stats) {
+  return build_integer_model(models::integer_view(mlp), affine, channels, pixels_per_channel, source, stats);
+}
+
+IntegerModel build_integer_model(const models::IntegerMlp& view, const data::PixelAffine& affine, int64_t channels,
+                                 int64_t pixels_per_channel, const std::string& source, BuildStats* stats) {
   torch::NoGradGuard no_grad;
-  const auto view = models::integer_view(mlp);
   IntegerModel m;
   m.source = source;
   m.input = input_stage(view, affine, channels, pixels_per_channel);

@@ -10,6 +10,7 @@
 
 #include "data/loader.h"
 #include "engine/integer_model.h"
+#include "models/integer_mlp.h"
 #include "models/mlp.h"
 
 namespace nemokd::engine {
@@ -22,6 +23,10 @@ struct BuildStats {
 // `affine` is the pixel mapping the model was trained with; `source` is stored in the model (provenance).
 // Throws ConfigError when the MLP has no integer view (float input or a float layer).
 IntegerModel build_integer_model(const models::MlpImpl& mlp, const data::PixelAffine& affine, int64_t channels,
+                                 int64_t pixels_per_channel, const std::string& source, BuildStats* stats = nullptr);
+// The same from an integer view (models/integer_mlp.h) — any family that has one, e.g. an imported QONNX graph
+// whose code maps carry its own rounding modes: the thresholds are found with those maps.
+IntegerModel build_integer_model(const models::IntegerMlp& view, const data::PixelAffine& affine, int64_t channels,
                                  int64_t pixels_per_channel, const std::string& source, BuildStats* stats = nullptr);
 
 }  // namespace nemokd::engine

@@ -23,8 +23,12 @@ int64_t count_diff(const std::vector<int32_t>& a, const torch::Tensor& b) {
 
 Comparison compare_with_model(const Engine& eng, const models::MlpImpl& mlp, const data::PixelAffine& affine,
                               const data::ImageSet& set) {
+  return compare_with_model(eng, models::integer_view(mlp), affine, set);
+}
+
+Comparison compare_with_model(const Engine& eng, const models::IntegerMlp& view, const data::PixelAffine& affine,
+                              const data::ImageSet& set) {
   torch::NoGradGuard no_grad;
-  const auto view = models::integer_view(mlp);
   Comparison c;
   constexpr int64_t kChunk = 2000;
   for (int64_t b = 0; b < set.size(); b += kChunk) {

@@ -7,6 +7,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "engine/runtime.h"
+#include "models/integer_mlp.h"
 #include "models/mlp.h"
 
 namespace nemokd::engine {
@@ -24,6 +25,9 @@ struct Comparison {
 };
 
 Comparison compare_with_model(const Engine& engine, const models::MlpImpl& mlp, const data::PixelAffine& affine,
+                              const data::ImageSet& images);
+// The same against any integer view (e.g. an imported QONNX model's).
+Comparison compare_with_model(const Engine& engine, const models::IntegerMlp& view, const data::PixelAffine& affine,
                               const data::ImageSet& images);
 
 }  // namespace nemokd::engine

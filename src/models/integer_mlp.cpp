@@ -103,7 +103,41 @@ torch::Tensor code_values(const torch::Tensor& codes, const quant::Levels& level
   return levels.bipolar ? v * 2 - 1 : v;
 }
 
+namespace {
+// Codes of x [rows, features] where feature f belongs to image channel channel_of(f).
+torch::Tensor map_codes(const IntegerMlp& mlp, const torch::Tensor& x, int64_t features_per_channel) {
+  auto xd = cpu_double(x);
+  auto out = torch::empty(xd.sizes(), torch::kInt32);
+  const double* in = xd.data_ptr<double>();
+  int32_t* o = out.data_ptr<int32_t>();
+  const int64_t rows = xd.size(0), features = xd.size(1);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t f = 0; f < features; ++f)
+      o[r * features + f] = mlp.input_map->code(f / features_per_channel, in[r * features + f]);
+  return out;
+}
+}  // namespace
+
+torch::Tensor channel_input_codes(const IntegerMlp& mlp, const torch::Tensor& x) {
+  if (!mlp.input_map) return input_codes(mlp, x);  // the built-in input modes treat every value alike
+  auto xd = cpu_double(x);
+  auto out = torch::empty(xd.sizes(), torch::kInt32);
+  const double* in = xd.data_ptr<double>();
+  int32_t* o = out.data_ptr<int32_t>();
+  const int64_t k = xd.size(1);
+  for (int64_t c = 0; c < xd.size(0); ++c)
+    for (int64_t j = 0; j < k; ++j) o[c * k + j] = mlp.input_map->code(c, in[c * k + j]);
+  return out;
+}
+
 torch::Tensor input_codes(const IntegerMlp& mlp, const torch::Tensor& x) {
+  if (mlp.input_map) {
+    const auto flat = x.flatten(1);
+    const int64_t features = flat.size(1);
+    if (mlp.input_channels < 1 || features % mlp.input_channels != 0)
+      throw Error(fmt::format("input_codes: {} features do not split into {} channels", features, mlp.input_channels));
+    return map_codes(mlp, flat, features / mlp.input_channels);
+  }
   auto xd = cpu_double(x.flatten(1));
   auto out = torch::empty(xd.sizes(), torch::kInt32);
   const double* in = xd.data_ptr<double>();
@@ -143,6 +177,10 @@ torch::Tensor hidden_codes(const IntegerLayer& layer, const torch::Tensor& acc) 
   int32_t* o = out.data_ptr<int32_t>();
   for (int64_t r = 0; r < a.size(0); ++r)
     for (int64_t c = 0; c < outs; ++c) {
+      if (layer.code_map) {
+        o[r * outs + c] = layer.code_map->code(c, ap[r * outs + c]);
+        continue;
+      }
       double z = ap[r * outs + c] * scale[c];
       z = z + shift[c];
       o[r * outs + c] = activation_code(z, layer.act_kind, layer.output_levels);

@@ -7,6 +7,7 @@
 // the next layer's integer codes. Because that map is a monotone function of an integer, the integer engine
 // can replace it by thresholds found with this very function, which is what makes the two bit-exact.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,19 @@ namespace nemokd::models {
 class MlpImpl;
 struct MlpConfig;
 
+// A model family with quantizers of its own (an imported QONNX graph: any QONNX rounding mode, FINN's
+// MultiThreshold, input mappings such as 2x - 1) supplies its code maps; the built-in ones below (round half up,
+// the MLP's activation kinds, "u8"/"signed" inputs) are then unused. A map must be monotone in `value` for each
+// channel — non-decreasing for the input map; for a hidden layer in the direction of the sign of that channel's
+// IntegerLayer::scale (0: constant) — which is what lets the engine replace it by thresholds.
+class CodeMap {
+ public:
+  virtual ~CodeMap() = default;
+  // Input map: the first layer's code for a value of image channel `channel`. Hidden layer map: the next code of
+  // output channel `channel` for the (exact, integer) accumulator `value`.
+  virtual int32_t code(int64_t channel, double value) const = 0;
+};
+
 struct IntegerLayer {
   torch::Tensor weight_values;  // float [out, in]: integer weight values (bipolar: -1 / +1)
   torch::Tensor scale, shift;   // double [out] (CPU): pre-activation = acc * scale + shift
@@ -29,12 +43,15 @@ struct IntegerLayer {
   quant::ActKind act_kind = quant::ActKind::relu;  // hidden layers: the activation quantizer
   quant::Levels output_levels;                     // hidden layers
   int64_t accumulator_bound = 0;                   // max |acc| = in * max|w| * max|value|
+  std::shared_ptr<const CodeMap> code_map;         // hidden layers of a family with its own quantizers
 };
 
 struct IntegerMlp {
-  std::string input_mode;     // "u8" (pixel codes 0..255) or "signed" (the input quantizer's codes)
+  std::string input_mode;     // "u8" (pixel codes 0..255), "signed" (the input quantizer's codes), or "map"
   quant::Levels input_levels;
   std::vector<IntegerLayer> layers;  // hidden layers, then the output layer
+  std::shared_ptr<const CodeMap> input_map;  // input_mode "map": code of a value of an image channel
+  int64_t input_channels = 1;                // image channels (features are channel-major)
 };
 
 // Empty when the MLP computes in integers in eval mode; otherwise why not (float input, a 32-bit layer,
@@ -47,6 +64,8 @@ IntegerMlp integer_view(const MlpImpl& mlp);
 torch::Tensor code_values(const torch::Tensor& codes, const quant::Levels& levels);
 // First layer codes (int32 [N, features]) from the normalised images exactly as the loader produced them.
 torch::Tensor input_codes(const IntegerMlp& mlp, const torch::Tensor& x);
+// The same for values given per image channel: row c of x [channels, K] holds values of channel c.
+torch::Tensor channel_input_codes(const IntegerMlp& mlp, const torch::Tensor& x);
 // Hidden layer: accumulators [N, out] (float or double, exact integers) -> codes (int32 [N, out], CPU).
 torch::Tensor hidden_codes(const IntegerLayer& layer, const torch::Tensor& acc);
 // Output layer: accumulators [N, out] -> logits float(acc * scale + shift) (float [N, out], CPU).

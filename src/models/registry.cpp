@@ -1,5 +1,7 @@
 #include "models/registry.h"
 
+#include <map>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -19,6 +21,7 @@ const std::vector<ArchInfo>& architectures() {
                       "baseline (conv 32, 64, 128; FC 256, classes)",
        {}},
       {"flexresnet8x4", "ResNet8x4 (depth 8) with evolvable stage widths (stem, stage 1, 2, 3)", {}},
+      {"qonnx", "a QONNX MLP trained elsewhere (Brevitas, FINN), imported from its .onnx file (docs/IMPORT.md)", {}},
   };
   return list;
 }
@@ -75,7 +78,34 @@ const std::vector<PresetInfo>& model_presets() {
   return list;
 }
 
+namespace {
+std::map<std::string, FileModelBuilder>& file_model_builders() {
+  static std::map<std::string, FileModelBuilder> builders;
+  return builders;
+}
+}  // namespace
+
+void register_file_model_family(const std::string& arch, FileModelBuilder builder) {
+  file_model_builders()[arch] = std::move(builder);
+}
+
+nlohmann::json to_json(const FileModelConfig& c) { return {{"file", c.file}, {"sha256", c.sha256}}; }
+
+FileModelConfig file_model_config_from_json(const nlohmann::json& j, const std::string& path) {
+  FileModelConfig c;
+  JsonReader r(j, path);
+  r.get("file", c.file).get("sha256", c.sha256);
+  r.finish();
+  if (c.file.empty()) throw ConfigError(r.key_path("file") + ": missing");
+  return c;
+}
+
 ModelConfig preset_model(const std::string& name) {
+  if (name.size() > 5 && name.compare(name.size() - 5, 5, ".onnx") == 0) {
+    auto c = arch_config("qonnx");
+    c.qonnx.file = name;
+    return c;
+  }
   for (const auto& p : presets())
     if (p.info.name == name) return p.config;
   std::vector<std::string> names;
@@ -95,6 +125,7 @@ nlohmann::json to_json(const ModelConfig& c) {
   if (c.arch == "mobilenetv2") j["mobilenetv2"] = to_json(c.mobilenetv2);
   if (c.arch == "flexstudent") j["flexstudent"] = to_json(c.flexstudent);
   if (c.arch == "flexresnet8x4") j["flexresnet8x4"] = to_json(c.flexresnet8x4);
+  if (c.arch == "qonnx") j["qonnx"] = to_json(c.qonnx);
   return j;
 }
 
@@ -113,6 +144,7 @@ ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& p
     if (c.arch == "mobilenetv2") c.mobilenetv2 = mobilenetv2_config_from_json(*m, key);
     if (c.arch == "flexstudent") c.flexstudent = flexstudent_config_from_json(*m, key);
     if (c.arch == "flexresnet8x4") c.flexresnet8x4 = flexresnet8x4_config_from_json(*m, key);
+    if (c.arch == "qonnx") c.qonnx = file_model_config_from_json(*m, key);
   }
   r.finish();
   return c;
@@ -125,6 +157,10 @@ Classifier build_model(const ModelConfig& config, InputShape input, int classes)
   if (config.arch == "flexstudent") return std::make_shared<FlexStudentImpl>(config.flexstudent, input, classes);
   if (config.arch == "flexresnet8x4")
     return std::make_shared<ResNetImpl>(config.flexresnet8x4, input, classes);
+  if (auto it = file_model_builders().find(config.arch); it != file_model_builders().end())
+    return it->second(config.qonnx, input, classes);
+  if (config.arch == "qonnx")
+    throw ConfigError("model.arch 'qonnx': this program has no QONNX importer registered (interop::register_qonnx_family)");
   throw ConfigError(fmt::format("model.arch: unknown architecture '{}'", config.arch));
 }
 

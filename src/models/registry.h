@@ -2,6 +2,7 @@
 // model is built for a given input shape and class count. Named presets (resnet8x4, mobilenetv2, tfc, ...)
 // resolve to an (arch, config) pair. The zoo is described in docs/MODELS.md.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,17 @@
 
 namespace nemokd::models {
 
+// A model read from a file another tool wrote: "qonnx" (a QONNX graph exported by Brevitas/FINN). The family is
+// built above this area (interop/) and registers its builder at start-up (interop::register_qonnx_family()).
+struct FileModelConfig {
+  std::string file;    // the file as given (a run folder's model.pt also carries its bytes)
+  std::string sha256;  // of those bytes; "" = whatever the file holds
+};
+nlohmann::json to_json(const FileModelConfig& c);
+FileModelConfig file_model_config_from_json(const nlohmann::json& j, const std::string& path);
+using FileModelBuilder = std::function<Classifier(const FileModelConfig&, InputShape input, int classes)>;
+void register_file_model_family(const std::string& arch, FileModelBuilder builder);
+
 struct ModelConfig {
   std::string arch = "mlp";           // see architectures(); only the member of that name is used
   MlpConfig mlp;                      // "mlp"
@@ -22,6 +34,7 @@ struct ModelConfig {
   MobileNetV2Config mobilenetv2;      // "mobilenetv2"
   FlexStudentConfig flexstudent;      // "flexstudent"
   FlexResNet8x4Config flexresnet8x4;  // "flexresnet8x4"
+  FileModelConfig qonnx;              // "qonnx"
 };
 // {"arch": A, A: config of A} — the other members are not written.
 nlohmann::json to_json(const ModelConfig& c);
@@ -38,8 +51,8 @@ struct PresetInfo {
 };
 const std::vector<PresetInfo>& model_presets();
 
-// A preset (resnet8, resnet20, resnet32, resnet8x4, resnet32x4, mobilenetv2, tfc, sfc, lfc) or an
-// architecture name (its default config: flexstudent = the 5-layer baseline, flexresnet8x4 = ResNet8x4's
+// A preset (resnet8, resnet20, resnet32, resnet8x4, resnet32x4, mobilenetv2, tfc, sfc, lfc), a QONNX file
+// (NAME.onnx: arch "qonnx") or an architecture name (its default config: flexstudent = the 5-layer baseline, flexresnet8x4 = ResNet8x4's
 // widths, ...). Throws ConfigError listing the valid names.
 ModelConfig preset_model(const std::string& name);
 

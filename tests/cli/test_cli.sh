@@ -305,6 +305,37 @@ if "$NEMOKD" data info mnist --json > /dev/null 2>&1; then
   else bad "engine eval --compare" "$(cat "$work/eval.json")"; fi
 fi
 
+# QONNX import (docs/IMPORT.md): a Brevitas export becomes a run folder that fpga, engine and report take; the .onnx
+# file works directly as --model; a bad file is one line naming it.
+brevitas="$data_dir/brevitas/tfc_2w2a.qonnx.onnx"
+if "$NEMOKD" import qonnx "$brevitas" --out "$work/imported" --no-eval --json > "$work/import.json" 2>/dev/null &&
+   python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["record"]; m=r["results"]["model"]; assert r["command"]=="import qonnx" and r["status"]=="completed" and r["results"]["integer_view"]=="available" and m["classes"]==10 and m["input"]=="1x28x28" and m["parameters"]==59008, r' "$work/import.json"; then
+  ok "import qonnx: the Brevitas TFC-W2A2 export becomes a run folder with an integer view"
+else bad "import qonnx" "$(cat "$work/import.json")"; fi
+if "$NEMOKD" fpga estimate --model "$work/imported" --pe 16 --simd 16 --json > "$work/imp-fpga.json" 2>/dev/null &&
+   "$NEMOKD" fpga estimate --topology tfc --wbits 2 --abits 2 --input-bits 2 --activation tanh --pe 16 --simd 16 --json > "$work/tfc-fpga.json" 2>/dev/null &&
+   python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); assert len(a["design"]["layers"])==4 and a["estimate"]==b["estimate"], (a, b)' "$work/imp-fpga.json" "$work/tfc-fpga.json"; then
+  ok "fpga estimate --model IMPORTED: the same estimate as nemokd's own TFC W2A2 with a 2-bit input"
+else bad "fpga estimate --model IMPORTED" "$(head -c 1500 "$work/imp-fpga.json")"; fi
+if "$NEMOKD" engine build --model "$brevitas" --out "$work/brevitas.nqe" --json > "$work/imp-build.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [l["weights"] for l in d["layers"]]==["s2"]*4 and [l["input"] for l in d["layers"]]==["s2"]*4, d' "$work/imp-build.json"; then
+  ok "engine build --model FILE.onnx: 2-bit signed codes and weights"
+else bad "engine build --model FILE.onnx" "$(cat "$work/imp-build.json")"; fi
+if "$NEMOKD" report "$work/imported" --out "$work/imported.html" > /dev/null 2>&1 && grep -q "import qonnx" "$work/imported.html"; then
+  ok "report on an imported run folder"
+else bad "report on an imported run folder"; fi
+head -c 100000 "$brevitas" > "$work/cut.onnx"
+expect_error "import qonnx: a truncated file is one line naming it" "cut.onnx: not an ONNX model" \
+  "$NEMOKD" import qonnx "$work/cut.onnx" --out "$work/imported-cut"
+expect_error "import qonnx: an existing run folder is not overwritten" "already holds a run" \
+  "$NEMOKD" import qonnx "$brevitas" --out "$work/imported" --no-eval
+if "$NEMOKD" data info mnist --json > /dev/null 2>&1; then
+  if "$NEMOKD" engine eval --model "$work/brevitas.nqe" --compare "$work/imported" --json > "$work/imp-eval.json" 2>/dev/null &&
+     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["compare"]; assert d["frames"]==10000 and c["exact"] and abs(d["accuracy"]-0.9298)<1e-9, d' "$work/imp-eval.json"; then
+    ok "engine eval --compare IMPORTED: bit-exact on the 10000 MNIST test images, 92.98 % as Brevitas measured"
+  else bad "engine eval --compare IMPORTED" "$(cat "$work/imp-eval.json")"; fi
+fi
+
 # Latency probes: the macs proxy is the model's MAC count and says it is a proxy; torch:cpu measures a positive
 # median; a command probe parses what the command prints about the exported file; junk probes are one-line errors.
 if "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe macs --json > "$work/lat-macs.json" 2>/dev/null &&
