@@ -200,7 +200,7 @@ nlohmann::json QonnxModelImpl::describe() const {
 std::vector<models::LayerSummary> QonnxModelImpl::layers() const {
   std::vector<models::LayerSummary> rows;
   if (!built()) return rows;
-  int k = 0;
+  int k = 0, a = 0;
   for (const auto& s : graph().stages) {
     if (const auto* l = std::get_if<Linear>(&s.op)) {
       models::LayerSummary r;
@@ -213,7 +213,7 @@ std::vector<models::LayerSummary> QonnxModelImpl::layers() const {
       rows.push_back(r);
     } else if (is_quantizer(s.op)) {
       models::LayerSummary r;
-      r.name = s.node;
+      r.name = fmt::format("act{}", a++);
       r.kind = "act";
       r.detail = fmt::format("{} A{}", op_name(s.op), declared_bits(s.op));
       r.output = {s.features};
