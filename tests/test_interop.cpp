@@ -274,6 +274,43 @@ TEST(QonnxRounding, EveryModeAsQonnxDefinesIt) {
   EXPECT_FALSE(interop::parse_rounding("BANKERS", &r));
 }
 
+TEST(QonnxRounding, QuantTruncAndMultiThresholdAsQonnxDefinesThem) {
+  interop::Quant q;
+  q.bits = 3;
+  q.is_signed = true;
+  q.narrow = false;  // -4..3
+  q.rounding = Rounding::half_even;
+  q.scale.values = {0.5f};
+  q.zero_point.values = {0.0f};
+  EXPECT_EQ(interop::apply(q, 0, 0.75f), 1.0f);    // 1.5 -> 2 (even) -> 1.0
+  EXPECT_EQ(interop::apply(q, 0, 0.25f), 0.0f);    // 0.5 -> 0
+  EXPECT_EQ(interop::apply(q, 0, -9.0f), -2.0f);   // clamped to -4 -> -2.0
+  EXPECT_EQ(interop::apply(q, 0, 9.0f), 1.5f);     // clamped to 3
+  q.bits = 1;                                      // signed 1-bit: bipolar whatever the rounding
+  EXPECT_EQ(interop::apply(q, 0, 0.0f), 0.5f);
+  EXPECT_EQ(interop::apply(q, 0, -0.01f), -0.5f);
+  interop::Trunc t;  // version 1: round, divide by 2^(in - out), round by mode, rescale
+  t.scale.values = {1.0f};
+  t.zero_point.values = {0.0f};
+  t.in_bits = 8;
+  t.out_bits = 4;
+  t.rounding = Rounding::floor;
+  EXPECT_EQ(interop::apply(t, 0, 37.4f), 2.0f);   // 37 / 16 = 2.3125 -> 2
+  EXPECT_EQ(interop::apply(t, 0, -37.4f), -3.0f);
+  t.version = 2;  // output scale 16: trunc scale 16, clamp to INT4, rescale by 16
+  t.out_scale.values = {16.0f};
+  EXPECT_EQ(interop::apply(t, 0, 37.4f), 32.0f);
+  EXPECT_EQ(interop::apply(t, 0, 500.0f), 112.0f);  // 31.25 -> clamped to 7
+  interop::MultiThreshold m;
+  m.steps = 3;
+  m.thresholds = {-1.0f, 0.0f, 2.0f};
+  m.out_scale = 2.0f;
+  m.out_bias = -3.0f;
+  EXPECT_EQ(interop::apply(m, 5, -1.0f), -1.0f);  // x >= -1 only: count 1
+  EXPECT_EQ(interop::apply(m, 5, 0.0f), 1.0f);    // ties count
+  EXPECT_EQ(interop::apply(m, 5, 9.0f), 3.0f);
+}
+
 // An MLP whose quantizers hit rounding ties all the time (power-of-two scales, odd sums), in one rounding mode:
 // input (raw pixels) -> [Add -128] -> Quant(scale 4 or 8) -> MatMul(Quant W, per-channel scales) -> Add bias ->
 // Mul per channel -> Quant -> MatMul(Quant W2) -> Add -> 5 logits.

@@ -9,22 +9,8 @@
 
 namespace nemokd::interop {
 
-int64_t OperandCode::max_abs_value() const {
-  switch (kind) {
-    case Kind::bipolar: return 1;
-    case Kind::unsigned_int: return (int64_t(1) << bits) - 1;
-    case Kind::signed_int: return (int64_t(1) << (bits - 1)) - 1;
-  }
-  return 0;
-}
-
 std::string OperandCode::describe() const {
-  switch (kind) {
-    case Kind::bipolar: return "bipolar";
-    case Kind::unsigned_int: return base ? fmt::format("u{}{:+d}", bits, base) : fmt::format("u{}", bits);
-    case Kind::signed_int: return fmt::format("s{}", bits);
-  }
-  return "?";
+  return base ? fmt::format("{}{:+d}", engine::describe(operand), base) : engine::describe(operand);
 }
 
 int64_t PlanAct::u_of(int64_t r) const {
@@ -130,8 +116,7 @@ PlanAct plan_act(const Graph& g, size_t q, size_t next) {
     a.value_scale = std::fabs(value[0]);
     a.u = {value[0] < 0 ? -1 : 1, value[1] < 0 ? -1 : 1};
     a.u_direction = a.u[1] > a.u[0] ? 1 : -1;
-    a.operand.kind = OperandCode::Kind::bipolar;
-    a.operand.bits = 1;
+    a.operand.operand = {engine::Encoding::bipolar, 1};
     a.declared_signed = true;
     return a;
   }
@@ -153,8 +138,7 @@ PlanAct plan_act(const Graph& g, size_t q, size_t next) {
   const int64_t umin = *std::min_element(a.u.begin(), a.u.end()), umax = *std::max_element(a.u.begin(), a.u.end());
   a.declared_signed = umin < 0;
   if (umin >= 0 && umax <= 255) {
-    a.operand.kind = OperandCode::Kind::unsigned_int;
-    a.operand.bits = bit_length(umax);
+    a.operand.operand = {engine::Encoding::unsigned_int, bit_length(umax)};
     return a;
   }
   const int64_t m = std::max(std::abs(umin), std::abs(umax));
@@ -162,11 +146,9 @@ PlanAct plan_act(const Graph& g, size_t q, size_t next) {
   while (bits_signed < 9 && (int64_t(1) << (bits_signed - 1)) - 1 < m) ++bits_signed;
   const int bits_offset = bit_length(umax - umin);
   if (bits_signed <= 8 && bits_signed <= bits_offset) {
-    a.operand.kind = OperandCode::Kind::signed_int;
-    a.operand.bits = bits_signed;
+    a.operand.operand = {engine::Encoding::signed_int, bits_signed};
   } else if (bits_offset <= 8) {
-    a.operand.kind = OperandCode::Kind::unsigned_int;
-    a.operand.bits = bits_offset;
+    a.operand.operand = {engine::Encoding::unsigned_int, bits_offset};
     a.operand.base = umin;
   } else {
     blocked(qs, fmt::format("levels {}..{} need more than 8 bits", umin, umax));
@@ -188,13 +170,13 @@ PlanLayer plan_layer(const Graph& g, size_t l, size_t post_end) {
   int32_t max_abs = 0;
   for (auto c : lin.wq.codes) max_abs = std::max(max_abs, c < 0 ? -c : c);
   if (lin.wq.bipolar) {
-    L.weight = {OperandCode::Kind::bipolar, 1, 0};
+    L.weight = {{engine::Encoding::bipolar, 1}, 0};
   } else {
     int b = 2;
     while (b <= 8 && (int32_t(1) << (b - 1)) - 1 < max_abs) ++b;
     if (b > 8)
       blocked(ls, fmt::format("a weight is {} (beyond -127..127): the engine's int8 weights are narrow-range", max_abs));
-    L.weight = {OperandCode::Kind::signed_int, b, 0};
+    L.weight = {{engine::Encoding::signed_int, b}, 0};
   }
   L.weights.resize(size_t(L.out * L.in));
   L.rowsum.assign(size_t(L.out), 0);

@@ -14,23 +14,27 @@
 // stages' slopes), which is what lets the engine replace it by thresholds found with this very function. The
 // output layer's logits are the engine's float(acc * scale + bias) with the trailing Mul/Add/Div folded in double.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "engine/integer_model.h"
 #include "interop/graph.h"
 
 namespace nemokd::interop {
 
-// An integer operand as the engine encodes it.
+// An integer operand as the engine encodes it (engine/integer_model.h), plus an offset: the engine's value of a code
+// is operand's value, and the graph's integer u is that value + base (base != 0 only for unsigned codes standing for
+// levels that reach below zero, such as INT8's -128..127).
 struct OperandCode {
-  enum class Kind { bipolar, unsigned_int, signed_int };
-  Kind kind = Kind::signed_int;
-  int bits = 8;
-  int64_t base = 0;  // unsigned with an offset: u = code + base
-  int32_t code(int64_t u) const { return kind == Kind::bipolar ? int32_t((u + 1) / 2) : int32_t(u - base); }
-  int64_t max_abs_value() const;  // of the engine's values (bipolar 1; unsigned 2^bits - 1; signed 2^(bits-1) - 1)
-  std::string describe() const;   // "s2", "u8-128", "bipolar"
+  engine::Operand operand;
+  int64_t base = 0;
+  int32_t code(int64_t u) const {
+    return operand.encoding == engine::Encoding::bipolar ? int32_t((u + 1) / 2) : int32_t(u - base);
+  }
+  int64_t max_abs_value() const { return std::max(-int64_t(operand.min_value()), int64_t(operand.max_value())); }
+  std::string describe() const;  // "s2", "u8-128", "bipolar"
 };
 
 // A quantizer and the elementwise stages after it, up to the next MatMul.

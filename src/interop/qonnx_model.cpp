@@ -56,31 +56,17 @@ class HiddenMap : public models::CodeMap {
   size_t layer_;
 };
 
-quant::Levels levels_of(const OperandCode& o) {
+// The engine operand as the integer view's Levels (what engine/build.cpp turns back into the operand).
+quant::Levels levels_of(const OperandCode& c) {
+  const auto& o = c.operand;
   quant::Levels l;
   l.bits = o.bits;
   l.scale = 1.0;
-  switch (o.kind) {
-    case OperandCode::Kind::bipolar:
-      l.bipolar = true;
-      l.is_signed = true;
-      l.narrow = false;
-      l.min_code = 0;
-      l.max_code = 1;
-      break;
-    case OperandCode::Kind::unsigned_int:
-      l.is_signed = false;
-      l.narrow = false;
-      l.min_code = 0;
-      l.max_code = (int64_t(1) << o.bits) - 1;
-      break;
-    case OperandCode::Kind::signed_int:
-      l.is_signed = true;
-      l.narrow = true;
-      l.max_code = (int64_t(1) << (o.bits - 1)) - 1;
-      l.min_code = -l.max_code;
-      break;
-  }
+  l.bipolar = o.encoding == engine::Encoding::bipolar;
+  l.is_signed = o.encoding != engine::Encoding::unsigned_int;
+  l.narrow = o.encoding == engine::Encoding::signed_int;
+  l.min_code = o.min_code();
+  l.max_code = l.bipolar ? 1 : o.max_value();
   return l;
 }
 

@@ -26,14 +26,11 @@ using onnx::TensorProto;
 std::string dims_str(const std::vector<int64_t>& d) { return fmt::format("[{}]", fmt::join(d, ", ")); }
 
 // What is known about the integers behind a constant that went through a weight quantizer; kept through
-// layout-only folds (Transpose, Reshape, ...), dropped by arithmetic.
+// layout-only folds (Transpose, Reshape, ...), dropped by arithmetic. w.codes holds one integer per element
+// (q - zero_point; bipolar: -1 / +1), element_scale the scale of each element; w.scale is left empty.
 struct QMeta {
-  std::string origin;  // "Quant" | "BipolarQuant"
-  int bits = 0;
-  bool is_signed = true, narrow = true, bipolar = false;
-  std::vector<int32_t> codes;  // per element: q - zero_point (bipolar: -1 / +1)
-  std::vector<float> scale;    // per element
-  std::string why_not;         // not integer: why
+  WeightQuant w;
+  std::vector<float> element_scale;
 };
 
 struct Const {
@@ -138,86 +135,35 @@ Const Reader::from_tensor(const TensorProto& t, const std::string& what) {
   auto count_mismatch = [&](int64_t have) {
     fail(fmt::format("{} has {} values for shape {}", what, have, dims_str(c.dims)));
   };
-  auto read_raw = [&](size_t elem, auto convert) {
-    if (raw.size() != size_t(n) * elem) count_mismatch(int64_t(raw.size() / elem));
-    for (int64_t k = 0; k < n; ++k) convert(raw.data() + size_t(k) * elem);
-  };
-  c.f.reserve(size_t(n));
-  switch (t.data_type()) {
-    case TensorProto::FLOAT:
-      if (!raw.empty() || t.float_data_size() == 0) {
-        read_raw(4, [&](const char* p) {
-          float v;
-          std::memcpy(&v, p, 4);
-          c.f.push_back(v);
-        });
-      } else {
-        if (t.float_data_size() != n) count_mismatch(t.float_data_size());
-        c.f.assign(t.float_data().begin(), t.float_data().end());
+  // The values come as raw little-endian bytes of type T, or in the typed repeated field.
+  auto read = [&](auto tag, const auto& typed, auto sink) {
+    using T = decltype(tag);
+    if (!raw.empty() || typed.size() == 0) {
+      if (raw.size() != size_t(n) * sizeof(T)) count_mismatch(int64_t(raw.size() / sizeof(T)));
+      for (int64_t k = 0; k < n; ++k) {
+        T v;
+        std::memcpy(&v, raw.data() + size_t(k) * sizeof(T), sizeof(T));
+        sink(v);
       }
-      break;
-    case TensorProto::DOUBLE:
-      if (!raw.empty() || t.double_data_size() == 0) {
-        read_raw(8, [&](const char* p) {
-          double v;
-          std::memcpy(&v, p, 8);
-          c.f.push_back(float(v));
-        });
-      } else {
-        if (t.double_data_size() != n) count_mismatch(t.double_data_size());
-        for (double v : t.double_data()) c.f.push_back(float(v));
-      }
-      break;
-    case TensorProto::INT64:
-      c.is_int_type = true;
-      if (!raw.empty() || t.int64_data_size() == 0) {
-        read_raw(8, [&](const char* p) {
-          int64_t v;
-          std::memcpy(&v, p, 8);
-          c.i.push_back(v);
-        });
-      } else {
-        if (t.int64_data_size() != n) count_mismatch(t.int64_data_size());
-        c.i.assign(t.int64_data().begin(), t.int64_data().end());
-      }
-      break;
-    case TensorProto::INT32:
-    case TensorProto::INT8:
-    case TensorProto::UINT8:
-    case TensorProto::INT16:
-    case TensorProto::UINT16:
-    case TensorProto::BOOL: {
-      c.is_int_type = true;
-      const int dt = t.data_type();
-      const size_t elem = dt == TensorProto::INT32 ? 4 : (dt == TensorProto::INT16 || dt == TensorProto::UINT16) ? 2 : 1;
-      if (!raw.empty() || t.int32_data_size() == 0) {
-        read_raw(elem, [&](const char* p) {
-          int64_t v = 0;
-          if (dt == TensorProto::INT32) {
-            int32_t x;
-            std::memcpy(&x, p, 4);
-            v = x;
-          } else if (dt == TensorProto::INT16) {
-            int16_t x;
-            std::memcpy(&x, p, 2);
-            v = x;
-          } else if (dt == TensorProto::UINT16) {
-            uint16_t x;
-            std::memcpy(&x, p, 2);
-            v = x;
-          } else if (dt == TensorProto::INT8) {
-            v = int8_t(*p);
-          } else {
-            v = uint8_t(*p);
-          }
-          c.i.push_back(v);
-        });
-      } else {
-        if (t.int32_data_size() != n) count_mismatch(t.int32_data_size());
-        c.i.assign(t.int32_data().begin(), t.int32_data().end());
-      }
-      break;
+    } else {
+      if (typed.size() != n) count_mismatch(typed.size());
+      for (auto v : typed) sink(T(v));
     }
+  };
+  auto to_float = [&](auto v) { c.f.push_back(float(v)); };
+  auto to_int = [&](auto v) { c.i.push_back(int64_t(v)); };
+  c.f.reserve(size_t(n));
+  c.is_int_type = true;
+  switch (t.data_type()) {
+    case TensorProto::FLOAT: c.is_int_type = false; read(float{}, t.float_data(), to_float); break;
+    case TensorProto::DOUBLE: c.is_int_type = false; read(double{}, t.double_data(), to_float); break;
+    case TensorProto::INT64: read(int64_t{}, t.int64_data(), to_int); break;
+    case TensorProto::INT32: read(int32_t{}, t.int32_data(), to_int); break;
+    case TensorProto::INT16: read(int16_t{}, t.int32_data(), to_int); break;
+    case TensorProto::UINT16: read(uint16_t{}, t.int32_data(), to_int); break;
+    case TensorProto::INT8: read(int8_t{}, t.int32_data(), to_int); break;
+    case TensorProto::UINT8:
+    case TensorProto::BOOL: read(uint8_t{}, t.int32_data(), to_int); break;
     default:
       fail(fmt::format("{} has data type {}, which nemokd does not read (float, double or integer tensors only)", what,
                        t.data_type()));
@@ -356,10 +302,10 @@ Const Reader::transpose(const NodeProto& n, const Const& a, std::vector<int64_t>
   }
   if (a.q) {
     auto q = std::make_shared<QMeta>(*a.q);
-    if (q->why_not.empty())
+    if (q->w.why_not.empty())
       for (int64_t e = 0; e < total; ++e) {
-        q->codes[size_t(e)] = a.q->codes[size_t(src[size_t(e)])];
-        q->scale[size_t(e)] = a.q->scale[size_t(src[size_t(e)])];
+        q->w.codes[size_t(e)] = a.q->w.codes[size_t(src[size_t(e)])];
+        q->element_scale[size_t(e)] = a.q->element_scale[size_t(src[size_t(e)])];
       }
     out.q = q;
   }
@@ -432,27 +378,28 @@ Const Reader::quant_const(const NodeProto& n, const std::vector<const Const*>& i
   out.dims = x.dims;
   out.f.resize(x.f.size());
   auto meta = std::make_shared<QMeta>();
-  meta->origin = "Quant";
-  meta->bits = q.bits;
-  meta->is_signed = q.is_signed;
-  meta->narrow = q.narrow;
-  meta->bipolar = q.bipolar();
-  meta->codes.resize(x.f.size());
-  meta->scale = s.f;
+  auto& w = meta->w;
+  w.origin = "Quant";
+  w.bits = q.bits;
+  w.is_signed = q.is_signed;
+  w.narrow = q.narrow;
+  w.bipolar = q.bipolar();
+  w.codes.resize(x.f.size());
+  meta->element_scale = s.f;
   for (size_t e = 0; e < x.f.size(); ++e) {
     const float code = quant_round(q, s.f[e], z.f[e], x.f[e]);
     out.f[e] = (code - z.f[e]) * s.f[e];
     const float integer = q.bipolar() ? code : code - z.f[e];
-    if (meta->why_not.empty()) {
+    if (w.why_not.empty()) {
       if (!(s.f[e] != 0.0f && std::isfinite(s.f[e])))
-        meta->why_not = "a weight scale is zero or not finite";
+        w.why_not = "a weight scale is zero or not finite";
       else if (integer != std::floor(integer) || std::fabs(integer) > float(1 << 24))
-        meta->why_not = "its zero point is not an integer";
+        w.why_not = "its zero point is not an integer";
       else
-        meta->codes[e] = int32_t(integer);
+        w.codes[e] = int32_t(integer);
     }
   }
-  if (!meta->why_not.empty()) meta->codes.clear(), meta->scale.clear();
+  if (!w.why_not.empty()) w.codes.clear(), meta->element_scale.clear();
   out.q = meta;
   return out;
 }
@@ -468,18 +415,19 @@ Const Reader::bipolar_const(const NodeProto& n, const std::vector<const Const*>&
   out.dims = x.dims;
   out.f.resize(x.f.size());
   auto meta = std::make_shared<QMeta>();
-  meta->origin = "BipolarQuant";
-  meta->bits = 1;
-  meta->bipolar = true;
-  meta->codes.resize(x.f.size());
-  meta->scale = s.f;
+  auto& w = meta->w;
+  w.origin = "BipolarQuant";
+  w.bits = 1;
+  w.bipolar = true;
+  w.codes.resize(x.f.size());
+  meta->element_scale = s.f;
   for (size_t e = 0; e < x.f.size(); ++e) {
     const int32_t c = x.f[e] >= 0.0f ? 1 : -1;
-    meta->codes[e] = c;
+    w.codes[e] = c;
     out.f[e] = float(c) * s.f[e];
-    if (!(s.f[e] != 0.0f && std::isfinite(s.f[e]))) meta->why_not = "a weight scale is zero or not finite";
+    if (!(s.f[e] != 0.0f && std::isfinite(s.f[e]))) w.why_not = "a weight scale is zero or not finite";
   }
-  if (!meta->why_not.empty()) meta->codes.clear(), meta->scale.clear();
+  if (!w.why_not.empty()) w.codes.clear(), meta->element_scale.clear();
   out.q = meta;
   return out;
 }
@@ -710,22 +658,16 @@ void Reader::linear(const NodeProto& n, const Const& w0, bool transpose_w, const
   L.weight = w.f;
   auto& wq = L.wq;
   if (w.q) {
-    const auto& q = *w.q;
-    wq.origin = q.origin;
-    wq.bits = q.bits;
-    wq.is_signed = q.is_signed;
-    wq.narrow = q.narrow;
-    wq.bipolar = q.bipolar;
-    wq.why_not = q.why_not;
-    if (q.why_not.empty()) {
+    wq = w.q->w;
+    if (wq.why_not.empty()) {
+      const auto& es = w.q->element_scale;
       wq.integer = true;
-      wq.codes = q.codes;
       // One scale per output column (FINN moves it behind the MatMul), or one for all.
       wq.scale.assign(size_t(L.out), 0.0f);
       for (int64_t o = 0; o < L.out && wq.integer; ++o) {
-        wq.scale[size_t(o)] = q.scale[size_t(o)];
+        wq.scale[size_t(o)] = es[size_t(o)];
         for (int64_t i = 1; i < L.in; ++i)
-          if (q.scale[size_t(i * L.out + o)] != wq.scale[size_t(o)]) {
+          if (es[size_t(i * L.out + o)] != wq.scale[size_t(o)]) {
             wq.integer = false;
             wq.why_not = "its scale varies along the input dimension (only per-output-channel scales fold into the "
                          "accumulator)";
