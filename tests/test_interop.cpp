@@ -397,6 +397,37 @@ TEST(QonnxImport, BipolarQuantWeightsAndActivations) {
   EXPECT_EQ(m.plan().layers[0].weight.describe(), "bipolar");
 }
 
+// PyTorch's x.view(x.size(0), -1) exports as Shape -> Gather -> Unsqueeze -> Concat -> Reshape: folded like a constant
+// shape, the same model.
+TEST(QonnxImport, ShapeArithmeticOfAViewIsFolded) {
+  testing::TempDir tmp;
+  auto make = [&](bool arithmetic) {
+    Builder b({1, 1, 4, 4});
+    std::string shape = b.ints({1, -1});
+    if (arithmetic) {
+      auto* idx = b.graph().add_initializer();
+      idx->set_name("zero");
+      idx->set_data_type(onnx::TensorProto::INT64);
+      idx->add_int64_data(0);  // a scalar index
+      auto n = b.op("Gather", {b.op("Shape", {"x"}), "zero"});
+      auto* u = b.node("Unsqueeze", {n});
+      auto* a = u->add_attribute();
+      a->set_name("axes");
+      a->set_type(onnx::AttributeProto::INTS);
+      a->add_ints(0);
+      shape = b.op("Concat", {u->output(0), b.ints({-1})});
+    }
+    std::string x = b.op("Reshape", {"x", shape});
+    x = b.quant(x, b.scalar(16.0f), 0, 4, false, false, "HALF_DOWN");
+    x = b.op("MatMul", {x, b.quant(b.init({16, 3}, integers(48, -1, 1, 31), "w"), b.scalar(1.0f), 0, 2, true, true)});
+    return b.save(tmp.file(fmt::format("view{}.onnx", arithmetic)), x, 3);
+  };
+  interop::QonnxModelImpl folded(make(true)), plain(make(false));
+  EXPECT_EQ(folded.graph().summary(), plain.graph().summary());
+  const auto x = random_images(50, 3, 33).images.to(torch::kFloat);
+  EXPECT_TRUE(torch::equal(folded.forward(x), plain.forward(x)));
+}
+
 // Non-narrow signed levels (INT8's -128..127, INT2's -2..1) reach the engine as unsigned codes with an offset.
 TEST(QonnxImport, NonNarrowSignedLevelsAndReluUnsignedActivations) {
   testing::TempDir tmp;

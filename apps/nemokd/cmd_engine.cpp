@@ -103,7 +103,8 @@ void register_build(CLI::App* engine_cmd) {
   };
   auto flags = std::make_shared<Flags>();
   auto* cmd = engine_cmd->add_subcommand(
-      "build", "Fold a trained quantized MLP (a `nemokd quant train` run) into an integer model file (.nqe)");
+      "build", "Fold a trained quantized MLP (a `nemokd quant train` run) or an imported QONNX MLP (`nemokd import "
+               "qonnx`, or the .onnx file) into an integer model file (.nqe)");
   cmd->add_option("--model", flags->model,
                   "Run folder with run.json and model.pt (a quantized MLP or an imported QONNX model), or a QONNX "
                   "file (.onnx: MNIST, pixels/255; import it first for other data)")

@@ -21,7 +21,6 @@ const std::vector<ArchInfo>& architectures() {
                       "baseline (conv 32, 64, 128; FC 256, classes)",
        {}},
       {"flexresnet8x4", "ResNet8x4 (depth 8) with evolvable stage widths (stem, stage 1, 2, 3)", {}},
-      {"qonnx", "a QONNX MLP trained elsewhere (Brevitas, FINN), imported from its .onnx file (docs/IMPORT.md)", {}},
   };
   return list;
 }
@@ -135,6 +134,7 @@ ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& p
   r.get("arch", c.arch);
   std::vector<std::string> names;
   for (const auto& a : architectures()) names.push_back(a.name);
+  names.push_back("qonnx");  // a model read from a file (FileModelConfig), not built by name
   check_one_of(r.key_path("arch"), c.arch, names);
   // Only the chosen arch's member is read; a block for another arch is an unknown key.
   if (const auto* m = r.child(c.arch)) {
