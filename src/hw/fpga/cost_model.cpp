@@ -191,6 +191,18 @@ int64_t window_ff(const ConvWindow& w, int64_t depth) {
 
 double nan() { return std::numeric_limits<double>::quiet_NaN(); }
 
+// A unit's cost with no resources priced yet (and no BRAM, so no efficiency).
+LayerCost unit_cost(const std::string& name, const char* kind, int simd, int64_t cycles, const std::string& note = "") {
+  LayerCost c;
+  c.name = name;
+  c.kind = kind;
+  c.simd = simd;
+  c.cycles = cycles;
+  c.bram_efficiency = nan();
+  c.note = note;
+  return c;
+}
+
 nlohmann::json num_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 }  // namespace
@@ -379,12 +391,7 @@ LayerCost threshold_cost(const ThresholdLayer& l, const CostOptions& o) {
 }
 
 LayerCost window_cost(const std::string& name, const ConvWindow& w, const CostOptions& o) {
-  LayerCost c;
-  c.name = name;
-  c.kind = "swu";
-  c.pe = 1;
-  c.simd = w.simd;
-  c.cycles = window_cycles(w, o.formulas);
+  LayerCost c = unit_cost(name, "swu", w.simd, window_cycles(w, o.formulas));
   const int64_t width_bits = int64_t(w.simd) * w.bits;
   const bool block = o.window_ram == RamStyle::block || o.window_ram == RamStyle::automatic;
   int64_t depth = 0;
@@ -408,34 +415,22 @@ LayerCost window_cost(const std::string& name, const ConvWindow& w, const CostOp
     c.res.lut = 300 + (o.window_ram == RamStyle::distributed ? width_bits * ceil_div(depth, 38) : 0);
   }
   c.res.ff = window_ff(w, depth);
-  c.bram_efficiency = nan();
   return c;
 }
 
 LayerCost fmpad_cost(const std::string& name, const ConvWindow& w, const CostOptions&) {
-  LayerCost c;
-  c.name = name;
-  c.kind = "fmpad";
-  c.simd = w.simd;
-  c.cycles = (w.channels / w.simd) * w.padded() * w.padded();
+  LayerCost c = unit_cost(name, "fmpad", w.simd, (w.channels / w.simd) * w.padded() * w.padded(),
+                          "FINN prices no LUT/BRAM for padding");
   // FINN has no resource estimator for FMPadding; its registers are counted like the other streaming units.
   c.res.ff = 2 * stream_ff(int64_t(w.simd) * w.bits) + 2 * ceil_log2(w.padded() + 1);
-  c.bram_efficiency = nan();
-  c.note = "FINN prices no LUT/BRAM for padding";
   return c;
 }
 
 LayerCost maxpool_cost(const std::string& name, const MaxPool& p, const CostOptions& o) {
-  LayerCost c;
-  c.name = name;
-  c.kind = "maxpool";
-  c.simd = 1;
-  c.cycles = maxpool_cycles(p, o.formulas);
+  LayerCost c = unit_cost(name, "maxpool", 1, maxpool_cycles(p, o.formulas), "FINN prices no LUT/BRAM for max-pool");
   // FINN has no resource estimator for StreamingMaxPool; the stream carries all channels (a 2-D max-pool is
   // not folded), so its register slices are C x bits wide.
   c.res.ff = 2 * stream_ff(p.channels * p.bits) + 2 * ceil_log2(p.ifm + 1);
-  c.bram_efficiency = nan();
-  c.note = "FINN prices no LUT/BRAM for max-pool";
   return c;
 }
 

@@ -1,9 +1,6 @@
 #include "hw/fpga/grid.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
 
@@ -120,23 +117,7 @@ std::string grid_csv(const GridSpec& spec, const std::vector<GridRow>& rows) {
 }
 
 void write_grid_csv(const std::string& path, const GridSpec& spec, const std::vector<GridRow>& rows) {
-  const std::string text = grid_csv(spec, rows);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw ConfigError(fmt::format("--csv: cannot write {}", path));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw ConfigError(fmt::format("--csv: cannot write {}: {}", path, ec.message()));
-  }
+  write_table_file(path, grid_csv(spec, rows), "--csv");
 }
 
 nlohmann::json grid_json(const GridSpec& spec, const std::vector<GridRow>& rows) {

@@ -53,4 +53,8 @@ HwPoint hw_point(const models::MlpConfig& mlp, const MlpShape& shape, const HwPo
 HwPoint hw_point(const CnnSpec& cnn, const HwPointConfig& config, const Device& device,
                  const UsableFractions& usable = {});
 
+// Writes a table: a temp file beside `path`, checked, renamed over it; ConfigError naming `flag` on failure
+// (the temp file removed, an existing table untouched).
+void write_table_file(const std::string& path, const std::string& text, const std::string& flag);
+
 }  // namespace nemokd::hw::fpga

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -276,22 +275,7 @@ void write_sweep_table_csv(const std::string& path, const SweepHwTable& t) {
     for (const auto& v : c.hw.csv_fields()) text += "," + v;
     text += "\n";
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw ConfigError(fmt::format("--csv: cannot write {}", path));
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw ConfigError(fmt::format("--csv: cannot write {}: {}", path, ec.message()));
-  }
+  write_table_file(path, text, "--csv");
 }
 
 }  // namespace nemokd::hw::fpga
