@@ -108,6 +108,8 @@ class Reader {
   Quant quant_attrs(const NodeProto& n) const;  // bits, signed, narrow, rounding (scale/zero point left empty)
   Const quant_const(const NodeProto& n, const std::vector<const Const*>& in);
   Const bipolar_const(const NodeProto& n, const std::vector<const Const*>& in);
+  Const weight_const(const NodeProto& n, const Const& x, const Const& s, WeightQuant w,
+                     const std::function<float(size_t, WeightQuant&)>& element);
 
   // the chain
   void dynamic(const NodeProto& n, const std::vector<const Const*>& in);
@@ -373,35 +375,23 @@ Const Reader::quant_const(const NodeProto& n, const std::vector<const Const*>& i
   if (s.dims != x.dims || z.dims != x.dims)
     fail(n, fmt::format("scale {} or zero point {} broadcast beyond the weight {}", dims_str(scale.dims),
                         dims_str(zp.dims), dims_str(x.dims)));
-  account(3 * x.numel(), where(n));
-  Const out;
-  out.dims = x.dims;
-  out.f.resize(x.f.size());
-  auto meta = std::make_shared<QMeta>();
-  auto& w = meta->w;
+  WeightQuant w;
   w.origin = "Quant";
   w.bits = q.bits;
   w.is_signed = q.is_signed;
   w.narrow = q.narrow;
   w.bipolar = q.bipolar();
-  w.codes.resize(x.f.size());
-  meta->element_scale = s.f;
-  for (size_t e = 0; e < x.f.size(); ++e) {
+  return weight_const(n, x, s, std::move(w), [&](size_t e, WeightQuant& wq) {
     const float code = quant_round(q, s.f[e], z.f[e], x.f[e]);
-    out.f[e] = (code - z.f[e]) * s.f[e];
     const float integer = q.bipolar() ? code : code - z.f[e];
-    if (w.why_not.empty()) {
-      if (!(s.f[e] != 0.0f && std::isfinite(s.f[e])))
-        w.why_not = "a weight scale is zero or not finite";
-      else if (integer != std::floor(integer) || std::fabs(integer) > float(1 << 24))
-        w.why_not = "its zero point is not an integer";
+    if (wq.why_not.empty()) {
+      if (integer != std::floor(integer) || std::fabs(integer) > float(1 << 24))
+        wq.why_not = "its zero point is not an integer";
       else
-        w.codes[e] = int32_t(integer);
+        wq.codes[e] = int32_t(integer);
     }
-  }
-  if (!w.why_not.empty()) w.codes.clear(), meta->element_scale.clear();
-  out.q = meta;
-  return out;
+    return (code - z.f[e]) * s.f[e];
+  });
 }
 
 Const Reader::bipolar_const(const NodeProto& n, const std::vector<const Const*>& in) {
@@ -410,24 +400,36 @@ Const Reader::bipolar_const(const NodeProto& n, const std::vector<const Const*>&
   const Const& scale = need_const(n, 1, "scale");
   const Const s = broadcast(n, x, scale, [](float, float b) { return b; });
   if (s.dims != x.dims) fail(n, fmt::format("scale {} broadcasts beyond the weight {}", dims_str(scale.dims), dims_str(x.dims)));
+  WeightQuant w;
+  w.origin = "BipolarQuant";
+  w.bits = 1;
+  w.bipolar = true;
+  return weight_const(n, x, s, std::move(w), [&](size_t e, WeightQuant& wq) {
+    const int32_t c = x.f[e] >= 0.0f ? 1 : -1;
+    wq.codes[e] = c;
+    return float(c) * s.f[e];
+  });
+}
+
+// A folded weight quantizer: `element(e, w)` gives element e's float value and sets its integer code in w.codes (or
+// w.why_not); the per-element scales s travel with the codes for the engine. A zero or non-finite scale leaves the
+// weights without an integer view.
+Const Reader::weight_const(const NodeProto& n, const Const& x, const Const& s, WeightQuant w,
+                           const std::function<float(size_t, WeightQuant&)>& element) {
   account(3 * x.numel(), where(n));
   Const out;
   out.dims = x.dims;
   out.f.resize(x.f.size());
   auto meta = std::make_shared<QMeta>();
-  auto& w = meta->w;
-  w.origin = "BipolarQuant";
-  w.bits = 1;
-  w.bipolar = true;
-  w.codes.resize(x.f.size());
+  meta->w = std::move(w);
+  meta->w.codes.resize(x.f.size());
   meta->element_scale = s.f;
   for (size_t e = 0; e < x.f.size(); ++e) {
-    const int32_t c = x.f[e] >= 0.0f ? 1 : -1;
-    w.codes[e] = c;
-    out.f[e] = float(c) * s.f[e];
-    if (!(s.f[e] != 0.0f && std::isfinite(s.f[e]))) w.why_not = "a weight scale is zero or not finite";
+    if (meta->w.why_not.empty() && !(s.f[e] != 0.0f && std::isfinite(s.f[e])))
+      meta->w.why_not = "a weight scale is zero or not finite";
+    out.f[e] = element(e, meta->w);
   }
-  if (!w.why_not.empty()) w.codes.clear(), meta->element_scale.clear();
+  if (!meta->w.why_not.empty()) meta->w.codes.clear(), meta->element_scale.clear();
   out.q = meta;
   return out;
 }
