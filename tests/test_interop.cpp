@@ -892,6 +892,54 @@ TEST(QonnxRefusals, UnsupportedGraphsNameTheNodeAndWhatIsMissing) {
   }, 4, "QCDQ");
 }
 
+// A quantized CNN the way Brevitas exports BNN-PYNQ's CNV (input mapping, Quant, Conv with Quant weights,
+// BatchNormalization, Quant, MaxPool, flatten, MatMul): refused at the first convolution with one line naming that
+// node and what is missing, by the reader, by the model family and by `import qonnx` (which then writes nothing).
+TEST(QonnxRefusals, ConvolutionalGraphIsOneLineNamingTheConvNode) {
+  testing::TempDir tmp;
+  Builder b({1, 1, 8, 8}, "onnx.brevitas");
+  std::string x = b.op("Mul", {"x", b.scalar(2.0f)});
+  x = b.op("Sub", {x, b.scalar(1.0f)});
+  x = b.quant(x, b.scalar(1.0f), 0, 2, true, true);
+  const std::string w = b.quant(b.init({4, 1, 3, 3}, integers(36, -1, 1, 41), "w"), b.scalar(1.0f), 0, 2, true, true);
+  auto* conv = b.node("Conv", {x, w});
+  conv->set_name("conv0");
+  auto* ks = conv->add_attribute();
+  ks->set_name("kernel_shape");
+  ks->set_type(onnx::AttributeProto::INTS);
+  ks->add_ints(3);
+  ks->add_ints(3);
+  x = conv->output(0);
+  x = b.node("BatchNormalization", {x, b.init({4}, {1, 1, 1, 1}), b.init({4}, {0, 0, 0, 0}), b.init({4}, {0, 0, 0, 0}),
+                                     b.init({4}, {1, 1, 1, 1})})->output(0);
+  x = b.quant(x, b.scalar(1.0f), 0, 2, true, true);
+  auto* pool = b.node("MaxPool", {x});
+  auto* pk = pool->add_attribute();
+  pk->set_name("kernel_shape");
+  pk->set_type(onnx::AttributeProto::INTS);
+  pk->add_ints(2);
+  pk->add_ints(2);
+  x = b.op("Reshape", {pool->output(0), b.ints({1, -1})});
+  x = b.op("MatMul", {x, b.quant(b.init({36, 10}, integers(360, -1, 1, 42), "w"), b.scalar(1.0f), 0, 2, true, true)});
+  const auto path = b.save(tmp.file("cnv.onnx"), x, 10);
+
+  const auto bytes = read_bytes(path);
+  const auto msg = import_error(bytes);
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  EXPECT_EQ(msg.rfind("bad.onnx: node 'conv0' (Conv): convolutional layers are not imported yet", 0), 0u) << msg;
+  EXPECT_NE(msg.find("CNN import needs nemokd's quantized CNN family"), std::string::npos) << msg;
+  EXPECT_THROW(interop::QonnxModelImpl{path}, DataError);
+  interop::ImportOptions o;
+  o.evaluate = false;
+  try {
+    interop::import_qonnx(path, tmp.file("run"), o);
+    ADD_FAILURE() << "a CNN was imported";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("node 'conv0' (Conv)"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(tmp.file("run")));
+}
+
 TEST(QonnxRefusals, GraphsWithoutAnIntegerViewSayWhy) {
   testing::TempDir tmp;
   auto blocker = [&](const std::function<std::string(Builder&)>& make, int64_t classes) {

@@ -353,6 +353,34 @@ expect_error "import qonnx: a truncated file is one line naming it" "cut.onnx: n
   "$NEMOKD" import qonnx "$work/cut.onnx" --out "$work/imported-cut"
 expect_error "import qonnx: an existing run folder is not overwritten" "already holds a run" \
   "$NEMOKD" import qonnx "$brevitas" --out "$work/imported" --no-eval
+# A quantized CNN (Quant -> Conv with Quant weights -> ...), written with the Python onnx package: one line naming the
+# Conv node, nothing written; the same as --model FILE.onnx.
+if "${NEMOKD_PYTHON:-/usr/bin/python3}" -c 'import onnx' 2>/dev/null; then
+  "${NEMOKD_PYTHON:-/usr/bin/python3}" - "$work/cnv.onnx" <<'EOF'
+import sys
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper, save
+c = lambda n, v: numpy_helper.from_array(np.asarray(v, dtype=np.float32), n)
+quant = lambda x, s, y: helper.make_node("Quant", [x, s, "zero", "two"], [y], domain="qonnx.custom_op.general",
+                                          signed=1, narrow=1, rounding_mode="ROUND")
+rng = np.random.default_rng(0)
+nodes = [quant("x", "one", "xq"), quant("w", "one", "wq"),
+         helper.make_node("Conv", ["xq", "wq"], ["y"], name="conv0", kernel_shape=[3, 3]),
+         helper.make_node("Flatten", ["y"], ["f"]), quant("v", "one", "vq"), helper.make_node("MatMul", ["f", "vq"], ["out"])]
+inits = [c("one", 1.0), c("zero", 0.0), c("two", 2.0), c("w", rng.integers(-1, 2, (4, 1, 3, 3))),
+         c("v", rng.integers(-1, 2, (4 * 26 * 26, 10)))]
+g = helper.make_graph(nodes, "cnv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 28, 28])],
+                      [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 10])], inits)
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 11), helper.make_opsetid("qonnx.custom_op.general", 1)])
+save(m, sys.argv[1])
+EOF
+  expect_error "import qonnx: a CNN is one line naming the Conv node and what is missing" \
+    "cnv.onnx: node 'conv0' \(Conv\): convolutional layers are not imported" \
+    "$NEMOKD" import qonnx "$work/cnv.onnx" --out "$work/imported-cnv"
+  if [ -e "$work/imported-cnv" ]; then bad "import qonnx: a refused CNN leaves no run folder"; fi
+  expect_error "engine build --model CNN.onnx: the same one line" "node 'conv0' \(Conv\): convolutional layers" \
+    "$NEMOKD" engine build --model "$work/cnv.onnx" --out "$work/cnv.nqe"
+else echo "skip - no python3 onnx module to write the CNN case (apt-get install python3-onnx)"; fi
 if "$NEMOKD" data info mnist --json > /dev/null 2>&1; then
   if "$NEMOKD" engine eval --model "$work/brevitas.nqe" --compare "$work/imported" --json > "$work/imp-eval.json" 2>/dev/null &&
      python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["compare"]; assert d["frames"]==10000 and c["exact"] and abs(d["accuracy"]-0.9298)<1e-9, d' "$work/imp-eval.json"; then
