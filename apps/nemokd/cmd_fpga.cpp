@@ -357,7 +357,8 @@ void register_grid(CLI::App* fpga_cmd) {
     // The table has one pe and one simd column (a per-layer list would break the CSV).
     if (!f->csv.empty() && (folding.pe.size() > 1 || folding.simd.size() > 1))
       throw ConfigError("--csv: a grid table takes one --pe and one --simd value");
-    const auto ws = parse_int_ranges("--wbits", f->model.wbits), as = parse_int_ranges("--abits", f->model.abits);
+    const auto ws = parse_int_ranges("--wbits", f->model.wbits, 1, 32);
+    const auto as = parse_int_ranges("--abits", f->model.abits, 1, 32);
     nlohmann::json grids = nlohmann::json::array();
     std::string csv = "topology,wbits,abits,pe,simd,max_cycles,fps,lut,ff,bram18,uram,dsp,fits,failing\n";
     for (const auto& topo : f->model.topologies) {
@@ -384,15 +385,7 @@ void register_grid(CLI::App* fpga_cmd) {
         }
       grids.push_back({{"topology", topo}, {"rows", rows}});
     }
-    if (!f->csv.empty()) {
-      const std::string tmp = f->csv + ".tmp";
-      {
-        std::ofstream out(tmp);
-        if (!out) throw ConfigError(fmt::format("--csv: cannot write {}", f->csv));
-        out << csv;
-      }
-      std::filesystem::rename(tmp, f->csv);
-    }
+    if (!f->csv.empty()) write_text_file(f->csv, csv);  // checked: a full disk is an error, not 0 bytes
     const double secs = seconds_since(t0);
     if (f->out.json)
       return print_json({{"device", device.name}, {"folding", folding.to_json()}, {"options", o.to_json()},
