@@ -1,6 +1,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -8,10 +9,12 @@
 #include <fstream>
 #include <limits>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "core/folder_lock.h"
 #include "core/json_config.h"
 #include "core/run_record.h"
 #include "core/runtime.h"
@@ -207,6 +210,27 @@ TEST(RunRecord, RoundTripsThroughFile) {
   EXPECT_EQ(back.status, "completed");
   EXPECT_EQ(back.results, r.results);
   EXPECT_THROW(RunRecord::from_json(Json{{"command", "train"}}), ConfigError);
+}
+
+// Issue 21, item 7: two processes on one --out mixed their files. The folder lock is exclusive (a second holder, even
+// in this process, is refused naming the holder's PID), released with its object, and the lock file is not content.
+TEST(FolderLock, SecondHolderIsRefusedNamingThePid) {
+  nemokd::testing::TempDir dir;
+  const std::string out = dir.file("run");
+  EXPECT_FALSE(folder_has_content(out));
+  {
+    const FolderLock lock(out);
+    EXPECT_FALSE(folder_has_content(out));  // only the lock file
+    try {
+      const FolderLock second(out);
+      FAIL() << "a second lock on a held folder";
+    } catch (const ConfigError& e) {
+      EXPECT_THAT(e.what(), ::testing::HasSubstr(fmt::format("run: in use by another nemokd process (pid {})", ::getpid())));
+    }
+    std::ofstream(dir.file("run/model.pt")) << "x";
+    EXPECT_TRUE(folder_has_content(out));
+  }
+  EXPECT_NO_THROW(FolderLock{out});  // released with the first object
 }
 
 TEST(Runtime, ThreadsAreSetForTorchAndBlas) {

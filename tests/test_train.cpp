@@ -56,6 +56,25 @@ class TrainerTest : public ::testing::Test {
   data::Dataset ds = nemokd::testing::toy_dataset(600, 200, 200);
 };
 
+// A toy MNIST folder (test files gzipped when `gz`) and a small MLP run on it: 2 epochs, batch 25, 2 threads.
+TrainRunConfig toy_mnist_run(const nemokd::testing::TempDir& dir, int64_t train, int64_t test, bool gz) {
+  auto ds = nemokd::testing::toy_dataset(train, 0, test, 5);
+  const std::string ext = gz ? ".gz" : "";
+  data::write_idx_images(dir.file("train-images-idx3-ubyte"), ds.train.images.squeeze(1));
+  data::write_idx_labels(dir.file("train-labels-idx1-ubyte"), ds.train.labels);
+  data::write_idx_images(dir.file("t10k-images-idx3-ubyte" + ext), ds.test.images.squeeze(1), gz);
+  data::write_idx_labels(dir.file("t10k-labels-idx1-ubyte" + ext), ds.test.labels, gz);
+  TrainRunConfig c;
+  c.dataset.name = "mnist";
+  c.dataset.load.from_dir = dir.path();
+  c.dataset.load.val_size = 50;
+  c.model.mlp.hidden = {16};
+  c.train.epochs = 2;
+  c.train.batch_size = 25;
+  c.threads = 2;
+  return c;
+}
+
 }  // namespace
 
 TEST_F(TrainerTest, LearnsASeparableProblemAndRecordsEveryEpoch) {
@@ -188,20 +207,7 @@ TEST(Optim, ConfigRejectsUnknownKeysAndBadValues) {
 TEST(TrainRun, RecordReproducesTheRun) {
   configure_threads(2);
   nemokd::testing::TempDir data_dir, out1, out2;
-  auto ds = nemokd::testing::toy_dataset(300, 0, 100, 5);
-  data::write_idx_images(data_dir.file("train-images-idx3-ubyte"), ds.train.images.squeeze(1));
-  data::write_idx_labels(data_dir.file("train-labels-idx1-ubyte"), ds.train.labels);
-  data::write_idx_images(data_dir.file("t10k-images-idx3-ubyte.gz"), ds.test.images.squeeze(1), true);
-  data::write_idx_labels(data_dir.file("t10k-labels-idx1-ubyte.gz"), ds.test.labels, true);
-
-  TrainRunConfig c;
-  c.dataset.name = "mnist";
-  c.dataset.load.from_dir = data_dir.path();
-  c.dataset.load.val_size = 50;
-  c.model.mlp.hidden = {16};
-  c.train.epochs = 2;
-  c.train.batch_size = 25;
-  c.threads = 2;
+  auto c = toy_mnist_run(data_dir, 300, 100, true);
   auto rec = run_training(c, RunContext{out1.path(), false, false});
   ASSERT_EQ(rec.status, "completed");
   EXPECT_EQ(rec.results["dataset"]["train_size"], 250);
@@ -366,19 +372,8 @@ TEST(TorchFile, FlippedBytesInModelFileAreRefused) {
 TEST(TrainRun, ResumeWithFewerEpochsIsRefusedBeforeRunJsonIsRewritten) {
   configure_threads(2);
   nemokd::testing::TempDir data_dir, out;
-  auto ds = nemokd::testing::toy_dataset(200, 0, 50, 5);
-  data::write_idx_images(data_dir.file("train-images-idx3-ubyte"), ds.train.images.squeeze(1));
-  data::write_idx_labels(data_dir.file("train-labels-idx1-ubyte"), ds.train.labels);
-  data::write_idx_images(data_dir.file("t10k-images-idx3-ubyte"), ds.test.images.squeeze(1));
-  data::write_idx_labels(data_dir.file("t10k-labels-idx1-ubyte"), ds.test.labels);
-  TrainRunConfig c;
-  c.dataset.name = "mnist";
-  c.dataset.load.from_dir = data_dir.path();
-  c.dataset.load.val_size = 50;
-  c.model.mlp.hidden = {16};
+  auto c = toy_mnist_run(data_dir, 200, 50, false);
   c.train.epochs = 3;
-  c.train.batch_size = 25;
-  c.threads = 2;
   ASSERT_EQ(run_training(c, RunContext{out.path(), false, false}).status, "completed");
   const std::string record = file_bytes(out.file("run.json")), weights = file_bytes(out.file("model.pt"));
   c.train.epochs = 2;

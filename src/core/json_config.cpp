@@ -160,7 +160,12 @@ void write_text_file(const std::string& path, const std::string& text) {
     fs::remove(tmp, ec);
     throw Error(fmt::format("{}: write failed (disk full?); {} is unchanged", tmp, path));
   }
-  fs::rename(tmp, path);
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw Error(fmt::format("{}: cannot replace it with {} ({})", path, tmp, ec.message()));
+  }
 }
 
 void write_json_file(const std::string& path, const Json& value) { write_text_file(path, value.dump(2) + "\n"); }

@@ -138,6 +138,22 @@ kill -9 -- -"$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 if "$NEMOKD" train --from "$work/good" --val-size 20 --hidden 16 --epochs 1 --out "$work/busy" --force --quiet > /dev/null 2>&1; then
   ok "7: a killed holder leaves no stale lock"
 else bad "7: stale lock after a kill"; fi
+# A sweep, a KD grid and a new search take the same lock: held here by another process (flock on the lock file, a
+# PID written in it), each is refused at once naming that PID, and nothing is written into the folder.
+mkdir -p "$work/held" && echo 4242 > "$work/held/.nemokd.lock"
+bash -c 'exec 9<>"$1"; flock 9; exec sleep 300' _ "$work/held/.nemokd.lock" &
+flocker=$!
+for _ in $(seq 1 100); do flock -n "$work/held/.nemokd.lock" true || break; sleep 0.1; done
+expect_error "7: quant sweep on a held folder names the holder's PID" "held: in use by another nemokd process \(pid 4242\)" \
+  "$NEMOKD" quant sweep --from "$work/good" --val-size 20 --topology 16 --pairs 2x2 --epochs 1 --out "$work/held"
+expect_error "7: kd grid on a held folder names the holder's PID" "held: in use by another nemokd process \(pid 4242\)" \
+  "$NEMOKD" kd grid --teacher "$work/run" --student flexstudent --from "$work/good" --val-size 20 --epochs 1 \
+  --alphas 0.5 --temperatures 2 --out "$work/held"
+expect_error "7: a new evolve on a held folder names the holder's PID" "held: in use by another nemokd process \(pid 4242\)" \
+  "$NEMOKD" evolve --teacher "$work/run" --student flexstudent --from "$work/good" --val-size 20 --epochs 1 \
+  --population 8 --generations 1 --latency macs --out "$work/held"
+[ "$(ls -A "$work/held")" = ".nemokd.lock" ] || bad "7: a refused command wrote into the held folder" "$(ls -A "$work/held")"
+kill "$flocker" 2>/dev/null; wait "$flocker" 2>/dev/null
 
 # 8. CSV writers ignored write errors: fpga grid --csv on a full disk printed success and left 0 bytes.
 expect_error "8: fpga grid --csv on a full disk is one error" "grid.csv.tmp: write failed.*unchanged" \
