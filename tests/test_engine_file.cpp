@@ -36,7 +36,8 @@ struct ModelSpec {
 };
 
 // A valid random model for `spec`: values over the whole operand range, ascending thresholds inside the
-// accumulator range, and logit doubles that only survive a bit-exact format (-0, NaN payload, denormal, inf).
+// accumulator range, and logit doubles that only survive a bit-exact format (-0, a denormal, the extremes of the
+// finite range; NaN and infinity are invalid in a model).
 IntegerModel make_model(const ModelSpec& spec) {
   std::mt19937_64 rng(spec.seed);
   auto uniform = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
@@ -68,8 +69,8 @@ IntegerModel make_model(const ModelSpec& spec) {
     }
     const int64_t bound = l.accumulator_bound();
     if (l.is_output) {
-      const double specials[] = {-0.0, std::numeric_limits<double>::denorm_min(),
-                                 std::numeric_limits<double>::infinity(), std::nan("0x5a5a")};
+      const double specials[] = {-0.0, std::numeric_limits<double>::denorm_min(), std::numeric_limits<double>::max(),
+                                 std::numeric_limits<double>::lowest()};
       for (int64_t o = 0; o < l.outputs; ++o) {
         l.logit_scale.push_back(o < 4 ? specials[o] : std::ldexp(double(uniform(1, 1 << 30)), -37));
         l.logit_bias.push_back(std::ldexp(double(uniform(-(1 << 30), 1 << 30)), -31) + 1e-17);
@@ -123,7 +124,7 @@ void expect_same(const IntegerModel& a, const IntegerModel& b) {
     EXPECT_EQ(x.is_output, y.is_output);
     EXPECT_EQ(x.weights, y.weights);
     EXPECT_EQ(x.thresholds, y.thresholds);
-    EXPECT_EQ(bits_of(x.logit_scale), bits_of(y.logit_scale));  // bit-exact, NaN payloads and -0 included
+    EXPECT_EQ(bits_of(x.logit_scale), bits_of(y.logit_scale));  // bit-exact, -0 and denormals included
     EXPECT_EQ(bits_of(x.logit_bias), bits_of(y.logit_bias));
   }
 }
@@ -364,6 +365,34 @@ TEST(EngineFile, ValuesOutsideTheOperandRangeAreRejected) {
   bad[32 + 8 + 16 + 1] = 0x02;  // first input threshold += 512
   fix_crc(bad);
   EXPECT_NE(parse_error(bad).find("(> 256)"), std::string::npos) << parse_error(bad);
+}
+
+// A crafted file with NaN logit scales evaluated to ~10 % (every logit NaN, argmax 0) without a word; NaN and
+// infinite scales or biases are refused, whether built in memory or read from a file with a valid checksum.
+TEST(EngineFile, NonFiniteLogitScalesAreRejected) {
+  for (double bad_value : {std::nan(""), std::numeric_limits<double>::infinity()}) {
+    IntegerModel m = make_model(small_spec());
+    m.layers.back().logit_scale[1] = bad_value;
+    EXPECT_THROW(validate(m), DataError);
+    EXPECT_THROW(serialize(m), DataError);  // never written
+    m = make_model(small_spec());
+    m.layers.back().logit_bias[2] = -bad_value;
+    EXPECT_THROW(serialize(m), DataError);
+  }
+  // In a file: find the third logit scale's 8 bytes (the largest double: a unique pattern) and make them a NaN.
+  const IntegerModel m = make_model(small_spec());
+  std::string bytes = serialize(m);
+  const double scale = m.layers.back().logit_scale[2];
+  ASSERT_EQ(scale, std::numeric_limits<double>::max());
+  std::string pattern(8, '\0');
+  std::memcpy(pattern.data(), &scale, 8);
+  const size_t at = bytes.find(pattern);
+  ASSERT_NE(at, std::string::npos);
+  const double nan = std::nan("1");
+  std::memcpy(bytes.data() + at, &nan, 8);
+  fix_crc(bytes);
+  EXPECT_NE(parse_error(bytes).find("logit scale/bias of output 2 is not a finite number"), std::string::npos)
+      << parse_error(bytes);
 }
 
 TEST(EngineFile, SaveIsAtomicAndLoadNamesThePath) {

@@ -40,8 +40,12 @@ data::PixelAffine run_pixel_affine(const train::TrainedRun& run) {
 
 // What the model file remembers about where it came from (JSON text in IntegerModel::source).
 nlohmann::json source_of(const engine::IntegerModel& m) {
-  auto j = nlohmann::json::parse(m.source, nullptr, /*allow_exceptions=*/false);
-  return j.is_object() ? j : nlohmann::json::object();
+  try {
+    auto j = parse_json(m.source, "model source");
+    return j.is_object() ? j : nlohmann::json::object();
+  } catch (const ConfigError&) {
+    return nlohmann::json::object();  // informational only: a file's unreadable note is left out
+  }
 }
 
 nlohmann::json layers_json(const engine::IntegerModel& m, const std::vector<engine::LayerPlan>* plan) {
@@ -114,6 +118,7 @@ struct EngineFlags {
     cmd->add_option("--threads", threads, "Worker threads for batch inference (0 = all cores)")->capture_default_str();
   }
   engine::EngineOptions options() const {
+    check_range("--threads", threads, 0, kMaxThreads);  // before any pool is made: 100000 threads hang
     engine::EngineOptions o;
     o.kernel = kernel;
     o.isa = isa;
@@ -136,6 +141,7 @@ void register_build(CLI::App* engine_cmd) {
   add_output_flags(cmd, flags->output);
   cmd->callback([flags] {
     configure_threads(0, 0);
+    refuse_output_over_run("--out", flags->out, flags->model);
     const auto t0 = Clock::now();
     auto run = train::load_trained_run(flags->model);
     const auto& model = integer_model_of(run);
@@ -274,7 +280,10 @@ void register_bench(CLI::App* engine_cmd) {
     auto im = engine::load_model(flags->model);
     if (flags->data.name.empty()) flags->data.name = source_of(im).value("dataset", std::string("mnist"));
     const auto options = flags->engine.options();
-    configure_threads(options.threads, 0);
+    // The LibTorch baseline gets the engine's threads on both of its pools: torch's (elementwise ops) and OpenBLAS's
+    // (the fp32 matrix products), or it would measure one BLAS thread against N engine threads.
+    const int torch_threads = configure_threads(options.threads, options.threads);
+    const int blas_threads = runtime_info().blas.threads;
     engine::Engine eng(im, options);  // first: bad kernel/ISA options fail before any data loads
     auto dataset = data::load_dataset(flags->data.name, flags->data.load);
     // A batch of real test images (repeated when the batch is larger than the test set).
@@ -289,6 +298,7 @@ void register_bench(CLI::App* engine_cmd) {
     nlohmann::json out = {{"model", flags->model},
                           {"batch", flags->batch},
                           {"threads", options.threads},
+                          {"libtorch_threads", {{"torch", torch_threads}, {"blas", blas_threads}}},
                           {"frames_per_second", fps},
                           {"ns_per_frame", 1e9 / fps},
                           {"single_frame_latency_us", single_s * 1e6},
@@ -304,8 +314,9 @@ void register_bench(CLI::App* engine_cmd) {
     print_layers(im, &eng.plan());
     fmt::print("integer engine   {:>12.0f} frames/s  {:8.1f} ns/frame   single frame {:.2f} us\n", fps, 1e9 / fps,
                single_s * 1e6);
-    fmt::print("LibTorch fp32    {:>12.0f} frames/s  {:8.1f} ns/frame   (same shapes, same run)\n", torch_fps,
-               1e9 / torch_fps);
+    fmt::print("LibTorch fp32    {:>12.0f} frames/s  {:8.1f} ns/frame   (same shapes, same run; {} torch / {} BLAS "
+               "thread(s))\n",
+               torch_fps, 1e9 / torch_fps, torch_threads, blas_threads);
     fmt::print("ratio            {:.2f}x\n", fps / torch_fps);
   });
 }

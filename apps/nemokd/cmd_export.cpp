@@ -86,6 +86,7 @@ void register_onnx(CLI::App* export_cmd) {
     o.layout = onnx_export::parse_input_layout(f->input_shape);
     if (f->batch < 0) throw ConfigError(fmt::format("--batch: {} (use >= 1, or 0 for a symbolic batch)", f->batch));
     o.batch = f->batch;
+    refuse_output_over_run("--out", f->out, f->model);
     auto run = train::load_trained_run(f->model);
     o.doc = fmt::format("nemokd run {}", run.dir);
     auto r = onnx_export::export_model_onnx(*run.model, built_input(run), f->out, o);
@@ -111,6 +112,7 @@ void register_qonnx(CLI::App* export_cmd) {
       ->capture_default_str();
   add_output_flags(cmd, f->output);
   cmd->callback([f] {
+    refuse_output_over_run("--out", f->out, f->model);
     auto run = train::load_trained_run(f->model);
     auto mlp = std::dynamic_pointer_cast<models::MlpImpl>(run.model);
     if ((mlp && !mlp->config().quantized) || (!mlp && !std::dynamic_pointer_cast<models::QCnnImpl>(run.model)))

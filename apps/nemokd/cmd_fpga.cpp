@@ -376,8 +376,8 @@ void register_grid(CLI::App* fpga_cmd) {
     fpga::GridSpec spec;
     spec.model = f->model.topology_model(f->model.topologies.front());
     spec.topologies = f->model.topologies;
-    spec.wbits = parse_int_ranges("--wbits", f->model.wbits);
-    spec.abits = parse_int_ranges("--abits", f->model.abits);
+    spec.wbits = parse_int_ranges("--wbits", f->model.wbits, 1, 32);
+    spec.abits = parse_int_ranges("--abits", f->model.abits, 1, 32);
     spec.folding = f->model.folding();
     spec.options = f->model.options();
     if (!f->csv.empty()) fpga::grid_csv(spec, {});  // a per-layer folding cannot go in the table: fail early

@@ -1,4 +1,5 @@
 // nemokd quant levels | train | sweep — Route Q, quantization-aware training of MLPs and CNNs.
+#include <cmath>
 #include <map>
 
 #include <fmt/format.h>
@@ -159,6 +160,8 @@ void register_levels(CLI::App* quant_cmd) {
         } catch (const std::exception&) {
           throw ConfigError(fmt::format("--values: '{}' is not a number", item));
         }
+        // A quantizer maps real inputs; NaN has no code, and +-inf would be cast to an integer code out of range.
+        if (!std::isfinite(x)) throw ConfigError(fmt::format("--values: '{}' is not a finite number", item));
         quantized.push_back({{"input", x}, {"code", l.code(x)}, {"value", l.quantize(x)}});
       }
     }
@@ -199,17 +202,18 @@ void register_quant_train(CLI::App* quant_cmd) {
   cmd->add_option("--eval-at", f->eval_at,
                   "Evaluate the test set only after these epochs (and the last), e.g. 10,20,30,50,100 (default: every "
                   "epoch)");
-  f->run.add(cmd, c, "quant");
+  f->run.add(cmd, c, "quant", true);
   add_output_flags(cmd, f->output);
   cmd->callback([f] {
     auto c = f->config;
     data::validate(c.dataset);
     c.model = f->model.apply(true);
-    if (!f->eval_at.empty()) c.train.test_eval_epochs = parse_int_ranges("--eval-at", f->eval_at);
+    if (!f->eval_at.empty()) c.train.test_eval_epochs = parse_int_ranges("--eval-at", f->eval_at, 1, 100000);
     f->training.apply(c);
     auto config = train::train_run_config_from_json(train::to_json(c));
     const std::string out = f->run.out.empty() ? default_out_dir("quant") : f->run.out;
-    auto record = train::run_training(config, train::RunContext{out, f->run.resume, !f->output.quiet});
+    auto record = train::run_training(config, train::RunContext{out, f->run.resume, !f->output.quiet,
+                                                                    nullptr, f->run.force});
     exit_code() = report_training(record, out, f->output);
   });
 }
@@ -299,10 +303,10 @@ void register_sweep(CLI::App* quant_cmd) {
       }
     } else if (f->preset.empty() || grid_given) {
       s.cells.clear();
-      for (int w : parse_int_ranges("--wbits", f->wbits))
-        for (int a : parse_int_ranges("--abits", f->abits)) s.cells.push_back({w, a});
+      for (int w : parse_int_ranges("--wbits", f->wbits, 1, 32))
+        for (int a : parse_int_ranges("--abits", f->abits, 1, 32)) s.cells.push_back({w, a});
     }
-    if (!f->eval_at.empty()) s.eval_at = parse_int_ranges("--eval-at", f->eval_at);
+    if (!f->eval_at.empty()) s.eval_at = parse_int_ranges("--eval-at", f->eval_at, 1, 100000);
     if (f->preset.empty() && s.eval_at.empty()) s.eval_at = {c.train.epochs};
     s = train::sweep_config_from_json(train::to_json(s));  // validate exactly as a stored sweep.json would be
     const std::string out = f->run.out.empty() ? default_out_dir("sweep") : f->run.out;

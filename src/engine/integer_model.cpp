@@ -1,5 +1,6 @@
 #include "engine/integer_model.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 
@@ -123,6 +124,11 @@ void check_outputs(const std::string& where, const Layer& l) {
     if (!l.thresholds.empty()) throw DataError(where + ": the output layer has no thresholds");
     if (int64_t(l.logit_scale.size()) != l.outputs || int64_t(l.logit_bias.size()) != l.outputs)
       throw DataError(fmt::format("{}: logit scale/bias must have {} entries", where, l.outputs));
+    // A NaN or infinite scale/bias makes every logit NaN: the argmax is then class 0 and accuracy ~10 %.
+    for (int64_t o = 0; o < l.outputs; ++o)
+      if (!std::isfinite(l.logit_scale[o]) || !std::isfinite(l.logit_bias[o]))
+        throw DataError(fmt::format("{}: logit scale/bias of output {} is not a finite number ({}, {})", where, o,
+                                    l.logit_scale[o], l.logit_bias[o]));
     return;
   }
   check_operand(where + " output", l.output);

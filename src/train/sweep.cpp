@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <fstream>
 #include <set>
 
@@ -10,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "core/folder_lock.h"
 #include "core/json_config.h"
 #include "core/process.h"
 #include "dist/cluster.h"
@@ -191,6 +193,7 @@ SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
   if (ctx.out_dir.empty()) throw ConfigError("out: a sweep needs an output folder");
   // Alone, a device this machine lacks is an error now; under MPI the ranks that train have their own devices.
   if (!dist::Cluster::current()) check_device(config.base.train.device);
+  const FolderLock lock(ctx.out_dir);  // one process per sweep folder (a second --resume waits its turn)
   const fs::path out(ctx.out_dir);
   const fs::path state = out / "sweep.json";
   nlohmann::json config_j = to_json(config);
@@ -295,9 +298,8 @@ void write_sweep_table(const SweepConfig& config, const SweepResult& result, con
   j["hw"] = config.hw.to_json();
   write_json_file((out / "results.json").string(), j);
 
-  const std::string tmp = (out / "results.csv.tmp").string();
   {
-    std::ofstream csv(tmp);
+    std::ostringstream csv;
     csv << "wbits,abits,status,parameters";
     for (int e : config.eval_at) csv << ",test_acc_epoch" << e;
     // Hardware columns last, so readers of the older table keep their column positions.
@@ -318,8 +320,8 @@ void write_sweep_table(const SweepConfig& config, const SweepResult& result, con
       for (const auto& v : r.hw.csv_fields()) csv << ',' << v;
       csv << '\n';
     }
+    write_text_file((out / "results.csv").string(), csv.str());  // checked: a full disk is an error
   }
-  fs::rename(tmp, out / "results.csv");
 }
 
 }  // namespace nemokd::train

@@ -337,14 +337,14 @@ if "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe ma
   ok "latency --probe macs: the model's MACs, labelled as a proxy"
 else bad "latency --probe macs" "$(cat "$work/lat-macs.json")"; fi
 if "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe torch:cpu --threads 1 \
-     --probe 'command:test -s {model} && echo "Latency: 4.25 ms"' --json > "$work/lat-torch.json" 2>/dev/null &&
+     --probe 'command:sh -c "test -s {model} && echo Latency: 4.25 ms"' --json > "$work/lat-torch.json" 2>/dev/null &&
    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t,c=d["results"]; assert t["proxy"] is False and t["median_ms"]>0 and t["value"]==t["median_ms"] and t["runs"]>=100 and t["details"]["threads"]==1 and c["value"]==4.25, d' "$work/lat-torch.json"; then
   ok "latency --probe torch:cpu gives a positive median; a command probe parses the printed latency"
 else bad "latency --probe torch:cpu / command" "$(cat "$work/lat-torch.json")"; fi
 expect_error "latency: a bad probe string is one line naming the accepted forms" "probe 'torch:gpu'.*accepted: torch:cpu" \
   "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe torch:gpu
 expect_error "latency: a failing command is reported with its output" "exited with status 2.*oops-from-tool" \
-  "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe 'command:echo oops-from-tool {model}; exit 2'
+  "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe 'command:sh -c "echo oops-from-tool {model}; exit 2"'
 if [ -f "$work/run/model.pt" ]; then
   if "$NEMOKD" latency --model "$work/run" --probe params --json > "$work/lat-run.json" 2>/dev/null &&
      python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); m=d["model"]; assert m["source"]=="run" and m["input"]=="1x28x28" and d["results"][0]["value"]==m["parameters"]>0, d' "$work/lat-run.json"; then

@@ -1,9 +1,5 @@
 #include "hw/fpga/summary.h"
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -132,21 +128,10 @@ HwPoint hw_point(const CnnSpec& cnn, const HwPointConfig& config, const Device& 
 }
 
 void write_table_file(const std::string& path, const std::string& text, const std::string& flag) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw ConfigError(fmt::format("{}: cannot write {}", flag, path));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw ConfigError(fmt::format("{}: cannot write {}: {}", flag, path, ec.message()));
+  try {
+    write_text_file(path, text);  // checked and atomic (core)
+  } catch (const Error& e) {
+    throw ConfigError(fmt::format("{}: {}", flag, e.what()));
   }
 }
 
