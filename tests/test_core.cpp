@@ -1,10 +1,20 @@
 #include <malloc.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
 
+#include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "core/folder_lock.h"
 #include "core/json_config.h"
 #include "core/run_record.h"
 #include "core/runtime.h"
@@ -61,6 +71,131 @@ TEST(Checks, IntListParsing) {
   EXPECT_THROW(parse_int_list("hidden", ""), ConfigError);
 }
 
+// nlohmann's own get<int>() reads 1.5 and true as 1, 2^40 as 0 and -1 into an unsigned as 2^64-1: a config with
+// "epochs": 1.5 trained silently for 1 epoch. Every JsonReader field is read strictly, errors naming the key.
+TEST(JsonReader, NumbersAreReadStrictly) {
+  auto error_for = [](const Json& value, auto out) {
+    Json j = {{"epochs", value}};
+    try {
+      JsonReader(j, "train").get("epochs", out);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_THAT(error_for(1.5, int{}), ::testing::HasSubstr("train.epochs: wrong type: expected an integer, got 1.5"));
+  EXPECT_THAT(error_for(true, int{}), ::testing::HasSubstr("train.epochs: wrong type: expected an integer, got true"));
+  EXPECT_THAT(error_for("3", int{}), ::testing::HasSubstr("train.epochs"));
+  EXPECT_THAT(error_for(int64_t(1) << 40, int{}),
+              ::testing::HasSubstr("train.epochs: 1099511627776 is out of range [-2147483648, 2147483647]"));
+  EXPECT_THAT(error_for(-1, uint64_t{}), ::testing::HasSubstr("train.epochs: -1 is out of range [0, "));
+  EXPECT_THAT(error_for(1e300, int64_t{}), ::testing::HasSubstr("out of range"));
+  EXPECT_THAT(error_for(1, bool{}), ::testing::HasSubstr("expected true or false"));
+  EXPECT_THAT(error_for(true, double{}), ::testing::HasSubstr("expected a number"));
+  EXPECT_THAT(error_for(Json::array({1, 2.5}), std::vector<int>{}), ::testing::HasSubstr("train.epochs[1]"));
+  EXPECT_THAT(error_for(Json::array({"a", 2}), std::vector<std::string>{}), ::testing::HasSubstr("train.epochs[1]"));
+  // What is right still reads: an integral float, the extremes of the type, nested lists.
+  Json j = {{"a", 2.0}, {"b", -2147483648LL}, {"c", Json::array({Json::array({1, 2}), Json::array({3})})},
+            {"d", 0.5}, {"e", 7}, {"f", false}};
+  int a = 0, b = 0;
+  double d = 0, e = 0;
+  bool f = true;
+  std::vector<std::vector<int>> c;
+  JsonReader(j, "").get("a", a).get("b", b).get("c", c).get("d", d).get("e", e).get("f", f);
+  EXPECT_EQ(a, 2);
+  EXPECT_EQ(b, std::numeric_limits<int>::min());
+  EXPECT_EQ(c, (std::vector<std::vector<int>>{{1, 2}, {3}}));
+  EXPECT_DOUBLE_EQ(d, 0.5);
+  EXPECT_DOUBLE_EQ(e, 7.0);
+  EXPECT_FALSE(f);
+}
+
+// 150 000 nested arrays parsed fine (nlohmann's parser is iterative) and then overflowed the stack when copied:
+// SIGSEGV. Every user JSON goes through parse_json, which refuses the nesting before it is built.
+TEST(JsonInput, DepthIsBoundedBeforeTheValueIsBuilt) {
+  const std::string deep = "{\"x\": " + std::string(150000, '[') + std::string(150000, ']') + "}";
+  try {
+    parse_json(deep, "deep.json");
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("deep.json: JSON nested deeper than 64 levels"));
+  }
+  nemokd::testing::TempDir dir;
+  std::ofstream(dir.file("deep.json")) << deep;
+  EXPECT_THROW(read_json_file(dir.file("deep.json")), ConfigError);
+  // The deepest accepted nesting still reads (and copies).
+  const std::string ok = std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']');
+  const Json j = parse_json(ok, "ok");
+  EXPECT_EQ(Json(j).dump(), ok);
+  EXPECT_THROW(parse_json("[" + ok + "]", "too deep"), ConfigError);
+}
+
+// 1e309 came out as nlohmann's out_of_range exception without the file's name; a folder as basic_filebuf::underflow.
+TEST(JsonInput, EveryDefectNamesTheFile) {
+  nemokd::testing::TempDir dir;
+  std::ofstream(dir.file("big.json")) << "{\"lr\": 1e309}";
+  try {
+    read_json_file(dir.file("big.json"));
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr(dir.file("big.json") + ": invalid JSON"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("1e309"));
+  }
+  EXPECT_THAT([&] {
+    try {
+      read_json_file(dir.path());
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  }(), ::testing::HasSubstr("is a folder"));
+  EXPECT_THROW(parse_json("{\"a\": ", "--space"), ConfigError);
+  EXPECT_THROW(read_json_file(dir.file("missing.json")), ConfigError);
+}
+
+// "--wbits 1-2147483647" expanded two billion integers before the bits were checked (GBs, bad_alloc).
+TEST(Checks, RangesAreBoundedBeforeExpansion) {
+  EXPECT_EQ(parse_int_ranges("--wbits", "1-3,8", 1, 32), (std::vector<int>{1, 2, 3, 8}));
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    parse_int_ranges("--wbits", "1-2147483647", 1, 32);
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("--wbits: 2147483647 is out of range [1, 32]"));
+  }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
+  EXPECT_THROW(parse_int_ranges("--wbits", "0-3", 1, 32), ConfigError);
+  EXPECT_THROW(parse_int_ranges("--wbits", "40", 1, 32), ConfigError);
+  EXPECT_THROW(parse_int_ranges("--wbits", "-2147483648-4", 1, 32), ConfigError);
+}
+
+// A full disk while writing a JSON record: one Error, the temp file removed, the previous file intact. The disk is
+// "full" through RLIMIT_FSIZE (writes past the limit fail with EFBIG once SIGXFSZ is ignored), in a child process.
+TEST(JsonOutputDeathTest, FullDiskLeavesThePreviousFileAndNoTemp) {
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
+  nemokd::testing::TempDir dir;
+  const std::string path = dir.file("run.json");
+  write_json_file(path, Json{{"old", true}});
+  // The child: a lambda, because a block with commas cannot be a macro argument.
+  auto child = [&] {
+    signal(SIGXFSZ, SIG_IGN);
+    rlimit limit{4096, 4096};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    Json big = Json::array();
+    for (int i = 0; i < 10000; ++i) big.push_back(i);
+    bool error = false;
+    try {
+      write_json_file(path, big);
+    } catch (const Error& e) {
+      error = std::string(e.what()).find("write failed") != std::string::npos;
+    }
+    const bool ok = error && !std::filesystem::exists(path + ".tmp") && read_json_file(path) == Json{{"old", true}};
+    std::filesystem::remove_all(dir.path());  // exit() skips the destructors of this (re-executed) test body
+    std::exit(ok ? 0 : 1);
+  };
+  EXPECT_EXIT(child(), ::testing::ExitedWithCode(0), "");
+}
+
 TEST(RunRecord, RoundTripsThroughFile) {
   nemokd::testing::TempDir dir;
   RunRecord r;
@@ -77,6 +212,27 @@ TEST(RunRecord, RoundTripsThroughFile) {
   EXPECT_THROW(RunRecord::from_json(Json{{"command", "train"}}), ConfigError);
 }
 
+// Issue 21, item 7: two processes on one --out mixed their files. The folder lock is exclusive (a second holder, even
+// in this process, is refused naming the holder's PID), released with its object, and the lock file is not content.
+TEST(FolderLock, SecondHolderIsRefusedNamingThePid) {
+  nemokd::testing::TempDir dir;
+  const std::string out = dir.file("run");
+  EXPECT_FALSE(folder_has_content(out));
+  {
+    const FolderLock lock(out);
+    EXPECT_FALSE(folder_has_content(out));  // only the lock file
+    try {
+      const FolderLock second(out);
+      FAIL() << "a second lock on a held folder";
+    } catch (const ConfigError& e) {
+      EXPECT_THAT(e.what(), ::testing::HasSubstr(fmt::format("run: in use by another nemokd process (pid {})", ::getpid())));
+    }
+    std::ofstream(dir.file("run/model.pt")) << "x";
+    EXPECT_TRUE(folder_has_content(out));
+  }
+  EXPECT_NO_THROW(FolderLock{out});  // released with the first object
+}
+
 TEST(Runtime, ThreadsAreSetForTorchAndBlas) {
   // scripts/install-deps.sh makes OpenBLAS the active BLAS; its thread count must be what we set.
   ASSERT_TRUE(blas_info().is_openblas) << blas_info().library;
@@ -90,6 +246,14 @@ TEST(Runtime, ThreadsAreSetForTorchAndBlas) {
   EXPECT_EQ(runtime_info().blas.threads, 1);  // default: torch's pool parallelises, BLAS stays single
   EXPECT_THROW(configure_threads(-2), ConfigError);
   EXPECT_THROW(configure_threads(1, -1), ConfigError);
+}
+
+// --threads 100000 created threads (hanging the process) before the 1..1024 check ran.
+TEST(Runtime, ThreadCountsAreCheckedBeforeAnythingIsSet) {
+  configure_threads(1);
+  EXPECT_THROW(configure_threads(100000), ConfigError);
+  EXPECT_THROW(configure_threads(1, 100000), ConfigError);
+  EXPECT_EQ(runtime_info().torch_threads, 1);  // unchanged
 }
 
 TEST(Runtime, DeviceValidation) {

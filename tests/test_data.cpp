@@ -3,7 +3,9 @@
 // writes its own small files; only the "real dataset" tests read installed data, and skip without it.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <zlib.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -209,7 +211,8 @@ TEST(DataIdx, TruncatedOrCorruptGzipIsDataError) {
   EXPECT_THAT(msg, HasSubstr(img));
   EXPECT_THAT(msg, HasSubstr("truncated"));
 
-  fs::resize_file(img, full - 4);  // only the size trailer missing
+  nd::write_idx_images(img, pattern_images(50, 28, 28), /*gzip=*/true);
+  fs::resize_file(img, full - 4);  // only the size trailer missing (rewritten first: growing the cut file pads zeros)
   EXPECT_THAT(error_of<DataError>([&] { nd::read_idx_images(img); }), HasSubstr("truncated"));
 
   nd::write_idx_images(img, pattern_images(50, 28, 28), /*gzip=*/true);
@@ -219,6 +222,70 @@ TEST(DataIdx, TruncatedOrCorruptGzipIsDataError) {
     f << std::string(64, '\xff');
   }
   EXPECT_THAT(error_of<DataError>([&] { nd::read_idx_images(img); }), HasSubstr(img));
+}
+
+namespace {
+// A gzip file of `bytes` (zlib's gzwrite, as the gzip tool would write it).
+void write_gzip(const std::string& path, const std::string& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(gzwrite(f, bytes.data(), unsigned(bytes.size())), int(bytes.size()));
+  ASSERT_EQ(gzclose(f), Z_OK);
+}
+std::string idx_image_header(uint32_t count, uint32_t rows, uint32_t cols) {
+  std::string h;
+  for (uint32_t v : {0x00000803u, count, rows, cols})
+    for (int shift = 24; shift >= 0; shift -= 8) h += char((v >> shift) & 0xff);
+  return h;
+}
+}  // namespace
+
+// A gzip IDX with 4 junk bytes appended was read after a 4.4 GB reservation (the junk read as the size trailer);
+// junk after the gzip stream is refused now, and nothing is sized from the trailer.
+TEST(DataIdx, JunkAfterTheGzipStreamIsRefused) {
+  TempDir dir;
+  const std::string img = dir.file("img.gz");
+  nd::write_idx_images(img, pattern_images(5, 28, 28), /*gzip=*/true);
+  ASSERT_EQ(nd::read_idx_images(img).size(0), 5);
+  append_bytes(img, "\xff\xff\xff\x7f");
+  const auto msg = error_of<DataError>([&] { nd::read_idx_images(img); });
+  EXPECT_THAT(msg, HasSubstr(img));
+  EXPECT_THAT(msg, HasSubstr("4 bytes of trailing junk after the gzip data"));
+  // Two concatenated members (cat a.gz b.gz) are still one valid stream.
+  const auto images = pattern_images(3, 28, 28);
+  const std::string raw = dir.file("raw");
+  nd::write_idx_images(raw, images);
+  std::ifstream in(raw, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  write_gzip(dir.file("a.gz"), bytes.substr(0, 100));
+  write_gzip(dir.file("b.gz"), bytes.substr(100));
+  std::ofstream(dir.file("ab.gz"), std::ios::binary)
+      << std::ifstream(dir.file("a.gz"), std::ios::binary).rdbuf() << std::ifstream(dir.file("b.gz"), std::ios::binary).rdbuf();
+  EXPECT_TRUE(torch::equal(nd::read_idx_images(dir.file("ab.gz")).squeeze(1), images));
+}
+
+// A 4.7 MB gzip bomb was inflated to 1 GiB before the size check. The header is inflated first; the body only up
+// to what the header promises, and a header promising more than the compressed file can hold is refused at once.
+TEST(DataIdx, GzipBombsAreRefusedWithoutInflatingThem) {
+  TempDir dir;
+  const std::string bomb = dir.file("bomb.gz");
+  write_gzip(bomb, idx_image_header(2, 28, 28) + std::string(64 << 20, '\0'));  // 2 images, then 64 MiB of zeros
+  ASSERT_LT(fs::file_size(bomb), 1u << 20);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto msg = error_of<DataError>([&] { nd::read_idx_images(bomb); });
+  EXPECT_THAT(msg, HasSubstr("decompresses to more than 1584 bytes"));
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 0.5);
+  // A header promising 10^9 images from a tiny file.
+  write_gzip(bomb, idx_image_header(1000000000, 28, 28) + std::string(1000, '\0'));
+  msg = error_of<DataError>([&] { nd::read_idx_images(bomb); });
+  EXPECT_THAT(msg, HasSubstr("the header promises 784000000016 bytes, more than a"));
+  // Labels too.
+  std::string lh;
+  for (uint32_t v : {0x00000801u, 3u})
+    for (int shift = 24; shift >= 0; shift -= 8) lh += char((v >> shift) & 0xff);
+  write_gzip(dir.file("lab.gz"), lh + std::string(1 << 20, '\1'));
+  EXPECT_THAT(error_of<DataError>([&] { nd::read_idx_labels(dir.file("lab.gz"), 10); }),
+              HasSubstr("decompresses to more than 11 bytes"));
 }
 
 TEST(DataIdx, LabelOutOfRange) {

@@ -34,7 +34,7 @@
 #include "interop/integer_plan.h"
 #include "interop/qonnx_model.h"
 #include "interop/reader.h"
-#include "models/integer_mlp.h"
+#include "models/integer_net.h"
 #include "models/mlp.h"
 #include "test_support.h"
 #include "train/train_run.h"
@@ -224,7 +224,7 @@ Agreement check_agreement(const std::string& path, const data::ImageSet& images,
   EXPECT_EQ(model.integer_blocker(), "") << path;
   if (!model.integer_blocker().empty()) return a;
   const auto view = model.integer_view();
-  const auto im = engine::build_integer_model(view, affine, 1, images.images[0].numel(), "test");
+  const auto im = engine::build_integer_model(view, affine, "test");
   engine::EngineOptions eo;
   eo.threads = 1;
   for (const std::string kernel : {"scalar", "auto"}) {
@@ -397,6 +397,47 @@ TEST(QonnxImport, BipolarQuantWeightsAndActivations) {
   EXPECT_EQ(m.plan().layers[0].weight.describe(), "bipolar");
 }
 
+// Three image channels, each with its own input mapping (a per-channel Mul before the input Quant): the integer view's
+// input map is asked per channel, so the engine's input thresholds differ per channel and stay bit-exact.
+TEST(QonnxImport, PerChannelInputMapsReachTheEngine) {
+  testing::TempDir tmp;
+  Builder b({1, 3, 2, 2});
+  std::string x = b.op("Reshape", {"x", b.ints({1, -1})});
+  x = b.op("Mul", {x, b.init({1, 12}, {1, 1, 1, 1, 0.5f, 0.5f, 0.5f, 0.5f, 2, 2, 2, 2})});
+  x = b.quant(x, b.scalar(16.0f), 0, 5, false, false);
+  x = b.op("MatMul", {x, b.quant(b.init({12, 6}, integers(12 * 6, -3, 3, 11), "w"), b.scalar(1.0f), 0, 3, true, true)});
+  x = b.quant(x, b.scalar(512.0f), 0, 3, false, false);
+  x = b.op("MatMul", {x, b.quant(b.init({6, 4}, integers(6 * 4, -1, 1, 12), "w"), b.scalar(1.0f), 0, 2, true, true)});
+  const auto path = b.save(tmp.file("channels.onnx"), x, 4);
+  interop::QonnxModelImpl model(path);
+  ASSERT_EQ(model.integer_blocker(), "");
+  const auto view = model.integer_view();
+  EXPECT_EQ(view.input.str(), "3x2x2");
+  torch::manual_seed(13);
+  data::ImageSet images;
+  images.images = torch::randint(0, 256, {300, 3, 2, 2}, torch::kUInt8);
+  images.labels = torch::randint(0, 4, {300}, torch::kInt64);
+  const data::PixelAffine raw3{{1.0f, 1.0f, 1.0f}, {0.0f, 0.0f, 0.0f}};
+  const auto im = engine::build_integer_model(view, raw3, "test");
+  ASSERT_FALSE(im.input.passthrough);
+  const int64_t per = im.input.output.levels() - 1;
+  // Channel c's pixel p maps to round(p * {1, 0.5, 2}[c] / 16) (ROUND: ties to even, so 0.5 -> 0): the first step
+  // is at pixel 9, 17 and 5.
+  EXPECT_EQ(im.input.thresholds[0], 9);
+  EXPECT_EQ(im.input.thresholds[size_t(per)], 17);
+  EXPECT_EQ(im.input.thresholds[size_t(2 * per)], 5);
+  engine::EngineOptions eo;
+  eo.threads = 1;
+  engine::Engine eng(im, eo);
+  const auto c = engine::compare_with_model(eng, view, raw3, images);
+  EXPECT_TRUE(c.exact()) << c.code_mismatches << " code, " << c.accumulator_mismatches << " accumulator, "
+                         << c.logit_mismatches << " logit, " << c.prediction_mismatches << " prediction mismatches";
+  const auto pred = model.forward(images.images.to(torch::kFloat)).argmax(1).to(torch::kInt32);
+  std::vector<int32_t> ep(300);
+  eng.predict(images.images.contiguous().data_ptr<uint8_t>(), 300, ep.data());
+  EXPECT_TRUE(torch::equal(pred, torch::tensor(ep, torch::kInt32)));
+}
+
 // PyTorch's x.view(x.size(0), -1) exports as Shape -> Gather -> Unsqueeze -> Concat -> Reshape: folded like a constant
 // shape, the same model.
 TEST(QonnxImport, ShapeArithmeticOfAViewIsFolded) {
@@ -547,7 +588,7 @@ BrevitasFigures check_brevitas(const std::string& onnx_path, const std::string& 
   EXPECT_EQ(model.integer_blocker(), "");
   const auto affine = data::pixel_affine(mnist().spec, data::Normalization::unit);
   const auto view = model.integer_view();
-  const auto im = engine::build_integer_model(view, affine, 1, 784, "test");
+  const auto im = engine::build_integer_model(view, affine, "test");
   engine::EngineOptions eo;
   eo.threads = 2;
   engine::Engine eng(im, eo);
@@ -745,7 +786,7 @@ TEST(QonnxImport, NemokdExportRoundTripsToTheOriginalPredictions) {
       ASSERT_EQ(imported.integer_blocker(), "");
       const auto float_pred = imported.forward(x).argmax(1);
       const auto view = imported.integer_view();
-      const auto im = engine::build_integer_model(view, affine, 1, 784, "test");
+      const auto im = engine::build_integer_model(view, affine, "test");
       engine::EngineOptions o;
       o.threads = 2;
       engine::Engine eng(im, o);

@@ -12,6 +12,8 @@
 
 #include "core/error.h"
 #include "core/json_config.h"
+#include "core/runtime.h"
+#include "data/formats.h"
 #include "kd/cache.h"
 #include "kd/grid.h"
 #include "kd/kd_run.h"
@@ -225,4 +227,57 @@ TEST(KdGrid, PresetsAndCells) {
   auto g = kd::kd_grid_preset("k-fmnist", "t", 1.0);
   auto round = kd::kd_grid_config_from_json(kd::to_json(g));
   EXPECT_EQ(kd::to_json(round), kd::to_json(g));
+}
+
+// `kd train --teacher RUN/model.pt` failed with torch's "Method 'forward' is not defined": the message now says it is
+// a nemokd model file and to pass its run folder.
+TEST(Teacher, NemokdModelFileAsTeacherNamesTheRunFolder) {
+  nemokd::testing::TempDir tmp;
+  const auto dir = write_run_teacher(tmp.file("teacher"), 1);
+  try {
+    kd::Teacher::load(dir + "/model.pt", "cpu");
+    FAIL() << "accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("a nemokd model file, not a TorchScript module; pass its run folder as the "
+                                         "teacher: --teacher " + dir),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// A CIFAR teacher on Fashion-MNIST shapes failed inside the first batch with "mat1 and mat2 shapes cannot be
+// multiplied"; the recorded input of a run teacher is compared with the dataset before any training.
+TEST(Teacher, TeacherTrainedOnOtherImagesIsRefusedBeforeTraining) {
+  configure_threads(2);
+  nemokd::testing::TempDir tmp, data_dir, out;
+  train::TrainRunConfig tc;
+  tc.dataset.name = "cifar10";
+  tc.model.mlp.hidden = {16};
+  torch::manual_seed(1);
+  auto teacher = models::build_model(tc.model, {3, 32, 32}, 10);
+  train::save_trained_run(tmp.file("cifar-teacher"), tc, *teacher, {3, 32, 32}, 10);
+
+  auto ds = nemokd::testing::toy_dataset(100, 0, 20, 3);
+  data::write_idx_images(data_dir.file("train-images-idx3-ubyte"), ds.train.images.squeeze(1));
+  data::write_idx_labels(data_dir.file("train-labels-idx1-ubyte"), ds.train.labels);
+  data::write_idx_images(data_dir.file("t10k-images-idx3-ubyte"), ds.test.images.squeeze(1));
+  data::write_idx_labels(data_dir.file("t10k-labels-idx1-ubyte"), ds.test.labels);
+  kd::KdRunConfig c;
+  c.base.dataset.name = "fashion-mnist";
+  c.base.dataset.load.from_dir = data_dir.path();
+  c.base.dataset.load.val_size = 20;
+  c.base.model.mlp.hidden = {8};
+  c.base.train.epochs = 1;
+  c.kd.teacher = tmp.file("cifar-teacher");
+  c.kd.cache = "off";
+  try {
+    kd::run_kd(c, train::RunContext{out.path(), false, false});
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("was trained on cifar10 (3x32x32 images); this run's dataset fashion-mnist "
+                                         "has 1x28x28 images"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(fs::exists(out.file("run.json")));
 }

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -132,7 +133,7 @@ TEST(ProxyProbe, MacsAndParamsAreTheModelsCountsLabelledAsProxies) {
 // ---- command probe ----
 
 TEST(CommandProbe, ParsesExactlyThePrintedValue) {
-  auto r = run_command("test -s {model} && printf 'loading\\nLatency: 12.345 ms\\nThroughput: 81 FPS\\n'");
+  auto r = run_command("sh -c \"test -s {model} && printf 'loading\\nLatency: 12.345 ms\\nThroughput: 81 FPS\\n'\"");
   EXPECT_FALSE(r.proxy);
   EXPECT_DOUBLE_EQ(r.value, 12.345);
   EXPECT_DOUBLE_EQ(r.median_ms, 12.345);
@@ -144,17 +145,18 @@ TEST(CommandProbe, ParsesExactlyThePrintedValue) {
 }
 
 TEST(CommandProbe, UnitsRegexAndWhichMatch) {
-  EXPECT_DOUBLE_EQ(run_command("echo 'median latency = 1500 us' # {model}").value, 1.5);
-  EXPECT_DOUBLE_EQ(run_command("echo 'took 0.25 seconds' # {model}", "took ([0-9.]+)", "s").value, 250.0);
-  EXPECT_DOUBLE_EQ(run_command("echo 'latency: 7 ms'; echo 'latency: 9 ms' # {model}").value, 9.0);
-  EXPECT_DOUBLE_EQ(run_command("echo 'latency: 7 ms'; echo 'latency: 9 ms' # {model}", "", "", "first").value, 7.0);
+  EXPECT_DOUBLE_EQ(run_command("echo 'median latency = 1500 us' {model}").value, 1.5);
+  EXPECT_DOUBLE_EQ(run_command("echo 'took 0.25 seconds' {model}", "took ([0-9.]+)", "s").value, 250.0);
+  EXPECT_DOUBLE_EQ(run_command("sh -c \"echo 'latency: 7 ms'; echo 'latency: 9 ms'\" {model}").value, 9.0);
+  EXPECT_DOUBLE_EQ(run_command("sh -c \"echo 'latency: 7 ms'; echo 'latency: 9 ms'\" {model}", "", "", "first").value,
+                   7.0);
   // OpenVINO benchmark_app (2022+) output: the median of the latency block; Average/Min/Max do not match.
   const std::string ov =
-      "printf '[ INFO ] First inference took 5.23 ms\\n[ INFO ] Latency:\\n[ INFO ]    Median:     2.58 ms\\n"
-      "[ INFO ]    Average:    2.65 ms\\n[ INFO ]    Min:        2.41 ms\\n[ INFO ] Throughput: 380.12 FPS\\n' # {model}";
+      "sh -c \"printf '[ INFO ] First inference took 5.23 ms\\n[ INFO ] Latency:\\n[ INFO ]    Median:     2.58 ms\\n"
+      "[ INFO ]    Average:    2.65 ms\\n[ INFO ]    Min:        2.41 ms\\n[ INFO ] Throughput: 380.12 FPS\\n'\" {model}";
   EXPECT_DOUBLE_EQ(run_command(ov).value, 2.58);
   // {batch} is substituted too.
-  auto spec = parse_probe("command:echo 'latency: {batch} ms' # {model}");
+  auto spec = parse_probe("command:echo 'latency: {batch} ms' {model}");
   spec.batch = 4;
   auto model = flexstudent();
   EXPECT_DOUBLE_EQ(make_probe(spec)->measure(*model, {1, 28, 28}).value, 4.0);
@@ -203,8 +205,9 @@ TEST(CommandProbe, CustomMaterializerAndQuotedPath) {
     std::ofstream(path) << "arch " << model.describe().value("arch", "?") << " input " << input.str() << "\n";
     return path;
   };
-  auto r = run_command("grep -q 'arch flexstudent input 1x28x28' {model} && echo 'Latency: 3 ms'", "", "", "last", m,
-                       tmp.path());
+  // Inside an explicit sh -c the path is still one word: it reaches the shell as a plain-character alias.
+  auto r = run_command("sh -c \"grep -q 'arch flexstudent input 1x28x28' {model} && echo 'Latency: 3 ms'\"", "", "",
+                       "last", m, tmp.path());
   EXPECT_EQ(calls, 1);
   EXPECT_DOUBLE_EQ(r.value, 3.0);
   EXPECT_TRUE(fs::exists(tmp.file("my model's file.txt")));  // a given workdir is kept
@@ -214,22 +217,22 @@ TEST(CommandProbe, CustomMaterializerAndQuotedPath) {
     used = dir;
     return materialize_libtorch_archive(model, input, dir);
   };
-  run_command("echo 'latency: 1 ms' # {model}", "", "", "last", spy);
+  run_command("echo 'latency: 1 ms' {model}", "", "", "last", spy);
   EXPECT_FALSE(used.empty());
   EXPECT_FALSE(fs::exists(used));
 }
 
 TEST(CommandProbe, FailuresAreReportedWithTheCommandsOutput) {
-  const auto failed = error_of<ConfigError>([] { run_command("echo boom-output-42 >&2; exit 3 # {model}"); });
+  const auto failed = error_of<ConfigError>([] { run_command("sh -c 'echo boom-output-42 >&2; exit 3' {model}"); });
   EXPECT_NE(failed.find("boom-output-42"), std::string::npos) << failed;
   EXPECT_NE(failed.find("status 3"), std::string::npos) << failed;
   EXPECT_EQ(failed.find('\n'), std::string::npos) << failed;
   const auto missing = error_of<ConfigError>([] { run_command("no-such-benchmark-tool -m {model}"); });
   EXPECT_NE(missing.find("not found"), std::string::npos) << missing;
-  const auto nomatch = error_of<DataError>([] { run_command("echo 'all good, 81 FPS' # {model}"); });
+  const auto nomatch = error_of<DataError>([] { run_command("echo 'all good, 81 FPS' {model}"); });
   EXPECT_NE(nomatch.find("all good, 81 FPS"), std::string::npos) << nomatch;
   EXPECT_NE(nomatch.find("no latency"), std::string::npos) << nomatch;
-  const auto zero = error_of<DataError>([] { run_command("echo 'Latency: 0 ms' # {model}"); });
+  const auto zero = error_of<DataError>([] { run_command("echo 'Latency: 0 ms' {model}"); });
   EXPECT_NE(zero.find("not a positive latency"), std::string::npos) << zero;
   EXPECT_NE(error_of<ConfigError>([] { run_command("true {model}", "no group"); }).find("capture group"),
             std::string::npos);
@@ -237,15 +240,65 @@ TEST(CommandProbe, FailuresAreReportedWithTheCommandsOutput) {
 
 TEST(CommandProbe, TimeoutKillsTheCommandAndStragglersDoNotBlock) {
   const auto t0 = std::chrono::steady_clock::now();
-  auto spec = parse_probe("command:sleep 20 # {model}");
+  auto spec = parse_probe("command:sh -c 'sleep 20' {model}");
   spec.timeout_seconds = 0.3;
   auto model = flexstudent();
   const auto msg = error_of<ConfigError>([&] { make_probe(spec)->measure(*model, {1, 28, 28}); });
   EXPECT_NE(msg.find("timed out"), std::string::npos) << msg;
   // A background job that keeps the output pipe open does not hold the probe up.
-  EXPECT_DOUBLE_EQ(run_command("sleep 20 & echo 'latency: 1 ms' # {model}").value, 1.0);
+  EXPECT_DOUBLE_EQ(run_command("sh -c \"sleep 20 & echo 'latency: 1 ms'\" {model}").value, 1.0);
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
-  EXPECT_EQ(shell_quote("a'b c"), "'a'\"'\"'b c'");
+}
+
+// An infinite or huge timeout overflowed the deadline into the past: "timed out after inf s" at once.
+TEST(CommandProbe, TimeoutMustBeFiniteAndBounded) {
+  for (double t : {std::numeric_limits<double>::infinity(), 1e10, 1e300, 0.0, -1.0, std::nan("")}) {
+    auto spec = parse_probe("command:echo 'latency: 1 ms' {model}");
+    spec.timeout_seconds = t;
+    EXPECT_NE(error_of<ConfigError>([&] { validate(spec); }).find("timeout"), std::string::npos) << t;
+    EXPECT_THROW(hw::latency::run_command({"true"}, t), ConfigError) << t;
+  }
+  auto spec = parse_probe("command:echo 'latency: 1 ms' {model}");
+  spec.timeout_seconds = kMaxTimeoutSeconds;  // the longest accepted still runs normally
+  auto model = flexstudent();
+  EXPECT_DOUBLE_EQ(make_probe(spec)->measure(*model, {1, 28, 28}).value, 1.0);
+}
+
+TEST(CommandProbe, SplitsLikeShWithoutBeingOne) {
+  EXPECT_EQ(split_command_line("bench -m {model}  -n 3"), (std::vector<std::string>{"bench", "-m", "{model}", "-n", "3"}));
+  EXPECT_EQ(split_command_line("a 'b c' \"d \\\"e\\\" $f\" g\\ h x'y'\"z\""),
+            (std::vector<std::string>{"a", "b c", "d \"e\" $f", "g h", "xyz"}));
+  EXPECT_EQ(split_command_line("sh -c 'x; y && $(z) `w`'"), (std::vector<std::string>{"sh", "-c", "x; y && $(z) `w`"}));
+  // Shell syntax outside quotes would silently become arguments: refused, with the way to ask for a shell.
+  for (const char* bad : {"bench {model}; rm x", "bench {model} | tee", "bench {model} && ok", "bench {model} > out",
+                          "bench $(pwd)/{model}", "bench `pwd`", "bench 'open", "bench \"open", "bench {model} \\",
+                          "bench ${HOME}"}) {
+    const auto msg = error_of<ConfigError>([&] { split_command_line(bad); });
+    EXPECT_NE(msg.find("without a shell"), std::string::npos) << bad << ": " << msg;
+    EXPECT_THROW(parse_probe(std::string("command:") + bad), ConfigError) << bad;
+  }
+}
+
+// The issue's injection: a model path with shell syntax in it (a TMPDIR or --out folder like `a;touch PWNED;b`, with
+// spaces, quotes, $() and backticks) must reach the command as one argument and never run anything — written
+// unquoted, single-quoted, double-quoted, or inside an explicit sh -c.
+TEST(CommandProbe, ModelPathWithShellSyntaxNeverRuns) {
+  nemokd::testing::TempDir tmp;
+  const std::string canary = tmp.file("PWNED");
+  const std::string evil = tmp.file(fmt::format("a b;touch {};'q'\"d\"$(touch {})`touch {}`", canary, canary, canary));
+  fs::create_directories(evil);
+  // A checker that prints the latency only when its one argument is a readable model archive.
+  const std::string check = tmp.file("check.sh");
+  std::ofstream(check) << "#!/bin/sh\n[ $# -eq 1 ] && [ -s \"$1\" ] && echo 'Latency: 2 ms'\n";
+  fs::permissions(check, fs::perms::owner_all);
+  for (const std::string command :
+       {check + " {model}", check + " '{model}'", check + " \"{model}\"", "sh -c '" + check + " {model}'",
+        "sh -c \"" + check + " '{model}'\"", "sh -c '" + check + " \"{model}\"'", "bash -c '" + check + " {model}'"}) {
+    EXPECT_DOUBLE_EQ(run_command(command, "", "", "last", {}, evil).value, 2.0) << command;
+    EXPECT_FALSE(fs::exists(canary)) << command;
+  }
+  // The alias folder is removed afterwards; the model written to the given workdir stays.
+  EXPECT_TRUE(fs::exists(evil + "/model.pt"));
 }
 
 // ---- torch probe ----

@@ -297,3 +297,68 @@ TEST(Report, CommittedQ1SweepHeatmapMatchesItsResults) {
 #endif
 
 }  // namespace
+
+// Report polish (issue 21): commands showed absolute temporary paths, epoch axes fractional ticks and raw floats, a
+// numeric legend every digit of its values.
+TEST(Report, CommandsShowPathsRelativeToThePage) {
+  EXPECT_EQ(relative_paths("nemokd train --out /tmp/x/runs/a --from /usr/share/d --cfg=/tmp/x/c.json -e 3", "/tmp/x"),
+            "nemokd train --out runs/a --from /usr/share/d --cfg=c.json -e 3");
+  EXPECT_EQ(relative_paths("nemokd run /tmp/x/../x/r/run.json", "/tmp/x/"), "nemokd run r/run.json");
+  EXPECT_EQ(relative_paths("a  b", ""), "a  b");
+  nemokd::testing::TempDir t;
+  make_evolution(t.file("runs/evo"));
+  auto j = json::parse(std::ifstream(t.file("runs/evo/candidates.json")));
+  j["command"] = "nemokd evolve --out " + t.file("runs/evo") + " --teacher " + t.file("runs/teacher");
+  write_json(t.file("runs/evo/candidates.json"), j);
+  write_report({t.file("runs/evo")}, t.file("report.html"));
+  std::ifstream in(t.file("report.html"));
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("nemokd evolve --out runs/evo --teacher runs/teacher"), std::string::npos);
+  EXPECT_EQ(html.find("--out " + t.file("runs/evo")), std::string::npos) << "an absolute path below the page is left";
+}
+
+TEST(Report, NumbersAreFormattedForPeople) {
+  nemokd::testing::TempDir t;
+  make_sweep(t.file("sweep"));
+  make_kd_grid(t.file("kd"));
+  const auto html_of = [&](const std::string& dir) {
+    write_report({dir}, t.file("r.html"));
+    std::ifstream in(t.file("r.html"));
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  // Every epoch axis: integer labels, a step of at least 1.
+  const auto sweep = html_of(t.file("sweep"));
+  EXPECT_NE(sweep.find(R"("field":"epoch","title":"epoch","type":"quantitative")"), std::string::npos);
+  size_t epoch_axes = 0;
+  for (size_t at = sweep.find(R"("axis":{"format":"d","tickMinStep":1},"field":"epoch")"); at != std::string::npos;
+       at = sweep.find(R"("axis":{"format":"d","tickMinStep":1},"field":"epoch")", at + 1))
+    ++epoch_axes;
+  EXPECT_GE(epoch_axes, 2u);
+  // The KD surface's temperature legend: at most 3 significant digits.
+  EXPECT_NE(html_of(t.file("kd")).find(R"("legend":{"format":".3~g","formatType":"number"})"), std::string::npos);
+}
+
+// Every run kind nemokd writes is reportable: an evolution with a proxy probe (latency_proxy) and failed candidates
+// (error null, status failed) was refused ("needs 'latency_ms'").
+TEST(Report, ProxyEvolutionsAndFailedCandidatesAreReportable) {
+  nemokd::testing::TempDir t;
+  json c = json::array();
+  c.push_back({{"generation", 0}, {"id", "g0-0"}, {"error", 0.2}, {"latency_proxy", 5e6}, {"status", "completed"}});
+  c.push_back({{"generation", 0}, {"id", "g0-1"}, {"error", 0.1}, {"latency_proxy", 9e6}, {"status", "completed"}});
+  c.push_back({{"generation", 0}, {"id", "g0-2"}, {"error", nullptr}, {"latency_proxy", nullptr}, {"status", "failed"}});
+  write_json(t.file("evo/candidates.json"),
+             {{"device", "macs"}, {"candidates", c},
+              {"baseline", {{{"name", "baseline (KD)"}, {"error", nullptr}, {"latency_proxy", nullptr}, {"status", "failed"}}}}});
+  const Evolution ev = load_evolution(t.file("evo"));
+  EXPECT_EQ(ev.candidates.size(), 2u);
+  EXPECT_EQ(ev.failed, 1);
+  EXPECT_EQ(ev.proxy_unit, "MACs");
+  EXPECT_TRUE(ev.baselines.empty());
+  const auto s = write_report({t.file("evo")}, t.file("r.html"));
+  std::ifstream in(t.file("r.html"));
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("MACs (proxy, not a measurement)"), std::string::npos);
+  EXPECT_NE(html.find("1 candidate(s) failed and are not shown"), std::string::npos);
+  // A proxy has no frames per second: the evolution stays out of the Q-vs-K throughput comparison.
+  EXPECT_TRUE(q_vs_k_rows(load_runs({t.file("evo")}), {}).empty());
+}

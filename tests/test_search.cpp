@@ -2,12 +2,23 @@
 // resumed (with a deterministic in-process evaluator) ending exactly where an uninterrupted run ends, with no
 // evaluation lost or repeated.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
+#include <limits>
+#include <random>
 
 #include "core/error.h"
+#include "core/json_config.h"
+#include "core/run_record.h"
+#include "kd/kd_run.h"
+#include "train/train_run.h"
 #include "models/registry.h"
 #include "search/evolve.h"
 #include "search/space.h"
@@ -16,6 +27,7 @@
 
 using namespace nemokd;
 using namespace nemokd::search;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -204,4 +216,248 @@ TEST(Evolution, RefusesBadSettingsAndForeignState) {
   auto other = config;
   other.seed = 7;
   EXPECT_THROW(run_evolution(other, EvolveContext{tmp.file("r"), true, false, "", fake, -1}), ConfigError);
+}
+
+// `evolve --population 100000000` was accepted (pagmo reserves the population up front).
+TEST(Evolution, PopulationIsBounded) {
+  auto config = tiny_config();
+  config.population = 100000000;
+  try {
+    config.validate();
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("at most 10000"), std::string::npos) << e.what();
+  }
+}
+
+namespace {
+// Every candidate fails (as every one did when the probe's device was missing).
+class FailingEvaluator : public FakeEvaluator {
+ public:
+  std::vector<Candidate> evaluate(const std::vector<Request>& requests) override {
+    auto out = FakeEvaluator::evaluate(requests);
+    for (auto& c : out) {
+      c.status = "failed";
+      c.message = "latency probe: no such device";
+    }
+    return out;
+  }
+};
+
+void sql(const std::string& db_path, const std::string& statement) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+}  // namespace
+
+// All candidates failing were all printed as the final front at 100 % error. Failures are never on a front.
+TEST(Evolution, FailedCandidatesAreNeverOnAFront) {
+  nemokd::testing::TempDir tmp;
+  auto config = tiny_config();
+  config.generations = 1;
+  auto fake = std::make_shared<FailingEvaluator>();
+  const auto r = run_evolution(config, EvolveContext{tmp.file("f"), false, false, "", fake, -1});
+  ASSERT_EQ(r.fronts.size(), 2u);
+  for (const auto& front : r.fronts) EXPECT_TRUE(front.empty());
+  const auto cj = read_json_file(tmp.file("f/candidates.json"));
+  for (const auto& c : cj.at("candidates")) EXPECT_FALSE(c.value("pareto", false)) << c.dump();
+}
+
+// A hand-edited state.db failed with raw pagmo/JSON errors, or with map::at after the baseline's training: now one
+// error naming the file and what is wrong, before any evaluation.
+TEST(Evolution, DamagedStoreIsRefusedBeforeAnyTraining) {
+  nemokd::testing::TempDir tmp;
+  auto config = tiny_config();
+  config.generations = 1;
+  auto fake = std::make_shared<FakeEvaluator>();
+  const std::string dir = tmp.file("s"), db = dir + "/state.db";
+  run_evolution(config, EvolveContext{dir, false, false, "", fake, -1});
+  config.generations = 2;
+  auto expect_refused = [&](const std::string& statement, const std::string& expected) {
+    nemokd::testing::TempDir copy;
+    fs::copy(dir, copy.file("s"), fs::copy_options::recursive);
+    sql(copy.file("s/state.db"), statement);
+    auto probe = std::make_shared<FakeEvaluator>();
+    try {
+      run_evolution(config, EvolveContext{copy.file("s"), true, false, "", probe, -1});
+      ADD_FAILURE() << statement << ": accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << statement << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find("state.db"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(probe->calls, 0) << statement;
+  };
+  expect_refused("UPDATE checkpoints SET xs = '[[1, 2]]'", "holds 1 members");
+  expect_refused("UPDATE checkpoints SET xs = '[[1, 2]' ", "invalid JSON");
+  expect_refused("UPDATE checkpoints SET fs = '{\"a\": 1}'", "expected a list");
+  expect_refused("UPDATE checkpoints SET algorithm = x'00ff'", "NSGA-II state cannot be read");
+  expect_refused("DELETE FROM candidates WHERE role = 'search'", "which the store does not hold");
+  expect_refused("UPDATE candidates SET genome = 'true'", "genome");
+  expect_refused("UPDATE meta SET value = '" + std::string(200, '[') + "' WHERE key = 'config'", "deeper than");
+}
+
+// `evolve --latency torch:cuda` on a machine without CUDA trained for minutes, then failed every candidate. The
+// probe's device is checked before anything is written.
+TEST(Evolution, UnavailableProbeDeviceIsRefusedBeforeAnyWork) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has CUDA";
+  nemokd::testing::TempDir tmp;
+  auto config = tiny_config();
+  config.latency = "torch:cuda";
+  try {
+    run_evolution(config, EvolveContext{tmp.file("c"), false, false, "", nullptr, -1});
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("probe 'torch:cuda' cannot measure here"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(tmp.file("c/state.db")));
+}
+
+// ---- every JSON reader a user reaches, under hostile values at every key ----
+// The torch-side config readers (model configs, --space, evolve.json, KD and training run configs, run.json) are
+// not in the clang fuzz targets (they need LibTorch); here every value of each reader's valid JSON — leaf or
+// container — is replaced in turn by each hostile value, and the reader must either accept or throw nemokd::Error:
+// never another exception (an nlohmann type_error, std::out_of_range, ...). With NEMOKD_FUZZ_SECONDS set,
+// scripts/fuzz.sh also runs random stacked mutations for that long (seed printed; NEMOKD_FUZZ_SEED replays).
+
+namespace {
+
+std::vector<Json> hostile_values() {
+  Json deep = Json::array();
+  for (int i = 0; i < 60; ++i) deep = Json::array({deep});
+  return {1.5, true, false, "x", "", -1, 0, int64_t(1) << 40, std::numeric_limits<int64_t>::min(),
+          std::numeric_limits<uint64_t>::max(), 1e308, -1e308, nullptr, Json::array(), Json::object(),
+          Json::array({1.5}), Json::array({Json::array({1})}), Json{{"x", 1}}, deep, std::string(10000, 'z')};
+}
+
+// JSON pointers of every value below the root.
+void pointers(const Json& j, const Json::json_pointer& at, std::vector<Json::json_pointer>& out) {
+  if (j.is_object())
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      out.push_back(at / it.key());
+      pointers(it.value(), at / it.key(), out);
+    }
+  if (j.is_array())
+    for (size_t i = 0; i < j.size(); ++i) {
+      out.push_back(at / i);
+      pointers(j[i], at / i, out);
+    }
+}
+
+struct Reader {
+  std::string name;
+  Json valid;
+  std::function<void(const Json&)> read;
+};
+
+std::vector<Reader> config_readers() {
+  kd::KdRunConfig kd_run;
+  kd_run.kd.teacher = "runs/teacher";
+  RunRecord record;
+  record.command = "train";
+  record.config = train::to_json(train::TrainRunConfig{});
+  record.status = "completed";
+  record.argv = {"nemokd", "train"};
+  record.results = {{"dataset", {{"shape", {1, 28, 28}}, {"classes", 10}}}};
+  std::vector<Reader> readers = {
+      {"evolve.json", to_json(tiny_config()), [](const Json& j) { evolve_config_from_json(j); }},
+      {"--space", to_json(small_space()), [](const Json& j) { search_space_from_json(j, "space"); }},
+      {"kd run", kd::to_json(kd_run), [](const Json& j) { kd::kd_run_config_from_json(j); }},
+      {"train run", train::to_json(train::TrainRunConfig{}),
+       [](const Json& j) { train::train_run_config_from_json(j); }},
+      {"run.json", record.to_json(), [](const Json& j) { RunRecord::from_json(j); }}};
+  for (const auto& preset : models::model_presets())
+    readers.push_back({"model " + preset.name, models::to_json(models::preset_model(preset.name)),
+                       [](const Json& j) { models::model_config_from_json(j, "model"); }});
+  for (const auto& arch : models::architectures())
+    readers.push_back({"model " + arch.name, models::to_json(models::preset_model(arch.name)),
+                       [](const Json& j) { models::model_config_from_json(j, "model"); }});
+  return readers;
+}
+
+// "" when the reader accepted or refused with nemokd::Error; else what escaped.
+std::string escaped(const Reader& r, const Json& j) {
+  try {
+    r.read(j);
+  } catch (const Error&) {
+  } catch (const std::exception& e) {
+    return std::string("std::exception: ") + e.what();
+  } catch (...) {
+    return "an unknown exception";
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(ConfigReaders, HostileValuesAtEveryKeyAreConfigErrors) {
+  const auto values = hostile_values();
+  size_t cases = 0;
+  for (const auto& r : config_readers()) {
+    ASSERT_EQ(escaped(r, r.valid), "") << r.name;
+    EXPECT_NO_THROW(r.read(r.valid)) << r.name << ": its own JSON must read back";
+    std::vector<Json::json_pointer> at;
+    pointers(r.valid, Json::json_pointer(), at);
+    for (const auto& p : at)
+      for (const auto& v : values) {
+        Json j = r.valid;
+        j[p] = v;
+        ++cases;
+        const auto what = escaped(r, j);
+        EXPECT_EQ(what, "") << r.name << " with " << p.to_string() << " = " << v.dump().substr(0, 60);
+      }
+    // Unknown keys, and a root that is not an object.
+    Json extra = r.valid;
+    extra["no_such_key"] = 1;
+    EXPECT_EQ(escaped(r, extra), "") << r.name;
+    for (const auto& v : values) EXPECT_EQ(escaped(r, v), "") << r.name << " with root " << v.dump().substr(0, 60);
+  }
+  EXPECT_GT(cases, 1000u);
+
+  // scripts/fuzz.sh: random stacked mutations for NEMOKD_FUZZ_SECONDS.
+  const char* seconds = std::getenv("NEMOKD_FUZZ_SECONDS");
+  if (!seconds) return;
+  const char* seed_text = std::getenv("NEMOKD_FUZZ_SEED");
+  const uint64_t seed = seed_text ? std::stoull(seed_text) : uint64_t(std::random_device{}());
+  std::printf("config readers: random mutations for %s s, NEMOKD_FUZZ_SEED=%llu\n", seconds,
+              static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+  const auto readers = config_readers();
+  const auto t_end = std::chrono::steady_clock::now() + std::chrono::duration<double>(std::stod(seconds));
+  size_t runs = 0;
+  while (std::chrono::steady_clock::now() < t_end) {
+    const auto& r = readers[rng() % readers.size()];
+    Json j = r.valid;
+    const int mutations = 1 + int(rng() % 4);
+    for (int m = 0; m < mutations; ++m) {
+      std::vector<Json::json_pointer> at;
+      pointers(j, Json::json_pointer(), at);
+      if (at.empty()) break;
+      const auto& p = at[rng() % at.size()];
+      auto& parent = j[p.parent_pointer()];
+      switch (rng() % 4) {
+        case 0:  // a hostile value
+          j[p] = values[rng() % values.size()];
+          break;
+        case 1:  // a key or element removed
+          if (parent.is_object()) parent.erase(p.back());
+          else parent.erase(std::stoul(p.back()));
+          break;
+        case 2:  // an extra key or element
+          if (parent.is_object()) parent[p.back() + "_x"] = values[rng() % values.size()];
+          else parent.push_back(values[rng() % values.size()]);
+          break;
+        default:  // a number scaled and negated, anything else turned into its own text
+          j[p] = j[p].is_number() ? Json(j[p].get<double>() * -3.5) : Json(j[p].dump());
+          break;
+      }
+    }
+    ++runs;
+    const auto what = escaped(r, j);
+    ASSERT_EQ(what, "") << r.name << ": " << j.dump().substr(0, 400) << " (NEMOKD_FUZZ_SEED=" << seed << ")";
+  }
+  std::printf("config readers: %zu random inputs, all accepted or refused with one nemokd error\n", runs);
 }

@@ -1,4 +1,10 @@
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -10,6 +16,7 @@
 #include "models/registry.h"
 #include "test_support.h"
 #include "train/sweep.h"
+#include "train/torch_file.h"
 #include "train/train_run.h"
 #include "train/trainer.h"
 
@@ -48,6 +55,25 @@ class TrainerTest : public ::testing::Test {
   void SetUp() override { configure_threads(2); }
   data::Dataset ds = nemokd::testing::toy_dataset(600, 200, 200);
 };
+
+// A toy MNIST folder (test files gzipped when `gz`) and a small MLP run on it: 2 epochs, batch 25, 2 threads.
+TrainRunConfig toy_mnist_run(const nemokd::testing::TempDir& dir, int64_t train, int64_t test, bool gz) {
+  auto ds = nemokd::testing::toy_dataset(train, 0, test, 5);
+  const std::string ext = gz ? ".gz" : "";
+  data::write_idx_images(dir.file("train-images-idx3-ubyte"), ds.train.images.squeeze(1));
+  data::write_idx_labels(dir.file("train-labels-idx1-ubyte"), ds.train.labels);
+  data::write_idx_images(dir.file("t10k-images-idx3-ubyte" + ext), ds.test.images.squeeze(1), gz);
+  data::write_idx_labels(dir.file("t10k-labels-idx1-ubyte" + ext), ds.test.labels, gz);
+  TrainRunConfig c;
+  c.dataset.name = "mnist";
+  c.dataset.load.from_dir = dir.path();
+  c.dataset.load.val_size = 50;
+  c.model.mlp.hidden = {16};
+  c.train.epochs = 2;
+  c.train.batch_size = 25;
+  c.threads = 2;
+  return c;
+}
 
 }  // namespace
 
@@ -181,20 +207,7 @@ TEST(Optim, ConfigRejectsUnknownKeysAndBadValues) {
 TEST(TrainRun, RecordReproducesTheRun) {
   configure_threads(2);
   nemokd::testing::TempDir data_dir, out1, out2;
-  auto ds = nemokd::testing::toy_dataset(300, 0, 100, 5);
-  data::write_idx_images(data_dir.file("train-images-idx3-ubyte"), ds.train.images.squeeze(1));
-  data::write_idx_labels(data_dir.file("train-labels-idx1-ubyte"), ds.train.labels);
-  data::write_idx_images(data_dir.file("t10k-images-idx3-ubyte.gz"), ds.test.images.squeeze(1), true);
-  data::write_idx_labels(data_dir.file("t10k-labels-idx1-ubyte.gz"), ds.test.labels, true);
-
-  TrainRunConfig c;
-  c.dataset.name = "mnist";
-  c.dataset.load.from_dir = data_dir.path();
-  c.dataset.load.val_size = 50;
-  c.model.mlp.hidden = {16};
-  c.train.epochs = 2;
-  c.train.batch_size = 25;
-  c.threads = 2;
+  auto c = toy_mnist_run(data_dir, 300, 100, true);
   auto rec = run_training(c, RunContext{out1.path(), false, false});
   ASSERT_EQ(rec.status, "completed");
   EXPECT_EQ(rec.results["dataset"]["train_size"], 250);
@@ -275,4 +288,105 @@ TEST(Sweep, OneBitReluCellsAreRejectedNamingTheKey) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("act_bits"), std::string::npos) << e.what();
   }
+}
+
+// ---- what is on disk survives: full disks, damaged files, resumes that would not train ----
+
+namespace {
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+// A full disk while the checkpoint was written ended in std::terminate (torch's writer throws c10::Error, then again
+// from its destructor) with checkpoint.pt.tmp left behind. Now: one Error naming the file, no temp file, and the
+// previous checkpoint byte for byte. The disk is "full" through RLIMIT_FSIZE in a child process (SIGXFSZ ignored,
+// so writes past the limit fail with EFBIG as they would with ENOSPC).
+TEST_F(TrainerTest, FullDiskWhileCheckpointingKeepsThePreviousCheckpoint) {
+  // The child re-executes this test up to EXPECT_EXIT (a plain fork would inherit torch's OpenMP pool half-alive).
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
+  nemokd::testing::TempDir dir;
+  auto o = quick_options(1);
+  o.out_dir = dir.path();
+  Trainer(small_mlp(1), ds, o).fit();
+  const std::string ckpt = dir.file("checkpoint.pt");
+  const std::string before = file_bytes(ckpt);
+  ASSERT_GT(before.size(), 64u << 10);
+  o.resume = true;
+  o.epochs = 2;
+  // The child: a lambda, because a block with commas cannot be a macro argument.
+  auto child = [&] {
+    signal(SIGXFSZ, SIG_IGN);
+    rlimit limit{32 << 10, 32 << 10};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    std::string message;
+    try {
+      Trainer(small_mlp(1), ds, o).fit();
+    } catch (const nemokd::Error& e) {
+      message = e.what();
+    }
+    const bool ok = message.find("checkpoint.pt.tmp: cannot write") != std::string::npos &&
+                    message.find("is unchanged") != std::string::npos && !fs::exists(ckpt + ".tmp") &&
+                    file_bytes(ckpt) == before;
+    std::fprintf(stderr, "%s\n", message.c_str());
+    fs::remove_all(dir.path());  // exit() skips the destructors of this (re-executed) test body
+    std::exit(ok ? 0 : 1);
+  };
+  EXPECT_EXIT(child(), ::testing::ExitedWithCode(0), "cannot write");
+  // And the intact checkpoint still resumes.
+  auto r = Trainer(small_mlp(1), ds, o).fit();
+  EXPECT_EQ(r.resumed_from_epoch, 1);
+}
+
+// model.pt with flipped bytes loaded without complaint (torch's zip reader skips the CRC-32 check) and gave a
+// different model; every member's CRC is checked first now.
+TEST(TorchFile, FlippedBytesInModelFileAreRefused) {
+  nemokd::testing::TempDir dir;
+  TrainRunConfig c;
+  c.model.mlp.hidden = {32, 32};
+  auto model = models::build_model(c.model, {1, 28, 28}, 10);
+  save_trained_run(dir.path(), c, *model, {1, 28, 28}, 10);
+  EXPECT_NO_THROW(load_trained_run(dir.path()));
+  const std::string path = dir.file("model.pt");
+  std::string bytes = file_bytes(path);
+  for (size_t i = 0; i < 20; ++i) bytes[bytes.size() / 2 + 7 * i] ^= 0x5a;  // inside the first layer's weights
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  try {
+    load_trained_run(dir.path());
+    FAIL() << "a damaged model.pt was loaded";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": damaged torch file"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("CRC"), std::string::npos) << e.what();
+  }
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << "not a zip at all";
+  EXPECT_THROW(verify_archive(path), DataError);
+}
+
+// `--resume --epochs 3` on a 6-epoch run trained nothing, yet rewrote run.json to 3 epochs next to a 6-epoch model.
+// The checkpoint is checked before anything is written; run.json stays as it was.
+TEST(TrainRun, ResumeWithFewerEpochsIsRefusedBeforeRunJsonIsRewritten) {
+  configure_threads(2);
+  nemokd::testing::TempDir data_dir, out;
+  auto c = toy_mnist_run(data_dir, 200, 50, false);
+  c.train.epochs = 3;
+  ASSERT_EQ(run_training(c, RunContext{out.path(), false, false}).status, "completed");
+  const std::string record = file_bytes(out.file("run.json")), weights = file_bytes(out.file("model.pt"));
+  c.train.epochs = 2;
+  try {
+    run_training(c, RunContext{out.path(), true, false});
+    FAIL() << "resumed with fewer epochs";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("after epoch 3; --epochs 2 would not train it"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(file_bytes(out.file("run.json")), record);
+  EXPECT_EQ(file_bytes(out.file("model.pt")), weights);
+  // The same or more epochs still resume.
+  c.train.epochs = 4;
+  EXPECT_EQ(run_training(c, RunContext{out.path(), true, false}).results["resumed_from_epoch"], 3);
 }

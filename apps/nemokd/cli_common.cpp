@@ -21,6 +21,16 @@ int& exit_code() {
   return code;
 }
 
+const CLI::Validator& non_negative_integer() {
+  static const CLI::Validator v(
+      [](std::string& text) -> std::string {
+        const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+        return digits ? std::string() : text + " is not a whole number >= 0";
+      },
+      "N>=0");
+  return v;
+}
+
 void add_output_flags(CLI::App* cmd, OutputFlags& flags) {
   cmd->add_flag("--json", flags.json, "Print exactly one JSON object on stdout (logs go to stderr)");
   cmd->add_flag("--quiet,-q", flags.quiet, "No progress output; warnings and errors only");
@@ -34,15 +44,15 @@ void add_dataset_flags(CLI::App* cmd, data::DataConfig& c) {
   cmd->add_option("--from", c.load.from_dir, "Read the dataset files from this folder (searched first)");
   cmd->add_option("--train-limit", c.load.train_limit,
                   "Use only the first N training images (0 = all); results are marked as sliced")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_integer());
   cmd->add_option("--test-limit", c.load.test_limit, "Use only the first N test images (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_integer());
   cmd->add_option("--val-size", c.load.val_size,
                   "Validation images split off the end of the training file (-1 = dataset default: 10000 for "
                   "(F)MNIST, 5000 for CIFAR; 0 = none)")
       ->capture_default_str();
   cmd->add_option("--val-limit", c.load.val_limit, "Use only the first N validation images (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_integer());
 }
 
 void TrainingFlags::add(CLI::App* cmd, train::TrainOptions& o) {
@@ -63,6 +73,7 @@ void TrainingFlags::add(CLI::App* cmd, train::TrainOptions& o) {
                   "Input mapping: standard (mean/std), unit ([0,1]), signed ([-1,1]), raw ([0,255]); default: what "
                   "the model's input quantizer needs, else standard");
   cmd->add_option("--seed", o.seed, "Random seed (CPU runs are deterministic given seed and threads)")
+      ->check(non_negative_integer())  // "-1" would wrap to 2^64-1
       ->capture_default_str();
   cmd->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
 }
@@ -72,17 +83,20 @@ void TrainingFlags::apply(train::TrainRunConfig& c) const {
   check_one_of("--augment", augment, {"auto", "on", "off"});
   c.train.augment = augment == "on" || (augment == "auto" && data::dataset_spec(c.dataset.name).augment_by_default);
   std::string norm = normalization;
-  if (norm.empty()) norm = c.model.arch == "mlp" ? c.model.mlp.required_normalization() : "";
+  if (norm.empty()) norm = models::required_normalization(c.model);
   c.train.normalization = data::parse_normalization(norm.empty() ? "standard" : norm);
 }
 
-void RunFlags::add(CLI::App* cmd, train::TrainRunConfig& c, const std::string& what) {
+void RunFlags::add(CLI::App* cmd, train::TrainRunConfig& c, const std::string& what, bool single_run) {
   cmd->add_option("--threads", c.threads, "Threads for torch (0 = all cores)")->capture_default_str();
   cmd->add_option("--blas-threads", c.blas_threads,
                   "OpenBLAS's own threads (0 = 1; torch's pool parallelises; >1 oversubscribes small machines)")
       ->capture_default_str();
   cmd->add_option("--out,-o", out, "Output folder (default runs/" + what + "-<timestamp>)");
   cmd->add_flag("--resume", resume, "Continue what --out holds (after a kill, or with more --epochs)");
+  if (single_run)
+    cmd->add_flag("--force", force, "Replace the run --out holds (its run.json, model.pt, checkpoint, metrics)")
+        ->excludes("--resume");
 }
 
 void MpiFlags::add(CLI::App* cmd) {
@@ -91,7 +105,7 @@ void MpiFlags::add(CLI::App* cmd) {
   cmd->add_option("--mpi-threads", options.threads,
                   "Under mpirun/srun: torch threads of each rank's training (default 0 = its machine's cores / the "
                   "training ranks there)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_integer());
 }
 
 void MpiFlags::apply(CLI::App* cmd) const {
@@ -118,6 +132,23 @@ std::string default_out_dir(const std::string& command) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
   return fmt::format("runs/{}-{}", command, buf);
+}
+
+void refuse_output_over_run(const std::string& flag, const std::string& out, const std::string& run_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto folder = fs::weakly_canonical(fs::absolute(run_dir), ec);
+  const auto target = fs::weakly_canonical(fs::absolute(out), ec);
+  for (const char* name : train::kRunFiles) {
+    const auto input = folder / name;
+    if (target == input || (fs::exists(target, ec) && fs::exists(input, ec) && fs::equivalent(target, input, ec)))
+      throw ConfigError(fmt::format("{}: {} is the run's own {}; write the output next to it (e.g. {})", flag, out,
+                                    name, (fs::path(run_dir) / "model.nqe").string()));
+  }
+  if (target == folder)
+    throw ConfigError(fs::is_regular_file(folder, ec)
+                          ? fmt::format("{}: {} is the model file itself; write the output next to it", flag, out)
+                          : fmt::format("{}: {} is the run folder itself; give a file name", flag, out));
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
@@ -147,10 +178,12 @@ int report_training(const RunRecord& record, const std::string& out_dir, const O
 }
 
 nlohmann::json json_flag(const std::string& flag, const std::string& text) {
-  if (std::filesystem::is_regular_file(text)) return read_json_file(text);
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded()) throw ConfigError(fmt::format("{}: '{}' is neither a file nor valid JSON", flag, text));
-  return j;
+  std::error_code ec;  // inline JSON is often longer than a file name may be: no exception for that
+  if (std::filesystem::is_regular_file(text, ec)) return read_json_file(text);
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || (text[first] != '{' && text[first] != '['))
+    throw ConfigError(fmt::format("{}: '{}' is neither a file nor inline JSON", flag, text));
+  return parse_json(text, flag);
 }
 
 models::ModelConfig model_from_flags(const std::string& name, const std::string& config_text, const std::string& flag) {

@@ -13,6 +13,10 @@
 
 namespace nemokd::cli {
 
+// A whole number >= 0 ("-1" would wrap to 2^64-1 in an unsigned option; CLI11's NonNegativeNumber prints its range
+// with 300 digits). The message names the option: "--seed: -1 is not a whole number >= 0".
+const CLI::Validator& non_negative_integer();
+
 // Flags every result-reporting command has.
 struct OutputFlags {
   bool json = false;   // exactly one JSON object on stdout; logs on stderr
@@ -34,11 +38,12 @@ struct TrainingFlags {
   void apply(train::TrainRunConfig& config) const;
 };
 
-// --threads, --blas-threads, --out, --resume.
+// --threads, --blas-threads, --out, --resume; --force for commands that make one run (`single_run`).
 struct RunFlags {
   std::string out;
   bool resume = false;
-  void add(CLI::App* cmd, train::TrainRunConfig& config, const std::string& what);
+  bool force = false;
+  void add(CLI::App* cmd, train::TrainRunConfig& config, const std::string& what, bool single_run = false);
 };
 
 // --mpi-root-works, --mpi-threads: how a batch of trainings is spread over MPI ranks when the command was started by
@@ -57,6 +62,10 @@ nlohmann::json json_flag(const std::string& flag, const std::string& text);
 // --model/--student NAME [--...-config JSON]: a preset or architecture, optionally with its config (a whole model
 // config {"arch": ..., "<arch>": {...}} or just the architecture's own object), read strictly.
 models::ModelConfig model_from_flags(const std::string& name, const std::string& config_text, const std::string& flag);
+
+// Refuses an output file that is one of the input run folder's own files (train::kRunFiles): `engine build --out
+// RUN/model.pt` replaced the trained weights. Outputs are written next to inputs, never over them.
+void refuse_output_over_run(const std::string& flag, const std::string& out, const std::string& run_dir);
 
 // Prints one JSON object on stdout (the --json contract).
 void print_json(const nlohmann::json& j);

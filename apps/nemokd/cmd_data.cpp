@@ -71,8 +71,13 @@ void register_data(CLI::App& app) {
       fmt::print("{} ({})\n", ds.spec.name, ds.spec.title);
       fmt::print("  train: {} images   test: {} images\n", ds.train.size(), ds.test.size());
       fmt::print("  shape: {}x{}x{}   classes: {}\n", ds.spec.channels, ds.spec.height, ds.spec.width, ds.spec.classes);
-      fmt::print("  default split: {} train / {} validation (validation = last {} of the training file)\n",
-                 ds.train.size() - ds.spec.default_val_size, ds.spec.default_val_size, ds.spec.default_val_size);
+      if (ds.train.size() > ds.spec.default_val_size)
+        fmt::print("  default split: {} train / {} validation (validation = last {} of the training file)\n",
+                   ds.train.size() - ds.spec.default_val_size, ds.spec.default_val_size, ds.spec.default_val_size);
+      else
+        fmt::print("  default split: none — the default {} validation images would leave no training images; pass "
+                   "--val-size N (< {}) when training on these files\n",
+                   ds.spec.default_val_size, ds.train.size());
       fmt::print("  source: {} ({})\n", ds.source_dir, ds.source_kind);
     });
   }

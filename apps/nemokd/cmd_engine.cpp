@@ -1,4 +1,5 @@
-// nemokd engine build | eval | bench — the bit-exact integer inference engine (Route Q, part 3).
+// nemokd engine build | eval | bench — the bit-exact integer inference engine (Route Q, part 3): quantized
+// MLPs and CNNs.
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -18,8 +19,7 @@
 #include "engine/runtime.h"
 #include "engine/verify.h"
 #include "interop/import.h"
-#include "models/integer_mlp.h"
-#include "models/mlp.h"
+#include "models/integer_net.h"
 #include "train/train_run.h"
 
 namespace nemokd::cli {
@@ -28,8 +28,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// The integer view of a run's model: a quantized MLP or an imported QONNX MLP.
-models::IntegerMlp integer_view(const train::TrainedRun& run) { return interop::integer_view_of(*run.model, run.dir); }
+// The integer view of a run's model: a quantized MLP or CNN, or an imported QONNX model (with its code maps); the
+// error names the run and the layer or node that prevents it.
+models::IntegerNet integer_view(const train::TrainedRun& run) { return interop::integer_view_of(*run.model, run.dir); }
 
 data::PixelAffine run_pixel_affine(const train::TrainedRun& run) {
   return data::pixel_affine(data::dataset_spec(run.config.dataset.name), run.config.train.normalization);
@@ -37,20 +38,32 @@ data::PixelAffine run_pixel_affine(const train::TrainedRun& run) {
 
 // What the model file remembers about where it came from (JSON text in IntegerModel::source).
 nlohmann::json source_of(const engine::IntegerModel& m) {
-  auto j = nlohmann::json::parse(m.source, nullptr, /*allow_exceptions=*/false);
-  return j.is_object() ? j : nlohmann::json::object();
+  try {
+    auto j = parse_json(m.source, "model source");
+    return j.is_object() ? j : nlohmann::json::object();
+  } catch (const ConfigError&) {
+    return nlohmann::json::object();  // informational only: a file's unreadable note is left out
+  }
 }
 
 nlohmann::json layers_json(const engine::IntegerModel& m, const std::vector<engine::LayerPlan>* plan) {
   nlohmann::json layers = nlohmann::json::array();
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const auto& l = m.layers[i];
-    nlohmann::json j = {{"inputs", l.inputs},
+    nlohmann::json j = {{"kind", engine::to_string(l.kind)},
+                        {"inputs", l.inputs},
                         {"outputs", l.outputs},
                         {"input", engine::describe(l.input)},
                         {"weights", engine::describe(l.weight)},
                         {"output", l.is_output ? std::string("logits") : engine::describe(l.output)},
                         {"accumulator_bound", l.accumulator_bound()}};
+    if (l.kind != engine::LayerKind::dense) {
+      j["map"] = engine::describe(l.in_map);
+      j["kernel"] = l.kernel;
+      j["stride"] = l.stride;
+      j["padding"] = l.padding;
+      j["pad_value"] = l.pad_value;
+    }
     if (plan) {
       j["kernel"] = engine::to_string((*plan)[i].kernel);
       j["isa"] = engine::to_string((*plan)[i].isa);
@@ -63,12 +76,28 @@ nlohmann::json layers_json(const engine::IntegerModel& m, const std::vector<engi
 
 void print_layers(const engine::IntegerModel& m, const std::vector<engine::LayerPlan>* plan) {
   const auto& in = m.input;
-  fmt::print("  input   {} x {} pixels -> {}{}\n", in.channels, in.pixels_per_channel, engine::describe(in.output),
+  fmt::print("  input   {} -> {}{}\n", engine::describe(in.map()), engine::describe(in.output),
              in.passthrough ? " (pixels as they are)" : " (thresholds on uint8 pixels)");
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const auto& l = m.layers[i];
-    fmt::print("  layer {} {:>5} -> {:<5} {} x {} -> {}", i, l.inputs, l.outputs, engine::describe(l.input),
-               engine::describe(l.weight), l.is_output ? std::string("logits") : engine::describe(l.output));
+    switch (l.kind) {
+      case engine::LayerKind::dense:
+        fmt::print("  layer {} dense   {:>5} -> {:<5} {} x {} -> {}", i, l.inputs, l.outputs, engine::describe(l.input),
+                   engine::describe(l.weight), l.is_output ? std::string("logits") : engine::describe(l.output));
+        break;
+      case engine::LayerKind::conv:
+        fmt::print("  layer {} conv    {} {}x{} p{} -> {} ch, {} x {} -> {}", i, engine::describe(l.in_map), l.kernel,
+                   l.kernel, l.padding, l.outputs, engine::describe(l.input), engine::describe(l.weight),
+                   engine::describe(l.output));
+        break;
+      case engine::LayerKind::maxpool:
+        fmt::print("  layer {} maxpool {} {}x{}/{} on {} codes", i, engine::describe(l.in_map), l.kernel, l.kernel,
+                   l.stride, engine::describe(l.input));
+        break;
+      case engine::LayerKind::flatten:
+        fmt::print("  layer {} flatten {}", i, engine::describe(l.in_map));
+        break;
+    }
     if (plan)
       fmt::print("   kernel {}/{} ({})", engine::to_string((*plan)[i].kernel), engine::to_string((*plan)[i].isa),
                  (*plan)[i].why);
@@ -87,6 +116,7 @@ struct EngineFlags {
     cmd->add_option("--threads", threads, "Worker threads for batch inference (0 = all cores)")->capture_default_str();
   }
   engine::EngineOptions options() const {
+    check_range("--threads", threads, 0, kMaxThreads);  // before any pool is made: 100000 threads hang
     engine::EngineOptions o;
     o.kernel = kernel;
     o.isa = isa;
@@ -103,20 +133,20 @@ void register_build(CLI::App* engine_cmd) {
   };
   auto flags = std::make_shared<Flags>();
   auto* cmd = engine_cmd->add_subcommand(
-      "build", "Fold a trained quantized MLP (a `nemokd quant train` run) or an imported QONNX MLP (`nemokd import "
-               "qonnx`, or the .onnx file) into an integer model file (.nqe)");
+      "build", "Fold a trained quantized MLP or CNN (a `nemokd quant train` run) or an imported QONNX MLP (`nemokd "
+               "import qonnx`, or the .onnx file) into an integer model file (.nqe)");
   cmd->add_option("--model", flags->model,
-                  "Run folder with run.json and model.pt (a quantized MLP or an imported QONNX model), or a QONNX "
-                  "file (.onnx: MNIST, pixels/255; import it first for other data)")
+                  "Run folder with run.json and model.pt (a quantized MLP or CNN, or an imported QONNX model), or a "
+                  "QONNX file (.onnx: MNIST, pixels/255; import it first for other data)")
       ->required();
   cmd->add_option("--out,-o", flags->out, "Integer model file to write (e.g. model.nqe)")->required();
   add_output_flags(cmd, flags->output);
   cmd->callback([flags] {
     configure_threads(0, 0);
+    refuse_output_over_run("--out", flags->out, flags->model);
     const auto t0 = Clock::now();
     auto run = interop::load_model_arg(flags->model);
     const auto view = integer_view(run);
-    const auto& spec = data::dataset_spec(run.config.dataset.name);
     auto described = run.model->describe();
     described.erase("stages");  // an imported graph's stage list stays in its run.json
     nlohmann::json source = {{"run", std::filesystem::absolute(flags->model).string()},
@@ -124,8 +154,7 @@ void register_build(CLI::App* engine_cmd) {
                              {"normalization", data::to_string(run.config.train.normalization)},
                              {"model", described}};
     engine::BuildStats stats;
-    auto im = engine::build_integer_model(view, run_pixel_affine(run), spec.channels, int64_t(spec.height) * spec.width,
-                                          source.dump(), &stats);
+    auto im = engine::build_integer_model(view, run_pixel_affine(run), source.dump(), &stats);
     engine::save_model(im, flags->out);
     const auto bytes = std::filesystem::file_size(flags->out);
     const double secs = seconds_since(t0);
@@ -243,7 +272,7 @@ void register_bench(CLI::App* engine_cmd) {
   flags->data.name = "";
   auto* cmd = engine_cmd->add_subcommand(
       "bench", "Throughput (frames/s, ns/frame) and single-frame latency of an integer model on real images, with "
-               "the same-shaped LibTorch fp32 MLP measured in the same run");
+               "the same-shaped LibTorch fp32 network measured in the same run");
   cmd->add_option("--model", flags->model, "Integer model file (.nqe)")->required();
   cmd->add_option("--batch", flags->batch, "Frames per batch")->check(CLI::Range(int64_t(1), int64_t(1) << 22))
       ->capture_default_str();
@@ -256,7 +285,10 @@ void register_bench(CLI::App* engine_cmd) {
     auto im = engine::load_model(flags->model);
     if (flags->data.name.empty()) flags->data.name = source_of(im).value("dataset", std::string("mnist"));
     const auto options = flags->engine.options();
-    configure_threads(options.threads, 0);
+    // The LibTorch baseline gets the engine's threads on both of its pools: torch's (elementwise ops) and OpenBLAS's
+    // (the fp32 matrix products), or it would measure one BLAS thread against N engine threads.
+    const int torch_threads = configure_threads(options.threads, options.threads);
+    const int blas_threads = runtime_info().blas.threads;
     engine::Engine eng(im, options);  // first: bad kernel/ISA options fail before any data loads
     auto dataset = data::load_dataset(flags->data.name, flags->data.load);
     // A batch of real test images (repeated when the batch is larger than the test set).
@@ -271,6 +303,7 @@ void register_bench(CLI::App* engine_cmd) {
     nlohmann::json out = {{"model", flags->model},
                           {"batch", flags->batch},
                           {"threads", options.threads},
+                          {"libtorch_threads", {{"torch", torch_threads}, {"blas", blas_threads}}},
                           {"frames_per_second", fps},
                           {"ns_per_frame", 1e9 / fps},
                           {"single_frame_latency_us", single_s * 1e6},
@@ -286,8 +319,9 @@ void register_bench(CLI::App* engine_cmd) {
     print_layers(im, &eng.plan());
     fmt::print("integer engine   {:>12.0f} frames/s  {:8.1f} ns/frame   single frame {:.2f} us\n", fps, 1e9 / fps,
                single_s * 1e6);
-    fmt::print("LibTorch fp32    {:>12.0f} frames/s  {:8.1f} ns/frame   (same shapes, same run)\n", torch_fps,
-               1e9 / torch_fps);
+    fmt::print("LibTorch fp32    {:>12.0f} frames/s  {:8.1f} ns/frame   (same shapes, same run; {} torch / {} BLAS "
+               "thread(s))\n",
+               torch_fps, 1e9 / torch_fps, torch_threads, blas_threads);
     fmt::print("ratio            {:.2f}x\n", fps / torch_fps);
   });
 }
@@ -295,8 +329,8 @@ void register_bench(CLI::App* engine_cmd) {
 }  // namespace
 
 void register_engine(CLI::App& app) {
-  auto* cmd = app.add_subcommand("engine", "Bit-exact integer inference of quantized MLPs (what FINN's hardware "
-                                           "computes), fast on CPU: build, eval, bench");
+  auto* cmd = app.add_subcommand("engine", "Bit-exact integer inference of quantized MLPs and CNNs (what FINN's "
+                                           "hardware computes), fast on CPU: build, eval, bench");
   cmd->require_subcommand(1);
   register_build(cmd);
   register_eval(cmd);

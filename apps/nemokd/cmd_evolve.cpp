@@ -50,7 +50,9 @@ void register_evolve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--population,-p", c.population, "Population (>= 8, a multiple of 4)")->capture_default_str();
   cmd->add_option("--generations,-g", c.generations, "Generations after the initial population")->capture_default_str();
-  cmd->add_option("--search-seed", c.seed, "NSGA-II and initial-population seed (--seed seeds the trainings)")->capture_default_str();
+  cmd->add_option("--search-seed", c.seed, "NSGA-II and initial-population seed (--seed seeds the trainings)")
+      ->check(non_negative_integer())
+      ->capture_default_str();
   cmd->add_option("--latency", c.latency, "Latency probe: torch:cpu, torch:cuda, command:..., macs, params")
       ->capture_default_str();
   cmd->add_option("--objectives", f->objectives, "Extra objectives to minimise: params, macs (comma-separated)");

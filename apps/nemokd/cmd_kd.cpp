@@ -66,7 +66,7 @@ void register_teacher(CLI::App* kd_cmd) {
   f->model.add(cmd, "model", "Teacher architecture", "resnet32x4");
   f->config.train.epochs = 240;  // the recipe's length; the other recipe settings are applied after parsing
   f->training.add(cmd, f->config.train);
-  f->run.add(cmd, f->config, "kd-teacher");
+  f->run.add(cmd, f->config, "kd-teacher", true);
   add_output_flags(cmd, f->output);
   cmd->callback([f, cmd] {
     auto c = f->config;
@@ -86,7 +86,8 @@ void register_teacher(CLI::App* kd_cmd) {
     f->training.apply(c);
     auto config = train::train_run_config_from_json(train::to_json(c));
     const std::string out = f->run.out.empty() ? default_out_dir("kd-teacher") : f->run.out;
-    auto record = train::run_training(config, train::RunContext{out, f->run.resume, !f->output.quiet});
+    auto record = train::run_training(config, train::RunContext{out, f->run.resume, !f->output.quiet,
+                                                                    nullptr, f->run.force});
     exit_code() = report_training(record, out, f->output);
   });
 }
@@ -109,7 +110,7 @@ void register_kd_train(CLI::App* kd_cmd) {
   f->student.add(cmd, "student", "Student architecture", "flexstudent");
   f->kd.add(cmd, f->config.kd, false);
   f->training.add(cmd, f->config.base.train);
-  f->run.add(cmd, f->config.base, "kd-train");
+  f->run.add(cmd, f->config.base, "kd-train", true);
   add_output_flags(cmd, f->output);
   cmd->callback([f] {
     auto c = f->config;
@@ -119,7 +120,8 @@ void register_kd_train(CLI::App* kd_cmd) {
     auto config = kd::kd_run_config_from_json(kd::to_json(c));
     config.kd.cache_dir = c.kd.cache_dir;
     const std::string out = f->run.out.empty() ? default_out_dir("kd-train") : f->run.out;
-    auto record = kd::run_kd(config, train::RunContext{out, f->run.resume, !f->output.quiet});
+    auto record = kd::run_kd(config, train::RunContext{out, f->run.resume, !f->output.quiet,
+                                                                    nullptr, f->run.force});
     exit_code() = report_training(record, out, f->output);
   });
 }

@@ -104,7 +104,7 @@ void register_latency(CLI::App& app) {
       "          nemokd latency --model resnet8 --input 3x32x32 --classes 10 "
       "--probe 'command:benchmark_app -m {model} -d MYRIAD -niter 100'\n"
       "torch: median of timed runs after warm-up, in blocks until the median moves <= 1 % (docs/LATENCY.md).\n"
-      "command: {model} = the model file (a LibTorch archive model.pt until ONNX export is wired), shell-quoted;\n"
+      "command: run without a shell (pipes: sh -c '...'); {model} = the exported model.onnx, always one argument;\n"
       "         the last line matching --regex (default: 'Latency: 12.3 ms', 'Median: 2.58 ms') is the latency.\n"
       "macs / params are proxies, not measurements, and are labelled so.");
   cmd->add_option("--model,-m", f->model, "Run folder (run.json + model.pt) or a preset/architecture name "

@@ -29,13 +29,10 @@ std::string shape_text(const std::vector<int64_t>& dims) {
 nlohmann::json read_config_arg(const std::string& text) {
   const auto first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text[first] == '{') {
-    try {
-      return nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw ConfigError(fmt::format("--config: not valid JSON ({})", e.what()));
-    }
+    return parse_json(text, "--config");
   }
-  if (!std::filesystem::exists(text))
+  std::error_code ec;
+  if (!std::filesystem::exists(text, ec))
     throw ConfigError(fmt::format("--config: '{}' is neither inline JSON nor an existing file", text));
   return read_json_file(text);
 }

@@ -1,4 +1,6 @@
 // nemokd run RUN.json: re-runs a recorded run from its resolved config.
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "cli_common.h"
@@ -11,7 +13,7 @@ namespace nemokd::cli {
 void register_run(CLI::App& app) {
   struct Flags {
     std::string record_path, out;
-    bool resume = false;
+    bool resume = false, force = false;
     int threads = -1;
     OutputFlags output;
   };
@@ -20,17 +22,24 @@ void register_run(CLI::App& app) {
   cmd->add_option("record", f->record_path, "Path to a run.json written by an earlier run")->required();
   cmd->add_option("--out,-o", f->out, "Output folder (default runs/<command>-<timestamp>)");
   cmd->add_flag("--resume", f->resume, "Continue the checkpoint in --out instead of starting fresh");
+  cmd->add_flag("--force", f->force, "Replace the run --out holds (its run.json, model.pt, checkpoint, metrics)")
+      ->excludes("--resume");
   cmd->add_option("--threads", f->threads,
                   "Torch threads, replacing the recorded count (a speed setting: it is not part of the run's identity)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative_integer());
   add_output_flags(cmd, f->output);
   cmd->callback([f] {
+    std::error_code ec;
+    if (std::filesystem::is_directory(f->record_path, ec))
+      throw ConfigError(fmt::format("{}: is a folder; `nemokd run` takes a run.json file (e.g. {}/run.json)",
+                                    f->record_path, f->record_path));
     auto record = RunRecord::from_json(read_json_file(f->record_path));
     if (record.command == "train") {
       auto config = train::train_run_config_from_json(record.config);
       if (f->threads >= 0) config.threads = f->threads;
       const std::string out = f->out.empty() ? default_out_dir("train") : f->out;
-      auto result = train::run_training(config, train::RunContext{out, f->resume, !f->output.quiet});
+      auto result = train::run_training(config, train::RunContext{out, f->resume, !f->output.quiet,
+                                                                          nullptr, f->force});
       exit_code() = report_training(result, out, f->output);
       return;
     }
@@ -38,7 +47,8 @@ void register_run(CLI::App& app) {
       auto config = kd::kd_run_config_from_json(record.config);
       if (f->threads >= 0) config.base.threads = f->threads;
       const std::string out = f->out.empty() ? default_out_dir("kd-train") : f->out;
-      auto result = kd::run_kd(config, train::RunContext{out, f->resume, !f->output.quiet});
+      auto result = kd::run_kd(config, train::RunContext{out, f->resume, !f->output.quiet,
+                                                                          nullptr, f->force});
       exit_code() = report_training(result, out, f->output);
       return;
     }

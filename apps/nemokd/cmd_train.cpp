@@ -33,7 +33,7 @@ void register_train(CLI::App& app) {
   cmd->add_option("--activation", c.model.mlp.activation, "Hidden activation: relu, tanh, hardtanh")
       ->capture_default_str();
   f->training.add(cmd, c.train);
-  f->run.add(cmd, c, "train");
+  f->run.add(cmd, c, "train", true);
   add_output_flags(cmd, f->output);
 
   cmd->callback([f] {
@@ -51,7 +51,8 @@ void register_train(CLI::App& app) {
     // Round-trip through JSON so the CLI path and `nemokd run run.json` validate identically.
     auto config = train::train_run_config_from_json(train::to_json(c));
     const std::string out = f->run.out.empty() ? default_out_dir("train") : f->run.out;
-    auto record = train::run_training(config, train::RunContext{out, f->run.resume, !f->output.quiet});
+    auto record = train::run_training(config, train::RunContext{out, f->run.resume, !f->output.quiet,
+                                                                    nullptr, f->run.force});
     exit_code() = report_training(record, out, f->output);
   });
 }

@@ -2,6 +2,8 @@
 // evolution for fixed accelerators). This file only wires the subcommands together.
 #include <iostream>
 #include <memory>
+#include <set>
+#include <string>
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
@@ -26,6 +28,16 @@ int run_command(int argc, char** argv);
 }
 
 int main(int argc, char** argv) {
+  // Commands that run torch's thread pool start again with a bounded OpenMP spin (core/runtime.h), before anything
+  // else happens (MPI start-up included); quick ones (data, fpga, models, report, export, --help) are not worth it.
+  // One thread (--threads 1) has no idle team to spin, so no restart either.
+  static const std::set<std::string> kParallel = {"train", "run", "quant", "kd", "evolve", "demo", "latency", "engine",
+                                                  "doctor"};
+  bool one_thread = false;
+  for (int i = 1; i < argc; ++i)
+    one_thread |= (std::string(argv[i]) == "--threads" && i + 1 < argc && std::string(argv[i + 1]) == "1") ||
+                  std::string(argv[i]) == "--threads=1";
+  if (argc > 1 && kParallel.count(argv[1]) && !one_thread) nemokd::reexec_with_bounded_openmp_spin(argv);
   nemokd::set_command_line(argc, argv);
   nemokd::setup_logging(nemokd::Verbosity::normal);
   nemokd::tune_allocator();  // keep freed tensors in the heap instead of mmap/munmap per batch
@@ -77,7 +89,10 @@ int run_command(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // A bad flag is one line like every other error (CLI11's own printer adds a second, "Run with --help ...").
+    fmt::print(stderr, "nemokd: error: {} (see --help)\n", e.what());
+    return e.get_exit_code();
   } catch (const nemokd::Error& e) {
     fmt::print(stderr, "nemokd: error: {}\n", e.what());
     return 1;

@@ -73,7 +73,7 @@ std::vector<int> parse_int_list(const std::string& key, const std::string& text)
   return out;
 }
 
-std::vector<int> parse_int_ranges(const std::string& key, const std::string& text) {
+std::vector<int> parse_int_ranges(const std::string& key, const std::string& text, int lo, int hi) {
   std::set<int> values;
   std::stringstream ss(text);
   std::string item;
@@ -83,35 +83,91 @@ std::vector<int> parse_int_ranges(const std::string& key, const std::string& tex
       for (int v : parse_int_list(key, item)) values.insert(v);
       continue;
     }
-    const int lo = parse_int_list(key, item.substr(0, dash)).at(0);
-    const int hi = parse_int_list(key, item.substr(dash + 1)).at(0);
-    if (hi < lo) throw ConfigError(fmt::format("{}: range '{}' runs backwards", key, item));
-    for (int v = lo; v <= hi; ++v) values.insert(v);
+    const int first = parse_int_list(key, item.substr(0, dash)).at(0);
+    const int last = parse_int_list(key, item.substr(dash + 1)).at(0);
+    if (last < first) throw ConfigError(fmt::format("{}: range '{}' runs backwards", key, item));
+    check_range(key, first, lo, hi);
+    check_range(key, last, lo, hi);
+    for (int v = first; v <= last; ++v) values.insert(v);
   }
+  for (int v : values) check_range(key, v, lo, hi);
   if (values.empty()) throw ConfigError(fmt::format("{}: empty list", key));
   return {values.begin(), values.end()};
 }
 
-Json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError(fmt::format("{}: cannot open", path));
+namespace detail {
+
+namespace {
+std::string short_text(const Json& value) {
+  std::string text = value.dump();
+  return text.size() > 40 ? text.substr(0, 37) + "..." : text;
+}
+}  // namespace
+
+void throw_wrong_type(const std::string& key, const char* expected, const Json& value) {
+  throw ConfigError(
+      fmt::format("{}: wrong type: expected {}, got {} ({})", key, expected, short_text(value), value.type_name()));
+}
+
+void throw_out_of_range(const std::string& key, const Json& value, long double lo, long double hi) {
+  throw ConfigError(fmt::format("{}: {} is out of range [{}, {}]", key, short_text(value),
+                                fmt::format("{:.0f}", lo), fmt::format("{:.0f}", hi)));
+}
+
+}  // namespace detail
+
+Json parse_json(std::string_view text, const std::string& what) {
+  // The callback sees each value's depth as the (iterative) parser reaches it, before anything nests deeper.
+  const Json::parser_callback_t bound_depth = [&what](int depth, Json::parse_event_t event, Json&) {
+    if ((event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) &&
+        depth >= kMaxJsonDepth)
+      throw ConfigError(fmt::format("{}: JSON nested deeper than {} levels", what, kMaxJsonDepth));
+    return true;
+  };
   try {
-    return Json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ConfigError(fmt::format("{}: invalid JSON ({})", path, e.what()));
+    return Json::parse(text.begin(), text.end(), bound_depth);
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for a number beyond a double (1e309).
+    throw ConfigError(fmt::format("{}: invalid JSON ({})", what, e.what()));
   }
 }
 
-void write_json_file(const std::string& path, const Json& value) {
+Json read_json_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw ConfigError(fmt::format("{}: is a folder, expected a JSON file", path));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(fmt::format("{}: cannot open", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw ConfigError(fmt::format("{}: cannot read", path));
+  return parse_json(text.str(), path);
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
   namespace fs = std::filesystem;
   const std::string tmp = path + ".tmp";
+  bool ok = false;
   {
-    std::ofstream out(tmp);
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw Error(fmt::format("{}: cannot write", tmp));
-    out << value.dump(2) << '\n';
-    if (!out) throw Error(fmt::format("{}: write failed", tmp));
+    out << text;
+    out.close();  // a full disk may only show when the last buffer is flushed
+    ok = !out.fail();
   }
-  fs::rename(tmp, path);
+  if (!ok) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw Error(fmt::format("{}: write failed (disk full?); {} is unchanged", tmp, path));
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw Error(fmt::format("{}: cannot replace it with {} ({})", path, tmp, ec.message()));
+  }
 }
+
+void write_json_file(const std::string& path, const Json& value) { write_text_file(path, value.dump(2) + "\n"); }
 
 }  // namespace nemokd

@@ -63,11 +63,16 @@ RunRecord RunRecord::from_json(const nlohmann::json& j) {
   if (!j.contains("config") || !j.at("config").is_object())
     throw ConfigError("run record: 'config' missing or not an object");
   r.config = j.at("config");
-  r.argv = j.value("argv", std::vector<std::string>{});
-  r.status = j.value("status", std::string("unknown"));
-  r.message = j.value("message", std::string());
-  r.results = j.value("results", nlohmann::json::object());
-  r.timings = j.value("timings", nlohmann::json::object());
+  r.status = "unknown";
+  r.results = r.timings = nlohmann::json::object();
+  if (j.contains("argv")) detail::strict_get(j.at("argv"), "run record: argv", r.argv);
+  if (j.contains("status")) detail::strict_get(j.at("status"), "run record: status", r.status);
+  if (j.contains("message")) detail::strict_get(j.at("message"), "run record: message", r.message);
+  for (const char* key : {"results", "timings"}) {
+    if (!j.contains(key)) continue;
+    if (!j.at(key).is_object()) throw ConfigError(fmt::format("run record: '{}' is not an object", key));
+    (std::string(key) == "results" ? r.results : r.timings) = j.at(key);
+  }
   return r;
 }
 

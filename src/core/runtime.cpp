@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -57,14 +58,40 @@ std::once_flag g_interop_once;
 
 }  // namespace
 
+// libgomp (the OpenMP runtime torch uses here) reads OMP_WAIT_POLICY and GOMP_SPINCOUNT once, in its own library
+// constructor — before main(). Left alone, its idle threads spin for up to 300 000 iterations after every parallel
+// region; with another process on the cores the spinning threads take the CPU from the one thread still working and
+// from the other process (QAT training ran ~10x slower than with --threads 1 beside one busy process). A setenv()
+// in main() comes too late, and one from the executable's .preinit_array is undone when libc initialises (it resets
+// environ to the kernel's array), so the process starts itself again with the variable set: exec keeps the PID, the
+// open files and the arguments. Children (sweep cells, grid cells, candidates) inherit the variable.
+void reexec_with_bounded_openmp_spin(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;  // the user's choice, or done
+  if (setenv("GOMP_SPINCOUNT", kDefaultSpinCount, 1) != 0) return;
+  ::execv("/proc/self/exe", argv);
+  // exec failed (no /proc?): carry on with libgomp's default, and say what is in effect.
+  unsetenv("GOMP_SPINCOUNT");
+}
+
+std::string openmp_waiting() {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const char* spin = std::getenv("GOMP_SPINCOUNT");
+  if (!policy && !spin) return "libgomp default";
+  return fmt::format("{}{}{}", policy ? fmt::format("OMP_WAIT_POLICY={}", policy) : "", policy && spin ? " " : "",
+                     spin ? fmt::format("GOMP_SPINCOUNT={}", spin) : "");
+}
+
 int hardware_cores() {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
 int configure_threads(int threads, int blas_threads) {
-  if (threads < 0) throw ConfigError(fmt::format("threads: must be >= 0 (got {})", threads));
-  if (blas_threads < 0) throw ConfigError(fmt::format("blas_threads: must be >= 0 (got {})", blas_threads));
+  // Checked before anything is set: creating 100 000 threads hangs the process.
+  if (threads < 0 || threads > kMaxThreads)
+    throw ConfigError(fmt::format("threads: {} is out of range [0, {}] (0 = all cores)", threads, kMaxThreads));
+  if (blas_threads < 0 || blas_threads > kMaxThreads)
+    throw ConfigError(fmt::format("blas_threads: {} is out of range [0, {}]", blas_threads, kMaxThreads));
   const int n = threads == 0 ? hardware_cores() : threads;
   at::set_num_threads(n);
   // Inter-op threads can only be set once, before any inter-op work; later calls keep the first value.
@@ -110,6 +137,7 @@ RuntimeInfo runtime_info() {
   r.cores = hardware_cores();
   r.blas = blas_info();
   r.parallel_info = at::get_parallel_info();
+  r.openmp_waiting = openmp_waiting();
   return r;
 }
 
@@ -120,6 +148,7 @@ nlohmann::json to_json(const RuntimeInfo& r) {
           {"torch_threads", r.torch_threads},
           {"torch_interop_threads", r.torch_interop_threads},
           {"cores", r.cores},
+          {"openmp_waiting", r.openmp_waiting},
           {"blas",
            {{"library", r.blas.library},
             {"openblas", r.blas.is_openblas},

@@ -11,6 +11,19 @@ namespace nemokd {
 // Number of online CPU cores.
 int hardware_cores();
 
+// Most threads a --threads/--blas-threads value may ask for; checked before anything is set.
+inline constexpr int kMaxThreads = 1024;
+
+// How idle OpenMP threads wait. libgomp spins up to 300 000 iterations by default, which multiplies training time on
+// cores shared with another process. Unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT,
+// reexec_with_bounded_openmp_spin() (first thing in main) starts the program again with
+// GOMP_SPINCOUNT=kDefaultSpinCount — libgomp reads it only when it is loaded, before main — so idle threads spin
+// briefly, then sleep. Returns when there is nothing to do (or exec failed). openmp_waiting() describes what is in
+// effect ("GOMP_SPINCOUNT=10000", "OMP_WAIT_POLICY=active", "libgomp default"). Measurements: docs/PERFORMANCE.md.
+inline constexpr const char* kDefaultSpinCount = "10000";
+void reexec_with_bounded_openmp_spin(char** argv);
+std::string openmp_waiting();
+
 // Sets torch intra-op threads and inter-op threads (once per process) to `threads` (0 = all cores), and
 // OpenBLAS's own pool to `blas_threads` (0 = 1: torch's pool supplies the parallelism; two spinning pools on
 // the same cores collapse throughput). Returns the torch thread count in effect.
@@ -40,6 +53,7 @@ struct RuntimeInfo {
   int cores = 0;
   BlasInfo blas;
   std::string parallel_info;  // at::get_parallel_info()
+  std::string openmp_waiting;  // openmp_waiting()
 };
 RuntimeInfo runtime_info();
 nlohmann::json to_json(const RuntimeInfo& info);

@@ -17,8 +17,6 @@
 namespace nemokd::data {
 namespace {
 
-constexpr uint32_t kIdxImagesMagic = 0x00000803;  // unsigned byte data, 3 dimensions
-constexpr uint32_t kIdxLabelsMagic = 0x00000801;  // unsigned byte data, 1 dimension
 constexpr int kCifarChannels = 3, kCifarSide = 32;
 constexpr int64_t kCifarPixels = int64_t{kCifarChannels} * kCifarSide * kCifarSide;
 
@@ -29,126 +27,12 @@ struct FileCloser {
 };
 using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 
-std::vector<uint8_t> read_raw(const std::string& path) {
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (std::filesystem::is_directory(status)) throw DataError(fmt::format("{}: is a directory, not a file", path));
-  FilePtr f(std::fopen(path.c_str(), "rb"));
-  if (!f) throw DataError(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
-  std::vector<uint8_t> bytes;
-  if (std::filesystem::is_regular_file(status)) {
-    // Known size: the whole file in one fread, no incremental growth.
-    const auto size = std::filesystem::file_size(path, ec);
-    if (ec) throw DataError(fmt::format("{}: cannot stat ({})", path, ec.message()));
-    bytes.resize(static_cast<size_t>(size));
-    const size_t got = bytes.empty() ? 0 : std::fread(bytes.data(), 1, bytes.size(), f.get());
-    if (got != bytes.size()) {
-      throw DataError(fmt::format("{}: read error after {} of {} bytes", path, got, bytes.size()));
-    }
-    return bytes;
-  }
-  // A pipe or device (e.g. --from /dev/fd/N): read until end of file.
-  std::vector<uint8_t> chunk(1 << 20);
-  size_t got;
-  while ((got = std::fread(chunk.data(), 1, chunk.size(), f.get())) > 0)
-    bytes.insert(bytes.end(), chunk.data(), chunk.data() + got);
-  if (std::ferror(f.get())) throw DataError(fmt::format("{}: read error after {} bytes", path, bytes.size()));
-  return bytes;
-}
-
-// Inflates a gzip stream (possibly several concatenated members, as `cat a.gz b.gz` produces). A stream
-// that ends before its trailer is a truncated file, reported as such rather than returning partial data.
-std::vector<uint8_t> gunzip(const std::string& path, const std::vector<uint8_t>& compressed) {
-  // The trailer's ISIZE (uncompressed size mod 2^32) is a good reservation hint for files < 4 GiB; it is
-  // only a hint (a truncated file's last bytes are not a trailer), so it is capped by deflate's max ratio.
-  size_t hint = 0;
-  if (compressed.size() >= 18) {
-    const uint8_t* t = compressed.data() + compressed.size() - 4;
-    hint = uint32_t{t[0]} | uint32_t{t[1]} << 8 | uint32_t{t[2]} << 16 | uint32_t{t[3]} << 24;
-    hint = std::min(hint, compressed.size() * 1032);
-  }
-  std::vector<uint8_t> out(std::max<size_t>(hint, 1 << 16));
-
-  z_stream zs{};
-  if (inflateInit2(&zs, 15 + 16) != Z_OK) throw DataError(fmt::format("{}: zlib initialisation failed", path));
-  std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&zs, inflateEnd);
-  zs.next_in = const_cast<Bytef*>(compressed.data());
-  size_t in_left = compressed.size();
-  size_t produced = 0;
-  bool stream_end = false;
-  for (;;) {
-    if (produced == out.size()) out.resize(out.size() * 2);
-    // zlib counts in uInt; feed and drain in chunks of at most 1 GiB so huge files still work.
-    const size_t in_chunk = std::min<size_t>(in_left, 1u << 30);
-    const size_t out_chunk = std::min<size_t>(out.size() - produced, 1u << 30);
-    zs.avail_in = static_cast<uInt>(in_chunk);
-    zs.next_out = out.data() + produced;
-    zs.avail_out = static_cast<uInt>(out_chunk);
-    int rc = inflate(&zs, Z_NO_FLUSH);
-    in_left -= in_chunk - zs.avail_in;
-    produced += out_chunk - zs.avail_out;
-    if (rc == Z_STREAM_END) {
-      stream_end = true;
-      // Another gzip member follows: keep going; anything else after the trailer is not gzip data.
-      if (in_left >= 2 && zs.next_in[0] == 0x1f && zs.next_in[1] == 0x8b) {
-        inflateReset(&zs);
-        stream_end = false;
-        continue;
-      }
-      break;
-    }
-    if (rc == Z_OK) continue;
-    if (rc == Z_BUF_ERROR && zs.avail_out == 0) continue;  // output full: grow and retry
-    if (rc == Z_BUF_ERROR && in_left == 0) break;          // input exhausted mid-stream: truncated
-    throw DataError(fmt::format("{}: corrupt gzip data ({})", path, zs.msg ? zs.msg : "inflate error"));
-  }
-  if (!stream_end) {
-    throw DataError(
-        fmt::format("{}: truncated gzip file (stream ends after {} compressed bytes)", path, compressed.size()));
-  }
-  out.resize(produced);
-  return out;
-}
-
-uint32_t read_be32(const std::vector<uint8_t>& b, size_t offset) {
-  return uint32_t{b[offset]} << 24 | uint32_t{b[offset + 1]} << 16 | uint32_t{b[offset + 2]} << 8 |
-         uint32_t{b[offset + 3]};
-}
 
 void put_be32(std::vector<uint8_t>& b, uint32_t v) {
   b.push_back(static_cast<uint8_t>(v >> 24));
   b.push_back(static_cast<uint8_t>(v >> 16));
   b.push_back(static_cast<uint8_t>(v >> 8));
   b.push_back(static_cast<uint8_t>(v));
-}
-
-// Checks the magic number and header length shared by both IDX readers; returns the byte buffer.
-std::vector<uint8_t> read_idx(const std::string& path, uint32_t expected_magic, size_t header_bytes, const char* what) {
-  std::vector<uint8_t> bytes = read_file_bytes(path);
-  if (bytes.size() < 4) {
-    throw DataError(
-        fmt::format("{}: truncated: expected at least {} header bytes, file has {}", path, header_bytes, bytes.size()));
-  }
-  const uint32_t magic = read_be32(bytes, 0);
-  if (magic != expected_magic) {
-    throw DataError(
-        fmt::format("{}: not an IDX {} file (magic 0x{:08x}, expected 0x{:08x})", path, what, magic, expected_magic));
-  }
-  if (bytes.size() < header_bytes) {
-    throw DataError(
-        fmt::format("{}: truncated: expected at least {} header bytes, file has {}", path, header_bytes, bytes.size()));
-  }
-  return bytes;
-}
-
-void check_exact_length(const std::string& path, uint64_t expected, size_t actual) {
-  if (actual < expected) {
-    throw DataError(fmt::format("{}: truncated: expected {} bytes, file has {}", path, expected, actual));
-  }
-  if (actual > expected) {
-    throw DataError(fmt::format("{}: {} bytes of trailing data: expected {} bytes, file has {}", path,
-                                actual - expected, expected, actual));
-  }
 }
 
 // Writes `bytes` to `path`, through zlib when `gzip` is set. Any failure is a DataError naming the file.
@@ -204,42 +88,21 @@ torch::Tensor as_label_bytes(const std::string& path, const torch::Tensor& label
 
 }  // namespace
 
-std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::vector<uint8_t> bytes = read_raw(path);
-  const bool gzip_magic = bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
-  // A ".gz" name without the magic is read as-is: browsers often decompress downloads but keep the name,
-  // and the format reader's own magic check catches anything that is really damaged.
-  if (gzip_magic) return gunzip(path, bytes);
-  return bytes;
-}
-
 torch::Tensor read_idx_images(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_idx(path, kIdxImagesMagic, 16, "image");
-  const uint32_t count = read_be32(bytes, 4), rows = read_be32(bytes, 8), cols = read_be32(bytes, 12);
-  if (rows == 0 || cols == 0 || rows > 65535 || cols > 65535) {
-    throw DataError(fmt::format("{}: implausible image size {}x{}", path, rows, cols));
-  }
-  // count < 2^32 and rows*cols < 2^32, so the product fits in 64 bits.
-  const uint64_t pixels = uint64_t{count} * rows * cols;
-  check_exact_length(path, 16 + pixels, bytes.size());
-  torch::Tensor images = torch::empty({int64_t{count}, 1, int64_t{rows}, int64_t{cols}}, torch::kUInt8);
-  if (pixels) std::memcpy(images.data_ptr<uint8_t>(), bytes.data() + 16, pixels);
+  const IdxImages idx = read_idx_image_bytes(path);
+  const uint64_t pixels = uint64_t{idx.count} * idx.rows * idx.cols;
+  torch::Tensor images =
+      torch::empty({int64_t{idx.count}, 1, int64_t{idx.rows}, int64_t{idx.cols}}, torch::kUInt8);
+  if (pixels) std::memcpy(images.data_ptr<uint8_t>(), idx.bytes.data() + kIdxImagesHeader, pixels);
   return images;
 }
 
 torch::Tensor read_idx_labels(const std::string& path, int classes) {
-  const std::vector<uint8_t> bytes = read_idx(path, kIdxLabelsMagic, 8, "label");
-  const uint32_t count = read_be32(bytes, 4);
-  check_exact_length(path, 8 + uint64_t{count}, bytes.size());
-  torch::Tensor labels = torch::empty({int64_t{count}}, torch::kInt64);
+  const IdxLabels idx = read_idx_label_bytes(path, classes);
+  torch::Tensor labels = torch::empty({int64_t{idx.count}}, torch::kInt64);
   int64_t* out = labels.data_ptr<int64_t>();
-  const uint8_t* in = bytes.data() + 8;
-  for (uint32_t i = 0; i < count; ++i) {
-    if (in[i] >= classes) {
-      throw DataError(fmt::format("{}: label {} at index {} is out of range [0, {})", path, in[i], i, classes));
-    }
-    out[i] = in[i];
-  }
+  const uint8_t* in = idx.bytes.data() + kIdxLabelsHeader;
+  for (uint32_t i = 0; i < idx.count; ++i) out[i] = in[i];
   return labels;
 }
 

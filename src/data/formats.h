@@ -7,12 +7,10 @@
 #include <torch/types.h>
 
 #include "data/dataset.h"
+#include "data/idx.h"  // read_file_bytes and the byte-level IDX readers
 
 namespace nemokd::data {
 
-// Reads a whole file, transparently gunzipping if it starts with the gzip magic (1f 8b). The name is not
-// trusted: a ".gz" file without the magic (a browser may decompress but keep the name) is read as-is.
-std::vector<uint8_t> read_file_bytes(const std::string& path);
 
 // IDX (LeCun): magic 0x00000803 for images [N, rows, cols] (uint8), 0x00000801 for labels [N] (uint8).
 // Returns uint8 [N, 1, rows, cols] or int64 [N].

@@ -10,7 +10,7 @@
 #include "core/json_config.h"
 #include "data/dataset.h"
 #include "hw/fpga/design.h"
-#include "models/mlp.h"
+#include "models/integer_net.h"
 
 namespace nemokd::interop {
 
@@ -109,15 +109,14 @@ train::TrainedRun load_model_arg(const std::string& path) {
   return train::load_trained_run(path);
 }
 
-models::IntegerMlp integer_view_of(const models::ClassifierImpl& model, const std::string& what) {
-  if (const auto* mlp = dynamic_cast<const models::MlpImpl*>(&model)) return models::integer_view(*mlp);
+models::IntegerNet integer_view_of(const models::ClassifierImpl& model, const std::string& what) {
   if (const auto* q = dynamic_cast<const QonnxModelImpl*>(&model)) {
     if (!q->integer_blocker().empty()) throw ConfigError(fmt::format("{}: {}", what, q->integer_blocker()));
     return q->integer_view();
   }
-  const auto d = model.describe();
-  throw ConfigError(fmt::format("{}: the integer engine runs quantized MLPs and imported QONNX MLPs (this model is '{}')",
-                                what, d.value("arch", std::string("?"))));
+  if (const auto why = models::integer_exact_blocker(model); !why.empty())
+    throw ConfigError(fmt::format("{}: the integer engine cannot run this model: {}", what, why));
+  return models::integer_view(model);
 }
 
 hw::fpga::Design fpga_design(const QonnxModelImpl& model, int pad_output_to) {

@@ -11,7 +11,7 @@
 #include "data/loader.h"
 #include "hw/fpga/cost_model.h"
 #include "interop/qonnx_model.h"
-#include "models/integer_mlp.h"
+#include "models/integer_net.h"
 #include "train/train_run.h"
 
 namespace nemokd::interop {
@@ -35,9 +35,9 @@ RunRecord import_qonnx(const std::string& file, const std::string& out_dir, cons
 // A --model argument: FILE.onnx (default ImportOptions) or a run folder (train::load_trained_run).
 train::TrainedRun load_model_arg(const std::string& path);
 
-// The integer view of a model that has one: a quantized MLP (models/integer_mlp.h) or an imported QONNX model.
-// Throws ConfigError saying why not.
-models::IntegerMlp integer_view_of(const models::ClassifierImpl& model, const std::string& what);
+// The integer view of a model that has one: a quantized MLP or CNN (models/integer_net.h) or an imported QONNX model
+// (with the graph's code maps). Throws ConfigError "WHAT: ..." saying why not (naming the layer or node).
+models::IntegerNet integer_view_of(const models::ClassifierImpl& model, const std::string& what);
 
 // The imported model as FINN would build it: a thresholding unit for the input quantizer, one MVAU per MatMul with
 // the graph's declared bits and threshold counts. Throws ConfigError when the graph has no integer view (FINN's

@@ -31,7 +31,7 @@ std::string read_file(const std::string& path) {
   return buf.str();
 }
 
-// The plan's maps as the integer view's code maps (models/integer_mlp.h).
+// The plan's maps as the integer view's code maps (models/integer_net.h).
 class InputMap : public models::CodeMap {
  public:
   InputMap(std::shared_ptr<const Graph> g, std::shared_ptr<const IntegerPlan> p) : g_(std::move(g)), p_(std::move(p)) {}
@@ -209,16 +209,21 @@ std::vector<models::LayerSummary> QonnxModelImpl::layers() const {
   return rows;
 }
 
-models::IntegerMlp QonnxModelImpl::integer_view() const {
+models::IntegerNet QonnxModelImpl::integer_view() const {
   const auto& p = plan();
-  models::IntegerMlp view;
+  models::IntegerNet view;
   view.input_mode = "map";
   view.input_levels = levels_of(p.acts[0].operand);
   view.input_map = std::make_shared<InputMap>(graph_, plan_);
-  view.input_channels = p.channels;
+  // The image the graph reads; a flat graph reads a row of values per channel (channel-major).
+  view.input = graph().input_dims.size() == 3
+                   ? input_shape()
+                   : models::InputShape{int(p.channels), 1, int(p.pixels_per_channel)};
   for (size_t l = 0; l < p.layers.size(); ++l) {
     const auto& L = p.layers[l];
     models::IntegerLayer layer;
+    layer.op = models::IntegerOp::dense;
+    layer.name = fmt::format("fc{}", l);
     layer.is_output = L.is_output;
     layer.input_levels = levels_of(p.acts[l].operand);
     layer.weight_levels = levels_of(L.weight);

@@ -13,7 +13,7 @@
 #include "interop/graph.h"
 #include "interop/integer_plan.h"
 #include "models/classifier.h"
-#include "models/integer_mlp.h"
+#include "models/integer_net.h"
 #include "models/registry.h"
 
 namespace nemokd::interop {
@@ -43,8 +43,9 @@ class QonnxModelImpl : public models::ClassifierImpl {
   // "" when the integer view exists, else why not (naming the node).
   const std::string& integer_blocker() const { return blocker_; }
   const IntegerPlan& plan() const;  // throws ConfigError with the blocker
-  // The integer view (models/integer_mlp.h) with the graph's code maps; throws ConfigError with the blocker.
-  models::IntegerMlp integer_view() const;
+  // The integer view (models/integer_net.h: dense layers) with the graph's code maps; throws ConfigError with the
+  // blocker.
+  models::IntegerNet integer_view() const;
 
  private:
   void build(std::string bytes);

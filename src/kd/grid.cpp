@@ -4,12 +4,14 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <fstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "core/folder_lock.h"
 #include "core/json_config.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
@@ -143,7 +145,7 @@ void write_table(const KdGridResult& result, const std::string& out_dir) {
   write_json_file((fs::path(out_dir) / "results.json").string(), j);
   const auto csv = (fs::path(out_dir) / "results.csv").string();
   {
-    std::ofstream out(csv + ".tmp");
+    std::ostringstream out;
     out << "name,kd,alpha,temperature,status,test_accuracy,test_error,val_accuracy,train_seconds,run_dir\n";
     for (const auto& r : result.rows) {
       auto num = [](double v) { return std::isfinite(v) ? fmt::format("{:.6f}", v) : std::string(); };
@@ -152,8 +154,8 @@ void write_table(const KdGridResult& result, const std::string& out_dir) {
                          std::isfinite(r.test_accuracy) ? num(1 - r.test_accuracy) : "", num(r.val_accuracy),
                          r.train_seconds, r.run_dir);
     }
+    write_text_file(csv, out.str());  // checked: a full disk is an error, not an empty table
   }
-  fs::rename(csv + ".tmp", csv);
 }
 
 bool read_row(const KdGridRow& row_in, const nlohmann::json& expected, KdGridRow& row) {
@@ -177,6 +179,7 @@ KdGridResult run_kd_grid(const KdGridConfig& config, const KdGridContext& ctx) {
   if (ctx.out_dir.empty()) throw ConfigError("out: a grid needs an output folder");
   // Alone, a device this machine lacks is an error now; under MPI the ranks that train have their own devices.
   if (!dist::Cluster::current()) check_device(config.base.base.train.device);
+  const FolderLock lock(ctx.out_dir);  // one process per grid folder
   const fs::path out(ctx.out_dir);
   const auto state = out / "grid.json";
   auto config_j = to_json(config);

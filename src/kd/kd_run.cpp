@@ -65,6 +65,40 @@ void apply_reference_recipe(train::TrainOptions& t, const std::string& arch, int
   }
 }
 
+namespace {
+
+// The teacher must take the dataset's images, before any training or caching: a run folder says what it was trained
+// on; any teacher is then tried on one batch and must answer with the dataset's classes. (Otherwise torch's own
+// "mat1 and mat2 shapes cannot be multiplied" came out of the first batch.)
+void check_teacher_fits(Teacher& teacher, const std::string& name, const data::Dataset& dataset,
+                        data::Normalization norm) {
+  const auto& spec = dataset.spec;
+  const std::vector<int64_t> shape{spec.channels, spec.height, spec.width};
+  if (!teacher.input().empty() && teacher.input() != shape)
+    throw ConfigError(fmt::format("kd.teacher: {} was trained on {} ({} images); this run's dataset {} has {}x{}x{} "
+                                  "images",
+                                  name, teacher.dataset(), fmt::join(teacher.input(), "x"), spec.name, spec.channels,
+                                  spec.height, spec.width));
+  data::BatchOptions probe_opts;
+  probe_opts.batch_size = 2;
+  probe_opts.normalization = norm;
+  data::BatchLoader probe(dataset.train, spec, probe_opts);
+  data::Batch b;
+  if (!probe.next(b)) return;
+  torch::Tensor out;
+  try {
+    out = teacher.logits(b.x);
+  } catch (const c10::Error& e) {
+    throw ConfigError(fmt::format("kd.teacher: {} cannot take {}'s {}x{}x{} images ({})", name, spec.name,
+                                  spec.channels, spec.height, spec.width, e.msg().substr(0, e.msg().find('\n'))));
+  }
+  if (out.dim() != 2 || out.size(1) != spec.classes)
+    throw ConfigError(fmt::format("kd.teacher: {} outputs {} classes, {} has {}", name,
+                                  out.dim() == 2 ? out.size(1) : -1, spec.name, spec.classes));
+}
+
+}  // namespace
+
 RunRecord run_kd(const KdRunConfig& config, const train::RunContext& ctx) {
   config.kd.validate("kd");
   auto teacher = Teacher::load(config.kd.teacher, config.base.train.device);
@@ -91,18 +125,7 @@ RunRecord run_kd(const KdRunConfig& config, const train::RunContext& ctx) {
   ext.command = "kd train";
   ext.config = to_json(config);
   ext.prepare = [state, config, teacher_norm, student_norm](train::Trainer& trainer, const data::Dataset& dataset) {
-    // One probe batch: the teacher must speak the dataset's classes.
-    data::BatchOptions probe_opts;
-    probe_opts.batch_size = 2;
-    probe_opts.normalization = teacher_norm;
-    data::BatchLoader probe(dataset.train, dataset.spec, probe_opts);
-    data::Batch b;
-    if (probe.next(b)) {
-      const auto classes = state->teacher->logits(b.x).size(1);
-      if (classes != dataset.spec.classes)
-        throw ConfigError(fmt::format("kd.teacher: {} outputs {} classes, {} has {}", config.kd.teacher, classes,
-                                      dataset.spec.name, dataset.spec.classes));
-    }
+    check_teacher_fits(*state->teacher, config.kd.teacher, dataset, teacher_norm);
     const bool augment = config.base.train.augment;
     if (config.kd.cache == "auto" && !augment) {
       state->cache = TeacherLogitCache::open_or_compute(*state->teacher, dataset.train, dataset.spec, teacher_norm,
@@ -158,6 +181,7 @@ void prepare_teacher_cache(const KdRunConfig& config) {
                         ? teacher->normalization().value_or(train_cfg.train.normalization)
                         : data::parse_normalization(config.kd.teacher_normalization);
   configure_threads(train_cfg.threads, train_cfg.blas_threads);
+  check_teacher_fits(*teacher, config.kd.teacher, dataset, norm);
   TeacherLogitCache::open_or_compute(*teacher, dataset.train, dataset.spec, norm, "train", config.kd.cache_dir);
 }
 

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "train/torch_file.h"
 #include "train/train_run.h"
 
 namespace nemokd::kd {
@@ -49,6 +50,9 @@ class RunTeacher : public Teacher {
     path_ = dir;
     identity_ = sha256_file((fs::path(dir) / "model.pt").string());
     normalization_ = run_.config.train.normalization;
+    const auto& ds = run_.record.results.at("dataset");
+    input_ = ds.at("shape").get<std::vector<int64_t>>();
+    dataset_ = run_.config.dataset.name;
   }
   torch::Tensor logits(const torch::Tensor& x) override {
     torch::NoGradGuard g;
@@ -63,11 +67,23 @@ class RunTeacher : public Teacher {
 class ScriptTeacher : public Teacher {
  public:
   ScriptTeacher(const std::string& file, const std::string& device) : device_(device) {
+    train::verify_archive(file);
     try {
       module_ = torch::jit::load(file, device_);
     } catch (const c10::Error& e) {
       throw DataError(fmt::format("{}: not a loadable TorchScript module ({})", file,
                                   e.msg().substr(0, e.msg().find('\n'))));
+    }
+    // A nemokd model.pt is a zip of tensors too, so torch::jit::load reads it — as a module without methods.
+    if (!module_.find_method("forward")) {
+      const auto dir = fs::path(file).parent_path();
+      if (fs::exists(dir / "run.json"))
+        throw DataError(fmt::format("{}: a nemokd model file, not a TorchScript module; pass its run folder as the "
+                                    "teacher: --teacher {}",
+                                    file, dir.empty() ? std::string(".") : dir.string()));
+      throw DataError(fmt::format("{}: a TorchScript file without a forward() method (save a scripted or traced "
+                                  "module: torch.jit.script(model).save(path))",
+                                  file));
     }
     module_.eval();
     kind_ = "torchscript";

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -26,10 +27,16 @@ class Teacher {
   // The input normalisation the teacher was trained with, when known (run folders record it).
   const std::optional<data::Normalization>& normalization() const { return normalization_; }
   std::string describe() const;
+  // What a run folder recorded about the images it was trained on ([C, H, W] and the dataset's name); empty for a
+  // TorchScript file (its input is only known by trying it).
+  const std::vector<int64_t>& input() const { return input_; }
+  const std::string& dataset() const { return dataset_; }
 
  protected:
   std::string kind_, path_, identity_;
   std::optional<data::Normalization> normalization_;
+  std::vector<int64_t> input_;
+  std::string dataset_;
 };
 
 // Hex SHA-256 of a file's bytes (DataError if unreadable).

@@ -49,6 +49,10 @@ json vl(json spec) {
   return spec;
 }
 
+// Numbers for people: epochs are whole (no 1.5 tick, no "3.000000"), and a numeric legend shows at most 3
+// significant digits ("2.11", not "2.11456827251").
+const json kEpochAxis = {{"format", "d"}, {"tickMinStep", 1}};
+const json kNumberLegend = {{"format", ".3~g"}, {"formatType", "number"}};
 const json kWAxes = json::parse(R"({
   "x": {"field": "abits", "type": "ordinal", "title": "activation bits A", "axis": {"labelAngle": 0}},
   "y": {"field": "wbits", "type": "ordinal", "title": "weight bits W"}
@@ -311,6 +315,7 @@ json q_vs_k_rows(const RunSet& runs, const std::vector<int>& generations) {
                         {"detail", r.hw.fit}});
       }
   for (const auto& ev : runs.evolution) {
+    if (!ev.proxy_unit.empty()) continue;  // a proxy (MACs, parameters) has no frames per second
     auto add = [&](const Candidate& c, const std::string& what) {
       if (!(c.latency_ms > 0)) return;
       rows.push_back({{"route", "K: distilled + evolved student (measured)"},
@@ -353,7 +358,7 @@ Block accuracy_curves_block(const Sweep& s, const std::string& id) {
        {{"width", 180}, {"height", 130},
         {"mark", {{"type", "line"}, {"point", true}}},
         {"encoding",
-         {{"x", {{"field", "epoch"}, {"type", "quantitative"}, {"title", "epoch"}}},
+         {{"x", {{"field", "epoch"}, {"type", "quantitative"}, {"title", "epoch"}, {"axis", kEpochAxis}}},
           {"y", {{"field", "accuracy"}, {"type", "quantitative"}, {"title", "test accuracy"}, {"scale", {{"zero", false}}},
                  {"axis", {{"format", ".1%"}}}}},
           {"color", {{"field", "A"}, {"type", "ordinal"}, {"title", "activation bits A"}, {"scale", {{"scheme", "tableau10"}}}}},
@@ -415,7 +420,7 @@ std::optional<Block> validation_curves_block(const Sweep& s, const std::string& 
        {{"width", 180}, {"height", 130},
         {"mark", {{"type", "line"}, {"strokeWidth", 1}}},
         {"encoding",
-         {{"x", {{"field", "epoch"}, {"type", "quantitative"}, {"title", "epoch"}}},
+         {{"x", {{"field", "epoch"}, {"type", "quantitative"}, {"title", "epoch"}, {"axis", kEpochAxis}}},
           {"y", {{"field", "accuracy"}, {"type", "quantitative"}, {"title", "validation accuracy"},
                  {"scale", {{"zero", false}}}, {"axis", {{"format", ".1%"}}}}},
           {"color", {{"field", "A"}, {"type", "ordinal"}, {"title", "activation bits A"}, {"scale", {{"scheme", "tableau10"}}}}},
@@ -825,7 +830,7 @@ Section kd_section(const KdGrid& g, const RunSet::Entry& e, const std::string& i
                                   {"y", {{"field", "error"}, {"type", "quantitative"}, {"title", "test error"},
                                          {"scale", {{"zero", false}}}, {"axis", {{"format", ".1%"}}}}},
                                   {"color", {{"field", "temperature"}, {"type", "ordinal"}, {"title", "T"},
-                                             {"scale", {{"scheme", "viridis"}}}}},
+                                             {"scale", {{"scheme", "viridis"}}}, {"legend", kNumberLegend}}},
                                   {"tooltip", json::array({{{"field", "name"}}, {{"field", "error"}, {"format", ".2%"}}})}}}}});
     if (has_base) {
       layers.push_back({{"data", {{"values", json::array({{{"baseline", g.baseline_error}, {"label", "no KD " + pct(g.baseline_error)}}})}}},
@@ -852,9 +857,13 @@ Section evolution_section(const Evolution& ev, const RunSet::Entry& e, const std
   const auto front = pareto_front(chosen);
   std::set<int> gens;
   for (const auto& c : chosen) gens.insert(c.generation);
-  sec.intro = fmt::format("{} candidates of {} generation(s){}{}; {} on the Pareto front; {} baseline point(s).",
+  const bool proxy = !ev.proxy_unit.empty();
+  const std::string cost = proxy ? ev.proxy_unit + " (proxy, not a measurement)" : "latency (ms, batch 1)";
+  sec.intro = fmt::format("{} candidates of {} generation(s){}{}; {} on the Pareto front; {} baseline point(s){}.",
                           chosen.size(), gens.size(), ev.dataset.empty() ? "" : " on " + ev.dataset,
-                          ev.device.empty() ? "" : ", latency on " + ev.device, front.size(), ev.baselines.size());
+                          ev.device.empty() ? "" : (proxy ? ", cost: " : ", latency on ") + ev.device, front.size(),
+                          ev.baselines.size(),
+                          ev.failed ? fmt::format("; {} candidate(s) failed and are not shown", ev.failed) : "");
   sec.commands = e.commands;
   auto row = [](const Candidate& c, const std::string& kind) {
     return json{{"kind", kind}, {"generation", c.generation}, {"id", c.id}, {"architecture", c.architecture},
@@ -867,9 +876,10 @@ Section evolution_section(const Evolution& ev, const RunSet::Entry& e, const std
   for (const auto& c : ev.baselines) base.push_back(row(c, "baseline"));
   const json tip = json::array({{{"field", "id"}}, {{"field", "generation"}}, {{"field", "architecture"}},
                                 {{"field", "genome"}}, {{"field", "error"}, {"format", ".2%"}},
-                                {{"field", "latency_ms"}, {"title", "latency (ms)"}, {"format", ".3f"}},
+                                {{"field", "latency_ms"}, {"title", proxy ? ev.proxy_unit : "latency (ms)"},
+                                 {"format", proxy ? ",.0f" : ".3f"}},
                                 {{"field", "params"}, {"format", ","}}, {{"field", "macs"}, {"title", "MACs"}, {"format", ","}}});
-  const json x = {{"field", "latency_ms"}, {"type", "quantitative"}, {"title", "latency (ms, batch 1)"}, {"scale", {{"zero", false}}}};
+  const json x = {{"field", "latency_ms"}, {"type", "quantitative"}, {"title", cost}, {"scale", {{"zero", false}}}};
   const json y = {{"field", "error"}, {"type", "quantitative"}, {"title", "test error"}, {"scale", {{"zero", false}}},
                   {"axis", {{"format", ".0%"}}}};
   json layers = json::array();
@@ -888,18 +898,21 @@ Section evolution_section(const Evolution& ev, const RunSet::Entry& e, const std
                       {"mark", {{"type", "point"}, {"shape", "cross"}, {"size", 160}, {"filled", true}, {"color", "black"}}},
                       {"encoding", {{"x", x}, {"y", y}, {"tooltip", tip}}}});
   Block b;
-  b.chart = {id + "-pareto", "Population in (latency, error), Pareto front and baselines",
+  b.chart = {id + "-pareto", proxy ? "Population in (" + ev.proxy_unit + ", error), Pareto front and baselines"
+                                   : "Population in (latency, error), Pareto front and baselines",
              "Dots: candidates of the chosen generations (colour = generation); red steps: the Pareto front (minimise both); "
              "black crosses: baseline students. Hover a point for its architecture and genome.",
              vl({{"width", 520}, {"height", 320}, {"layer", layers}})};
-  auto table = [](const std::string& caption, const std::vector<Candidate>& cs, bool collapsed) {
+  auto table = [&](const std::string& caption, const std::vector<Candidate>& cs, bool collapsed) {
     Table t;
     t.caption = caption;
     t.collapsed = collapsed;
-    t.header = {"id", "generation", "architecture", "genome", "test error", "latency (ms)", "FPS", "params", "MACs"};
+    t.header = {"id", "generation", "architecture", "genome", "test error", proxy ? ev.proxy_unit + " (proxy)" : "latency (ms)",
+                "FPS", "params", "MACs"};
     for (const auto& c : cs)
-      t.rows.push_back({c.id, std::to_string(c.generation), c.architecture, c.genome, pct(c.error), fixed(c.latency_ms, 3),
-                        fps_text(1000.0 / c.latency_ms), c.params >= 0 ? grouped(double(c.params)) : "–",
+      t.rows.push_back({c.id, std::to_string(c.generation), c.architecture, c.genome, pct(c.error),
+                        proxy ? grouped(c.latency_ms) : fixed(c.latency_ms, 3),
+                        proxy ? "–" : fps_text(1000.0 / c.latency_ms), c.params >= 0 ? grouped(double(c.params)) : "–",
                         c.macs >= 0 ? grouped(double(c.macs)) : "–"});
     return t;
   };
@@ -937,7 +950,7 @@ Section single_run_section(const SingleRun& r, const RunSet::Entry& e, const std
   json spec = {{"data", {{"values", rows}}}, {"width", 420}, {"height", 220},
                {"mark", {{"type", "line"}, {"point", true}}},
                {"encoding",
-                {{"x", {{"field", "epoch"}, {"type", "quantitative"}}},
+                {{"x", {{"field", "epoch"}, {"type", "quantitative"}, {"axis", kEpochAxis}}},
                  {"y", {{"field", "accuracy"}, {"type", "quantitative"}, {"scale", {{"zero", false}}}, {"axis", {{"format", ".1%"}}}}},
                  {"color", {{"field", "split"}, {"type", "nominal"}, {"sort", {"train", "validation", "test"}}}},
                  {"tooltip", json::array({{{"field", "split"}}, {{"field", "epoch"}}, {{"field", "accuracy"}, {"format", ".2%"}}})}}}};

@@ -14,6 +14,8 @@ struct ReportOptions {
   std::string title;             // page title; default: "nemokd report" and the folders
   std::vector<int> generations;  // evolution: generations to plot (empty: all)
   bool epoch_curves = true;      // sweeps: also the per-epoch validation curves from each cell's metrics.json
+  std::string base_dir;          // where the page lives (write_report sets it): absolute paths below it are shown
+                                 // relative to it in commands and the title
 };
 
 // ---- figure data ------------------------------------------------------------------------------------------------

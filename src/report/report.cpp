@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/json_config.h"
 #include "report/assets.h"
 
 namespace nemokd::report {
@@ -162,12 +163,39 @@ std::string utc_now() {
 
 }  // namespace
 
-std::string render_report(const RunSet& runs, const ReportOptions& options, ReportSummary* summary) {
+std::string relative_paths(const std::string& text, const std::string& base_dir) {
+  if (base_dir.empty()) return text;
+  const fs::path base = fs::path(base_dir).lexically_normal();
+  std::string out;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    const size_t end = std::min(text.find(' ', pos), text.size());
+    std::string word = text.substr(pos, end - pos);
+    // A word that is an absolute path, or KEY=absolute path, below the page's folder.
+    size_t at = 0;
+    const size_t eq = word.find('=');
+    if (eq != std::string::npos && eq + 1 < word.size() && word[eq + 1] == '/') at = eq + 1;
+    if (at < word.size() && word[at] == '/') {
+      const auto rel = fs::path(word.substr(at)).lexically_normal().lexically_relative(base);
+      if (!rel.empty() && *rel.begin() != "..") word = word.substr(0, at) + rel.string();
+    }
+    out += (pos ? " " : "") + word;
+    pos = end + 1;
+  }
+  return out;
+}
+
+std::string render_report(const RunSet& runs_as_loaded, const ReportOptions& options, ReportSummary* summary) {
+  // Commands as the page's reader can use them: paths below the page's folder relative to it.
+  RunSet runs = runs_as_loaded;
+  for (auto& e : runs.entries)
+    for (auto& c : e.commands) c = relative_paths(c, options.base_dir);
   const auto sections = build_sections(runs, options);
   std::string title = options.title;
   if (title.empty()) {
     std::vector<std::string> dirs;
-    for (const auto& e : runs.entries) dirs.push_back(fs::path(e.dir).lexically_normal().string());
+    for (const auto& e : runs.entries)
+      dirs.push_back(relative_paths(fs::absolute(e.dir).lexically_normal().string(), options.base_dir));
     title = fmt::format("nemokd report: {}", fmt::join(dirs, ", "));
   }
   json charts = json::array();
@@ -219,20 +247,14 @@ ReportSummary write_report(const std::vector<std::string>& run_dirs, const std::
   if (out_html.empty()) throw ConfigError("report: --out: give the HTML file to write");
   const RunSet runs = load_runs(run_dirs);
   ReportSummary summary;
-  const std::string html = render_report(runs, options, &summary);
+  ReportOptions with_base = options;
+  if (with_base.base_dir.empty()) with_base.base_dir = fs::absolute(out_html).parent_path().lexically_normal().string();
+  const std::string html = render_report(runs, with_base, &summary);
   const fs::path out(out_html);
   std::error_code ec;
   if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
   if (fs::is_directory(out, ec)) throw ConfigError(fmt::format("report: --out {}: is a folder, give a file name", out_html));
-  const std::string tmp = out_html + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw ConfigError(fmt::format("report: --out {}: cannot write", out_html));
-    f << html;
-    if (!f.flush()) throw ConfigError(fmt::format("report: --out {}: write failed", out_html));
-  }
-  fs::rename(tmp, out, ec);
-  if (ec) throw ConfigError(fmt::format("report: --out {}: {}", out_html, ec.message()));
+  write_text_file(out_html, html);  // checked and atomic: a full disk leaves no half page and no .tmp
   summary.out_html = out_html;
   summary.bytes = html.size();
   return summary;

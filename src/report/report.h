@@ -26,6 +26,10 @@ std::string render_report(const RunSet& runs, const ReportOptions& options = {},
 ReportSummary write_report(const std::vector<std::string>& run_dirs, const std::string& out_html,
                            const ReportOptions& options = {});
 
+// `text` (a command line: space-separated words) with every absolute path below `base_dir` — a word, or the value of
+// a KEY=PATH word — written relative to it; other words as they are. A page shows its runs' commands this way.
+std::string relative_paths(const std::string& text, const std::string& base_dir);
+
 // Text safe inside HTML element content and attribute values.
 std::string html_escape(const std::string& text);
 // JSON text safe inside <script type="application/json"> (every '<' as \u003c).

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/json_config.h"
 
 namespace nemokd::report {
 namespace fs = std::filesystem;
@@ -30,11 +32,10 @@ std::string read_text(const fs::path& p) {
 }
 
 json read_json(const fs::path& p) {
-  const std::string text = read_text(p);
   try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    throw DataError(fmt::format("{}: not valid JSON ({})", p.string(), e.what()));
+    return parse_json(read_text(p), p.string());
+  } catch (const ConfigError& e) {
+    throw DataError(e.what());  // a malformed record is a data defect here (the message names the file)
   }
 }
 
@@ -434,9 +435,10 @@ Evolution load_evolution(const std::string& dir) {
     ev.dataset = str(j, "dataset");
     ev.command = j.contains("argv") ? join_argv(j["argv"]) : str(j, "command");
   }
-  auto read = [&](const json& c, size_t i, bool baseline) {
+  auto read = [&](const json& c, size_t i, bool baseline) -> std::optional<Candidate> {
     Candidate k;
     if (!c.is_object()) throw DataError(fmt::format("{}: entry {} is not an object", p.string(), i));
+    if (c.contains("status") && str(c, "status") != "completed") return std::nullopt;  // a failure: nothing to plot
     k.generation = static_cast<int>(integer(c, "generation"));
     k.id = c.contains("id") ? (c["id"].is_string() ? c["id"].get<std::string>() : c["id"].dump()) : str(c, "name");
     k.architecture = str(c, "architecture");
@@ -445,18 +447,26 @@ Evolution load_evolution(const std::string& dir) {
     if (std::isnan(k.error) && !std::isnan(num(c, "accuracy"))) k.error = 1.0 - num(c, "accuracy");
     k.latency_ms = num(c, "latency_ms");
     if (std::isnan(k.latency_ms)) k.latency_ms = num(c, "latency");
+    if (std::isnan(k.latency_ms) && c.contains("latency_proxy")) {
+      k.latency_ms = num(c, "latency_proxy");
+      if (ev.proxy_unit.empty()) ev.proxy_unit = ev.device == "params" ? "parameters" : "MACs";
+    }
     k.params = integer(c, "params", -1);
     k.macs = integer(c, "macs", -1);
     k.pareto = c.value("pareto", false);
     if (std::isnan(k.error) || std::isnan(k.latency_ms))
-      throw DataError(fmt::format("{}: {} {} needs 'error' and 'latency_ms'", p.string(),
+      throw DataError(fmt::format("{}: {} {} needs 'error' and 'latency_ms' (or 'latency_proxy')", p.string(),
                                   baseline ? "baseline" : "candidate", i));
     return k;
   };
-  for (size_t i = 0; i < cands.size(); ++i) ev.candidates.push_back(read(cands[i], i, false));
+  for (size_t i = 0; i < cands.size(); ++i) {
+    if (auto k = read(cands[i], i, false)) ev.candidates.push_back(*k);
+    else ++ev.failed;
+  }
   if (j.is_object() && j.contains("baseline")) {
     const json b = j["baseline"].is_array() ? j["baseline"] : json::array({j["baseline"]});
-    for (size_t i = 0; i < b.size(); ++i) ev.baselines.push_back(read(b[i], i, true));
+    for (size_t i = 0; i < b.size(); ++i)
+      if (auto k = read(b[i], i, true)) ev.baselines.push_back(*k);
   }
   return ev;
 }

@@ -101,8 +101,10 @@ struct FpgaGrid {
 //    "candidates": [{"generation": 3, "id": "g3-7", "genome": <any JSON>, "architecture": "conv 32-64 | fc 256",
 //                    "error": 0.12, "latency_ms": 1.9, "params": 12345, "macs": 678900, "pareto": true}, ...],
 //    "baseline": [{"name": "baseline (KD)", "error": 0.2, "latency_ms": 2.5, "architecture": "..."}, ...]}
-// error is a fraction in [0, 1]; latency_ms in milliseconds ("latency" is accepted as milliseconds too);
-// params, macs, id, architecture, genome, pareto optional.
+// error is a fraction in [0, 1]; latency_ms in milliseconds ("latency" is accepted as milliseconds too); a search
+// with a proxy probe (--latency macs / params) writes "latency_proxy" instead, read as the objective in the proxy's
+// unit (never as milliseconds); params, macs, id, architecture, genome, pareto optional. Candidates whose "status"
+// is not "completed" (failed trainings or measurements: error and latency null) are counted, not plotted.
 struct Candidate {
   int generation = 0;
   std::string id, architecture, genome;  // genome: compact JSON text
@@ -113,6 +115,8 @@ struct Candidate {
 struct Evolution {
   std::string dir, device, dataset, command;
   std::vector<Candidate> candidates, baselines;  // baselines: generation unused
+  std::string proxy_unit;  // "" = latency_ms is milliseconds; else what the proxy counts ("MACs", "parameters")
+  int failed = 0;          // candidates that did not complete (not in `candidates`)
 };
 
 enum class RunKind { sweep, kd_grid, single_run, engine_compare, fpga_grid, evolution };

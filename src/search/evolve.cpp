@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <boost/archive/binary_iarchive.hpp>
@@ -22,6 +23,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "core/folder_lock.h"
 #include "core/json_config.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
@@ -36,6 +38,8 @@ namespace fs = std::filesystem;
 
 // A failed or diverged candidate gets these objectives: never preferred, never a crash.
 constexpr double kWorst = 1e12;
+// Every member is a training run: beyond this a search is a typo, and pagmo would reserve the population up front.
+constexpr int kMaxPopulation = 10000;
 
 void EvolveConfig::validate() const {
   base.kd.validate("base.kd");
@@ -43,8 +47,9 @@ void EvolveConfig::validate() const {
   if (base.base.model.arch != space.arch)
     throw ConfigError(fmt::format("space.arch: {} does not match the baseline student's arch {}", space.arch,
                                   base.base.model.arch));
-  if (population < 8 || population % 4 != 0)
-    throw ConfigError(fmt::format("population: {} (NSGA-II needs >= 8 and a multiple of 4)", population));
+  if (population < 8 || population % 4 != 0 || population > kMaxPopulation)
+    throw ConfigError(fmt::format("population: {} (NSGA-II needs >= 8 and a multiple of 4; at most {})", population,
+                                  kMaxPopulation));
   check_range("generations", generations, 0, 100000);
   check_range("jobs", jobs, 1, 256);
   if (mpi_latency != "root" && mpi_latency != "trainer" &&
@@ -136,8 +141,18 @@ class ChildEvaluator : public Evaluator {
   ChildEvaluator(EvolveConfig config, std::string out_dir, std::string executable)
       : config_(std::move(config)), out_dir_(std::move(out_dir)), executable_(std::move(executable)) {
     // A command probe measures the candidate's ONNX export (e.g. OpenVINO benchmark_app on a Myriad X).
-    probe_ = hw::latency::make_probe(hw::latency::parse_probe(config_.latency), onnx_export::export_onnx_to_dir,
+    const auto spec_probe = hw::latency::parse_probe(config_.latency);
+    probe_ = hw::latency::make_probe(spec_probe, onnx_export::export_onnx_to_dir,
                                      (fs::path(out_dir_) / "latency-work").string());
+    // A probe device this process lacks would fail every candidate after its training: refused now, when this
+    // process measures (alone, or --mpi-latency root; other ranks own their devices).
+    if (spec_probe.kind == "torch" && (!dist::Cluster::current() || config_.mpi_latency == "root")) {
+      try {
+        check_device(spec_probe.device);
+      } catch (const ConfigError& e) {
+        throw ConfigError(fmt::format("latency: probe '{}' cannot measure here ({})", config_.latency, e.what()));
+      }
+    }
     const auto& spec = data::dataset_spec(config_.base.base.dataset.name);
     input_ = {spec.channels, spec.height, spec.width};
     classes_ = spec.classes;
@@ -427,11 +442,22 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
   const int last = store.generations_done();
   for (int g = 0; g <= last; ++g) {
     auto keys = store.members(g);
+    // The front is made of completed candidates only: failures carry placeholder objectives, and a generation
+    // where everything failed has an empty front rather than a front of failures.
     std::vector<std::vector<double>> f;
-    for (const auto& k : keys) f.push_back(objectives_of(config, *by_key.at(k)));
+    std::vector<std::string> ok_keys;
+    for (const auto& k : keys) {
+      const auto it = by_key.find(k);
+      if (it == by_key.end())
+        throw DataError(fmt::format("{}: generation {} lists candidate '{}', which the store does not hold",
+                                    (fs::path(out_dir) / "state.db").string(), g, k));
+      if (it->second->status != "completed") continue;
+      f.push_back(objectives_of(config, *it->second));
+      ok_keys.push_back(k);
+    }
     std::vector<std::string> front;
     for (size_t i : non_dominated(f))
-      if (std::find(front.begin(), front.end(), keys[i]) == front.end()) front.push_back(keys[i]);
+      if (std::find(front.begin(), front.end(), ok_keys[i]) == front.end()) front.push_back(ok_keys[i]);
     result.members.push_back(keys);
     result.fronts.push_back(front);
   }
@@ -477,6 +503,7 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
     if (c.role == "search") continue;
     nlohmann::json j = {{"name", c.role == "baseline-kd" ? "baseline (KD)" : "baseline (no KD)"},
                         {"error", c.status == "completed" ? nlohmann::json(c.error) : nlohmann::json()},
+                        {"status", c.status},
                         {"architecture", c.summary},
                         {"params", c.params},
                         {"macs", c.macs}};
@@ -486,14 +513,14 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
   write_json_file((fs::path(out_dir) / "candidates.json").string(), cj);
   const auto csv = (fs::path(out_dir) / "candidates.csv").string();
   {
-    std::ofstream o(csv + ".tmp");
+    std::ostringstream o;
     o << "generation,role,summary,status,test_error,latency,latency_unit,params,macs,train_seconds,genome,run_dir\n";
     for (const auto& c : result.candidates)
       o << fmt::format("{},{},\"{}\",{},{:.6f},{:.6g},{},{},{},{:.1f},\"{}\",{}\n", c.generation, c.role, c.summary,
                        c.status, c.error, c.latency, (c.latency_detail.is_object() ? c.latency_detail.value("unit", std::string()) : std::string()), c.params, c.macs,
                        c.train_seconds, fmt::join(c.genome, " "), c.run_dir);
+    write_text_file(csv, o.str());  // checked: a full disk is an error, not an empty table
   }
-  fs::rename(csv + ".tmp", csv);
 }
 
 }  // namespace
@@ -541,6 +568,42 @@ std::shared_ptr<Evaluator> make_child_evaluator(const EvolveConfig& config, cons
   return std::make_shared<ChildEvaluator>(config, ctx.out_dir, ctx.executable);
 }
 
+// What a resume will read from state.db, checked before any training: the last (population, algorithm) checkpoint
+// fits this search, and every generation's members are candidates of the store. (A hand-edited or foreign file
+// otherwise failed inside pagmo, or with map::at after the baseline's training.)
+static void check_store(const Store& store, const EvolveConfig& config, const std::string& path) {
+  const auto cp = store.last_checkpoint();
+  if (!cp) return;
+  const size_t genes = config.space.genes(), objectives = size_t(config.objectives());
+  if (cp->xs.size() != size_t(config.population) || cp->fs.size() != cp->xs.size())
+    throw DataError(fmt::format("{}: checkpoint of generation {} holds {} members and {} objective vectors, the "
+                                "search has a population of {}",
+                                path, cp->generation, cp->xs.size(), cp->fs.size(), config.population));
+  for (size_t i = 0; i < cp->xs.size(); ++i) {
+    if (cp->xs[i].size() != genes || cp->fs[i].size() != objectives)
+      throw DataError(fmt::format("{}: checkpoint of generation {}, member {}: {} genes and {} objectives, expected {} "
+                                  "and {}",
+                                  path, cp->generation, i, cp->xs[i].size(), cp->fs[i].size(), genes, objectives));
+    for (double v : cp->xs[i])
+      if (!std::isfinite(v))
+        throw DataError(fmt::format("{}: checkpoint of generation {}, member {}: a gene is not a finite number", path,
+                                    cp->generation, i));
+  }
+  try {
+    load_algorithm(cp->algorithm);
+  } catch (const std::exception& e) {
+    throw DataError(fmt::format("{}: checkpoint of generation {}: the NSGA-II state cannot be read ({})", path,
+                                cp->generation, e.what()));
+  }
+  std::set<std::string> known;
+  for (const auto& c : store.candidates()) known.insert(c.key);
+  for (int g = 0; g <= cp->generation; ++g)
+    for (const auto& key : store.members(g))
+      if (!known.count(key))
+        throw DataError(fmt::format("{}: generation {} lists candidate '{}', which the store does not hold", path, g,
+                                    key));
+}
+
 EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx) {
   config.validate();
   if (ctx.out_dir.empty()) throw ConfigError("out: an evolution needs an output folder");
@@ -548,6 +611,7 @@ EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx)
   if (!ctx.evaluator && !dist::Cluster::current()) check_device(config.base.base.train.device);
   // Before anything is written: an evaluator that cannot work (a probe, an MPI rank) is an error here.
   auto evaluator = ctx.evaluator ? ctx.evaluator : make_child_evaluator(config, ctx);
+  const FolderLock lock(ctx.out_dir);  // one process per search folder (evolve --resume on a running search too)
   const fs::path out(ctx.out_dir);
   const auto db_path = out / "state.db";
   const bool existed = fs::exists(db_path);
@@ -563,7 +627,7 @@ EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx)
   config_j["base"].erase("threads");
   config_j["base"].erase("blas_threads");
   if (auto old = store.meta("config")) {
-    auto a = nlohmann::json::parse(*old);
+    auto a = parse_json(*old, db_path.string() + ": meta 'config'");
     a.erase("generations");  // more generations may be asked of a finished run
     auto b = config_j;
     b.erase("generations");
@@ -572,6 +636,7 @@ EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx)
                                     "evolve --resume --out {}` alone) or use a new --out",
                                     db_path.string(), ctx.out_dir));
   }
+  if (existed) check_store(store, config, db_path.string());  // a damaged store is an error before any training
   store.set_meta("config", config_j.dump());
   write_json_file((out / "evolve.json").string(), to_json(config));
 

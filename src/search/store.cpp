@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/json_config.h"
 
 namespace nemokd::search {
 
@@ -57,19 +58,28 @@ class Stmt {
   std::string path_;
 };
 
-nlohmann::json parse(const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json::parse(s); }
+// JSON kept in a column: read like any user JSON (the file may have been edited by hand), errors naming the column.
+nlohmann::json parse(const std::string& s, const std::string& what) { return s.empty() ? nlohmann::json() : parse_json(s, what); }
 
-Candidate read_candidate(const Stmt& q) {
+template <typename T>
+T parse_as(const std::string& s, const std::string& what) {
+  T out{};
+  detail::strict_get(parse(s, what), what, out);
+  return out;
+}
+
+Candidate read_candidate(const Stmt& q, const std::string& path) {
   Candidate c;
   c.key = q.col_text(0);
-  c.genome = parse(q.col_text(1)).get<std::vector<double>>();
-  c.config = parse(q.col_text(2));
+  const std::string where = fmt::format("{}: candidate '{}'", path, c.key);
+  c.genome = parse_as<std::vector<double>>(q.col_text(1), where + " genome");
+  c.config = parse(q.col_text(2), where + " config");
   c.summary = q.col_text(3);
   c.status = q.col_text(4);
   c.message = q.col_text(5);
   c.error = q.col_real(6);
   c.latency = q.col_real(7);
-  c.latency_detail = parse(q.col_text(8));
+  c.latency_detail = parse(q.col_text(8), where + " latency_detail");
   c.params = q.col_int(9);
   c.macs = q.col_int(10);
   c.train_seconds = q.col_real(11);
@@ -137,7 +147,7 @@ std::optional<Candidate> Store::candidate(const std::string& key) const {
   Stmt q(db_, fmt::format("SELECT {} FROM candidates WHERE key = ?", kCandidateColumns), path_);
   q.text(1, key);
   if (!q.step()) return std::nullopt;
-  return read_candidate(q);
+  return read_candidate(q, path_);
 }
 
 void Store::put_candidate(const Candidate& c) {
@@ -156,7 +166,7 @@ void Store::put_candidate(const Candidate& c) {
 std::vector<Candidate> Store::candidates() const {
   Stmt q(db_, fmt::format("SELECT {} FROM candidates ORDER BY seq", kCandidateColumns), path_);
   std::vector<Candidate> out;
-  while (q.step()) out.push_back(read_candidate(q));
+  while (q.step()) out.push_back(read_candidate(q, path_));
   return out;
 }
 
@@ -182,8 +192,9 @@ std::optional<Checkpoint> Store::last_checkpoint() const {
   if (!q.step()) return std::nullopt;
   Checkpoint cp;
   cp.generation = int(q.col_int(0));
-  cp.xs = parse(q.col_text(1)).get<std::vector<std::vector<double>>>();
-  cp.fs = parse(q.col_text(2)).get<std::vector<std::vector<double>>>();
+  const std::string where = fmt::format("{}: checkpoint of generation {}", path_, cp.generation);
+  cp.xs = parse_as<std::vector<std::vector<double>>>(q.col_text(1), where + " xs");
+  cp.fs = parse_as<std::vector<std::vector<double>>>(q.col_text(2), where + " fs");
   cp.algorithm = q.col_blob(3);
   return cp;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <fstream>
 #include <set>
 
@@ -10,12 +11,15 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "core/folder_lock.h"
 #include "core/json_config.h"
 #include "core/process.h"
 #include "dist/cluster.h"
 #include "train/child_runs.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
+#include "hw/fpga/model_design.h"
+#include "models/registry.h"
 
 namespace nemokd::train {
 namespace fs = std::filesystem;
@@ -44,8 +48,8 @@ TrainRunConfig default_qat_config() {
 std::string QuantCell::name() const { return fmt::format("w{}a{}", wbits, abits); }
 
 void SweepConfig::validate() const {
-  if (base.model.arch != "mlp" || !base.model.mlp.quantized)
-    throw ConfigError("sweep.base.model: a sweep trains quantized MLPs (model.mlp.quant must be set)");
+  if (!models::quant_config(base.model))
+    throw ConfigError("sweep.base.model: a sweep trains quantized models (mlp with quant, cnv, qflexstudent)");
   if (cells.empty()) throw ConfigError("sweep.cells: no W x A combination to train");
   std::set<std::string> seen;
   for (const auto& c : cells) {
@@ -62,7 +66,7 @@ void SweepConfig::validate() const {
 
 TrainRunConfig SweepConfig::cell_config(const QuantCell& cell) const {
   TrainRunConfig c = base;
-  c.model.mlp.set_bits({cell.wbits}, {cell.abits});
+  models::set_quant_bits(c.model, {cell.wbits}, {cell.abits});
   c.train.test_eval_epochs = eval_at;
   const int total = base.threads > 0 ? base.threads : hardware_cores();
   c.threads = std::max(1, total / jobs);
@@ -115,8 +119,17 @@ SweepConfig sweep_preset(const std::string& name, double scale) {
     s.base.train.epochs = 40;
     eval = {10, 20, 30, 40};
     s.cells = {{2, 2}, {3, 3}, {4, 4}};
+  } else if (name == "cnv-cifar10") {
+    // FINN's CNV on CIFAR-10 at the bit widths of its published variants (BNN-PYNQ / finn-examples: CNV-W1A1,
+    // CNV-W1A2, CNV-W2A2); 8-bit signed input, hard-tanh, Adam with a cosine schedule, crop + flip augmentation.
+    s.base.dataset.name = "cifar10";
+    s.base.model = models::preset_model("cnv");
+    s.base.train.augment = true;
+    s.base.train.epochs = 300;
+    eval = {50, 100, 200, 300};
+    s.cells = {{1, 1}, {1, 2}, {2, 2}};
   } else {
-    throw ConfigError(fmt::format("preset: '{}' is not one of q1, q2", name));
+    throw ConfigError(fmt::format("preset: '{}' is not one of q1, q2, cnv-cifar10", name));
   }
   auto scaled = [scale](int e) { return std::max(1, int(std::lround(e * scale))); };
   s.base.train.epochs = scaled(s.base.train.epochs);
@@ -180,6 +193,7 @@ SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
   if (ctx.out_dir.empty()) throw ConfigError("out: a sweep needs an output folder");
   // Alone, a device this machine lacks is an error now; under MPI the ranks that train have their own devices.
   if (!dist::Cluster::current()) check_device(config.base.train.device);
+  const FolderLock lock(ctx.out_dir);  // one process per sweep folder (a second --resume waits its turn)
   const fs::path out(ctx.out_dir);
   const fs::path state = out / "sweep.json";
   nlohmann::json config_j = to_json(config);
@@ -261,10 +275,11 @@ hw::fpga::HwPoint sweep_cell_hw(const SweepConfig& config, const QuantCell& cell
   try {
     const auto& spec = data::dataset_spec(config.base.dataset.name);
     const auto table = hw::fpga::load_device_table(hw::fpga::default_device_table_path());
-    auto mlp = config.base.model.mlp;
-    mlp.set_bits({cell.wbits}, {cell.abits});
-    const hw::fpga::MlpShape shape{int64_t(spec.channels) * spec.height * spec.width, spec.classes, 0};
-    return hw::fpga::hw_point(mlp, shape, config.hw, table.find(config.hw.device));
+    auto model = config.base.model;
+    models::set_quant_bits(model, {cell.wbits}, {cell.abits});
+    const models::InputShape input{spec.channels, spec.height, spec.width};
+    return hw::fpga::hw_point(hw::fpga::model_design(model, input, spec.classes), config.hw,
+                              table.find(config.hw.device));
   } catch (const Error& e) {
     p.message = e.what();  // the table then has empty hardware columns for this cell; training is unaffected
   }
@@ -277,14 +292,14 @@ void write_sweep_table(const SweepConfig& config, const SweepResult& result, con
   j["eval_at"] = config.eval_at;
   j["preset"] = config.preset;
   j["dataset"] = config.base.dataset.name;
-  j["hidden"] = config.base.model.mlp.hidden;
+  j["arch"] = config.base.model.arch;
+  if (config.base.model.arch == "mlp") j["hidden"] = config.base.model.mlp.hidden;
   j["epochs"] = config.base.train.epochs;
   j["hw"] = config.hw.to_json();
   write_json_file((out / "results.json").string(), j);
 
-  const std::string tmp = (out / "results.csv.tmp").string();
   {
-    std::ofstream csv(tmp);
+    std::ostringstream csv;
     csv << "wbits,abits,status,parameters";
     for (int e : config.eval_at) csv << ",test_acc_epoch" << e;
     // Hardware columns last, so readers of the older table keep their column positions.
@@ -305,8 +320,8 @@ void write_sweep_table(const SweepConfig& config, const SweepResult& result, con
       for (const auto& v : r.hw.csv_fields()) csv << ',' << v;
       csv << '\n';
     }
+    write_text_file((out / "results.csv").string(), csv.str());  // checked: a full disk is an error
   }
-  fs::rename(tmp, out / "results.csv");
 }
 
 }  // namespace nemokd::train

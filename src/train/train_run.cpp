@@ -7,8 +7,10 @@
 #include <torch/serialize.h>
 
 #include "core/error.h"
+#include "core/folder_lock.h"
 #include "core/json_config.h"
 #include "core/runtime.h"
+#include "train/torch_file.h"
 
 namespace nemokd::train {
 
@@ -31,12 +33,10 @@ TrainRunConfig train_run_config_from_json(const nlohmann::json& j) {
   check_range("threads", c.threads, 0, 1024);
   check_range("blas_threads", c.blas_threads, 0, 1024);
   // A quantized input mode fixes how pixels must be mapped before it (exact 8-bit levels, or [-1, 1]).
-  if (c.model.arch == "mlp") {
-    const auto need = c.model.mlp.required_normalization();
-    if (!need.empty() && need != data::to_string(c.train.normalization))
-      throw ConfigError(fmt::format("train.normalization: the model's '{}' input quantizer needs '{}' (got '{}')",
-                                    c.model.mlp.quant.input, need, data::to_string(c.train.normalization)));
-  }
+  if (const auto need = models::required_normalization(c.model);
+      !need.empty() && need != data::to_string(c.train.normalization))
+    throw ConfigError(fmt::format("train.normalization: the model's input quantizer needs '{}' (got '{}')", need,
+                                  data::to_string(c.train.normalization)));
   return c;
 }
 
@@ -46,11 +46,22 @@ RunRecord run_training(const TrainRunConfig& config, const RunContext& ctx) {
   check_device(config.train.device);
   const int threads = configure_threads(config.threads, config.blas_threads);
 
+  const FolderLock lock(ctx.out_dir);  // one process per run folder, until the record is final
   const auto checkpoint = std::filesystem::path(ctx.out_dir) / "checkpoint.pt";
-  if (!ctx.resume && std::filesystem::exists(checkpoint))
-    throw ConfigError(fmt::format("{}: a checkpoint already exists; pass --resume to continue it or choose "
-                                  "another --out (nothing is overwritten)",
-                                  checkpoint.string()));
+  if (!ctx.resume && ctx.force) {
+    // --force: this run replaces the one the folder holds (its files only; anything else there stays).
+    for (const char* name : kRunFiles) std::filesystem::remove(std::filesystem::path(ctx.out_dir) / name);
+  } else if (!ctx.resume) {
+    if (std::filesystem::exists(checkpoint))
+      throw ConfigError(fmt::format("{}: a checkpoint already exists; pass --resume to continue it or choose "
+                                    "another --out (nothing is overwritten)",
+                                    checkpoint.string()));
+    // A finished run keeps no checkpoint in some flows; its model.pt, run.json and metrics.json were overwritten.
+    if (folder_has_content(ctx.out_dir))
+      throw ConfigError(fmt::format("{}: the folder is not empty (a finished run?); pass --resume to continue it, "
+                                    "--force to replace it, or choose another --out (nothing is overwritten)",
+                                    ctx.out_dir));
+  }
 
   RunRecord record;
   record.command = ctx.extension ? ctx.extension->command : "train";
@@ -80,6 +91,7 @@ RunRecord run_training(const TrainRunConfig& config, const RunContext& ctx) {
   key.erase("threads");
   key.erase("blas_threads");
   trainer.set_resume_key(key);
+  trainer.check_checkpoint();  // a checkpoint that cannot be resumed is refused before run.json is rewritten
   if (ctx.extension && ctx.extension->prepare) ctx.extension->prepare(trainer, dataset);
 
   std::filesystem::create_directories(ctx.out_dir);
@@ -99,7 +111,7 @@ RunRecord run_training(const TrainRunConfig& config, const RunContext& ctx) {
   if (result.status == "completed") {
     torch::serialize::OutputArchive archive;
     model->save(archive);
-    archive.save_to((std::filesystem::path(ctx.out_dir) / "model.pt").string());
+    save_archive(archive, (std::filesystem::path(ctx.out_dir) / "model.pt").string());
   }
   record.write(ctx.out_dir);
   return record;
@@ -126,6 +138,7 @@ TrainedRun load_trained_run(const std::string& dir) {
   const auto dims = ds.at("shape").get<std::vector<int>>();
   if (dims.size() != 3) throw DataError(fmt::format("{}: results.dataset.shape is not [C, H, W]", run_json));
   run.model = models::build_model(run.config.model, {dims[0], dims[1], dims[2]}, ds.at("classes").get<int>());
+  verify_archive(weights);
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(weights);
@@ -142,7 +155,7 @@ void save_trained_run(const std::string& dir, const TrainRunConfig& config, cons
   std::filesystem::create_directories(dir);
   torch::serialize::OutputArchive archive;
   model.save(archive);
-  archive.save_to((std::filesystem::path(dir) / "model.pt").string());
+  save_archive(archive, (std::filesystem::path(dir) / "model.pt").string());
   RunRecord rec;
   rec.command = "train";
   rec.config = to_json(config);

@@ -36,10 +36,14 @@ struct RunExtension {
 
 struct RunContext {
   std::string out_dir;  // required: run.json, checkpoint.pt, metrics.json, model.pt go here
-  bool resume = false;
+  bool resume = false;  // continue the checkpoint in out_dir; without it a non-empty out_dir is refused...
   bool progress = true;
   const RunExtension* extension = nullptr;
+  bool force = false;   // ...unless this is set: the run's files there (kRunFiles) are removed first
 };
+// The files a run writes into its folder.
+inline constexpr const char* kRunFiles[] = {"run.json", "model.pt", "checkpoint.pt", "metrics.json",
+                                            "run.json.tmp", "model.pt.tmp", "checkpoint.pt.tmp", "metrics.json.tmp"};
 
 // Runs the training and returns its record (also written to out_dir/run.json). Throws nemokd::Error for
 // bad input; a diverged loss is returned as status "diverged" with the record written.

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/json_config.h"
 #include "core/run_record.h"
+#include "train/torch_file.h"
 
 namespace nemokd::train {
 namespace fs = std::filesystem;
@@ -156,29 +157,53 @@ void Trainer::save_checkpoint(int epoch, const std::vector<EpochMetrics>& histor
     std::lock_guard<std::mutex> lock(gen.mutex());
     root.write("cpu_rng_state", gen.get_state());
   }
-  const std::string path = checkpoint_path();
-  root.save_to(path + ".tmp");
-  fs::rename(path + ".tmp", path);  // atomic: a kill mid-write leaves the previous checkpoint intact
+  save_archive(root, checkpoint_path());  // atomic: a kill or a full disk leaves the previous checkpoint intact
   write_json_file((fs::path(options_.out_dir) / "metrics.json").string(), state.at("history"));
 }
 
-int Trainer::load_checkpoint(std::vector<EpochMetrics>& history) {
+nlohmann::json Trainer::open_checkpoint(torch::serialize::InputArchive& root, const torch::Device& device) const {
   const std::string path = checkpoint_path();
-  torch::serialize::InputArchive root, model_archive, optim_archive;
+  verify_archive(path);
   try {
-    root.load_from(path, device_);
+    root.load_from(path, device);
   } catch (const c10::Error& e) {
     throw Error(fmt::format("{}: cannot read checkpoint ({})", path, e.msg().substr(0, 200)));
   }
   c10::IValue state_iv;
   root.read("state_json", state_iv);
-  const auto state = nlohmann::json::parse(state_iv.toStringRef());
+  auto state = parse_json(state_iv.toStringRef(), path);
+  int epoch = 0;
+  if (!state.is_object() || !state.contains("resume_key") || !state.contains("history") || !state.contains("epoch"))
+    throw DataError(fmt::format("{}: not a nemokd checkpoint (no resume_key/epoch/history)", path));
+  detail::strict_get(state.at("epoch"), path + ": epoch", epoch);
   if (state.at("resume_key") != resume_key_) {
     throw ConfigError(fmt::format(
         "{}: was written by a run with a different configuration; resume with the same settings or use a new "
         "--out (checkpoint: {}, now: {})",
         path, state.at("resume_key").dump(), resume_key_.dump()));
   }
+  // Resuming with fewer epochs would train nothing yet record the smaller number next to a model that has more.
+  if (epoch > options_.epochs)
+    throw ConfigError(fmt::format("{}: the checkpoint is after epoch {}; --epochs {} would not train it (resume with "
+                                  "--epochs {} or more)",
+                                  path, epoch, options_.epochs, epoch));
+  return state;
+}
+
+void Trainer::check_checkpoint() const {
+  const std::string path = checkpoint_path();
+  if (path.empty() || !fs::exists(path)) return;
+  if (!options_.resume)
+    throw ConfigError(fmt::format("{}: a checkpoint already exists; pass --resume to continue it or choose another "
+                                  "--out (nothing is overwritten)",
+                                  path));
+  torch::serialize::InputArchive root;
+  open_checkpoint(root, torch::kCPU);
+}
+
+int Trainer::load_checkpoint(std::vector<EpochMetrics>& history) {
+  torch::serialize::InputArchive root, model_archive, optim_archive;
+  const auto state = open_checkpoint(root, device_);
   root.read("model", model_archive);
   model_->load(model_archive);
   root.read("optimizer", optim_archive);

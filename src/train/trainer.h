@@ -14,6 +14,10 @@
 #include "models/classifier.h"
 #include "train/optim.h"
 
+namespace torch::serialize {
+class InputArchive;
+}
+
 namespace nemokd::train {
 
 struct TrainOptions {
@@ -81,6 +85,9 @@ class Trainer {
   // Settings a checkpoint must have been written with to be resumed (model and optimiser config, seed...).
   void set_resume_key(nlohmann::json key) { resume_key_ = std::move(key); }
 
+  // Before anything is written: if the output folder holds a checkpoint, refuses it without `resume`, and with it
+  // refuses a damaged file, one from another configuration, or one already past `epochs` (ConfigError naming it).
+  void check_checkpoint() const;
   TrainResult fit();
   Evaluation evaluate(const data::ImageSet& set);
 
@@ -90,6 +97,8 @@ class Trainer {
  private:
   void save_checkpoint(int epoch, const std::vector<EpochMetrics>& history);
   int load_checkpoint(std::vector<EpochMetrics>& history);  // returns the epoch it was written after
+  // Loads and verifies the checkpoint archive; returns its state (checked against the resume key and epochs).
+  nlohmann::json open_checkpoint(torch::serialize::InputArchive& root, const torch::Device& device) const;
 
   models::Classifier model_;
   const data::Dataset& dataset_;

@@ -345,6 +345,10 @@ if "$NEMOKD" engine build --model "$brevitas" --out "$work/brevitas.nqe" --json 
    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert [l["weights"] for l in d["layers"]]==["s2"]*4 and [l["input"] for l in d["layers"]]==["s2"]*4, d' "$work/imp-build.json"; then
   ok "engine build --model FILE.onnx: 2-bit signed codes and weights"
 else bad "engine build --model FILE.onnx" "$(cat "$work/imp-build.json")"; fi
+cp "$brevitas" "$work/own.onnx"
+expect_error "engine build: --out over the --model .onnx file is refused" "own.onnx is the model file itself" \
+  "$NEMOKD" engine build --model "$work/own.onnx" --out "$work/own.onnx"
+cmp -s "$brevitas" "$work/own.onnx" || bad "engine build: the refused --out left the model file as it was"
 if "$NEMOKD" report "$work/imported" --out "$work/imported.html" > /dev/null 2>&1 && grep -q "import qonnx" "$work/imported.html"; then
   ok "report on an imported run folder"
 else bad "report on an imported run folder"; fi
@@ -396,14 +400,14 @@ if "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe ma
   ok "latency --probe macs: the model's MACs, labelled as a proxy"
 else bad "latency --probe macs" "$(cat "$work/lat-macs.json")"; fi
 if "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe torch:cpu --threads 1 \
-     --probe 'command:test -s {model} && echo "Latency: 4.25 ms"' --json > "$work/lat-torch.json" 2>/dev/null &&
+     --probe 'command:sh -c "test -s {model} && echo Latency: 4.25 ms"' --json > "$work/lat-torch.json" 2>/dev/null &&
    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t,c=d["results"]; assert t["proxy"] is False and t["median_ms"]>0 and t["value"]==t["median_ms"] and t["runs"]>=100 and t["details"]["threads"]==1 and c["value"]==4.25, d' "$work/lat-torch.json"; then
   ok "latency --probe torch:cpu gives a positive median; a command probe parses the printed latency"
 else bad "latency --probe torch:cpu / command" "$(cat "$work/lat-torch.json")"; fi
 expect_error "latency: a bad probe string is one line naming the accepted forms" "probe 'torch:gpu'.*accepted: torch:cpu" \
   "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe torch:gpu
 expect_error "latency: a failing command is reported with its output" "exited with status 2.*oops-from-tool" \
-  "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe 'command:echo oops-from-tool {model}; exit 2'
+  "$NEMOKD" latency --model flexstudent --input 1x28x28 --classes 10 --probe 'command:sh -c "echo oops-from-tool {model}; exit 2"'
 if [ -f "$work/run/model.pt" ]; then
   if "$NEMOKD" latency --model "$work/run" --probe params --json > "$work/lat-run.json" 2>/dev/null &&
      python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); m=d["model"]; assert m["source"]=="run" and m["input"]=="1x28x28" and d["results"][0]["value"]==m["parameters"]>0, d' "$work/lat-run.json"; then
@@ -440,6 +444,68 @@ expect_error "export onnx: a bad --input-shape names the accepted values" "input
   "$NEMOKD" export onnx --model "$data_dir/qat-tfc-w2a2" --out "$work/x.onnx" --input-shape nhwc
 expect_error "export onnx: a folder without a run is one line" "run.json" \
   "$NEMOKD" export onnx --model "$work/empty" --out "$work/x.onnx"
+
+# Route Q for CNNs on the generated set: FINN's CNV (28x28 padded to 32x32) and a quantized FlexStudent, trained for
+# one epoch, folded into integer models that are bit-exact with them, exported as QONNX and checked by the
+# independent executor; a W x A sweep of CNNs; one-line errors naming the flag or the layer.
+if "$NEMOKD" quant train --from "$work/good" --val-size 20 --model cnv -w 1 -a 1 --epochs 1 --batch-size 60 \
+     --out "$work/cnv" --quiet --json > "$work/cnv.json" 2>"$work/cnv.err" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); m=d["results"]["model"]; assert d["status"]=="completed" and m["arch"]=="cnv" and m["macs"]==58424576, m' "$work/cnv.json" &&
+   "$NEMOKD" engine build --model "$work/cnv" --out "$work/cnv.nqe" --json > "$work/cnv-build.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); k=[l["kind"] for l in d["layers"]]; assert k.count("conv")==6 and k.count("maxpool")==2 and k.count("flatten")==1 and k.count("dense")==3 and d["layers"][0]["padding"]==2 and d["layers"][0]["pad_value"]==-127, d' "$work/cnv-build.json" &&
+   "$NEMOKD" engine eval --model "$work/cnv.nqe" --from "$work/good" --val-size 20 --compare "$work/cnv" --json > "$work/cnv-eval.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["compare"]; assert d["frames"]==50 and c["exact"] and c["code_mismatches"]==0, d' "$work/cnv-eval.json"; then
+  ok "quant train --model cnv -> engine build (conv, max-pool, padded input) -> bit-exact with the QAT model"
+else bad "quant train / engine --model cnv" "$(cat "$work/cnv.json" "$work/cnv-build.json" "$work/cnv-eval.json" 2>/dev/null | tail -c 1500; tail -3 "$work/cnv.err")"; fi
+if "$NEMOKD" export qonnx --model "$work/cnv" --out "$work/cnv.qonnx.onnx" --json > "$work/cnv-qonnx.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); o=d["ops"]; assert o["Conv"]==6 and o["MaxPool"]==2 and o["Pad"]==1 and o["MatMul"]==3 and o["BipolarQuant"]==17 and o["Quant"]==1 and d["input_shape"]==[1,1,28,28], d' "$work/cnv-qonnx.json" &&
+   "$NEMOKD" export verify --model "$work/cnv" --onnx "$work/cnv.qonnx.onnx" --json > "$work/cnv-verify.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["frames"]==50 and d["prediction_mismatches_vs_engine"]==0, d' "$work/cnv-verify.json" &&
+   { ! "$py_onnx" -c 'import onnx' 2>/dev/null || onnx_check "$work/cnv.qonnx.onnx"; }; then
+  ok "export qonnx of the CNV: Pad/Conv/MaxPool/MatMul with Quant nodes; the executor agrees with the engine"
+else bad "export qonnx / verify --model cnv" "$(cat "$work/cnv-qonnx.json" "$work/cnv-verify.json" 2>/dev/null)"; fi
+fs_config='{"conv_channels":[4,8],"fc_widths":[8]}'
+if "$NEMOKD" quant train --from "$work/good" --val-size 20 --model flexstudent --model-config "$fs_config" -w 2 -a 2 \
+     --epochs 1 --out "$work/qfs" --quiet --json > "$work/qfs.json" 2>/dev/null &&
+   "$NEMOKD" engine build --model "$work/qfs" --out "$work/qfs.nqe" --quiet >/dev/null 2>&1 &&
+   "$NEMOKD" engine eval --model "$work/qfs.nqe" --from "$work/good" --val-size 20 --compare "$work/qfs" --json > "$work/qfs-eval.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["compare"]["exact"], d' "$work/qfs-eval.json" &&
+   "$NEMOKD" engine bench --model "$work/qfs.nqe" --from "$work/good" --val-size 20 --batch 64 --seconds 0.1 --threads 1 --json 2>/dev/null |
+     python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["frames_per_second"]>0 and d["libtorch_fp32_frames_per_second"]>0, d'; then
+  ok "quant train --model flexstudent: quantized FlexStudent -> bit-exact integer model, engine bench vs LibTorch"
+else bad "quant train --model flexstudent" "$(cat "$work/qfs.json" "$work/qfs-eval.json" 2>/dev/null | tail -c 1500)"; fi
+if "$NEMOKD" quant sweep --from "$work/good" --val-size 20 --model flexstudent --model-config "$fs_config" --pairs 1x1,2x2 \
+     --epochs 1 --jobs 2 --out "$work/qsweep" --quiet --json > "$work/qsweep.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ran"]==2 and all(r["status"]=="completed" for r in d["rows"]) and all(r["hw"]["ok"] and r["hw"]["lut"] > 0 for r in d["rows"]), d' "$work/qsweep.json" &&
+   "$NEMOKD" quant sweep --from "$work/good" --val-size 20 --model flexstudent --model-config "$fs_config" --pairs 1x1,2x2 \
+     --epochs 1 --jobs 2 --out "$work/qsweep" --resume --quiet --json 2>/dev/null |
+     python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ran"]==0 and d["reused"]==2, d'; then
+  ok "quant sweep --model flexstudent: two W x A cells in parallel with FPGA columns, --resume retrains nothing"
+else bad "quant sweep --model flexstudent" "$(cat "$work/qsweep.json")"; fi
+# The FPGA cost model on CNN runs: the trained CNV (28x28 padded in front of its first conv), a fastest-fit folding of
+# the quantized FlexStudent, the hardware table of the CNN sweep.
+if "$NEMOKD" fpga estimate --model "$work/cnv" --pe 16 --simd 16 --json > "$work/cnv-fpga.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); k=[l["kind"] for l in d["estimate"]["layers"]]; assert k.count("mvau")==9 and k.count("swu")==6 and k.count("maxpool")==2 and k.count("fmpad")==1 and k.count("thresholding")==1 and d["estimate"]["total"]["lut"] > 0, d' "$work/cnv-fpga.json" &&
+   "$NEMOKD" fpga fold --model "$work/qfs" --fastest-fit --json > "$work/qfs-fold.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["found"], d' "$work/qfs-fold.json" &&
+   "$NEMOKD" fpga table "$work/qsweep" --pe 4 --simd 4 --json > "$work/qsweep-table.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["designs"]==2 and d["lut"]["min"] > 0, d' "$work/qsweep-table.json"; then
+  ok "fpga estimate/fold --model on CNN runs, fpga table of a CNN sweep: sliding-window units, pools, padding, MVAUs"
+else bad "fpga on CNN runs" "$(head -c 800 "$work/cnv-fpga.json" "$work/qfs-fold.json" "$work/qsweep-table.json" 2>/dev/null)"; fi
+# (A uniform --pe takes the nearest legal divisor per unit; a per-unit list is taken as given.)
+expect_error "fpga estimate --model on a CNN run: a non-divisor folding names the FINN unit" "conv1: PE 3 does not divide MH 64; legal PE values: 1, 2, 4, 8, 16, 32, 64" \
+  "$NEMOKD" fpga estimate --model "$work/cnv" --pe 1,3,1,1,1,1,1,1,1 --simd 1,1,1,1,1,1,1,1,1
+expect_error "quant train --model cnv: --topology is an MLP flag" "topology.*--model mlp" \
+  "$NEMOKD" quant train --from "$work/good" --model cnv --topology sfc --out "$work/cnv-bad"
+expect_error "quant train --model cnv: a bits list of the wrong length names the key" "weight_bits: 2 entries for 9 layers" \
+  "$NEMOKD" quant train --from "$work/good" --model cnv -w 1,2 --out "$work/cnv-bad"
+if "$NEMOKD" quant train --from "$work/good" --val-size 20 --model flexstudent --model-config '{"conv_channels":[4],"fc_widths":[]}' \
+     -w 2,32 -a 2 --epochs 1 --out "$work/qfs-float" --quiet >/dev/null 2>&1; then
+  expect_error "engine build: a CNN with a float layer is refused naming the layer" "classifier has float \(32-bit\) weights" \
+    "$NEMOKD" engine build --model "$work/qfs-float" --out "$work/qfs-float.nqe"
+  expect_error "fpga estimate --model: a CNN with a float layer is refused naming the layer" "qflexstudent: layer classifier has float \(32-bit\) weights; the FPGA cost model prices quantized layers only" \
+    "$NEMOKD" fpga estimate --model "$work/qfs-float"
+else bad "quant train with a float classifier"; fi
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

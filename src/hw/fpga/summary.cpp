@@ -1,9 +1,5 @@
 #include "hw/fpga/summary.h"
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -96,45 +92,46 @@ HwPoint hw_point(const Design& base, const Folding& folding, const CostOptions& 
   return p;
 }
 
+namespace {
+HwPoint not_costed(const ConfigError& e) {
+  HwPoint p;
+  p.message = e.what();
+  return p;
+}
+}  // namespace
+
+HwPoint hw_point(const Design& design, const HwPointConfig& config, const Device& device,
+                 const UsableFractions& usable) {
+  try {
+    config.validate();
+    return hw_point(design, Folding{{config.pe}, {config.simd}}, config.cost_options(), device, usable);
+  } catch (const ConfigError& e) {
+    return not_costed(e);
+  }
+}
+
 HwPoint hw_point(const models::MlpConfig& mlp, const MlpShape& shape, const HwPointConfig& config,
                  const Device& device, const UsableFractions& usable) {
   try {
-    config.validate();
-    return hw_point(mlp_design(mlp, shape), Folding{{config.pe}, {config.simd}}, config.cost_options(), device, usable);
+    return hw_point(mlp_design(mlp, shape), config, device, usable);
   } catch (const ConfigError& e) {
-    HwPoint p;
-    p.message = e.what();
-    return p;
+    return not_costed(e);
   }
 }
 
 HwPoint hw_point(const CnnSpec& cnn, const HwPointConfig& config, const Device& device, const UsableFractions& usable) {
   try {
-    config.validate();
-    return hw_point(cnn_design(cnn), Folding{{config.pe}, {config.simd}}, config.cost_options(), device, usable);
+    return hw_point(cnn_design(cnn), config, device, usable);
   } catch (const ConfigError& e) {
-    HwPoint p;
-    p.message = e.what();
-    return p;
+    return not_costed(e);
   }
 }
 
 void write_table_file(const std::string& path, const std::string& text, const std::string& flag) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw ConfigError(fmt::format("{}: cannot write {}", flag, path));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw ConfigError(fmt::format("{}: cannot write {}: {}", flag, path, ec.message()));
+  try {
+    write_text_file(path, text);  // checked and atomic (core)
+  } catch (const Error& e) {
+    throw ConfigError(fmt::format("{}: {}", flag, e.what()));
   }
 }
 

@@ -50,6 +50,32 @@ std::string replace_all(std::string s, const std::string& what, const std::strin
   return s;
 }
 
+// Characters no shell interprets: a path made of these means the same thing quoted or not, inside `sh -c '...'`
+// too. Anything else (space, ; $ ` ' " \ | & < > ( ) * ? [ ] ~ # newline ...) does not reach a command.
+bool is_plain_path(const std::string& path) {
+  return !path.empty() && path.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                                                 "._/+-") == std::string::npos;
+}
+
+// A plain-path alias of `file` (a symbolic link in a fresh temporary folder) when its own path is not plain: the
+// folder of --out or TMPDIR may hold spaces or `a;touch PWNED;b`, and a user who writes `sh -c 'bench {model}'`
+// hands {model} to a shell after all.
+std::string plain_alias(const std::string& file, std::string& alias_dir) {
+  if (is_plain_path(file)) return file;
+  std::error_code ec;
+  std::string root = fs::temp_directory_path(ec).string();
+  if (ec || !is_plain_path(root)) root = "/tmp";
+  std::string templ = root + "/nemokd-model-XXXXXX";
+  if (!mkdtemp(templ.data()))
+    throw DataError(fmt::format("cannot create a temporary folder in {} ({})", root, std::strerror(errno)));
+  alias_dir = templ;
+  const std::string ext = fs::path(file).extension().string();
+  const std::string link = templ + "/model" + (is_plain_path(ext) ? ext : "");
+  fs::create_symlink(fs::absolute(file), link, ec);
+  if (ec) throw DataError(fmt::format("cannot link {} as {} ({})", file, link, ec.message()));
+  return link;
+}
+
 struct TempFolder {
   std::string path;
   bool remove = false;
@@ -93,16 +119,21 @@ class CommandProbe : public LatencyProbe {
     std::error_code ec;
     const auto bytes = fs::file_size(file, ec);
     if (ec) throw DataError(fmt::format("probe {}: the model file '{}' was not written", describe(), file));
-    const std::string command =
-        replace_all(replace_all(spec_.command, "{model}", shell_quote(file)), "{batch}", std::to_string(spec_.batch));
+    TempFolder alias;
+    const std::string model_path = plain_alias(file, alias.path);
+    alias.remove = !alias.path.empty();
+    // Split once, then substitute inside each argument: {model} is part of one argument whatever it contains.
+    std::vector<std::string> argv = split_command_line(spec_.command);
+    for (auto& arg : argv) arg = replace_all(replace_all(arg, "{model}", model_path), "{batch}", std::to_string(spec_.batch));
+    const std::string command = fmt::format("{}", fmt::join(argv, " "));
 
     std::string matched;
-    for (int i = 0; i < spec_.warmup; ++i) execute(command, matched);
+    for (int i = 0; i < spec_.warmup; ++i) execute(argv, command, matched);
     std::vector<double> values;
     double seconds = 0;
     for (int i = 0; i < spec_.runs; ++i) {
       const auto t0 = Clock::now();
-      values.push_back(execute(command, matched));
+      values.push_back(execute(argv, command, matched));
       seconds += std::chrono::duration<double>(Clock::now() - t0).count();
     }
     const auto st = sample_stats(values);
@@ -118,8 +149,8 @@ class CommandProbe : public LatencyProbe {
 
  private:
   // Runs the command once; returns the latency it printed, in ms.
-  double execute(const std::string& command, std::string& matched) const {
-    const auto out = run_shell_command(command, spec_.timeout_seconds);
+  double execute(const std::vector<std::string>& argv, const std::string& command, std::string& matched) const {
+    const auto out = run_command(argv, spec_.timeout_seconds);
     if (out.timed_out)
       throw ConfigError(fmt::format("probe command timed out after {} s: {}; output tail: {}", spec_.timeout_seconds,
                                     command, tail_one_line(out.output)));
@@ -169,13 +200,52 @@ class CommandProbe : public LatencyProbe {
 
 }  // namespace
 
-std::string shell_quote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') out += "'\"'\"'";
-    else out += c;
+std::vector<std::string> split_command_line(const std::string& command) {
+  std::vector<std::string> words;
+  std::string word;
+  bool in_word = false;
+  auto refuse = [&](const std::string& what) {
+    throw ConfigError(fmt::format("command '{}': {} — the command runs without a shell; for pipes, ';' or '&&' "
+                                  "write sh -c '...' (inside it {{model}} is a plain path)",
+                                  command, what));
+  };
+  for (size_t i = 0; i < command.size(); ++i) {
+    const char c = command[i];
+    if (c == ' ' || c == '\t' || c == '\n') {
+      if (in_word) words.push_back(std::move(word));
+      word.clear();
+      in_word = false;
+    } else if (c == '\'') {
+      const auto end = command.find('\'', i + 1);
+      if (end == std::string::npos) refuse("unterminated ' quote");
+      word += command.substr(i + 1, end - i - 1);
+      in_word = true;
+      i = end;
+    } else if (c == '"') {
+      in_word = true;
+      for (++i;; ++i) {
+        if (i >= command.size()) refuse("unterminated \" quote");
+        if (command[i] == '"') break;
+        // Inside double quotes a backslash escapes only these (as in sh).
+        if (command[i] == '\\' && i + 1 < command.size() && std::string("\"\\$`").find(command[i + 1]) != std::string::npos)
+          ++i;
+        word += command[i];
+      }
+    } else if (c == '\\') {
+      if (i + 1 >= command.size()) refuse("a trailing backslash");
+      word += command[++i];
+      in_word = true;
+    } else if (std::string(";|&<>`").find(c) != std::string::npos || (c == '$' && i + 1 < command.size() &&
+                                                                     (command[i + 1] == '(' || command[i + 1] == '{'))) {
+      refuse(fmt::format("unquoted '{}'", c == '$' ? command.substr(i, 2) : std::string(1, c)));
+    } else {
+      word += c;
+      in_word = true;
+    }
   }
-  return out + "'";
+  if (in_word) words.push_back(std::move(word));
+  if (words.empty()) throw ConfigError("command: empty");
+  return words;
 }
 
 std::string materialize_libtorch_archive(const models::ClassifierImpl& model, models::InputShape /*input*/,
@@ -187,7 +257,11 @@ std::string materialize_libtorch_archive(const models::ClassifierImpl& model, mo
   return path;
 }
 
-CommandOutput run_shell_command(const std::string& command, double timeout_seconds) {
+CommandOutput run_command(const std::vector<std::string>& args, double timeout_seconds) {
+  if (args.empty()) throw ConfigError("command: empty");
+  // The deadline is a steady_clock time point: an infinite or huge timeout would overflow it into the past.
+  if (!(timeout_seconds > 0 && timeout_seconds <= kMaxTimeoutSeconds))
+    throw ConfigError(fmt::format("command timeout: {} s is not in (0, {}]", timeout_seconds, kMaxTimeoutSeconds));
   CommandOutput result;
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) throw DataError(fmt::format("cannot create a pipe ({})", std::strerror(errno)));
@@ -200,17 +274,20 @@ CommandOutput run_shell_command(const std::string& command, double timeout_secon
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // own process group: a timeout kills all of it
   posix_spawnattr_setpgroup(&attr, 0);
-  std::string sh = "/bin/sh", dash_c = "-c", cmd = command;
-  char* argv[] = {sh.data(), dash_c.data(), cmd.data(), nullptr};
+  std::vector<std::string> owned = args;
+  std::vector<char*> argv;
+  for (auto& a : owned) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t pid = -1;
   const auto t0 = Clock::now();
-  const int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, environ);
+  const int rc = posix_spawnp(&pid, owned[0].c_str(), &actions, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   close(fds[1]);
   if (rc != 0) {
     close(fds[0]);
-    throw DataError(fmt::format("cannot start /bin/sh for the probe command ({})", std::strerror(rc)));
+    throw ConfigError(fmt::format("probe command '{}': cannot start it ({}{})", args[0], std::strerror(rc),
+                                  rc == ENOENT ? ": not found on PATH" : ""));
   }
   const auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_seconds));
   bool exited = false;

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/runtime.h"
 #include "hw/latency/stats.h"
 
 namespace nemokd::hw::latency {
@@ -167,9 +168,11 @@ void validate(const ProbeSpec& spec) {
   need(s.runs >= 1, fmt::format("runs must be >= 1 (got {})", s.runs));
   if (s.kind == "torch") {
     need(is_device(s.device), fmt::format("device '{}' is not cpu, cuda or cuda:N", s.device));
-    need(s.threads >= 0, fmt::format("threads must be >= 0 (got {})", s.threads));
+    need(s.threads >= 0 && s.threads <= kMaxThreads,
+         fmt::format("threads must be in 0..{} (got {})", kMaxThreads, s.threads));
     need(s.max_blocks >= 1, fmt::format("blocks must be >= 1 (got {})", s.max_blocks));
-    need(s.max_seconds > 0, fmt::format("max_seconds must be > 0 (got {})", s.max_seconds));
+    need(s.max_seconds > 0 && s.max_seconds <= kMaxTimeoutSeconds,
+         fmt::format("max_seconds must be in (0, {}] (got {})", kMaxTimeoutSeconds, s.max_seconds));
     need(s.stable >= 0 && s.stable < 1, fmt::format("stable must be in [0, 1) (got {})", s.stable));
   }
   if (s.kind == "command") {
@@ -179,7 +182,13 @@ void validate(const ProbeSpec& spec) {
     need(s.match == "first" || s.match == "last", fmt::format("match must be first or last (got '{}')", s.match));
     need(s.unit.empty() || unit_to_ms(s.unit) > 0,
          fmt::format("unit '{}' is not one of ms, us, ns, s", s.unit));
-    need(s.timeout_seconds > 0, fmt::format("timeout must be > 0 s (got {})", s.timeout_seconds));
+    need(s.timeout_seconds > 0 && s.timeout_seconds <= kMaxTimeoutSeconds,
+         fmt::format("timeout must be in (0, {}] s (got {})", kMaxTimeoutSeconds, s.timeout_seconds));
+    try {
+      split_command_line(s.command);
+    } catch (const ConfigError& e) {
+      need(false, e.what());
+    }
   }
 }
 

@@ -3,9 +3,11 @@
 //
 //   torch    LibTorch forward passes on cpu / cuda[:N]: eval mode, no autograd, a fixed random input of the
 //            model's shape, warm-up, then timed runs in blocks until the median is stable (rule below).
-//   command  a user command measures a file written from the model: "{model}" in the command is replaced by
-//            the file's (shell-quoted) path, the command runs under /bin/sh -c, and the latency it prints is
-//            parsed with a regex — e.g. OpenVINO's benchmark_app on a Myriad X.
+//   command  a user command measures a file written from the model: the command is split into words once (sh
+//            quoting rules) and run WITHOUT a shell; "{model}" is replaced inside its word by the file's path (a
+//            path of plain characters — a symbolic link when the real one has others — so that even inside an
+//            explicit `sh -c '... {model}'` it cannot be read as shell syntax), and the latency it prints is parsed
+//            with a regex — e.g. OpenVINO's benchmark_app on a Myriad X.
 //   macs     the model's MACs for one image         } deterministic PROXIES, not measurements: for tests and
 //   params   the model's parameter count            } for users without the target at hand.
 //
@@ -18,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -55,7 +58,7 @@ struct ProbeSpec {
 extern const char* const kDefaultLatencyRegex;
 
 // "torch:cpu", "torch:cuda", "torch:cuda:1", "torch:cpu:batch=8,runs=100,threads=1,pin=1", "macs", "params",
-// "command:<shell command with {model}>" (the rest of the string is the command; set regex/unit/match/timeout
+// "command:<command with {model}>" (the rest of the string is the command; set regex/unit/match/timeout
 // on the returned spec). Throws ConfigError naming the accepted forms.
 ProbeSpec parse_probe(const std::string& text);
 // The accepted forms, for help texts and error messages.
@@ -110,7 +113,8 @@ std::unique_ptr<LatencyProbe> make_probe(const ProbeSpec& spec, Materializer mat
 std::string latency_cache_key(const ProbeSpec& spec, const nlohmann::json& model_description,
                               models::InputShape input);
 
-// Running a shell command with a time limit (used by the command probe; exposed for tests).
+// Running a command with a time limit (used by the command probe; exposed for tests). No shell is involved: args[0]
+// is looked up on PATH and gets args as its argv.
 struct CommandOutput {
   int exit_code = -1;     // -1 when killed by a signal or timed out
   int signal = 0;
@@ -118,8 +122,12 @@ struct CommandOutput {
   std::string output;     // stdout + stderr interleaved (the last 1 MiB)
   double seconds = 0;
 };
-CommandOutput run_shell_command(const std::string& command, double timeout_seconds);
-// Single-quotes `text` for /bin/sh ('it'"'"'s' style).
-std::string shell_quote(const std::string& text);
+// Longest timeout (and torch max_seconds) accepted: 10^6 s, about 11.6 days; inf or 1e300 would overflow the deadline.
+inline constexpr double kMaxTimeoutSeconds = 1e6;
+CommandOutput run_command(const std::vector<std::string>& args, double timeout_seconds);
+// The command probe's words, split once as sh would split them — ' and " quotes, backslash escapes — but nothing
+// else of a shell: an unquoted ; | & < > ` $( or ${ is a ConfigError (they would not do what they do in a shell).
+// {model} and {batch} are substituted inside each word afterwards, so the model's path is always one argument.
+std::vector<std::string> split_command_line(const std::string& command);
 
 }  // namespace nemokd::hw::latency
