@@ -58,6 +58,10 @@ std::vector<int> parse_int_list(const std::string& key, const std::string& text)
 // Parses "1-8", "2,4,8" or "1-3,8" into an ascending list without duplicates.
 std::vector<int> parse_int_ranges(const std::string& key, const std::string& text);
 
+// A copy of a JSON object without the given top-level keys (absent ones are fine). Configs use it to define their
+// identity(): the fields that change no result (thread counts, parallel jobs) or may grow on a resume.
+Json without(Json object, std::initializer_list<const char*> keys);
+
 Json read_json_file(const std::string& path);
 void write_json_file(const std::string& path, const Json& value);  // atomic: temp file + rename
 
