@@ -1,9 +1,8 @@
-// nemokd fpga devices | estimate | fold | grid | check — Route Q's FINN-compatible FPGA cost model.
-#include <algorithm>
+// nemokd fpga devices | estimate | fold | grid | check | table — Route Q's FINN-compatible FPGA cost model.
+// Flags become the library's structs; everything else lives in src/hw/fpga.
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
 
@@ -11,11 +10,12 @@
 #include "core/error.h"
 #include "core/json_config.h"
 #include "data/dataset.h"
-#include "hw/fpga/cost_model.h"
-#include "hw/fpga/design.h"
-#include "hw/fpga/devices.h"
+#include "hw/fpga/calibration.h"
+#include "hw/fpga/cnn.h"
+#include "hw/fpga/grid.h"
 #include "hw/fpga/reference.h"
 #include "hw/fpga/search.h"
+#include "hw/fpga/sweep_table.h"
 #include "models/registry.h"
 
 namespace nemokd::cli {
@@ -33,8 +33,8 @@ struct DeviceFlags {
                     "Device table (JSON); default $NEMOKD_FPGA_DEVICES or the table in the source tree");
     if (with_device)
       cmd->add_option("--usable", usable,
-                      "Usable share per resource over FINN's defaults (lut=0.7,ff=0.5,bram=0.8,uram=0.8,dsp=0.8), "
-                      "e.g. lut=0.8,bram=0.9");
+                      "Usable share per resource for the planning verdict and the searches, over FINN's "
+                      "(lut=0.7,ff=0.5,bram=0.8,uram=0.8,dsp=0.8), e.g. lut=0.8,bram=0.9; `device` = every share 1");
   }
   fpga::DeviceTable table() const {
     return fpga::load_device_table(devices.empty() ? fpga::default_device_table_path() : devices);
@@ -46,27 +46,27 @@ struct DeviceFlags {
 
 // Model, folding and cost flags shared by estimate, fold and grid. With grid = true the bits are ranges.
 struct ModelFlags {
-  std::string model_dir, topology = "tfc", wbits = "2", abits = "2", input = "signed", activation = "tanh";
-  int input_bits = 8, inputs = 784, classes = 10, pad_output = 0;
+  std::string model_dir, cnn_file, topology = "tfc", wbits = "2", abits = "2", input = "signed", activation = "tanh";
+  int input_bits = 8, classes = 10, pad_output = 0;
+  int64_t inputs = 784;
   std::string pe = "16", simd = "16";
   std::string formulas = "legacy", weight_mode = "decoupled", ram_style = "auto", multipliers = "lut",
-              threshold_ram = "distributed";
+              threshold_ram = "distributed", window_ram = "distributed";
   double fclk_mhz = 100;
   std::vector<std::string> topologies{"tfc"};  // grid: one or more
   CLI::Option *topology_opt = nullptr, *wbits_opt = nullptr, *abits_opt = nullptr;
 
   void add(CLI::App* cmd, bool grid, bool folding) {
-    if (!grid)
-      cmd->add_option("--model", model_dir, "Run folder of `nemokd quant train` (reads its run.json)");
+    if (!grid) {
+      cmd->add_option("--model", model_dir, "Run folder of `nemokd quant train` (reads its run.json; MLPs)");
+      cmd->add_option("--cnn", cnn_file, "A CNN described layer by layer (JSON file or inline; docs/FPGA.md)");
+    }
+    const std::string topo_help = "tfc, sfc, lfc, hidden widths such as 512,256 (MLPs), or cnv (FINN's CNV)";
     if (grid)
-      topology_opt = cmd->add_option("--topology,-t", topologies,
-                                     "Hidden widths: tfc, sfc, lfc or a list such as 512,256; repeat the flag for "
-                                     "several (one process, one table)")
+      topology_opt = cmd->add_option("--topology,-t", topologies, topo_help + "; repeat for several (one table)")
                          ->capture_default_str();
     else
-      topology_opt = cmd->add_option("--topology,-t", topology,
-                                     "Hidden widths: tfc, sfc, lfc or a list such as 512,256")
-                         ->capture_default_str();
+      topology_opt = cmd->add_option("--topology,-t", topology, topo_help)->capture_default_str();
     if (grid) {
       wbits = abits = "1-8";
       wbits_opt = cmd->add_option("--wbits,-w", wbits, "Weight bits to cover, e.g. 1-8")->capture_default_str();
@@ -74,22 +74,23 @@ struct ModelFlags {
     } else {
       wbits_opt = cmd->add_option("--wbits,-w", wbits, "Weight bits 1..8, one value or one per layer")
                       ->capture_default_str();
-      abits_opt = cmd->add_option("--abits,-a", abits, "Activation bits 1..8, one value or one per hidden layer")
+      abits_opt = cmd->add_option("--abits,-a", abits, "Activation bits 1..8, one value or one per hidden layer "
+                                                       "(CNN: per conv/fc layer)")
                       ->capture_default_str();
     }
     cmd->add_option("--input", input, "Input: signed (pixels -> [-1,1] -> --input-bits, a thresholding unit) or u8 "
                                       "(8-bit pixels straight in)")
         ->capture_default_str();
     cmd->add_option("--input-bits", input_bits, "Bits of the signed input quantizer")->capture_default_str();
-    cmd->add_option("--activation", activation, "tanh/hardtanh (2^B-2 thresholds) or relu (2^B-1)")
+    cmd->add_option("--activation", activation, "tanh/hardtanh (2^B-2 thresholds), relu (2^B-1) or bnn-pynq (B)")
         ->capture_default_str();
-    cmd->add_option("--inputs", inputs, "Input features (with --topology)")->capture_default_str();
+    cmd->add_option("--inputs", inputs, "Input features of an MLP topology")->capture_default_str();
     cmd->add_option("--classes", classes, "Output classes (with --topology)")->capture_default_str();
     if (folding) {
-      cmd->add_option("--pe", pe, "PE: one value for every layer (adjusted down to a divisor of MH where needed) "
-                                  "or one per layer, e.g. 16,8,8,10")
+      cmd->add_option("--pe", pe, "PE: one value for every MVAU (adjusted down to a divisor of MH where needed) "
+                                  "or one per MVAU, e.g. 16,8,8,10")
           ->capture_default_str();
-      cmd->add_option("--simd", simd, "SIMD: one value or one per layer, e.g. 49,8,8,8")->capture_default_str();
+      cmd->add_option("--simd", simd, "SIMD: one value or one per MVAU, e.g. 49,8,8,8")->capture_default_str();
     }
     cmd->add_option("--pad-output", pad_output, "Pad the output layer's MH to a multiple of this (BNN-PYNQ: 64)")
         ->capture_default_str();
@@ -100,79 +101,94 @@ struct ModelFlags {
         ->capture_default_str();
     cmd->add_option("--ram-style", ram_style, "Weight memory: auto, block, distributed, ultra")->capture_default_str();
     cmd->add_option("--multipliers", multipliers, "lut or dsp")->capture_default_str();
-    cmd->add_option("--threshold-ram", threshold_ram, "current formulas: thresholds in distributed or block RAM")
+    cmd->add_option("--threshold-ram", threshold_ram, "current formulas: MVAU thresholds in distributed or block RAM")
+        ->capture_default_str();
+    cmd->add_option("--window-ram", window_ram, "Sliding-window line buffers: distributed (FINN's default), block, "
+                                                "auto or ultra")
         ->capture_default_str();
   }
 
   fpga::CostOptions options() const {
+    if (!(fclk_mhz > 0 && fclk_mhz <= 2000))
+      throw ConfigError(fmt::format("--fclk-mhz: {} is out of range (0, 2000]", fclk_mhz));
     fpga::CostOptions o;
     o.formulas = fpga::parse_formulas("--formulas", formulas);
     o.weight_mode = fpga::parse_weight_mode("--weight-mode", weight_mode);
     o.ram_style = fpga::parse_ram_style("--ram-style", ram_style);
     o.multipliers = fpga::parse_multipliers("--multipliers", multipliers);
     o.threshold_ram = fpga::parse_threshold_ram("--threshold-ram", threshold_ram);
+    o.window_ram = fpga::parse_ram_style("--window-ram", window_ram);
     o.fclk_mhz = fclk_mhz;
-    if (!(fclk_mhz > 0 && fclk_mhz <= 2000)) throw ConfigError(fmt::format("--fclk-mhz: {} is out of range (0, 2000]", fclk_mhz));
     o.validate();
     return o;
   }
 
-  fpga::Folding folding() const {
-    return fpga::Folding{parse_int_list("--pe", pe), parse_int_list("--simd", simd)};
+  fpga::Folding folding() const { return fpga::Folding{parse_int_list("--pe", pe), parse_int_list("--simd", simd)}; }
+
+  fpga::TopologyModel topology_model(const std::string& topo) const {
+    return fpga::TopologyModel{topo, input, input_bits, activation, inputs, classes, pad_output};
   }
 
-  // The MLP (bits unset when grid) and its shape, from --model or the topology flags.
-  std::pair<models::MlpConfig, fpga::MlpShape> mlp(std::string* source) const {
+  // The design to cost, from --model, --cnn or the topology flags; `source` says which.
+  fpga::Design design(std::string* source) const {
+    if (int(!model_dir.empty()) + int(!cnn_file.empty()) > 1)
+      throw ConfigError("--model, --cnn: give one model");
+    if ((!model_dir.empty() || !cnn_file.empty()) && topology_opt->count())
+      throw ConfigError("--topology: the model is given by --model/--cnn; drop --topology");
+    if (!cnn_file.empty()) {
+      auto spec = fpga::cnn_spec_from_json(json_flag("--cnn", cnn_file), "cnn");
+      if (wbits_opt->count() || abits_opt->count())
+        spec.set_bits(parse_int_list("--wbits", wbits), parse_int_list("--abits", abits));
+      *source = "cnn " + spec.name;
+      return fpga::cnn_design(spec);
+    }
     if (!model_dir.empty()) {
-      if (topology_opt->count() || wbits_opt->count() || abits_opt->count())
-        throw ConfigError("--model: the run's config gives the model; drop --topology/--wbits/--abits");
+      if (wbits_opt->count() || abits_opt->count())
+        throw ConfigError("--model: the run's config gives the bits; drop --wbits/--abits");
       const std::string path = (std::filesystem::path(model_dir) / "run.json").string();
       const auto rec = RunRecord::from_json(read_json_file(path));
       if (!rec.config.contains("model") || !rec.config.contains("dataset"))
         throw ConfigError(fmt::format("{}: config has no model/dataset (not a training run)", path));
       const auto mc = models::model_config_from_json(rec.config["model"], "model");
-      if (mc.arch != "mlp") throw ConfigError(fmt::format("{}: model.arch '{}': the FPGA cost model prices MLPs", path, mc.arch));
+      if (mc.arch != "mlp")
+        throw ConfigError(fmt::format("{}: model.arch '{}': from a run folder the FPGA cost model prices MLPs; "
+                                      "describe a CNN with --cnn",
+                                      path, mc.arch));
       const auto& spec = data::dataset_spec(rec.config["dataset"].value("name", std::string()));
-      if (source) *source = path;
-      return {mc.mlp, fpga::MlpShape{int64_t(spec.channels) * spec.height * spec.width, spec.classes, pad_output}};
+      *source = path;
+      return fpga::mlp_design(mc.mlp, fpga::MlpShape{int64_t(spec.channels) * spec.height * spec.width,
+                                                     spec.classes, pad_output});
     }
-    models::MlpConfig m;
-    if (topology == "tfc" || topology == "sfc" || topology == "lfc")
-      m.hidden = models::mlp_preset_widths(topology);
-    else
-      m.hidden = parse_int_list("--topology", topology);
-    m.activation = activation;
-    m.quant.input = input;
-    m.quant.input_bits = input_bits;
-    m.quantized = true;
-    if (source) *source = "topology " + topology;
-    return {m, fpga::MlpShape{inputs, classes, pad_output}};
-  }
-
-  fpga::Design design(std::string* source) const {
-    auto [m, shape] = mlp(source);
-    if (model_dir.empty()) m.set_bits(parse_int_list("--wbits", wbits), parse_int_list("--abits", abits));
-    return fpga::mlp_design(m, shape);
+    *source = "topology " + topology;
+    return topology_model(topology).design(parse_int_list("--wbits", wbits), parse_int_list("--abits", abits));
   }
 };
 
 std::string eff_text(double e) { return std::isfinite(e) ? fmt::format("{:.5f}", e) : "-"; }
 
+std::string fps_line(const fpga::Estimate& e) {
+  const auto& eff = fpga::board_efficiency();
+  return fmt::format("{:.0f} FPS estimated (f_clk {:g} MHz / {} cycles, bottleneck {}); {:.0f} ± {:.0f} FPS expected "
+                     "on the board (x {:.2f} ± {:.2f}, {} published board measurements)",
+                     e.fps.estimated, e.fclk_mhz, e.max_cycles, e.bottleneck, e.fps.expected, e.fps.expected_sd,
+                     eff.mean, eff.sd, eff.used);
+}
+
 void print_estimate(const fpga::Estimate& e, const fpga::FitReport& fit) {
-  fmt::print("{:<7} {:<12} {:>5} {:>5} {:>8} {:>8} {:>8} {:>7} {:>5} {:>5} {:>9}  {}\n", "layer", "kind", "PE",
-             "SIMD", "cycles", "LUT", "FF", "BRAM18", "URAM", "DSP", "BRAM eff", "note");
+  const auto row = "{:<11} {:<12} {:>5} {:>5} {:>8} {:>8} {:>8} {:>7} {:>5} {:>5} {:>9}  {}\n";
+  fmt::print(row, "unit", "kind", "PE", "SIMD", "cycles", "LUT", "FF", "BRAM18", "URAM", "DSP", "BRAM eff", "note");
   for (const auto& l : e.layers)
-    fmt::print("{:<7} {:<12} {:>5} {:>5} {:>8} {:>8} {:>8} {:>7} {:>5} {:>5} {:>9}  {}\n", l.name, l.kind, l.pe,
-               l.kind == "mvau" ? std::to_string(l.simd) : "-", l.cycles, l.res.lut, l.res.ff, l.res.bram18,
-               l.res.uram, l.res.dsp, eff_text(l.bram_efficiency), l.note);
-  fmt::print("{:<7} {:<12} {:>5} {:>5} {:>8} {:>8} {:>8} {:>7} {:>5} {:>5}\n", "total", "", "", "", e.max_cycles,
-             e.total.lut, e.total.ff, e.total.bram18, e.total.uram, e.total.dsp);
-  fmt::print("{:.0f} FPS at {:g} MHz (max {} cycles, bottleneck {}); latency {:.2f} us (critical path {} cycles)\n",
-             e.fps, e.fclk_mhz, e.max_cycles, e.bottleneck, e.latency_us, e.critical_path);
+    fmt::print(row, l.name, l.kind, l.kind == "mvau" || l.kind == "thresholding" ? std::to_string(l.pe) : "-",
+               l.kind == "thresholding" || l.kind == "maxpool" ? "-" : std::to_string(l.simd), l.cycles, l.res.lut,
+               l.res.ff, l.res.bram18, l.res.uram, l.res.dsp, eff_text(l.bram_efficiency), l.note);
+  fmt::print(row, "total", "", "", "", e.max_cycles, e.total.lut, e.total.ff, e.total.bram18, e.total.uram,
+             e.total.dsp, "", "");
+  fmt::print("{}; latency {:.2f} us (critical path {} cycles)\n", fps_line(e), e.latency_us, e.critical_path);
   std::vector<std::string> use;
   for (const auto& r : fit.resources)
     if (r.available > 0 || r.used > 0)
-      use.push_back(fmt::format("{} {}/{:.0f}{}", r.resource, r.used, r.budget, r.ok ? "" : " (over)"));
+      use.push_back(fmt::format("{} {}/{} ({:.0f} %)", r.resource, r.used, r.available,
+                                r.available > 0 ? 100.0 * double(r.used) / double(r.available) : 100.0));
   fmt::print("{} [{}]\n", fit.summary(), fmt::join(use, ", "));
 }
 
@@ -205,7 +221,8 @@ void register_devices(CLI::App* fpga_cmd) {
     for (const auto& d : table.devices)
       fmt::print("{:<9} {:<22} {:>9} {:>9} {:>7} {:>6} {:>7}  {}\n", d.name, d.part, d.total.lut, d.total.ff,
                  d.total.bram18, d.total.uram, d.total.dsp, d.boards);
-    fmt::print("fit uses FINN's usable shares: LUT {:g}, FF {:g}, BRAM {:g}, URAM {:g}, DSP {:g} (--usable)\n",
+    fmt::print("fit is reported twice: at FINN's planning shares (LUT {:g}, FF {:g}, BRAM {:g}, URAM {:g}, DSP {:g}; "
+               "--usable) and against the whole device\n",
                usable.lut, usable.ff, usable.bram18, usable.uram, usable.dsp);
   });
 }
@@ -217,10 +234,12 @@ void register_estimate(CLI::App* fpga_cmd) {
     OutputFlags out;
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = fpga_cmd->add_subcommand("estimate", "FINN-style per-layer estimate (cycles, LUT, FF, BRAM18, URAM, DSP) "
-                                                   "of a quantized MLP, and whether it fits a device");
+  auto* cmd = fpga_cmd->add_subcommand("estimate", "FINN-style per-unit estimate (cycles, LUT, FF, BRAM18, URAM, DSP) "
+                                                   "of a quantized MLP or CNN, and whether it fits a device");
   cmd->footer("Examples: nemokd fpga estimate --topology tfc --wbits 2 --abits 2 --pe 16 --simd 16\n"
               "          nemokd fpga estimate --topology tfc --wbits 1 --abits 1 --pe 16,8,8,10 --simd 49,8,8,8\n"
+              "          nemokd fpga estimate --topology cnv --wbits 1 --abits 1 --pe 16,32,16,16,4,1,1,1,5 \\\n"
+              "                               --simd 3,32,32,32,32,32,4,8,1\n"
               "          nemokd fpga estimate --model runs/quant-XXXX --device xczu3eg --json");
   f->model.add(cmd, false, true);
   f->dev.add(cmd, true);
@@ -257,14 +276,16 @@ void register_fold(CLI::App* fpga_cmd) {
     int64_t width_cap = 36;
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = fpga_cmd->add_subcommand("fold", "Choose PE/SIMD per layer: FINN's SetFolding for a target FPS, the "
+  auto* cmd = fpga_cmd->add_subcommand("fold", "Choose PE/SIMD per MVAU: FINN's SetFolding for a target FPS, the "
                                                "fastest folding that fits a device, or the Pareto set");
   cmd->footer("Examples: nemokd fpga fold --topology tfc --wbits 2 --abits 2 --target-fps 1000000\n"
               "          nemokd fpga fold --topology lfc --wbits 1 --abits 2 --fastest-fit --device xc7z020\n"
-              "          nemokd fpga fold --topology sfc --wbits 2 --abits 2 --pareto --json");
+              "          nemokd fpga fold --topology cnv --wbits 2 --abits 2 --fastest-fit --usable device\n"
+              "          nemokd fpga fold --topology sfc --wbits 2 --abits 2 --pareto --json\n"
+              "\"Fits\" in the searches means within --usable (FINN's planning shares unless given).");
   f->model.add(cmd, false, false);
   f->dev.add(cmd, true);
-  cmd->add_option("--target-fps", f->target_fps, "FINN SetFolding: reach this many frames per second");
+  cmd->add_option("--target-fps", f->target_fps, "FINN SetFolding: reach this many frames per second (estimated)");
   cmd->add_flag("--fastest-fit", f->fastest, "The fastest folding whose estimate fits --device");
   cmd->add_flag("--pareto", f->pareto, "Non-dominated foldings over FPS, LUT and BRAM18 that fit --device");
   cmd->add_flag("--include-unfit", f->include_unfit, "--pareto: also designs that do not fit");
@@ -282,7 +303,8 @@ void register_fold(CLI::App* fpga_cmd) {
     const auto table = f->dev.table();
     const auto& device = table.find(f->dev.device);
     const auto usable = f->dev.fractions();
-    nlohmann::json j = {{"model", source}, {"device", device.name}, {"options", o.to_json()}};
+    nlohmann::json j = {{"model", source}, {"device", device.name}, {"options", o.to_json()},
+                        {"usable", usable.to_json()}};
     if (f->pareto) {
       const auto t0 = std::chrono::steady_clock::now();
       const auto front = fpga::pareto_foldings(base, o, device, usable, !f->include_unfit);
@@ -296,12 +318,14 @@ void register_fold(CLI::App* fpga_cmd) {
         return print_json(j);
       }
       fmt::print("{}: {} non-dominated foldings (FPS, LUT, BRAM18){} on {} ({:.2f} s)\n", source, front.size(),
-                 f->include_unfit ? "" : " that fit", device.name, secs);
-      fmt::print("{:>8} {:>12} {:>8} {:>7} {:>8} {:>5}  {}\n", "cycles", "FPS", "LUT", "BRAM18", "FF", "fits",
+                 f->include_unfit ? "" : " within the usable shares", device.name, secs);
+      const auto row = "{:>8} {:>13} {:>12} {:>8} {:>7} {:>8} {:>9} {:>7}  {}\n";
+      fmt::print(row, "cycles", "FPS estimated", "FPS expected", "LUT", "BRAM18", "FF", "planning", "device",
                  "folding (PE,SIMD)");
       for (const auto& p : front)
-        fmt::print("{:>8} {:>12.0f} {:>8} {:>7} {:>8} {:>5}  {}\n", p.estimate.max_cycles, p.estimate.fps,
-                   p.estimate.total.lut, p.estimate.total.bram18, p.estimate.total.ff, p.fit.fits ? "yes" : "no",
+        fmt::print("{:>8} {:>13.0f} {:>12.0f} {:>8} {:>7} {:>8} {:>9} {:>7}  {}\n", p.estimate.max_cycles,
+                   p.estimate.fps.estimated, p.estimate.fps.expected, p.estimate.total.lut, p.estimate.total.bram18,
+                   p.estimate.total.ff, p.fit.fits_planning ? "fits" : "no", p.fit.fits_device ? "fits" : "no",
                    folding_text(p.design));
       return;
     }
@@ -312,20 +336,19 @@ void register_fold(CLI::App* fpga_cmd) {
     } else {
       j["mode"] = "target-fps";
       j["target_fps"] = f->target_fps;
-      const auto d = fpga::set_folding(base, o.fclk_mhz,
-                                       fpga::SetFoldingOptions{f->target_fps, f->width_cap, !f->no_rerun});
+      const auto d = fpga::set_folding(base, o, fpga::SetFoldingOptions{f->target_fps, f->width_cap, !f->no_rerun});
       result = fpga::evaluate(d, o, device, usable);
     }
     j["found"] = result.has_value();
     if (result) j["result"] = result->to_json();
     if (f->out.json) return print_json(j);
     if (!result) {
-      fmt::print("{}: no folding fits {}, not even PE = SIMD = 1\n", source, device.name);
+      fmt::print("{}: no folding fits {} within the usable shares, not even PE = SIMD = 1\n", source, device.name);
       return;
     }
     fmt::print("{} ({}): folding {}\n", source, j["mode"].get<std::string>(), folding_text(result->design));
-    if (f->target_fps != 0 && result->estimate.fps < f->target_fps)
-      fmt::print("target {:.0f} FPS not reached: the slowest layer is at its limit\n", f->target_fps);
+    if (f->target_fps != 0 && result->estimate.fps.estimated < f->target_fps)
+      fmt::print("target {:.0f} FPS (estimated) not reached: the slowest unit is at its limit\n", f->target_fps);
     print_estimate(result->estimate, result->fit);
   });
 }
@@ -338,8 +361,8 @@ void register_grid(CLI::App* fpga_cmd) {
     std::string csv;
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = fpga_cmd->add_subcommand("grid", "Estimate every W x A combination of one topology at one folding "
-                                               "(the resource half of a Q1 sweep)");
+  auto* cmd = fpga_cmd->add_subcommand("grid", "Estimate every W x A combination of one or more topologies at one "
+                                               "folding (the resource half of a Q1 sweep)");
   cmd->footer("Example: nemokd fpga grid -t tfc -t lfc --wbits 1-8 --abits 1-8 --pe 16 --simd 16 --csv grid.csv\n"
               "Every layer gets W weight bits and every hidden activation A bits; the input quantizer keeps\n"
               "--input/--input-bits (default: signed 8-bit, as the Q1 sweep trains).");
@@ -349,68 +372,42 @@ void register_grid(CLI::App* fpga_cmd) {
   add_output_flags(cmd, f->out);
   cmd->callback([f] {
     const auto t0 = std::chrono::steady_clock::now();
-    const auto o = f->model.options();
+    fpga::GridSpec spec;
+    spec.model = f->model.topology_model(f->model.topologies.front());
+    spec.topologies = f->model.topologies;
+    spec.wbits = parse_int_ranges("--wbits", f->model.wbits);
+    spec.abits = parse_int_ranges("--abits", f->model.abits);
+    spec.folding = f->model.folding();
+    spec.options = f->model.options();
+    if (!f->csv.empty()) fpga::grid_csv(spec, {});  // a per-layer folding cannot go in the table: fail early
     const auto table = f->dev.table();
     const auto& device = table.find(f->dev.device);
-    const auto usable = f->dev.fractions();
-    const auto folding = f->model.folding();
-    // The table has one pe and one simd column (a per-layer list would break the CSV).
-    if (!f->csv.empty() && (folding.pe.size() > 1 || folding.simd.size() > 1))
-      throw ConfigError("--csv: a grid table takes one --pe and one --simd value");
-    const auto ws = parse_int_ranges("--wbits", f->model.wbits), as = parse_int_ranges("--abits", f->model.abits);
-    nlohmann::json grids = nlohmann::json::array();
-    std::string csv = "topology,wbits,abits,pe,simd,max_cycles,fps,lut,ff,bram18,uram,dsp,fits,failing\n";
-    for (const auto& topo : f->model.topologies) {
-      ModelFlags mf = f->model;
-      mf.topology = topo;
-      auto [m, shape] = mf.mlp(nullptr);
-      nlohmann::json rows = nlohmann::json::array();
-      for (int w : ws)
-        for (int a : as) {
-          m.set_bits({w}, {a});
-          auto d = fpga::mlp_design(m, shape);
-          fpga::apply_folding(d, folding);
-          const auto r = fpga::evaluate(d, o, device, usable);
-          const auto& t = r.estimate.total;
-          rows.push_back({{"wbits", w}, {"abits", a}, {"max_cycles", r.estimate.max_cycles}, {"fps", r.estimate.fps},
-                          {"lut", t.lut}, {"ff", t.ff}, {"bram18", t.bram18}, {"uram", t.uram}, {"dsp", t.dsp},
-                          {"fits", r.fit.fits}, {"failing", r.fit.failing}});
-          // Topology lists such as 512,256 are written as 512x256 to keep the CSV's columns.
-          std::string topo_field = topo;
-          std::replace(topo_field.begin(), topo_field.end(), ',', 'x');
-          csv += fmt::format("{},{},{},{},{},{},{:.1f},{},{},{},{},{},{},{}\n", topo_field, w, a, f->model.pe,
-                             f->model.simd, r.estimate.max_cycles, r.estimate.fps, t.lut, t.ff, t.bram18, t.uram,
-                             t.dsp, r.fit.fits ? "yes" : "no", fmt::join(r.fit.failing, "; "));
-        }
-      grids.push_back({{"topology", topo}, {"rows", rows}});
-    }
-    if (!f->csv.empty()) {
-      const std::string tmp = f->csv + ".tmp";
-      {
-        std::ofstream out(tmp);
-        if (!out) throw ConfigError(fmt::format("--csv: cannot write {}", f->csv));
-        out << csv;
-      }
-      std::filesystem::rename(tmp, f->csv);
-    }
+    const auto rows = fpga::run_grid(spec, device, f->dev.fractions());
+    if (!f->csv.empty()) fpga::write_grid_csv(f->csv, spec, rows);
     const double secs = seconds_since(t0);
-    if (f->out.json)
-      return print_json({{"device", device.name}, {"folding", folding.to_json()}, {"options", o.to_json()},
-                         {"grids", grids}, {"seconds", secs}});
-    fmt::print("{} estimates in {:.3f} s{}\n", grids.size() * ws.size() * as.size(), secs,
-               f->csv.empty() ? "" : "; table: " + f->csv);
-    for (const auto& g : grids) {
-      const auto& rows = g["rows"];
-      int fits = 0;
-      for (const auto& r : rows) fits += r["fits"].get<bool>();
-      fmt::print("{} at PE {} SIMD {} on {}: {}/{} fit (rows W, columns A)\n     ", g["topology"].get<std::string>(),
-                 f->model.pe, f->model.simd, device.name, fits, rows.size());
-      for (int a : as) fmt::print(" A{:<2}", a);
+    if (f->out.json) {
+      auto j = fpga::grid_json(spec, rows);
+      j["device"] = device.name;
+      j["seconds"] = secs;
+      j["fps_expected_basis"] = fpga::board_efficiency().basis();
+      return print_json(j);
+    }
+    fmt::print("{} estimates in {:.3f} s{}\n", rows.size(), secs, f->csv.empty() ? "" : "; table: " + f->csv);
+    for (const auto& topo : spec.topologies) {
+      int planning = 0, on_device = 0, n = 0;
+      for (const auto& r : rows)
+        if (r.topology == topo) ++n, planning += r.hw.fit.fits_planning, on_device += r.hw.fit.fits_device;
+      fmt::print("{} at PE {} SIMD {} on {}: {}/{} fit at FINN's planning shares, {}/{} fit the device "
+                 "(Y both, d device only, . neither; rows W, columns A)\n     ",
+                 topo, f->model.pe, f->model.simd, device.name, planning, n, on_device, n);
+      for (int a : spec.abits) fmt::print(" A{:<2}", a);
       fmt::print("\n");
-      size_t k = 0;
-      for (int w : ws) {
+      for (int w : spec.wbits) {
         fmt::print("W{:<3}", w);
-        for (size_t i = 0; i < as.size(); ++i) fmt::print("  {} ", rows[k++]["fits"].get<bool>() ? "Y" : ".");
+        for (int a : spec.abits)
+          for (const auto& r : rows)
+            if (r.topology == topo && r.wbits == w && r.abits == a)
+              fmt::print("  {} ", r.hw.fit.fits_planning ? "Y" : r.hw.fit.fits_device ? "d" : ".");
         fmt::print("\n");
       }
     }
@@ -419,22 +416,101 @@ void register_grid(CLI::App* fpga_cmd) {
 
 void register_check(CLI::App* fpga_cmd) {
   auto out = std::make_shared<OutputFlags>();
-  auto* cmd = fpga_cmd->add_subcommand("check", "The cost model against published FINN / BNN-PYNQ figures (LUT and "
-                                                "the FF estimate's error)");
+  auto* cmd = fpga_cmd->add_subcommand("check", "The cost model against published FINN / BNN-PYNQ figures: resources "
+                                                "(LUT, FF, BRAM18: estimate / published) and throughput (board "
+                                                "measurements / estimate, the efficiency behind 'expected on board')");
   add_output_flags(cmd, *out);
   cmd->callback([out] {
     const auto checks = fpga::check_reference_designs();
+    const auto& eff = fpga::board_efficiency();
+    const auto variants = fpga::compare_lut_estimators();
     if (out->json) {
-      nlohmann::json list = nlohmann::json::array();
+      nlohmann::json list = nlohmann::json::array(), vs = nlohmann::json::array();
       for (const auto& c : checks) list.push_back(c.to_json());
-      return print_json({{"checks", list}});
+      for (const auto& v : variants) vs.push_back(v.to_json());
+      return print_json({{"checks", list}, {"lut_estimators", vs}, {"throughput", eff.to_json()}});
     }
-    fmt::print("{:<20} {:>7} {:>9} {:>9} {:>7} {:>9} {:>9} {:>7}\n", "design", "cycles", "LUT est", "LUT syn", "err",
-               "FF est", "FF syn", "err");
-    for (const auto& c : checks)
-      fmt::print("{:<20} {:>7} {:>9} {:>9} {:>+6.0f}% {:>9} {:>9} {:>+6.0f}%\n", c.name, c.estimate.max_cycles,
-                 c.estimate.total.lut, c.synth_lut.value_or(0), 100 * c.lut_error.value_or(NAN), c.estimate.total.ff,
-                 c.synth_ff.value_or(0), 100 * c.ff_error.value_or(NAN));
+    auto ratio = [](const std::optional<double>& r) { return r ? fmt::format("{:.2f}", *r) : std::string("-"); };
+    fmt::print("Resources (legacy formulas; ratio = estimate / published Vivado figure):\n");
+    const auto row = "{:<22} {:>7} {:>13} {:>12} {:>8} {:>8} {:>6} {:>8} {:>8} {:>6} {:>7} {:>7} {:>6}\n";
+    fmt::print(row, "design", "cycles", "FPS estimated", "FPS expected", "LUT est", "LUT pub", "ratio", "FF est",
+               "FF pub", "ratio", "BRAM est", "BRAM pub", "ratio");
+    for (const auto& c : checks) {
+      auto pub = [](const std::optional<int64_t>& v) { return v ? std::to_string(*v) : std::string("-"); };
+      fmt::print(row, c.name, c.estimate.max_cycles, fmt::format("{:.0f}", c.estimate.fps.estimated),
+                 fmt::format("{:.0f}", c.estimate.fps.expected), c.estimate.total.lut, pub(c.synth_lut),
+                 ratio(c.lut_ratio), c.estimate.total.ff, pub(c.synth_ff), ratio(c.ff_ratio), c.estimate.total.bram18,
+                 pub(c.synth_bram18), ratio(c.bram_ratio));
+    }
+    fmt::print("\nLUT estimators over these designs (ratio = estimate / published; error = mean |ln ratio|):\n");
+    for (const auto& v : variants) {
+      std::vector<std::string> rs;
+      for (double r : v.lut_ratio) rs.push_back(fmt::format("{:.2f}", r));
+      fmt::print("{:<32} error {:.3f}  bias {:+.3f}  [{}]\n", v.name, v.lut_error, v.lut_bias, fmt::join(rs, " "));
+    }
+    fmt::print("default: {}\n", fpga::best_lut_estimator().name);
+    fmt::print("\nThroughput (ratio = measured on the board / estimated at the measurement's clock):\n");
+    const auto trow = "{:<30} {:<19} {:>8} {:>7} {:>13} {:>12} {:>6}  {}\n";
+    fmt::print(trow, "measurement", "board", "MHz", "cycles", "FPS estimated", "FPS measured", "ratio", "");
+    for (const auto& p : eff.pairs)
+      fmt::print(trow, p.name, p.board, fmt::format("{:g}", p.fclk_mhz), p.max_cycles,
+                 fmt::format("{:.0f}", p.estimated_fps), fmt::format("{:.0f}", p.measured_fps),
+                 fmt::format("{:.3f}", p.ratio()), p.in_fit ? "" : "(not in the fit: " + p.note + ")");
+    fmt::print("{}\n", eff.basis());
+  });
+}
+
+void register_table(CLI::App* fpga_cmd) {
+  struct Flags {
+    std::string dir, float_run, pe = "16", simd = "16", device = "xc7z020", csv;
+    double float_accuracy = NAN, fclk_mhz = 100;
+    std::string formulas = "legacy", weight_mode = "decoupled";
+    OutputFlags out;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* cmd = fpga_cmd->add_subcommand("table", "The paper's hardware table from a W x A sweep folder: accuracy loss vs "
+                                                "a float reference, BRAM18/FF/LUT ranges and how many designs fit, by "
+                                                "resource and by both verdicts");
+  cmd->footer("Example (FINN's LFC folding, tests/end2end/test_end2end_bnn_pynq.py fold_lfc):\n"
+              "  nemokd fpga table experiments/q1/lfc-runs --float-run experiments/q1/lfc-float/w32a32 \\\n"
+              "      --pe 32,64,32,10 --simd 49,32,64,8\n"
+              "Default folding: PE = SIMD = 16 on every layer (the sweeps' hardware columns).");
+  cmd->add_option("dir", f->dir, "Sweep folder (results.csv, sweep.json)")->required();
+  cmd->add_option("--float-run", f->float_run, "Run folder of the float reference (its final test accuracy)");
+  cmd->add_option("--float-accuracy", f->float_accuracy, "Float reference test accuracy (0..1), instead of a run");
+  cmd->add_option("--pe", f->pe, "PE per MVAU (or one for all)")->capture_default_str();
+  cmd->add_option("--simd", f->simd, "SIMD per MVAU (or one for all)")->capture_default_str();
+  cmd->add_option("--device", f->device, "FPGA part")->capture_default_str();
+  cmd->add_option("--fclk-mhz", f->fclk_mhz, "Clock")->capture_default_str();
+  cmd->add_option("--formulas", f->formulas, "legacy or current")->capture_default_str();
+  cmd->add_option("--weight-mode", f->weight_mode, "embedded, decoupled or external")->capture_default_str();
+  cmd->add_option("--csv", f->csv, "Write the per-cell table here");
+  add_output_flags(cmd, f->out);
+  cmd->callback([f] {
+    fpga::SweepTableSpec spec;
+    spec.folding = fpga::Folding{parse_int_list("--pe", f->pe), parse_int_list("--simd", f->simd)};
+    spec.options.formulas = fpga::parse_formulas("--formulas", f->formulas);
+    spec.options.weight_mode = fpga::parse_weight_mode("--weight-mode", f->weight_mode);
+    spec.options.fclk_mhz = f->fclk_mhz;
+    spec.options.validate();
+    auto sweep = fpga::read_sweep_folder(f->dir);
+    const auto& ds = data::dataset_spec(sweep.dataset);
+    spec.shape = fpga::MlpShape{int64_t(ds.channels) * ds.height * ds.width, ds.classes, 0};
+    if (!f->float_run.empty() && !std::isnan(f->float_accuracy))
+      throw ConfigError("--float-run, --float-accuracy: give one float reference");
+    if (!f->float_run.empty()) {
+      spec.float_accuracy = fpga::float_run_accuracy(f->float_run);
+      spec.float_source = f->float_run;
+    } else if (!std::isnan(f->float_accuracy)) {
+      check_range("--float-accuracy", f->float_accuracy, 0, 1);
+      spec.float_accuracy = f->float_accuracy;
+      spec.float_source = "--float-accuracy";
+    }
+    const auto devices = fpga::load_device_table(fpga::default_device_table_path());
+    const auto table = fpga::sweep_hw_table(sweep, spec, devices.find(f->device));
+    if (!f->csv.empty()) fpga::write_sweep_table_csv(f->csv, table);
+    if (f->out.json) return print_json(table.to_json());
+    fmt::print("{}", table.markdown());
   });
 }
 
@@ -448,6 +524,7 @@ void register_fpga(CLI::App& app) {
   register_fold(fpga_cmd);
   register_grid(fpga_cmd);
   register_check(fpga_cmd);
+  register_table(fpga_cmd);
 }
 
 }  // namespace nemokd::cli

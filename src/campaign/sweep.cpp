@@ -202,7 +202,9 @@ void write_sweep_table(const SweepConfig& config, const SweepResult& result, con
     csv << "wbits,abits,status,parameters";
     for (int e : config.eval_at) csv << ",test_acc_epoch" << e;
     // Hardware columns last, so readers of the older table keep their column positions.
-    csv << ",final_test_acc,final_val_acc,train_seconds,model,lut,ff,bram18,dsp,fits,fps\n";
+    csv << ",final_test_acc,final_val_acc,train_seconds,model";
+    for (const auto& c : hw::fpga::HwPoint::csv_columns()) csv << ',' << c;
+    csv << '\n';
     auto num = [](double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) : std::string(); };
     for (const auto& r : result.rows) {
       if (r.run.status == RunStatus::requested) continue;  // not trained yet
@@ -214,11 +216,7 @@ void write_sweep_table(const SweepConfig& config, const SweepResult& result, con
       csv << ',' << num(r.run.test_accuracy) << ',' << num(r.run.val_accuracy) << ','
           << fmt::format("{:.1f}", r.run.train_seconds) << ','
           << (r.run.status == RunStatus::completed ? r.run_dir + "/model.pt" : "");
-      if (r.hw.ok)
-        csv << ',' << r.hw.total.lut << ',' << r.hw.total.ff << ',' << r.hw.total.bram18 << ',' << r.hw.total.dsp << ','
-            << (r.hw.fits ? "yes" : "no") << ',' << fmt::format("{:.1f}", r.hw.fps);
-      else
-        csv << ",,,,,,";
+      for (const auto& v : r.hw.csv_fields()) csv << ',' << v;
       csv << '\n';
     }
   }

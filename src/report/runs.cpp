@@ -152,8 +152,10 @@ HwEstimate hw_from_json(const json& h) {
   e.ff = num(h, "ff");
   e.bram18 = num(h, "bram18");
   e.dsp = num(h, "dsp");
-  e.fps = num(h, "fps");
-  e.fits = h.value("fits", false);
+  // FPS and fit columns are labelled since the FPGA model reports both throughputs and both fit verdicts
+  // (docs/FPGA.md); tables written before that say "fps" (estimated) and "fits" (at FINN's planning shares).
+  e.fps = h.contains("fps_estimated") ? num(h, "fps_estimated") : num(h, "fps");
+  e.fits = h.contains("fits_planning") ? h.value("fits_planning", false) : h.value("fits", false);
   e.fit = str(h, "fit");
   return e;
 }
@@ -391,8 +393,14 @@ FpgaGrid load_fpga_grid(const std::string& dir) {
   g.dir = dir;
   for (const auto& p : fpga_grid_files(dir)) {
     g.files.push_back(p.filename().string());
-    for (const auto& row : read_csv(p, {"topology", "wbits", "abits", "pe", "simd", "max_cycles", "fps", "lut", "ff",
-                                        "bram18", "dsp", "fits"})) {
+    for (auto row : read_csv(p, {"topology", "wbits", "abits", "pe", "simd", "max_cycles", "lut", "ff", "bram18", "dsp"})) {
+      // Labelled columns (fps_estimated, fits_planning, failing_planning), or the names of older tables.
+      for (const auto& [now, before] : std::vector<std::pair<std::string, std::string>>{
+               {"fps_estimated", "fps"}, {"fits_planning", "fits"}, {"failing_planning", "failing"}})
+        if (!row.count(now) && row.count(before)) row[now] = row.at(before);
+      for (const auto* col : {"fps_estimated", "fits_planning"})
+        if (!row.count(col)) throw DataError(fmt::format("{}: no column '{}'", p.string(), col));
+      if (row.at("max_cycles").empty()) continue;  // a model that could not be costed (its message column says why)
       FpgaRow r;
       r.topology = row.at("topology");
       r.wbits = static_cast<int>(to_double(row.at("wbits"), p, "wbits"));
@@ -400,13 +408,13 @@ FpgaGrid load_fpga_grid(const std::string& dir) {
       r.max_cycles = static_cast<long long>(to_double(row.at("max_cycles"), p, "max_cycles"));
       r.hw.pe = static_cast<int>(to_double(row.at("pe"), p, "pe"));
       r.hw.simd = static_cast<int>(to_double(row.at("simd"), p, "simd"));
-      r.hw.fps = to_double(row.at("fps"), p, "fps");
+      r.hw.fps = to_double(row.at("fps_estimated"), p, "fps_estimated");
       r.hw.lut = to_double(row.at("lut"), p, "lut");
       r.hw.ff = to_double(row.at("ff"), p, "ff");
       r.hw.bram18 = to_double(row.at("bram18"), p, "bram18");
       r.hw.dsp = to_double(row.at("dsp"), p, "dsp");
-      r.hw.fits = to_bool(row.at("fits"));
-      r.failing = row.count("failing") ? row.at("failing") : "";
+      r.hw.fits = to_bool(row.at("fits_planning"));
+      r.failing = row.count("failing_planning") ? row.at("failing_planning") : "";
       r.hw.fit = r.hw.fits ? "fits" : "does not fit: " + r.failing;
       g.rows.push_back(std::move(r));
     }

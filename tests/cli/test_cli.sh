@@ -129,8 +129,8 @@ else bad "killed sweep resume" "$(cat "$work/killed.json" 2>/dev/null)"; fi
 
 # FPGA cost model: --json estimate fields, the published TFC example folding, an illegal PE, a bad device table.
 if "$NEMOKD" fpga estimate --topology tfc --wbits 1 --abits 1 --input-bits 1 --pe 16,8,8,10 --simd 49,8,8,8 --json > "$work/est.json" 2>/dev/null &&
-   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); e=d["estimate"]; assert e["max_cycles"]==64 and e["fps"]==1562500 and len(e["layers"])==5 and all(k in e["total"] for k in ("lut","ff","bram18","uram","dsp")) and d["fit"]["device"]=="xc7z020" and d["fit"]["fits"] is True, d' "$work/est.json"; then
-  ok "fpga estimate --json: per-layer cycles, totals, FPS and fit"
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); e=d["estimate"]; assert e["max_cycles"]==64 and e["fps_estimated"]==1562500 and 0 < e["fps_expected"] < 1562500 and e["fps_expected_sd"] > 0 and "fps" not in e and len(e["layers"])==5 and all(k in e["total"] for k in ("lut","ff","bram18","uram","dsp")) and d["fit"]["device"]=="xc7z020" and d["fit"]["fits_planning"] is True and d["fit"]["fits_device"] is True, d' "$work/est.json"; then
+  ok "fpga estimate --json: per-layer cycles, totals, estimated and expected FPS, both fit verdicts"
 else bad "fpga estimate --json" "$(cat "$work/est.json")"; fi
 expect_error "fpga estimate: illegal PE names the layer and the legal values" "fc3: PE 3 does not divide MH 10; legal PE values: 1, 2, 5, 10" \
   "$NEMOKD" fpga estimate --topology tfc --pe 16,8,8,3 --simd 49,8,8,8
@@ -139,12 +139,36 @@ expect_error "fpga devices: a bad device table names the file and key" "devices.
   "$NEMOKD" fpga devices --devices "$work/devices.json"
 if "$NEMOKD" fpga grid -t tfc -t 32,16 --wbits 1-8 --abits 1-8 --csv "$work/grid.csv" > /dev/null 2>&1 &&
    [ "$(wc -l < "$work/grid.csv")" -eq 129 ] && grep -q "^32x16,8,8," "$work/grid.csv" &&
+   head -1 "$work/grid.csv" | grep -q "fits_planning,fits_device,fps_estimated,fps_expected,fps_expected_sd" &&
    "$NEMOKD" fpga fold --topology tfc --wbits 2 --abits 2 --fastest-fit --json > "$work/fold.json" 2>/dev/null &&
-   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["found"] and d["result"]["fit"]["fits"], d' "$work/fold.json"; then
-  ok "fpga grid writes 64 rows per topology; fold --fastest-fit finds a fitting folding"
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["found"] and d["result"]["fit"]["fits_planning"], d' "$work/fold.json"; then
+  ok "fpga grid writes 64 rows per topology with labelled FPS and fit columns; fold --fastest-fit finds a fitting folding"
 else bad "fpga grid / fold" "$(cat "$work/fold.json" 2>/dev/null)"; fi
+# CNNs: FINN's CNV at BNN-PYNQ's folding (32,768 cycles), CNN errors that name the layer, the CNV rows of check.
+if "$NEMOKD" fpga estimate --topology cnv --wbits 1 --abits 1 --pe 16,32,16,16,4,1,1,1,5 --simd 3,32,32,32,32,32,4,8,1 --json > "$work/cnv.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); e=d["estimate"]; kinds=[l["kind"] for l in e["layers"]]; assert e["max_cycles"]==32768 and kinds.count("swu")==6 and kinds.count("maxpool")==2 and kinds.count("mvau")==9, d' "$work/cnv.json"; then
+  ok "fpga estimate --topology cnv: sliding-window units, max-pools and 9 MVAUs at BNN-PYNQ's folding"
+else bad "fpga estimate cnv" "$(head -c 600 "$work/cnv.json")"; fi
+expect_error "fpga estimate: a non-divisor folding on a conv names the layer" "conv1: PE 3 does not divide MH 64" \
+  "$NEMOKD" fpga estimate --topology cnv --pe 16,3,16,16,4,1,1,1,5 --simd 3,32,32,32,32,32,4,8,1
+echo '{"name": "odd", "channels": 1, "size": 28, "layers": [{"op": "conv", "out": 8, "pad": 1}, {"op": "maxpool"}, {"op": "conv", "out": 8, "pad": 1}, {"op": "maxpool"}, {"op": "conv", "out": 8, "pad": 1}, {"op": "maxpool"}, {"op": "fc", "out": 10}]}' > "$work/odd.json"
+expect_error "fpga estimate --cnn: a layer FINN cannot map is named" "pool2: FINN's StreamingMaxPool needs the map side \\(7\\)" \
+  "$NEMOKD" fpga estimate --cnn "$work/odd.json"
+echo '{"name": "f", "channels": 1, "size": 8, "layers": [{"op": "conv", "out": 8, "wbits": 32}, {"op": "fc", "out": 10}]}' > "$work/float.json"
+expect_error "fpga estimate --cnn: a float layer is refused by name" "conv0: weight: 32 bits is float" \
+  "$NEMOKD" fpga estimate --cnn "$work/float.json"
+if "$NEMOKD" fpga check --json > "$work/check.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c={x["name"]: x for x in d["checks"]}; assert c["bnn-pynq-cnv-w1a1"]["max_cycles"]==32768 and c["bnn-pynq-cnv-w2a2"]["max_cycles"]==115200 and all(c[n]["lut_ratio"] > 0 and c[n]["bram18_ratio"] > 0 for n in ("bnn-pynq-cnv-w1a1","bnn-pynq-cnv-w2a2")) and d["throughput"]["pairs_in_fit"] >= 5 and 0 < d["throughput"]["mean"] < 1.2, d' "$work/check.json"; then
+  ok "fpga check: CNV-W1A1/W2A2 rows with their ratios, and the throughput calibration"
+else bad "fpga check --json" "$(head -c 600 "$work/check.json")"; fi
+# The paper's hardware table from the committed LFC sweep cells (experiments/q1/lfc-runs).
+root=$(cd "$(dirname "$0")/../.." && pwd)
+if "$NEMOKD" fpga table "$root/experiments/q1/lfc-runs" --float-accuracy 0.985 --json > "$work/table.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["designs"]==len([c for c in d["cells"] if c["status"]=="completed"]) >= 12 and d["best"] and d["worst"] and d["fits"]["all"]["device"] >= d["fits"]["all"]["planning"] and d["bram18"]["min"] <= d["bram18"]["max"], d' "$work/table.json"; then
+  ok "fpga table: the hardware table of the LFC sweep folder (loss range, resource ranges, fit counts)"
+else bad "fpga table" "$(head -c 600 "$work/table.json")"; fi
 
-for cmd in "" "data" "data info" "data fetch" "train" "run" "doctor" "demo" "quant" "quant levels" "quant train" "quant sweep" "fpga" "fpga estimate" "fpga fold" "fpga devices" "fpga grid" "fpga check" "models" "models list" "models info"; do
+for cmd in "" "data" "data info" "data fetch" "train" "run" "doctor" "demo" "quant" "quant levels" "quant train" "quant sweep" "fpga" "fpga estimate" "fpga fold" "fpga devices" "fpga grid" "fpga check" "fpga table" "models" "models list" "models info"; do
   if "$NEMOKD" $cmd --help > "$work/help.txt" 2>&1 && grep -q -- "--help" "$work/help.txt"; then :; else bad "--help for '$cmd'"; fi
 done
 ok "--help on every command"

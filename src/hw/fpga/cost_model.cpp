@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "hw/fpga/calibration.h"
 
 namespace nemokd::hw::fpga {
 
@@ -151,7 +152,56 @@ int64_t threshold_ff(const ThresholdLayer& l) {
   return stream_ff(P * l.in_bits) + P * l.thresholds + stream_ff(P * l.out_bits) + ceil_log2(l.tmem() + 1);
 }
 
+// RAM word width FINN's sliding-window estimators assume for a buffer of this depth (18 Kb BRAM aspect ratios).
+int64_t ram_width_for_depth(int64_t depth) {
+  if (depth <= 512) return 36;
+  if (depth <= 1024) return 18;
+  if (depth <= 2048) return 9;
+  if (depth <= 4096) return 4;
+  if (depth <= 8192) return 2;
+  return 1;
+}
+
+// RTL sliding-window unit (FINN v0.10+ ConvolutionInputGenerator_rtl, default implementation style): the
+// buffer holds K-1 rows and K pixels of C/SIMD words; stride adds room for an earlier pre-load.
+int64_t rtl_window_depth(const ConvWindow& w) {
+  const int64_t cf = w.channels / w.simd, k = w.k, s = w.stride, width = w.padded();
+  const int64_t min_size = ((k - 1) * width + (k - 1) + 1) * cf;
+  return min_size + std::max<int64_t>(0, ((s - 1) - k * k) * cf) + std::max<int64_t>(0, ((s - 1) * width - k * k) * cf);
+}
+
+int64_t window_cycles(const ConvWindow& w, Formulas f) {
+  const int64_t cf = w.channels / w.simd, k = w.k, s = w.stride, in = w.padded(), out = w.ofm();
+  const int64_t write_block = out * k * k * cf, read_block = s * in * cf;
+  // legacy (HLS unit): the first K rows are read before output starts; current (RTL unit): the minimal buffer.
+  const int64_t fill = f == Formulas::legacy ? in * k * cf : ((k - 1) * in + (k - 1) + 1) * cf;
+  return fill + out * std::max(write_block, read_block);
+}
+
+int64_t maxpool_cycles(const MaxPool& p, Formulas f) {
+  const double in = double(p.ifm), k = double(p.k);
+  // legacy: FINN v0.5b-v0.9 StreamingMaxPool_Batch, IFM * (IFM + IFM/K); current: IFM^2 * (1 + 1/K^2).
+  return f == Formulas::legacy ? int64_t(in * (in + in / k)) : int64_t(in * in * (1 + 1 / (k * k)));
+}
+
+// Structural flip-flops of the units FINN prices without FFs: stream register slices in and out plus counters.
+int64_t window_ff(const ConvWindow& w, int64_t depth) {
+  return 2 * stream_ff(int64_t(w.simd) * w.bits) + 3 * ceil_log2(depth + 1);
+}
+
 double nan() { return std::numeric_limits<double>::quiet_NaN(); }
+
+// A unit's cost with no resources priced yet (and no BRAM, so no efficiency).
+LayerCost unit_cost(const std::string& name, const char* kind, int simd, int64_t cycles, const std::string& note = "") {
+  LayerCost c;
+  c.name = name;
+  c.kind = kind;
+  c.simd = simd;
+  c.cycles = cycles;
+  c.bram_efficiency = nan();
+  c.note = note;
+  return c;
+}
 
 nlohmann::json num_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
@@ -181,7 +231,8 @@ void CostOptions::validate() const {
 nlohmann::json CostOptions::to_json() const {
   return {{"formulas", to_string(formulas)},         {"weight_mode", to_string(weight_mode)},
           {"ram_style", to_string(ram_style)},       {"multipliers", to_string(multipliers)},
-          {"threshold_ram", to_string(threshold_ram)}, {"fclk_mhz", fclk_mhz}};
+          {"threshold_ram", to_string(threshold_ram)}, {"window_ram", to_string(window_ram)},
+          {"fclk_mhz", fclk_mhz}};
 }
 
 std::vector<int64_t> divisors(int64_t n) {
@@ -197,6 +248,9 @@ std::vector<int64_t> divisors(int64_t n) {
 
 void MvauLayer::check_folding() const {
   if (mw <= 0 || mh <= 0) throw ConfigError(fmt::format("{}: matrix {}x{} is empty", name, mh, mw));
+  if (window && (window->simd < 1 || window->channels % window->simd))
+    throw ConfigError(fmt::format("{}: sliding-window SIMD {} does not divide its {} input channels; legal values: {}",
+                                  name, window->simd, window->channels, divisor_list(window->channels)));
   if (pe < 1 || mh % pe)
     throw ConfigError(fmt::format("{}: PE {} does not divide MH {}; legal PE values: {}", name, pe, mh, divisor_list(mh)));
   if (simd < 1 || mw % simd)
@@ -218,7 +272,18 @@ void Design::check_folding() const {
 nlohmann::json MvauLayer::to_json() const {
   return {{"name", name},     {"mw", mw},     {"mh", mh},         {"vectors", vectors},
           {"wbits", wbits},   {"abits", abits}, {"obits", obits}, {"thresholds", thresholds},
-          {"input_signed", input_signed}, {"mh_unpadded", mh_unpadded}, {"pe", pe}, {"simd", simd}, {"note", note}};
+          {"input_signed", input_signed}, {"mh_unpadded", mh_unpadded}, {"pe", pe}, {"simd", simd}, {"note", note},
+          {"window", window ? window->to_json() : nlohmann::json(nullptr)},
+          {"pool", pool ? pool->to_json() : nlohmann::json(nullptr)}};
+}
+
+nlohmann::json ConvWindow::to_json() const {
+  return {{"channels", channels}, {"ifm", ifm}, {"k", k}, {"stride", stride}, {"pad", pad},
+          {"bits", bits},         {"simd", simd}, {"ofm", ofm()}};
+}
+
+nlohmann::json MaxPool::to_json() const {
+  return {{"channels", channels}, {"ifm", ifm}, {"k", k}, {"bits", bits}, {"ofm", ofm()}};
 }
 
 nlohmann::json ThresholdLayer::to_json() const {
@@ -261,9 +326,28 @@ nlohmann::json LayerCost::to_json() const {
 nlohmann::json Estimate::to_json() const {
   nlohmann::json layers_j = nlohmann::json::array();
   for (const auto& l : layers) layers_j.push_back(l.to_json());
-  return {{"layers", layers_j},   {"total", total.to_json()}, {"max_cycles", max_cycles},
-          {"critical_path", critical_path}, {"bottleneck", bottleneck}, {"fclk_mhz", fclk_mhz},
-          {"fps", fps},           {"latency_us", latency_us}};
+  auto j = fps.to_json();
+  j.update({{"layers", layers_j},   {"total", total.to_json()}, {"max_cycles", max_cycles},
+            {"critical_path", critical_path}, {"bottleneck", bottleneck}, {"fclk_mhz", fclk_mhz},
+            {"latency_us", latency_us}});
+  return j;
+}
+
+nlohmann::json Throughput::to_json() const {
+  return {{"fps_estimated", estimated},
+          {"fps_expected", expected},
+          {"fps_expected_sd", expected_sd},
+          {"fps_expected_basis", board_efficiency().basis()}};
+}
+
+Throughput throughput(double fclk_mhz, int64_t max_cycles) {
+  Throughput t;
+  if (max_cycles <= 0) return t;
+  const auto& eff = board_efficiency();
+  t.estimated = fclk_mhz * 1e6 / double(max_cycles);
+  t.expected = t.estimated * eff.mean;
+  t.expected_sd = t.estimated * eff.sd;
+  return t;
 }
 
 LayerCost mvau_cost(const MvauLayer& l, const CostOptions& o) {
@@ -306,12 +390,83 @@ LayerCost threshold_cost(const ThresholdLayer& l, const CostOptions& o) {
   return c;
 }
 
+LayerCost window_cost(const std::string& name, const ConvWindow& w, const CostOptions& o) {
+  LayerCost c = unit_cost(name, "swu", w.simd, window_cycles(w, o.formulas));
+  const int64_t width_bits = int64_t(w.simd) * w.bits;
+  const bool block = o.window_ram == RamStyle::block || o.window_ram == RamStyle::automatic;
+  int64_t depth = 0;
+  if (o.formulas == Formulas::legacy) {
+    // FINN v0.5b-v0.9 ConvolutionInputGenerator (HLS): K + stride rows of IFM * C/SIMD words.
+    depth = w.padded() * (w.channels / w.simd);
+    const int64_t rows = w.k + w.stride;
+    if (block) c.res.bram18 = rows * ceil_div(width_bits, ram_width_for_depth(depth));
+    if (o.window_ram == RamStyle::ultra) c.res.uram = rows * ceil_div(width_bits, 64) * ceil_div(depth, 4096);
+    c.res.lut = 300 + (o.window_ram == RamStyle::distributed ? rows * width_bits * ceil_div(depth, 64) : 0);
+  } else {
+    // FINN v0.10+ ConvolutionInputGenerator_rtl: one buffer of the minimal depth; BRAMs cascaded in depth.
+    depth = rtl_window_depth(w);
+    if (block) {
+      const int64_t cascade_width = ceil_div(width_bits, ram_width_for_depth(depth));
+      int64_t savings = 0;
+      if (depth > 16384) savings = cascade_width - ceil_div(width_bits, ram_width_for_depth(depth % 16384));
+      c.res.bram18 = ceil_div(depth, 16384) * cascade_width - savings;
+    }
+    if (o.window_ram == RamStyle::ultra) c.res.uram = ceil_div(depth, 4096) * ceil_div(width_bits, 72);
+    c.res.lut = 300 + (o.window_ram == RamStyle::distributed ? width_bits * ceil_div(depth, 38) : 0);
+  }
+  c.res.ff = window_ff(w, depth);
+  return c;
+}
+
+LayerCost fmpad_cost(const std::string& name, const ConvWindow& w, const CostOptions&) {
+  LayerCost c = unit_cost(name, "fmpad", w.simd, (w.channels / w.simd) * w.padded() * w.padded(),
+                          "FINN prices no LUT/BRAM for padding");
+  // FINN has no resource estimator for FMPadding; its registers are counted like the other streaming units.
+  c.res.ff = 2 * stream_ff(int64_t(w.simd) * w.bits) + 2 * ceil_log2(w.padded() + 1);
+  return c;
+}
+
+LayerCost maxpool_cost(const std::string& name, const MaxPool& p, const CostOptions& o) {
+  LayerCost c = unit_cost(name, "maxpool", 1, maxpool_cycles(p, o.formulas), "FINN prices no LUT/BRAM for max-pool");
+  // FINN has no resource estimator for StreamingMaxPool; the stream carries all channels (a 2-D max-pool is
+  // not folded), so its register slices are C x bits wide.
+  c.res.ff = 2 * stream_ff(p.channels * p.bits) + 2 * ceil_log2(p.ifm + 1);
+  return c;
+}
+
+std::vector<LayerCost> mvau_group_cost(const MvauLayer& l, const CostOptions& o) {
+  std::vector<LayerCost> out;
+  if (l.window) {
+    if (l.window->pad > 0) out.push_back(fmpad_cost(l.name + ".pad", *l.window, o));
+    out.push_back(window_cost(l.name + ".swu", *l.window, o));
+  }
+  out.push_back(mvau_cost(l, o));
+  if (l.pool) out.push_back(maxpool_cost(l.name + ".pool", *l.pool, o));
+  return out;
+}
+
+int64_t window_group_cycles(const ConvWindow& w, Formulas f) {
+  const int64_t pad = w.pad > 0 ? (w.channels / w.simd) * w.padded() * w.padded() : 0;
+  return std::max(window_cycles(w, f), pad);
+}
+
+int64_t max_cycles(const Design& d, const CostOptions& o) {
+  int64_t m = d.input ? d.input->cycles() : 0;
+  for (const auto& l : d.layers) {
+    m = std::max(m, l.cycles());
+    if (l.window) m = std::max(m, window_group_cycles(*l.window, o.formulas));
+    if (l.pool) m = std::max(m, maxpool_cycles(*l.pool, o.formulas));
+  }
+  return m;
+}
+
 Estimate estimate(const Design& d, const CostOptions& o) {
   o.validate();
   if (d.layers.empty()) throw ConfigError("design: no layers to estimate");
   Estimate e;
   if (d.input) e.layers.push_back(threshold_cost(*d.input, o));
-  for (const auto& l : d.layers) e.layers.push_back(mvau_cost(l, o));
+  for (const auto& l : d.layers)
+    for (auto& c : mvau_group_cost(l, o)) e.layers.push_back(std::move(c));
   for (const auto& c : e.layers) {
     e.total += c.res;
     e.critical_path += c.cycles;
@@ -321,7 +476,7 @@ Estimate estimate(const Design& d, const CostOptions& o) {
     }
   }
   e.fclk_mhz = o.fclk_mhz;
-  e.fps = o.fclk_mhz * 1e6 / double(e.max_cycles);
+  e.fps = throughput(o.fclk_mhz, e.max_cycles);
   e.latency_us = double(e.critical_path) / o.fclk_mhz;
   return e;
 }

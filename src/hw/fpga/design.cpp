@@ -1,5 +1,7 @@
 #include "hw/fpga/design.h"
 
+#include <numeric>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -93,10 +95,14 @@ Design mlp_design(const models::MlpConfig& m, const MlpShape& shape) {
 
 nlohmann::json Folding::to_json() const { return {{"pe", pe}, {"simd", simd}}; }
 
-void sync_input_pe(Design& d) {
+void sync_dependent_units(Design& d) {
+  for (auto& l : d.layers)
+    if (l.window) l.window->simd = int(std::gcd<int64_t>(l.window->channels, l.simd));
   if (!d.input || d.layers.empty()) return;
-  d.input->pe = d.layers[0].simd;
-  d.input->note = fmt::format("PE = SIMD of {} (keeps pace with it)", d.layers[0].name);
+  const int pe = int(std::gcd<int64_t>(d.input->channels, d.layers[0].simd));
+  d.input->pe = pe;
+  d.input->note = pe == d.layers[0].simd ? fmt::format("PE = SIMD of {} (keeps pace with it)", d.layers[0].name)
+                                         : fmt::format("PE = gcd(channels, SIMD of {})", d.layers[0].name);
 }
 
 void apply_folding(Design& d, const Folding& f) {
@@ -123,7 +129,7 @@ void apply_folding(Design& d, const Folding& f) {
     l.note = fmt::format("{}", fmt::join(notes, "; "));
     l.check_folding();
   }
-  sync_input_pe(d);
+  sync_dependent_units(d);
 }
 
 }  // namespace nemokd::hw::fpga

@@ -1,5 +1,5 @@
 // From a quantized MLP description to a dataflow design (MVAU per FC layer, thresholding unit for the input
-// quantizer), and folding: uniform (one PE/SIMD for every layer, adjusted per layer to a legal divisor) or
+// quantizer; CNNs: cnn.h), and folding: uniform (one PE/SIMD for every layer, adjusted per layer to a legal divisor) or
 // per layer (strict: an illegal value is an error naming the layer and the legal divisors).
 #pragma once
 #include <cstdint>
@@ -37,9 +37,11 @@ struct Folding {
 };
 void apply_folding(Design& design, const Folding& folding);
 
-// The input thresholding unit keeps pace with the first MVAU at PE = that layer's SIMD (always legal: it
-// divides MW = the channel count). Searches call this after changing layer 0.
-void sync_input_pe(Design& design);
+// Units without a folding of their own keep pace with the MVAU they feed: the input thresholding unit runs
+// at PE = gcd(its channels, the first MVAU's SIMD) (= that SIMD for an MLP, whose MW is the channel count),
+// and each sliding-window unit at SIMD = gcd(Cin, its MVAU's SIMD). Folding and searches call this after
+// changing an MVAU.
+void sync_dependent_units(Design& design);
 
 // Largest divisor of n that is <= value (at least 1).
 int64_t divisor_at_most(int64_t n, int64_t value);

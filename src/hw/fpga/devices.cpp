@@ -109,6 +109,8 @@ nlohmann::json UsableFractions::to_json() const {
 
 UsableFractions parse_usable_fractions(const std::string& key, const std::string& text) {
   UsableFractions u;
+  if (lower(text) == "finn") return u;
+  if (lower(text) == "device") return UsableFractions{1, 1, 1, 1, 1};
   std::stringstream ss(text);
   std::string item;
   while (std::getline(ss, item, ',')) {
@@ -141,18 +143,27 @@ UsableFractions parse_usable_fractions(const std::string& key, const std::string
 
 nlohmann::json ResourceUse::to_json() const {
   return {{"resource", resource}, {"used", used}, {"available", available}, {"fraction", fraction},
-          {"budget", budget},     {"ok", ok}};
+          {"budget", budget},     {"within_planning_share", ok}, {"within_device", on_device}};
 }
 
 std::string FitReport::summary() const {
-  if (fits) return fmt::format("fits {}", device);
-  return fmt::format("does not fit {}: {}", device, fmt::join(failing, ", "));
+  auto verdict = [](bool fits, const char* what, const std::vector<std::string>& failing) {
+    return fits ? fmt::format("fits {}", what) : fmt::format("does not fit {} ({})", what, fmt::join(failing, ", "));
+  };
+  return fmt::format("{}: {}; {}", device, verdict(fits_planning, "at FINN's planning shares", failing_planning),
+                     verdict(fits_device, "the device", failing_device));
 }
 
 nlohmann::json FitReport::to_json() const {
   nlohmann::json res = nlohmann::json::array();
   for (const auto& r : resources) res.push_back(r.to_json());
-  return {{"device", device}, {"fits", fits}, {"resources", res}, {"failing", failing}, {"summary", summary()}};
+  return {{"device", device},
+          {"fits_planning", fits_planning},
+          {"fits_device", fits_device},
+          {"resources", res},
+          {"failing_planning", failing_planning},
+          {"failing_device", failing_device},
+          {"summary", summary()}};
 }
 
 FitReport check_fit(const Resources& used, const Device& device, const UsableFractions& usable) {
@@ -166,11 +177,16 @@ FitReport check_fit(const Resources& used, const Device& device, const UsableFra
       {"URAM", used.uram, device.total.uram, usable.uram},
       {"DSP", used.dsp, device.total.dsp, usable.dsp}};
   for (const auto& [name, u, avail, frac] : rows) {
-    ResourceUse r{name, u, avail, frac, double(avail) * frac, true};
+    ResourceUse r{name, u, avail, frac, double(avail) * frac, true, true};
     r.ok = double(u) <= r.budget;
+    r.on_device = u <= avail;
     if (!r.ok) {
-      f.fits = false;
-      f.failing.push_back(fmt::format("{} {} > {:.0f} ({:g} of {})", name, u, r.budget, frac, avail));
+      f.fits_planning = false;
+      f.failing_planning.push_back(fmt::format("{} {} > {:.0f} ({:g} of {})", name, u, r.budget, frac, avail));
+    }
+    if (!r.on_device) {
+      f.fits_device = false;
+      f.failing_device.push_back(fmt::format("{} {} > {}", name, u, avail));
     }
     f.resources.push_back(r);
   }

@@ -13,8 +13,9 @@ namespace nemokd::hw::fpga {
 
 namespace {
 
-// One legal (PE, SIMD) of one layer, priced. Layer 0's price includes the input thresholding unit, whose PE
-// follows layer 0's SIMD (sync_input_pe).
+// One legal (PE, SIMD) of one layer, priced with the units that follow its folding or ride along with it:
+// its sliding-window/padding unit (SIMD from the MVAU's), its max-pool (fixed), and for layer 0 the input
+// thresholding unit (PE from layer 0's SIMD) — sync_dependent_units. Cycles: the slowest of them.
 struct Option {
   int pe = 1, simd = 1;
   int64_t cycles = 0;
@@ -31,12 +32,19 @@ std::vector<std::vector<Option>> layer_options(const Design& base, const CostOpt
       for (int64_t q : divisors(l.mw)) {
         l.pe = int(p);
         l.simd = int(q);
-        const auto c = mvau_cost(l, o);
-        Option opt{l.pe, l.simd, c.cycles, c.res};
-        if (i == 0 && base.input) {
-          ThresholdLayer t = *base.input;
-          t.pe = l.simd;
-          opt.res += threshold_cost(t, o).res;
+        Design one;
+        one.layers = {l};
+        if (i == 0) one.input = base.input;
+        sync_dependent_units(one);
+        Option opt{l.pe, l.simd, 0, {}};
+        if (one.input) {
+          const auto t = threshold_cost(*one.input, o);
+          opt.res += t.res;
+          opt.cycles = t.cycles;
+        }
+        for (const auto& c : mvau_group_cost(one.layers[0], o)) {
+          opt.res += c.res;
+          opt.cycles = std::max(opt.cycles, c.cycles);
         }
         opts.push_back(opt);
       }
@@ -52,7 +60,7 @@ Design with_choice(const Design& base, const std::vector<const Option*>& choice)
     d.layers[i].simd = choice[i]->simd;
     d.layers[i].note.clear();
   }
-  sync_input_pe(d);
+  sync_dependent_units(d);
   return d;
 }
 
@@ -137,7 +145,8 @@ FoldedDesign evaluate(const Design& d, const CostOptions& o, const Device& devic
   return f;
 }
 
-Design set_folding(const Design& base, double fclk_mhz, const SetFoldingOptions& so) {
+Design set_folding(const Design& base, const CostOptions& o, const SetFoldingOptions& so) {
+  const double fclk_mhz = o.fclk_mhz;
   if (!(so.target_fps > 0)) throw ConfigError(fmt::format("target_fps: {} (need > 0)", so.target_fps));
   if (so.weight_width_max < 1) throw ConfigError(fmt::format("weight_width_max: {} (need >= 1)", so.weight_width_max));
   const int64_t target = int64_t(std::floor(fclk_mhz * 1e6 / so.target_fps));
@@ -162,6 +171,12 @@ Design set_folding(const Design& base, double fclk_mhz, const SetFoldingOptions&
         l.pe = int(p);
         if (l.cycles() < t) break;
       }
+      // FINN folds a sliding-window unit (and its padding unit) on its own: SIMD through the divisors of Cin.
+      if (l.window)
+        for (int64_t q : divisors(l.window->channels)) {
+          l.window->simd = int(q);
+          if (window_group_cycles(*l.window, o.formulas) < t) break;
+        }
     }
     if (d.input) {
       d.input->note = "SetFolding";
@@ -172,13 +187,8 @@ Design set_folding(const Design& base, double fclk_mhz, const SetFoldingOptions&
     }
     return d;
   };
-  auto max_cycles = [](const Design& d) {
-    int64_t m = d.input ? d.input->cycles() : 0;
-    for (const auto& l : d.layers) m = std::max(m, l.cycles());
-    return m;
-  };
   Design d = pass(target);
-  const int64_t achieved = max_cycles(d);
+  const int64_t achieved = max_cycles(d, o);
   // One rerun at the achieved maximum balances the pipeline (no further reruns: FINN's guarantee of ending).
   if (so.two_pass && achieved > target) d = pass(achieved);
   return d;
@@ -227,7 +237,7 @@ std::optional<FoldedDesign> fastest_fit(const Design& base, const CostOptions& o
     };
     if (dfs(0, Resources{})) {
       auto f = evaluate(with_choice(base, choice), o, device, u);
-      if (f.fit.fits) return f;  // always true (same resources); kept as a guard against drift
+      if (f.fit.fits_planning) return f;  // always true (same resources); kept as a guard against drift
     }
   }
   return std::nullopt;
@@ -294,7 +304,7 @@ std::vector<FoldedDesign> pareto_foldings(const Design& base, const CostOptions&
       }
     if (dominated) continue;
     auto f = evaluate(with_choice(base, p.choice), o, device, u);
-    if (only_fitting && !f.fit.fits) continue;  // FF, URAM or DSP over budget
+    if (only_fitting && !f.fit.fits_planning) continue;  // FF, URAM or DSP over budget
     kept.push_back(&p);
     out.push_back(std::move(f));
   }

@@ -24,15 +24,20 @@ FoldedDesign evaluate(const Design& design, const CostOptions& options, const De
 // FINN's SetFolding. T = floor(f_clk / target_fps) cycles. Per MVAU from PE = SIMD = 1: SIMD rises through the
 // divisors of MW until the layer's cycles < T, but stops (keeping the previous SIMD) once W * SIMD exceeds
 // `weight_width_max` unless that SIMD already met T; then PE rises through the divisors of MH until cycles < T.
-// The input thresholding unit raises its PE the same way. If the slowest layer still needs more than T, the
-// whole pass runs once more with T = that maximum, which balances the other layers against the bottleneck.
+// The input thresholding unit raises its PE the same way, and each sliding-window unit its SIMD through the
+// divisors of Cin (FINN folds them separately; a max-pool unit has no folding). If the slowest unit still
+// needs more than T, the whole pass runs once more with T = that maximum, which balances the pipeline.
+// `options` gives the clock and the formula generation (the units' cycle formulas differ between them).
 struct SetFoldingOptions {
   double target_fps = 0;
   int64_t weight_width_max = 36;  // FINN's mvau_wwidth_max default
   bool two_pass = true;
 };
-Design set_folding(const Design& design, double fclk_mhz, const SetFoldingOptions& options);
+Design set_folding(const Design& design, const CostOptions& options, const SetFoldingOptions& so);
 
+// "Fits" in the searches means within `usable` (FINN's planning shares by default; UsableFractions of 1 =
+// the whole device); the result's FitReport still carries both verdicts.
+//
 // Fastest folding (fewest cycles per frame) whose estimate fits the device. Candidates: every legal (PE, SIMD)
 // per layer; for each achievable cycle budget T (ascending) each layer keeps its options with cycles <= T that
 // no other option beats on all five resources, and a depth-first search with budget pruning looks for a
