@@ -205,9 +205,12 @@ TEST(Campaign, ABatchReadsBackRunsAndFailuresAndSkipsFinishedChildren) {
   EXPECT_EQ(batch.pending(), 0u);
 }
 
-// The local executor runs real child processes; a stand-in program (python) plays `nemokd run`: it sleeps
-// epochs / 10 seconds and writes a completed run.json. With 2 at a time, a long child must not hold back the short
-// ones queued behind it: the next child starts as soon as any ends.
+// The local executor runs real child processes; a stand-in program (python) plays `nemokd run` and writes a completed
+// run.json. With 2 at a time, a long child must not hold back the short ones queued behind it: the next child starts
+// as soon as any ends. The long child (job0) ends only once the last short one (job3) has ended and been reaped by the
+// executor (its pid is gone), or after 20 s:
+// with one dynamic batch job3 runs beside it, so the order is 1, 2, 3, 0 however loaded the machine is; chunks of 2
+// would start job3 only after job0 ended (20 s later), giving 1, 0, 2, 3.
 TEST(LocalExecutor, RunsOneDynamicBatchNotChunks) {
   nemokd::testing::TempDir tmp;
   const auto fake = tmp.file("fake-nemokd");
@@ -216,7 +219,14 @@ TEST(LocalExecutor, RunsOneDynamicBatchNotChunks) {
     f << "#!/usr/bin/env python3\n"
          "import json, sys, time, os\n"
          "req = json.load(open(sys.argv[2])); out = sys.argv[4]\n"
-         "time.sleep(req['config']['train']['epochs'] / 10.0)\n"
+         "open(os.path.join(out, 'pid'), 'w').write(str(os.getpid()))\n"
+         "def job3_gone():\n"
+         "  try:\n"
+         "    os.kill(int(open(os.path.join(os.path.dirname(os.path.abspath(out)), 'job3', 'pid')).read()), 0)\n"
+         "  except (OSError, ValueError): return os.path.exists(os.path.join(os.path.dirname(os.path.abspath(out)), 'job3', 'run.json'))\n"
+         "  return False\n"
+         "t0 = time.time()\n"
+         "while req['config']['train']['epochs'] > 1 and not job3_gone() and time.time() - t0 < 20: time.sleep(0.05)\n"
          "req['status'] = 'completed'; req['results'] = {'final_test_accuracy': 0.5}\n"
          "json.dump(req, open(os.path.join(out, 'run.json'), 'w'))\n";
   }
@@ -236,7 +246,7 @@ TEST(LocalExecutor, RunsOneDynamicBatchNotChunks) {
     EXPECT_EQ(o.exit_code, 0) << o.describe();
     order.push_back(i);
   });
-  // Chunks of 2 would wait for child 0 (3 s) before starting 2 and 3: they would end after it.
+  // Chunks of 2 would wait for child 0 before starting 2 and 3: they would end after it.
   EXPECT_EQ(order, (std::vector<size_t>{1, 2, 3, 0}));
   for (const auto& j : jobs) EXPECT_TRUE(read_finished(j.dir, j.request)) << j.dir;
 }
