@@ -2,8 +2,11 @@
 // W1A1 (bipolar input thresholds, activations and weights) and W2A2 (signed 2-bit weights, unsigned 2-bit
 // activations, 2-bit input thresholds), batch predict in frames/s, against LibTorch fp32 of the same
 // topology (Linear + ReLU, BatchNorm folded away, float input, argmax) in the same run, interleaved.
+// FINN's CNV on 3x32x32 frames (conv 64-64-pool-128-128-pool-256-256, FC 512-512-10; 8-bit signed input, as
+// FINN's CNV), W1A1 and W2A2, against LibTorch fp32 of the same network (engine::fp32_twin: Conv2d + ReLU,
+// MaxPool2d, Linear + ReLU) in the same run, interleaved, batch --cnv-batch.
 // Then every forced kernel on its own, and the auto plan with the per-layer timings it chose from.
-//   build/bench/bench_engine [--threads 2] [--batch 4096] [--reps 3]
+//   build/bench/bench_engine [--threads 2] [--batch 4096] [--cnv-batch 256] [--reps 3]
 // Pixels are random: the integer kernels do the same work whatever the values (no data-dependent branch),
 // so real images would not change a figure.
 #include <benchmark/benchmark.h>
@@ -17,6 +20,7 @@
 #include "bench_util.h"
 #include "core/runtime.h"
 #include "engine/runtime.h"
+#include "engine/verify.h"
 
 using namespace nemokd;
 using namespace nemokd::engine;
@@ -25,6 +29,7 @@ namespace {
 
 int g_threads = 2;
 int64_t g_batch = 4096;
+int64_t g_cnv_batch = 256;
 constexpr double kMinSeconds = 0.3;  // per measurement: repeat the batch at least this long
 
 struct Topology {
@@ -72,6 +77,91 @@ IntegerModel make_model(const Topology& t, int bits, uint64_t seed) {
   return m;
 }
 
+// FINN's CNV (BNN-PYNQ, finn-examples): 3x32x32, 8-bit signed input thresholds, conv 3x3 unpadded 64, 64, pool,
+// 128, 128, pool, 256, 256, FC 512, 512, 10; random weights, thresholds around the accumulator's middle.
+IntegerModel make_cnv(int bits, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const Operand act = bits == 1 ? Operand{Encoding::bipolar, 1} : Operand{Encoding::unsigned_int, bits};
+  const Operand w = bits == 1 ? Operand{Encoding::bipolar, 1} : Operand{Encoding::signed_int, bits};
+  IntegerModel m;
+  m.input.channels = 3;
+  m.input.height = m.input.width = 32;
+  m.input.pixels_per_channel = 1024;
+  m.input.passthrough = false;
+  m.input.output = Operand{Encoding::signed_int, 8};
+  for (int c = 0; c < 3; ++c)
+    for (int j = 1; j <= 254; ++j) m.input.thresholds.push_back(uint16_t(j));
+  auto weighted = [&](Layer& l, Operand in) {
+    l.input = in;
+    l.weight = w;
+    l.weights.resize(size_t(l.inputs * l.outputs));
+    std::uniform_int_distribution<int> d(w.min_value(), w.max_value());
+    for (auto& v : l.weights) v = int8_t(bits == 1 ? (rng() & 1 ? 1 : -1) : d(rng));
+    if (l.is_output) {
+      l.logit_scale.assign(size_t(l.outputs), 0.01);
+      l.logit_bias.assign(size_t(l.outputs), 0.0);
+      return;
+    }
+    l.output = act;
+    const int per = act.levels() - 1;
+    const auto spread = int32_t(std::sqrt(double(l.inputs)) * 2);
+    for (int64_t o = 0; o < l.outputs; ++o)
+      for (int j = 0; j < per; ++j) l.thresholds.push_back(-spread + 2 * spread * (j + 1) / (per + 1));
+  };
+  MapShape map = m.input.map();
+  Operand prev = m.input.output;
+  for (const auto& [channels, pool] : std::vector<std::pair<int, bool>>{
+           {64, false}, {64, true}, {128, false}, {128, true}, {256, false}, {256, false}}) {
+    Layer l;
+    l.kind = LayerKind::conv;
+    l.in_map = map;
+    l.kernel = 3;
+    l.inputs = map.channels * 9;
+    l.outputs = channels;
+    weighted(l, prev);
+    map = l.output_map(map);
+    prev = act;
+    m.layers.push_back(std::move(l));
+    if (pool) {
+      Layer p;
+      p.kind = LayerKind::maxpool;
+      p.in_map = map;
+      p.kernel = p.stride = 2;
+      p.input = p.weight = p.output = act;
+      map = p.output_map(map);
+      m.layers.push_back(std::move(p));
+    }
+  }
+  Layer f;
+  f.kind = LayerKind::flatten;
+  f.in_map = map;
+  f.input = f.weight = f.output = act;
+  m.layers.push_back(std::move(f));
+  int64_t in = map.size();
+  for (const int width : {512, 512, 10}) {
+    Layer l;
+    l.inputs = in;
+    l.outputs = width;
+    l.is_output = width == 10;
+    weighted(l, act);
+    in = width;
+    m.layers.push_back(std::move(l));
+  }
+  m.source = fmt::format("bench CNV W{}A{}", bits, bits);
+  validate(m);
+  return m;
+}
+
+const std::vector<uint8_t>& cnv_pixels() {
+  static const std::vector<uint8_t> px = [] {
+    std::vector<uint8_t> v(size_t(g_cnv_batch * 3072));
+    std::mt19937 rng(6);
+    for (auto& p : v) p = uint8_t(rng());
+    return v;
+  }();
+  return px;
+}
+
 const std::vector<uint8_t>& pixels() {
   static const std::vector<uint8_t> px = [] {
     std::vector<uint8_t> v(size_t(g_batch * 784));
@@ -92,7 +182,7 @@ double process_cpu_seconds() {
 // CPU-second of the whole process (`fps_per_cpu`): on a shared machine, where another process takes a core
 // away, that one still says what a core delivers (spinning pools count against it).
 template <typename Fn>
-void time_batches(benchmark::State& state, Fn&& batch_fn) {
+void time_batches(benchmark::State& state, Fn&& batch_fn, int64_t batch = g_batch) {
   for (auto _ : state) {
     batch_fn();  // warm-up (first-touch of buffers, torch's lazy init)
     int64_t n = 0;
@@ -105,15 +195,33 @@ void time_batches(benchmark::State& state, Fn&& batch_fn) {
       s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } while (s < kMinSeconds);
     state.SetIterationTime(s / double(n));
-    state.counters["fps_per_cpu"] = double(n * g_batch) / (process_cpu_seconds() - c0);
+    state.counters["fps_per_cpu"] = double(n * batch) / (process_cpu_seconds() - c0);
   }
-  state.SetItemsProcessed(state.iterations() * g_batch);
+  state.SetItemsProcessed(state.iterations() * batch);
 }
 
 void run_engine(benchmark::State& state, const Engine& e) {
   std::vector<int32_t> pred(static_cast<size_t>(g_batch));
   time_batches(state, [&] { e.predict(pixels().data(), g_batch, pred.data()); });
   benchmark::DoNotOptimize(pred.data());
+}
+
+void run_engine_cnv(benchmark::State& state, const Engine& e) {
+  std::vector<int32_t> pred(static_cast<size_t>(g_cnv_batch));
+  time_batches(state, [&] { e.predict(cnv_pixels().data(), g_cnv_batch, pred.data()); }, g_cnv_batch);
+  benchmark::DoNotOptimize(pred.data());
+}
+
+void run_torch_cnv(benchmark::State& state) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(0);
+  auto net = fp32_twin(make_cnv(1, 17));
+  const auto x = torch::from_blob(const_cast<uint8_t*>(cnv_pixels().data()), {g_cnv_batch, 3, 32, 32}, torch::kUInt8)
+                     .to(torch::kFloat)
+                     .div_(255.0f);
+  torch::Tensor pred;
+  time_batches(state, [&] { pred = net->forward(x).argmax(1); }, g_cnv_batch);
+  benchmark::DoNotOptimize(pred.data_ptr<int64_t>());
 }
 
 void run_torch(benchmark::State& state, const Topology& t) {
@@ -151,17 +259,20 @@ std::string plan_text(const Engine& e) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  long long threads = g_threads, batch = g_batch, reps = 3;
-  auto rest = bench::take_int_options(argc, argv, {{"--threads", &threads}, {"--batch", &batch}, {"--reps", &reps}});
+  long long threads = g_threads, batch = g_batch, cnv_batch = g_cnv_batch, reps = 3;
+  auto rest = bench::take_int_options(
+      argc, argv, {{"--threads", &threads}, {"--batch", &batch}, {"--cnv-batch", &cnv_batch}, {"--reps", &reps}});
   g_threads = int(threads);
   g_batch = batch;
+  g_cnv_batch = cnv_batch;
   tune_allocator();
   int rc = static_cast<int>(rest.size());
   benchmark::Initialize(&rc, rest.data());
   const int torch_threads = configure_threads(g_threads);
   fmt::print("bench_engine: batch {}, {} engine threads, {} torch threads, ISA {}\n", g_batch, g_threads, torch_threads,
              to_string(detect_isa()));
-  fmt::print("reproduce: build/bench/bench_engine --threads {} --batch {} --reps {}\n", g_threads, g_batch, reps);
+  fmt::print("reproduce: build/bench/bench_engine --threads {} --batch {} --cnv-batch {} --reps {}\n", g_threads, g_batch,
+             g_cnv_batch, reps);
 
   const std::vector<Case> cases = {{"TFC_W1A1", kTfc, 1}, {"TFC_W2A2", kTfc, 2}, {"LFC_W1A1", kLfc, 1}};
   // Engines are built once, up front (construction times the kernels; keep that out of the measurements).
@@ -183,8 +294,31 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Interleaved: torch TFC, engine TFC W1A1, engine TFC W2A2, torch LFC, engine LFC W1A1; `reps` rounds.
+  for (const int bits : {1, 2}) {
+    EngineOptions o;
+    o.threads = g_threads;
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string name = fmt::format("CNV_W{}A{}", bits, bits);
+    engines[name] = std::make_unique<Engine>(make_cnv(bits, 17), o);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    fmt::print("auto plan {} (construction {:.1f} ms):\n{}", name, ms, plan_text(*engines[name]));
+  }
+
+  // Interleaved: torch TFC, engine TFC W1A1, engine TFC W2A2, torch LFC, engine LFC W1A1, torch CNV, engine CNV
+  // W1A1, engine CNV W2A2; `reps` rounds.
   for (long long rep = 0; rep < reps; ++rep) {
+    benchmark::RegisterBenchmark(fmt::format("BM_Torch_CNV/rep{}", rep).c_str(), run_torch_cnv)
+        ->UseManualTime()
+        ->Iterations(1)
+        ->Unit(benchmark::kMicrosecond);
+    for (const char* name : {"CNV_W1A1", "CNV_W2A2"}) {
+      const Engine* e = engines[name].get();
+      benchmark::RegisterBenchmark(fmt::format("BM_Engine_{}/rep{}", name, rep).c_str(),
+                                   [e](benchmark::State& s) { run_engine_cnv(s, *e); })
+          ->UseManualTime()
+          ->Iterations(1)
+          ->Unit(benchmark::kMicrosecond);
+    }
     for (const Topology* t : {&kTfc, &kLfc}) {
       benchmark::RegisterBenchmark(fmt::format("BM_Torch_{}/rep{}", t->name, rep).c_str(),
                                    [t](benchmark::State& s) { run_torch(s, *t); })
@@ -204,7 +338,7 @@ int main(int argc, char** argv) {
   }
   // Each forced kernel once (what auto chose from, whole model).
   for (const auto& [name, e] : engines) {
-    if (name.find('_') == name.rfind('_')) continue;  // the auto engines
+    if (name.find('_') == name.rfind('_')) continue;  // the auto engines (CNV: auto only)
     const Engine* ep = e.get();
     benchmark::RegisterBenchmark(fmt::format("BM_Forced_{}", name).c_str(), [ep](benchmark::State& s) { run_engine(s, *ep); })
         ->UseManualTime()
@@ -226,6 +360,14 @@ int main(int argc, char** argv) {
              tfc2 / torch_tfc, ok(tfc2 >= 3e6 && tfc2 >= 2.5 * torch_tfc));
   fmt::print("  engine LFC W1A1   {:>12.0f}   {:.2f}x torch   target >= 150 000: {}\n", lfc1, lfc1 / torch_lfc,
              ok(lfc1 >= 1.5e5));
+  const double torch_cnv = reporter.median("BM_Torch_CNV"), cnv1 = reporter.median("BM_Engine_CNV_W1A1"),
+               cnv2 = reporter.median("BM_Engine_CNV_W2A2");
+  fmt::print("  LibTorch fp32 CNV {:>12.0f}   (3x32x32, batch {})\n", torch_cnv, g_cnv_batch);
+  fmt::print("  engine CNV W1A1   {:>12.0f}   {:.2f}x torch   target >= 20 000 and >= 4x: {}\n", cnv1, cnv1 / torch_cnv,
+             ok(cnv1 >= 2e4 && cnv1 >= 4 * torch_cnv));
+  fmt::print("  engine CNV W2A2   {:>12.0f}   {:.2f}x torch   target >= 2x: {}\n", cnv2, cnv2 / torch_cnv,
+             ok(cnv2 >= 2 * torch_cnv));
+  fmt::print("(frames/s are wall-clock; on a shared machine the fps_per_cpu counters say what the CPU time delivered)\n");
   benchmark::Shutdown();
   return 0;
 }

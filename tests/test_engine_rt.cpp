@@ -310,3 +310,155 @@ TEST(EngineRuntime, InputThreshold256IsNeverReached) {
     if (HasFatalFailure()) return;
   }
 }
+
+// ---- convolutional models ----------------------------------------------------------------------------------
+
+namespace {
+
+// A conv layer over `in` with random weights and thresholds (hidden: it produces `out` codes).
+Layer random_conv(Rng& rng, const MapShape& in, int64_t channels, int64_t kernel, int64_t padding, int32_t pad_value,
+                  Operand a, Operand w, Operand out) {
+  Layer l = random_layer(rng, in.channels * kernel * kernel, channels, a, w, &out);
+  l.kind = LayerKind::conv;
+  l.in_map = in;
+  l.kernel = kernel;
+  l.padding = padding;
+  l.pad_value = pad_value;
+  // Thresholds again now that the bound includes the pad value.
+  const int64_t bound = l.accumulator_bound();
+  const int per = out.levels() - 1;
+  const int64_t typical = std::max<int64_t>(1, int64_t(std::sqrt(double(l.inputs))) * std::max(w.max_value(), 1) *
+                                                   std::max<int64_t>(std::abs(a.min_value()), a.max_value()));
+  l.thresholds.clear();
+  for (int64_t o = 0; o < channels; ++o)
+    for (auto t : ascending(rng, per, -bound, bound + 1, typical)) l.thresholds.push_back(int32_t(t));
+  return l;
+}
+
+Layer pass_layer(LayerKind kind, const MapShape& in, Operand op, int64_t kernel = 0, int64_t stride = 1) {
+  Layer l;
+  l.kind = kind;
+  l.in_map = in;
+  l.kernel = kernel;
+  l.stride = stride;
+  l.input = l.weight = l.output = op;
+  return l;
+}
+
+// Input stage (C x H x W) -> conv -> [max-pool] -> conv -> [max-pool] -> flatten -> dense -> output. Sizes and
+// channel counts straddle the 4-byte, 16-lane and 32-bit boundaries of the layouts; kernels 1 and 3; zero
+// padding, a padded input whose pad value is a code (FINN's padded input: the lowest input value), and none.
+IntegerModel random_cnn(Rng& rng, int wbits, Operand a, bool passthrough) {
+  IntegerModel m;
+  m.input.channels = uniform(rng, 1, 3);
+  m.input.height = uniform(rng, 5, 9);
+  m.input.width = uniform(rng, 5, 9);
+  m.input.pixels_per_channel = m.input.height * m.input.width;
+  m.input.passthrough = passthrough;
+  const Operand in_op = passthrough ? Operand{Encoding::unsigned_int, 8} : a;
+  m.input.output = in_op;
+  if (!passthrough)
+    for (int64_t c = 0; c < m.input.channels; ++c) {
+      auto t = ascending(rng, a.levels() - 1, 0, 256, 256);
+      for (auto v : t) m.input.thresholds.push_back(uint16_t(std::abs(v)));
+      std::sort(m.input.thresholds.end() - (a.levels() - 1), m.input.thresholds.end());
+    }
+  const Operand w = weight_operand(wbits);
+  MapShape cur = m.input.map();
+  Operand prev = in_op;
+  const int64_t widths[] = {uniform(rng, 1, 40), uniform(rng, 1, 70)};
+  for (int i = 0; i < 2; ++i) {
+    const int64_t k = uniform(rng, 0, 3) == 0 ? 1 : 3;
+    int64_t pad = k == 3 ? uniform(rng, 0, 2) : 0;
+    if (cur.height + 2 * pad < k || cur.width + 2 * pad < k) pad = 2;
+    int32_t pad_value = 0;
+    if (pad == 2) pad_value = prev.min_value();  // the padded input of FINN's CNV on small images
+    if (pad > 0 && uniform(rng, 0, 3) == 0) pad_value = prev.max_value();
+    Layer l = random_conv(rng, cur, widths[i], k, pad, pad_value, prev, w, a);
+    cur = l.output_map(cur);
+    m.layers.push_back(std::move(l));
+    prev = a;
+    if (cur.height >= 2 && cur.width >= 2 && uniform(rng, 0, 2) > 0) {
+      const int64_t pk = uniform(rng, 0, 3) == 0 && cur.height >= 3 && cur.width >= 3 ? 3 : 2;
+      Layer p = pass_layer(LayerKind::maxpool, cur, a, pk, uniform(rng, 1, 2));
+      cur = p.output_map(cur);
+      m.layers.push_back(std::move(p));
+    }
+  }
+  m.layers.push_back(pass_layer(LayerKind::flatten, cur, a));
+  m.layers.push_back(random_layer(rng, cur.size(), uniform(rng, 1, 40), a, w, &a));
+  m.layers.push_back(random_layer(rng, m.layers.back().outputs, uniform(rng, 2, 12), a, w, nullptr));
+  m.source = "test cnn";
+  validate(m);
+  return m;
+}
+
+}  // namespace
+
+// Every (W, A) in 1..8 x 1..8 on random CNNs (conv, max-pool, flatten, dense), every kernel x ISA against the
+// reference; 11 frames = one tile and a partial one.
+TEST(EngineRuntime, ConvolutionalModelsEveryWidthEveryKernelMatchReference) {
+  Rng rng(4242);
+  for (int wbits = 1; wbits <= 8; ++wbits)
+    for (int abits = 1; abits <= 8; ++abits)
+      for (Encoding enc : {Encoding::unsigned_int, Encoding::signed_int}) {
+        if (abits == 1 && enc == Encoding::signed_int) continue;
+        if (abits > 1 && (wbits + abits + int(enc)) % 2 == 0) continue;  // one encoding per cell suffices
+        const Operand a = abits == 1 ? Operand{Encoding::bipolar, 1} : Operand{enc, abits};
+        const bool passthrough = (abits + wbits) % 5 == 0;
+        const IntegerModel m = random_cnn(rng, wbits, a, passthrough);
+        const int64_t frames = 11;
+        const auto px = random_pixels(rng, m, frames);
+        check_all_kernels(m, px, frames, "CNN W" + std::to_string(wbits) + " A" + describe(a));
+        if (HasFatalFailure()) return;
+      }
+}
+
+// Zero padding of bipolar values: the layouts cannot hold a 0, so the border holds -1 and each border-touching
+// output gets a correction; a 1-bit padded conv on every kernel, and its reference value checked by hand.
+TEST(EngineRuntime, BipolarZeroPaddingIsExact) {
+  Rng rng(77);
+  const Operand b{Encoding::bipolar, 1};
+  IntegerModel m;
+  m.input.channels = 1;
+  m.input.height = 3;
+  m.input.width = 3;
+  m.input.pixels_per_channel = 9;
+  m.input.passthrough = false;
+  m.input.output = b;
+  m.input.thresholds = {128};
+  Layer conv = random_conv(rng, m.input.map(), 17, 3, 1, 0, b, b, b);
+  std::fill(conv.weights.begin(), conv.weights.end(), int8_t(1));
+  conv.thresholds[0] = 5;  // channel 0: a corner (4 inputs of +1, 5 zeros: acc 4) stays 0, the centre (9) is 1
+  conv.thresholds[1] = 4;  // channel 1: the corner reaches 4 (with -1 instead of 0 padding it would be -1)
+  Layer flat = pass_layer(LayerKind::flatten, conv.output_map(m.input.map()), b);
+  Layer out = random_layer(rng, flat.in_map.size(), 3, b, b, nullptr);
+  m.layers = {conv, flat, out};
+  validate(m);
+  std::vector<uint8_t> px(9, 255);  // every input +1
+  const auto want = reference_trace(m, px.data(), 1);
+  EXPECT_EQ(want.codes[0][0], 0);      // channel 0, corner
+  EXPECT_EQ(want.codes[0][4], 1);      // channel 0, centre
+  EXPECT_EQ(want.codes[0][9 + 0], 1);  // channel 1, corner
+  EXPECT_EQ(want.codes[0][9 + 1], 1);  // channel 1, edge (6 inputs)
+  check_all_kernels(m, px, 1, "bipolar zero padding");
+  for (int f = 0; f < 4; ++f) {
+    auto rnd = random_pixels(rng, m, 9);
+    check_all_kernels(m, rnd, 9, "bipolar zero padding, random");
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(EngineRuntime, ConvolutionalPlanNamesEveryLayer) {
+  Rng rng(5);
+  const IntegerModel m = random_cnn(rng, 1, Operand{Encoding::bipolar, 1}, false);
+  const Engine e(m, EngineOptions{});
+  ASSERT_EQ(e.plan().size(), m.layers.size());
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    EXPECT_FALSE(e.plan()[i].why.empty()) << i;
+    if (m.layers[i].kind == LayerKind::conv) {
+      EXPECT_NE(e.plan()[i].kernel, KernelKind::scalar) << e.plan()[i].why;  // something faster always applies
+      EXPECT_NE(e.plan()[i].why.find("measured"), std::string::npos) << e.plan()[i].why;
+    }
+  }
+}

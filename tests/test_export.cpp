@@ -25,6 +25,7 @@
 #include "export/onnx_export.h"
 #include "models/integer_mlp.h"
 #include "models/mlp.h"
+#include "models/qcnn.h"
 #include "models/registry.h"
 #include "test_support.h"
 #include "train/train_run.h"
@@ -135,6 +136,26 @@ struct ZooCase {
 
 models::ModelConfig arch(const std::string& preset) { return models::preset_model(preset); }
 
+// Small quantized CNNs: a CNV with narrow layers (the padded 28x28 input, unpadded 3x3 convs, two pools) and a
+// quantized FlexStudent with ReLU activations, per-channel scaled weights and u8 input.
+models::ModelConfig small_cnv(int w, int a, int fc) {
+  auto c = models::preset_model("cnv");
+  c.cnv.convs = {{8, 3, 0, false}, {fc / 2, 3, 0, true}, {fc / 2, 3, 0, true}, {fc * 2 / 3, 3, 0, false}};
+  c.cnv.fc_widths = {fc};
+  c.cnv.set_bits({w}, {a});
+  return c;
+}
+models::ModelConfig relu_u8_qflexstudent() {
+  auto c = models::preset_model("qflexstudent");
+  c.qflexstudent.net.conv_channels = {6, 12};
+  c.qflexstudent.net.fc_widths = {16};
+  c.qflexstudent.activation = "relu";
+  c.qflexstudent.set_bits({4}, {3});
+  c.qflexstudent.quant.input = "u8";
+  c.qflexstudent.quant.scheme = quant::WeightScheme::scaled;
+  return c;
+}
+
 std::vector<ZooCase> zoo_cases() {
   std::vector<ZooCase> cases;
   const models::InputShape mnist{1, 28, 28}, cifar{3, 32, 32};
@@ -190,11 +211,13 @@ std::vector<ZooCase> zoo_cases() {
   quant("mlp-w2a2", 2, 2, "tanh", "signed", 8, quant::WeightScheme::finn);
   quant("mlp-w4a4-relu-u8-scaled", 4, 4, "relu", "u8", 8, quant::WeightScheme::scaled);
   quant("mlp-w4a4-hardtanh", 4, 4, "hardtanh", "signed", 4, quant::WeightScheme::finn);
+  cases.push_back({"cnv-small-w2a2", small_cnv(2, 2, 24), mnist, "fashion-mnist"});
+  cases.push_back({"qflexstudent-w4a3-relu-u8", relu_u8_qflexstudent(), mnist, "mnist"});
   return cases;
 }
 
 data::Normalization normalization_for(const models::ModelConfig& c) {
-  const auto req = c.arch == "mlp" ? c.mlp.required_normalization() : std::string();
+  const auto req = models::required_normalization(c);
   if (req == "unit") return data::Normalization::unit;
   if (req == "signed") return data::Normalization::signed_unit;
   return data::Normalization::standard;
@@ -219,7 +242,10 @@ TEST(ExportOnnx, EveryZooModelPassesTheCheckerAndMatchesOpenCvDnn) {
     {
       torch::NoGradGuard g;
       auto* mlp = dynamic_cast<models::MlpImpl*>(model.get());
-      ref = mlp && mlp->config().quantized ? mlp->forward_fake_quant(probe) : model->forward(probe);
+      auto* cnn = dynamic_cast<models::QCnnImpl*>(model.get());
+      ref = mlp && mlp->config().quantized ? mlp->forward_fake_quant(probe)
+            : cnn                          ? cnn->forward_fake_quant(probe)
+                                           : model->forward(probe);
     }
     for (const auto layout : {ox::InputLayout::nchw, ox::InputLayout::flat}) {
       ox::ExportOptions o;
@@ -492,6 +518,82 @@ TEST(ExportQonnx, QuantizerVariantsRoundTrip) {
     std::printf("[ qonnx  ] %-26s 2000 images: %ld prediction mismatches, max |logit diff| %.2e (max |logit| %.2f), "
                 "%ld rounding ties\n",
                 v.label.c_str(), long(rt.prediction_mismatches), rt.max_logit_diff, rt.max_logit, long(rt.ties));
+  }
+  if (!python_has_onnx()) GTEST_SKIP() << python() << " has no onnx module (apt-get install python3-onnx)";
+  EXPECT_EQ(python_check(files, tmp), "");
+}
+
+// Quantized CNNs (calibrated on real images): QONNX -> the independent executor vs the model's integer view (every
+// prediction, logits to 1e-4) and vs the integer engine built from the same model (every prediction); both input
+// layouts; the Python checker accepts the files.
+TEST(ExportQonnx, QuantizedCnnsRoundTripThroughTheExecutorAndTheIntegerEngine) {
+  testing::TempDir tmp;
+  struct Variant {
+    std::string label;
+    models::ModelConfig config;
+  };
+  std::vector<Variant> variants;
+  variants.push_back({"cnv-small-w1a1", small_cnv(1, 1, 32)});  // BipolarQuant everywhere
+  {
+    auto c = small_cnv(2, 2, 32);
+    c.cnv.activation = "tanh";
+    variants.push_back({"cnv-small-w2a2-tanh", c});
+  }
+  variants.push_back({"qflexstudent-w4a3-relu-u8-scaled", relu_u8_qflexstudent()});
+  {
+    auto c = models::preset_model("qflexstudent");
+    c = models::preset_model("qflexstudent");
+    c.qflexstudent.net.conv_channels = {8, 8, 8};
+    c.qflexstudent.net.fc_widths = {};
+    c.qflexstudent.set_bits({1}, {1});  // zero padding of bipolar values
+    variants.push_back({"qflexstudent-w1a1-3conv", c});
+  }
+  std::vector<std::string> files;
+  const auto& fm = dataset("fashion-mnist");
+  for (const auto& v : variants) {
+    SCOPED_TRACE(v.label);
+    torch::manual_seed(3);
+    auto model = models::build_model(v.config, {1, 28, 28}, 10);
+    const auto norm = normalization_for(v.config);
+    calibrate(*model, real_images("fashion-mnist", 256, norm), 13);
+    model->eval();
+    const int64_t n = 200;
+    auto images = real_images("fashion-mnist", n, norm, 2000);
+    torch::Tensor ref;
+    {
+      torch::NoGradGuard g;
+      ref = model->forward(images).to(torch::kDouble);  // eval mode: the integer view
+    }
+    const auto affine = data::pixel_affine(fm.spec, norm);
+    engine::EngineOptions eo;
+    eo.threads = 2;
+    engine::Engine eng(engine::build_integer_model(*model, affine, "test"), eo);
+    auto pixels = fm.test.images.slice(0, 2000, 2000 + n).contiguous();
+    std::vector<int32_t> engine_pred(static_cast<size_t>(n));
+    eng.predict(pixels.data_ptr<uint8_t>(), n, engine_pred.data());
+    for (const bool flat : {false, true}) {
+      ox::ExportOptions o;
+      o.layout = flat ? ox::InputLayout::flat : ox::InputLayout::nchw;
+      const std::string path = tmp.file(fmt::format("{}-{}.qonnx.onnx", v.label, flat ? "flat" : "nchw"));
+      auto r = ox::export_qonnx(*model, {1, 28, 28}, path, o);
+      EXPECT_EQ(r.format, "qonnx");
+      EXPECT_GE(r.ops["Conv"], 2);
+      EXPECT_NO_THROW(ox::check_onnx_file(path));
+      files.push_back(path);
+      ox::OnnxExecutor ex(path);
+      auto got = exec_logits(ex, images, flat);
+      const auto pred = got.argmax(1);
+      EXPECT_EQ((pred != ref.argmax(1)).sum().item<int64_t>(), 0);
+      const double diff = max_abs_diff(got, ref), scale = std::max(1.0, ref.abs().max().item<double>());
+      EXPECT_LE(diff, 1e-4 * scale);
+      int64_t vs_engine = 0;
+      for (int64_t k = 0; k < n; ++k) vs_engine += pred[k].item<int64_t>() != engine_pred[size_t(k)];
+      EXPECT_EQ(vs_engine, 0);
+      if (!flat)
+        std::printf("[ qonnx  ] %-34s %ld images: %ld mismatches vs the integer engine, max |logit diff| %.2e, "
+                    "%ld rounding ties\n",
+                    v.label.c_str(), long(n), long(vs_engine), diff, long(ex.quant_ties()));
+    }
   }
   if (!python_has_onnx()) GTEST_SKIP() << python() << " has no onnx module (apt-get install python3-onnx)";
   EXPECT_EQ(python_check(files, tmp), "");

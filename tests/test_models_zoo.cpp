@@ -303,6 +303,7 @@ TEST(ModelZoo, MlpCountsLinearMacs) {
 TEST(ModelZoo, ListsArchitecturesAndPresets) {
   std::vector<std::string> names;
   for (const auto& a : architectures()) names.push_back(a.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"mlp", "resnet", "mobilenetv2", "flexstudent", "flexresnet8x4"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"mlp", "resnet", "mobilenetv2", "flexstudent", "flexresnet8x4", "cnv",
+                                            "qflexstudent"}));
   for (const auto& p : model_presets()) EXPECT_EQ(preset_model(p.name).arch, p.arch) << p.name;
 }

@@ -71,7 +71,7 @@ void TrainingFlags::apply(train::TrainRunConfig& c) const {
   check_one_of("--augment", augment, {"auto", "on", "off"});
   c.train.augment = augment == "on" || (augment == "auto" && data::dataset_spec(c.dataset.name).augment_by_default);
   std::string norm = normalization;
-  if (norm.empty()) norm = c.model.arch == "mlp" ? c.model.mlp.required_normalization() : "";
+  if (norm.empty()) norm = models::required_normalization(c.model);
   c.train.normalization = data::parse_normalization(norm.empty() ? "standard" : norm);
 }
 

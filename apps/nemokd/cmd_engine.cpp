@@ -1,4 +1,5 @@
-// nemokd engine build | eval | bench — the bit-exact integer inference engine (Route Q, part 3).
+// nemokd engine build | eval | bench — the bit-exact integer inference engine (Route Q, part 3): quantized
+// MLPs and CNNs.
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -17,8 +18,7 @@
 #include "engine/model_file.h"
 #include "engine/runtime.h"
 #include "engine/verify.h"
-#include "models/integer_mlp.h"
-#include "models/mlp.h"
+#include "models/integer_net.h"
 #include "train/train_run.h"
 
 namespace nemokd::cli {
@@ -27,11 +27,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-std::shared_ptr<models::MlpImpl> as_mlp(const train::TrainedRun& run) {
-  auto mlp = std::dynamic_pointer_cast<models::MlpImpl>(run.model);
-  if (!mlp) throw ConfigError(fmt::format("{}: the integer engine runs quantized MLPs (this run is '{}')", run.dir,
-                                          run.config.model.arch));
-  return mlp;
+// The run's model, checked to have an integer view (the error names the run and the layer that prevents it).
+const models::ClassifierImpl& integer_model_of(const train::TrainedRun& run) {
+  if (const auto why = models::integer_exact_blocker(*run.model); !why.empty())
+    throw ConfigError(fmt::format("{}: the integer engine cannot run this model: {}", run.dir, why));
+  return *run.model;
 }
 
 data::PixelAffine run_pixel_affine(const train::TrainedRun& run) {
@@ -48,12 +48,20 @@ nlohmann::json layers_json(const engine::IntegerModel& m, const std::vector<engi
   nlohmann::json layers = nlohmann::json::array();
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const auto& l = m.layers[i];
-    nlohmann::json j = {{"inputs", l.inputs},
+    nlohmann::json j = {{"kind", engine::to_string(l.kind)},
+                        {"inputs", l.inputs},
                         {"outputs", l.outputs},
                         {"input", engine::describe(l.input)},
                         {"weights", engine::describe(l.weight)},
                         {"output", l.is_output ? std::string("logits") : engine::describe(l.output)},
                         {"accumulator_bound", l.accumulator_bound()}};
+    if (l.kind != engine::LayerKind::dense) {
+      j["map"] = engine::describe(l.in_map);
+      j["kernel"] = l.kernel;
+      j["stride"] = l.stride;
+      j["padding"] = l.padding;
+      j["pad_value"] = l.pad_value;
+    }
     if (plan) {
       j["kernel"] = engine::to_string((*plan)[i].kernel);
       j["isa"] = engine::to_string((*plan)[i].isa);
@@ -66,12 +74,28 @@ nlohmann::json layers_json(const engine::IntegerModel& m, const std::vector<engi
 
 void print_layers(const engine::IntegerModel& m, const std::vector<engine::LayerPlan>* plan) {
   const auto& in = m.input;
-  fmt::print("  input   {} x {} pixels -> {}{}\n", in.channels, in.pixels_per_channel, engine::describe(in.output),
+  fmt::print("  input   {} -> {}{}\n", engine::describe(in.map()), engine::describe(in.output),
              in.passthrough ? " (pixels as they are)" : " (thresholds on uint8 pixels)");
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const auto& l = m.layers[i];
-    fmt::print("  layer {} {:>5} -> {:<5} {} x {} -> {}", i, l.inputs, l.outputs, engine::describe(l.input),
-               engine::describe(l.weight), l.is_output ? std::string("logits") : engine::describe(l.output));
+    switch (l.kind) {
+      case engine::LayerKind::dense:
+        fmt::print("  layer {} dense   {:>5} -> {:<5} {} x {} -> {}", i, l.inputs, l.outputs, engine::describe(l.input),
+                   engine::describe(l.weight), l.is_output ? std::string("logits") : engine::describe(l.output));
+        break;
+      case engine::LayerKind::conv:
+        fmt::print("  layer {} conv    {} {}x{} p{} -> {} ch, {} x {} -> {}", i, engine::describe(l.in_map), l.kernel,
+                   l.kernel, l.padding, l.outputs, engine::describe(l.input), engine::describe(l.weight),
+                   engine::describe(l.output));
+        break;
+      case engine::LayerKind::maxpool:
+        fmt::print("  layer {} maxpool {} {}x{}/{} on {} codes", i, engine::describe(l.in_map), l.kernel, l.kernel,
+                   l.stride, engine::describe(l.input));
+        break;
+      case engine::LayerKind::flatten:
+        fmt::print("  layer {} flatten {}", i, engine::describe(l.in_map));
+        break;
+    }
     if (plan)
       fmt::print("   kernel {}/{} ({})", engine::to_string((*plan)[i].kernel), engine::to_string((*plan)[i].isa),
                  (*plan)[i].why);
@@ -106,7 +130,7 @@ void register_build(CLI::App* engine_cmd) {
   };
   auto flags = std::make_shared<Flags>();
   auto* cmd = engine_cmd->add_subcommand(
-      "build", "Fold a trained quantized MLP (a `nemokd quant train` run) into an integer model file (.nqe)");
+      "build", "Fold a trained quantized MLP or CNN (a `nemokd quant train` run) into an integer model file (.nqe)");
   cmd->add_option("--model", flags->model, "Run folder with run.json and model.pt")->required();
   cmd->add_option("--out,-o", flags->out, "Integer model file to write (e.g. model.nqe)")->required();
   add_output_flags(cmd, flags->output);
@@ -114,15 +138,13 @@ void register_build(CLI::App* engine_cmd) {
     configure_threads(0, 0);
     const auto t0 = Clock::now();
     auto run = train::load_trained_run(flags->model);
-    auto mlp = as_mlp(run);
-    const auto& spec = data::dataset_spec(run.config.dataset.name);
+    const auto& model = integer_model_of(run);
     nlohmann::json source = {{"run", std::filesystem::absolute(flags->model).string()},
                              {"dataset", run.config.dataset.name},
                              {"normalization", data::to_string(run.config.train.normalization)},
-                             {"model", mlp->describe()}};
+                             {"model", model.describe()}};
     engine::BuildStats stats;
-    auto im = engine::build_integer_model(*mlp, run_pixel_affine(run), spec.channels, int64_t(spec.height) * spec.width,
-                                          source.dump(), &stats);
+    auto im = engine::build_integer_model(model, run_pixel_affine(run), source.dump(), &stats);
     engine::save_model(im, flags->out);
     const auto bytes = std::filesystem::file_size(flags->out);
     const double secs = seconds_since(t0);
@@ -195,7 +217,7 @@ void register_eval(CLI::App* engine_cmd) {
     bool ok = true;
     if (!flags->compare.empty()) {
       auto run = train::load_trained_run(flags->compare);
-      const auto c = engine::compare_with_model(eng, *as_mlp(run), run_pixel_affine(run), set);
+      const auto c = engine::compare_with_model(eng, integer_model_of(run), run_pixel_affine(run), set);
       ok = c.exact() && c.engine_correct == correct;
       out["compare"] = {{"run", flags->compare},
                         {"frames", c.frames},
@@ -239,7 +261,7 @@ void register_bench(CLI::App* engine_cmd) {
   flags->data.name = "";
   auto* cmd = engine_cmd->add_subcommand(
       "bench", "Throughput (frames/s, ns/frame) and single-frame latency of an integer model on real images, with "
-               "the same-shaped LibTorch fp32 MLP measured in the same run");
+               "the same-shaped LibTorch fp32 network measured in the same run");
   cmd->add_option("--model", flags->model, "Integer model file (.nqe)")->required();
   cmd->add_option("--batch", flags->batch, "Frames per batch")->check(CLI::Range(int64_t(1), int64_t(1) << 22))
       ->capture_default_str();
@@ -291,8 +313,8 @@ void register_bench(CLI::App* engine_cmd) {
 }  // namespace
 
 void register_engine(CLI::App& app) {
-  auto* cmd = app.add_subcommand("engine", "Bit-exact integer inference of quantized MLPs (what FINN's hardware "
-                                           "computes), fast on CPU: build, eval, bench");
+  auto* cmd = app.add_subcommand("engine", "Bit-exact integer inference of quantized MLPs and CNNs (what FINN's "
+                                           "hardware computes), fast on CPU: build, eval, bench");
   cmd->require_subcommand(1);
   register_build(cmd);
   register_eval(cmd);

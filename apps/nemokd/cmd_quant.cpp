@@ -1,4 +1,6 @@
-// nemokd quant levels | train | sweep — Route Q, quantization-aware training of MLPs.
+// nemokd quant levels | train | sweep — Route Q, quantization-aware training of MLPs and CNNs.
+#include <map>
+
 #include <fmt/format.h>
 
 #include "cli_common.h"
@@ -11,54 +13,105 @@
 namespace nemokd::cli {
 namespace {
 
-// Model flags of a quantized MLP. With bits = false (sweeps) the bits come from the sweep's cells.
+// Model flags of a quantized model: an MLP (--topology, the default), FINN's CNV or the quantized FlexStudent
+// (--model cnv|flexstudent, --model-config for its topology). With bits = false (sweeps) the bits come from the
+// sweep's cells. The quantizer flags (--scheme, --activation, --input, ...) apply to every family; for a CNN
+// only those given on the command line (its config's own values stand otherwise).
 struct QuantModelFlags {
+  std::string model = "mlp", model_config;
   std::string topology = "tfc";
   std::string wbits = "2", abits = "2";
   std::string scheme = "finn", granularity = "channel";
   bool no_batchnorm = false;
+  models::MlpConfig m;  // what the shared flags write to (an MLP's config, or the source of a CNN's settings)
+  std::map<std::string, CLI::Option*> given;
 
-  void add(CLI::App* cmd, models::MlpConfig& m, bool bits) {
-    cmd->add_option("--topology,-t", topology,
-                    "Hidden widths: tfc (64x3), sfc (256x3), lfc (1024x3), or a list such as 512,256")
-        ->capture_default_str();
+  void add(CLI::App* cmd, const models::MlpConfig& defaults, bool bits) {
+    m = defaults;
+    auto opt = [&](CLI::Option* o) { given[o->get_name()] = o; return o; };
+    opt(cmd->add_option("--model", model, "mlp (--topology), cnv (FINN's CNV) or flexstudent (the quantized route-K "
+                                          "student)")
+            ->check(CLI::IsMember({"mlp", "cnv", "flexstudent"}))
+            ->capture_default_str());
+    opt(cmd->add_option("--model-config", model_config,
+                        "cnv/flexstudent: their JSON (file or inline), e.g. '{\"conv_channels\": [32, 64]}' for "
+                        "flexstudent; see docs/MODELS.md"));
+    opt(cmd->add_option("--topology,-t", topology,
+                        "mlp: hidden widths tfc (64x3), sfc (256x3), lfc (1024x3), or a list such as 512,256")
+            ->capture_default_str());
     if (bits) {
-      cmd->add_option("--wbits,-w", wbits, "Weight bits 1..8 (32 = float), one value or one per layer (hidden..., "
-                                           "output)")
-          ->capture_default_str();
-      cmd->add_option("--abits,-a", abits, "Activation bits 1..8 (32 = float), one value or one per hidden layer")
-          ->capture_default_str();
+      opt(cmd->add_option("--wbits,-w", wbits, "Weight bits 1..8 (32 = float), one value or one per layer with weights "
+                                               "(mlp: hidden..., output; cnv/flexstudent: convs..., FCs..., classifier)")
+              ->capture_default_str());
+      opt(cmd->add_option("--abits,-a", abits,
+                          "Activation bits 1..8 (32 = float), one value or one per activation (mlp: hidden layers; "
+                          "cnv/flexstudent: convs..., hidden FCs...)")
+              ->capture_default_str());
     }
-    cmd->add_option("--scheme", scheme, "Weight quantizer: finn (fixed point, step 2^-(n-2)) or scaled (integer x "
-                                        "max-abs scale)")
-        ->capture_default_str();
-    cmd->add_option("--granularity", granularity, "scaled scheme: scale per output channel or per tensor")
-        ->capture_default_str();
-    cmd->add_flag("--learned-scale", m.quant.learned_scale, "scaled scheme: learn the scale (initialised from max-abs)");
-    cmd->add_option("--activation", m.activation, "Saturating activation: tanh, hardtanh, relu (unsigned)")
-        ->capture_default_str();
-    cmd->add_option("--relu-max", m.quant.relu_max, "relu: top of the unsigned range")->capture_default_str();
-    cmd->add_flag("--learned-range", m.quant.learned_range, "relu: learn the top of the range (PACT)");
-    cmd->add_option("--input", m.quant.input,
-                    "Input: signed (pixels -> [-1,1] -> --input-bits), u8 (8-bit pixels), float")
-        ->capture_default_str();
-    cmd->add_option("--input-bits", m.quant.input_bits, "Bits of the signed input quantizer (1 = binarised)")
-        ->capture_default_str();
-    cmd->add_option("--dropout", m.dropout, "Dropout after each hidden activation")->capture_default_str();
-    cmd->add_flag("--no-batchnorm", no_batchnorm, "No BatchNorm after the linear layers");
+    opt(cmd->add_option("--scheme", scheme, "Weight quantizer: finn (fixed point, step 2^-(n-2)) or scaled (integer x "
+                                            "max-abs scale)")
+            ->capture_default_str());
+    opt(cmd->add_option("--granularity", granularity, "scaled scheme: scale per output channel or per tensor")
+            ->capture_default_str());
+    opt(cmd->add_flag("--learned-scale", m.quant.learned_scale,
+                      "scaled scheme: learn the scale (initialised from max-abs)"));
+    opt(cmd->add_option("--activation", m.activation,
+                        "Saturating activation: tanh, hardtanh, relu (unsigned); default tanh (mlp), hardtanh (CNNs)")
+            ->capture_default_str());
+    opt(cmd->add_option("--relu-max", m.quant.relu_max, "relu: top of the unsigned range")->capture_default_str());
+    opt(cmd->add_flag("--learned-range", m.quant.learned_range, "relu: learn the top of the range (PACT)"));
+    opt(cmd->add_option("--input", m.quant.input, "Input: signed (pixels -> [-1,1] -> --input-bits), u8 (8-bit "
+                                                  "pixels), float")
+            ->capture_default_str());
+    opt(cmd->add_option("--input-bits", m.quant.input_bits, "Bits of the signed input quantizer (1 = binarised)")
+            ->capture_default_str());
+    opt(cmd->add_option("--dropout", m.dropout, "Dropout after each hidden (FC) activation")->capture_default_str());
+    opt(cmd->add_flag("--no-batchnorm", no_batchnorm, "mlp: no BatchNorm after the linear layers"));
   }
 
-  void apply(models::MlpConfig& m, bool bits) const {
-    if (topology == "tfc" || topology == "sfc" || topology == "lfc")
-      m.hidden = models::mlp_preset_widths(topology);
-    else
-      m.hidden = parse_int_list("--topology", topology);
-    m.batchnorm = !no_batchnorm;
-    m.quant.scheme = quant::parse_weight_scheme(scheme);
+  bool was_given(const std::string& name) const {
+    auto it = given.find(name);
+    return it != given.end() && it->second->count() > 0;
+  }
+
+  // The model the flags describe (bits only when `bits`; a sweep sets them per cell).
+  models::ModelConfig apply(bool bits) const {
     check_one_of("--granularity", granularity, {"channel", "tensor"});
-    m.quant.granularity = granularity == "tensor" ? quant::ScaleGranularity::tensor : quant::ScaleGranularity::channel;
-    if (bits) m.set_bits(parse_int_list("--wbits", wbits), parse_int_list("--abits", abits));
-    m.quantized = true;
+    const auto gran = granularity == "tensor" ? quant::ScaleGranularity::tensor : quant::ScaleGranularity::channel;
+    models::ModelConfig mc;
+    if (model == "mlp") {
+      if (was_given("--model-config")) throw ConfigError("--model-config: for --model cnv or flexstudent (mlp: --topology)");
+      mc.arch = "mlp";
+      mc.mlp = m;
+      if (topology == "tfc" || topology == "sfc" || topology == "lfc")
+        mc.mlp.hidden = models::mlp_preset_widths(topology);
+      else
+        mc.mlp.hidden = parse_int_list("--topology", topology);
+      mc.mlp.batchnorm = !no_batchnorm;
+      mc.mlp.quant.scheme = quant::parse_weight_scheme(scheme);
+      mc.mlp.quant.granularity = gran;
+      if (bits) mc.mlp.set_bits(parse_int_list("--wbits", wbits), parse_int_list("--abits", abits));
+      mc.mlp.quantized = true;
+      return mc;
+    }
+    for (const char* flag : {"--topology", "--no-batchnorm"})
+      if (was_given(flag))
+        throw ConfigError(fmt::format("{}: for --model mlp (a CNN's layers come from --model-config)", flag));
+    mc = model_from_flags(model == "flexstudent" ? "qflexstudent" : model, model_config, "--model-config");
+    auto& q = *models::quant_config(mc);
+    if (was_given("--scheme")) q.scheme = quant::parse_weight_scheme(scheme);
+    if (was_given("--granularity")) q.granularity = gran;
+    if (was_given("--learned-scale")) q.learned_scale = m.quant.learned_scale;
+    if (was_given("--relu-max")) q.relu_max = m.quant.relu_max;
+    if (was_given("--learned-range")) q.learned_range = m.quant.learned_range;
+    if (was_given("--input")) q.input = m.quant.input;
+    if (was_given("--input-bits")) q.input_bits = m.quant.input_bits;
+    if (was_given("--activation")) *models::quant_activation(mc) = m.activation;
+    if (was_given("--dropout")) (mc.arch == "cnv" ? mc.cnv.dropout : mc.qflexstudent.net.dropout) = m.dropout;
+    if (bits && (was_given("--wbits") || was_given("--abits") || !was_given("--model-config")))
+      models::set_quant_bits(mc, parse_int_list("--wbits", wbits), parse_int_list("--abits", abits));
+    // Validate now, naming the flags' keys, rather than when the model is built.
+    return models::model_config_from_json(models::to_json(mc), "model");
   }
 };
 
@@ -133,11 +186,13 @@ void register_quant_train(CLI::App* quant_cmd) {
   };
   auto f = std::make_shared<Flags>();
   auto& c = f->config;
-  auto* cmd = quant_cmd->add_subcommand("train", "Quantization-aware training of an MLP with W-bit weights and "
+  auto* cmd = quant_cmd->add_subcommand("train", "Quantization-aware training of an MLP or CNN with W-bit weights and "
                                                  "A-bit activations");
   cmd->footer("Example: nemokd quant train --dataset mnist --topology tfc --wbits 2 --abits 2 --epochs 5\n"
-              "Defaults follow the FINN reference MLPs: tanh, BatchNorm, dropout 0.2, 8-bit [-1,1] input, Adam 0.01, "
-              "cosine schedule, batch 100.");
+              "         nemokd quant train --dataset fashion-mnist --model cnv --wbits 1 --abits 1 --epochs 10\n"
+              "         nemokd quant train --model flexstudent --model-config '{\"conv_channels\": [32, 64]}' -w 2 -a 2\n"
+              "Defaults follow the FINN reference networks: tanh (MLPs) or hard-tanh (CNNs), BatchNorm, 8-bit [-1,1] "
+              "input, Adam 0.01, cosine schedule, batch 100; MLPs dropout 0.2.");
   add_dataset_flags(cmd, c.dataset);
   f->model.add(cmd, c.model.mlp, true);
   f->training.add(cmd, c.train);
@@ -149,7 +204,7 @@ void register_quant_train(CLI::App* quant_cmd) {
   cmd->callback([f] {
     auto c = f->config;
     data::validate(c.dataset);
-    f->model.apply(c.model.mlp, true);
+    c.model = f->model.apply(true);
     if (!f->eval_at.empty()) c.train.test_eval_epochs = parse_int_ranges("--eval-at", f->eval_at);
     f->training.apply(c);
     auto config = train::train_run_config_from_json(train::to_json(c));
@@ -179,13 +234,14 @@ void register_sweep(CLI::App* quant_cmd) {
                                                  "resumably; one results table");
   cmd->footer(
       "Presets (the paper's experiments): q1 = MNIST, TFC, W1..8 x A1..8, 100 epochs, test accuracy at 10/20/30/50/100;\n"
-      "q2 = Fashion-MNIST, TFC, W2A2/W3A3/W4A4, 40 epochs. --scale 0.1 runs them with a tenth of the epochs.\n"
-      "Explicit --dataset/--epochs/--wbits/--abits/--pairs/--eval-at override the preset.\n"
+      "q2 = Fashion-MNIST, TFC, W2A2/W3A3/W4A4, 40 epochs; cnv-cifar10 = CIFAR-10 (needs the data), CNV,\n"
+      "W1A1/W1A2/W2A2 (FINN's published CNV variants), 300 epochs. --scale 0.1 runs them with a tenth of the epochs.\n"
+      "Explicit --dataset/--model/--epochs/--wbits/--abits/--pairs/--eval-at override the preset.\n"
       "Each cell trains in its own process into --out/wXaY; a killed sweep continues with --resume and never\n"
       "retrains a finished cell. Table: --out/results.csv and results.json.\n"
       "Under MPI (mpirun -np N nemokd quant sweep ...) the cells are spread over the ranks, one per rank at a time\n"
       "(--jobs is then ignored); see docs/DISTRIBUTED.md.");
-  cmd->add_option("--preset", f->preset, "q1 or q2");
+  cmd->add_option("--preset", f->preset, "q1, q2 or cnv-cifar10");
   cmd->add_option("--scale", f->scale, "Preset epochs (and eval points) times this, in (0, 1]")->capture_default_str();
   f->wbits_opt = cmd->add_option("--wbits,-w", f->wbits, "Weight bits to sweep, e.g. 1-8 or 2,4,8")->capture_default_str();
   f->abits_opt = cmd->add_option("--abits,-a", f->abits, "Activation bits to sweep")->capture_default_str();
@@ -216,8 +272,16 @@ void register_sweep(CLI::App* quant_cmd) {
       if (f->epochs_opt->count() == 0) c.train.epochs = s.base.train.epochs;
     }
     data::validate(c.dataset);
-    f->model.apply(c.model.mlp, false);
-    c.model.mlp.set_bits({2}, {2});  // placeholder: each cell sets its own bits
+    if (!f->preset.empty() && s.base.model.arch != "mlp" && !f->model.was_given("--model")) {
+      c.model = s.base.model;  // the preset's model, the quantizer flags given on top
+      auto flags = f->model;
+      flags.model = s.base.model.arch == "qflexstudent" ? "flexstudent" : s.base.model.arch;
+      if (!flags.was_given("--model-config")) flags.model_config = models::to_json(s.base.model)[s.base.model.arch].dump();
+      c.model = flags.apply(false);
+    } else {
+      c.model = f->model.apply(false);
+    }
+    models::set_quant_bits(c.model, {2}, {2});  // placeholder: each cell sets its own bits
     f->training.apply(c);
     s.base = c;
     s.jobs = f->jobs;

@@ -1,8 +1,9 @@
-// W x A sweeps: one quantized MLP trained for every (weight bits, activation bits) cell, each a child run of the
-// campaign (campaign/campaign.h): its own `nemokd run` process, up to `jobs` at a time with the threads split
-// between them, or spread over MPI ranks (campaign/executor.h). Resumable: a cell whose run.json says completed
-// (with the same identity) is never retrained; a cell killed midway continues from its checkpoint. Results go to
-// one table (results.csv + results.json) with the FPGA estimate of every cell.
+// W x A sweeps: one quantized model (MLP, CNV or quantized FlexStudent) trained for every (weight bits, activation
+// bits) cell (every layer at those bits), each a child run of the campaign (campaign/campaign.h): its own
+// `nemokd run` process, up to `jobs` at a time with the threads split between them, or spread over MPI ranks
+// (campaign/executor.h). Resumable: a cell whose run.json says completed (with the same identity) is never
+// retrained; a cell killed midway continues from its checkpoint. Results go to one table (results.csv +
+// results.json) with the FPGA estimate of every cell.
 #pragma once
 #include <map>
 #include <string>
@@ -25,7 +26,7 @@ struct QuantCell {
 };
 
 struct SweepConfig {
-  TrainRunConfig base;          // quantized MLP + training setup; bits are replaced per cell
+  TrainRunConfig base;          // quantized model + training setup; bits are replaced per cell
   std::vector<QuantCell> cells;
   std::vector<int> eval_at;     // epochs whose test accuracy is reported (the last epoch always is)
   int jobs = 1;                 // trainings at a time; threads are split between them
@@ -45,7 +46,8 @@ SweepConfig sweep_config_from_json(const nlohmann::json& j);
 nlohmann::json identity(const SweepConfig& c);
 
 // The paper's presets: q1 = MNIST, TFC, W1..8 x A1..8, 100 epochs, test accuracy at 10/20/30/50/100;
-// q2 = Fashion-MNIST, TFC, W2A2/W3A3/W4A4, 40 epochs. `scale` multiplies the epochs and eval points.
+// q2 = Fashion-MNIST, TFC, W2A2/W3A3/W4A4, 40 epochs; cnv-cifar10 = CIFAR-10, CNV, W1A1/W1A2/W2A2, 300 epochs.
+// `scale` multiplies the epochs and eval points.
 SweepConfig sweep_preset(const std::string& name, double scale);
 
 struct SweepRow {
@@ -65,7 +67,7 @@ struct SweepResult {
 using SweepContext = Context;
 
 SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx);
-// The FPGA estimate of one cell (ok = false with a reason if it cannot be costed, e.g. unknown device).
+// The FPGA estimate of one cell (ok = false with a reason if it cannot be costed, e.g. unknown device or a CNN).
 hw::fpga::HwPoint sweep_cell_hw(const SweepConfig& config, const QuantCell& cell);
 // results.csv and results.json in out_dir.
 void write_sweep_table(const SweepConfig& config, const SweepResult& result, const std::string& out_dir);

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "models/integer_mlp.h"
+#include "models/integer_net.h"
 
 namespace nemokd::engine {
 
@@ -21,7 +22,7 @@ Operand operand_of(const quant::Levels& l) {
 }
 
 // The input quantizer on each possible pixel value, through the loader's mapping: thresholds on pixels.
-InputStage input_stage(const models::IntegerMlp& view, const data::PixelAffine& affine, int64_t channels,
+InputStage input_stage(const models::IntegerNet& view, const data::PixelAffine& affine, int64_t channels,
                        int64_t pixels_per_channel) {
   InputStage st;
   st.channels = channels;
@@ -89,19 +90,41 @@ std::vector<int32_t> find_thresholds(const models::IntegerLayer& layer, const st
 
 }  // namespace
 
-IntegerModel build_integer_model(const models::MlpImpl& mlp, const data::PixelAffine& affine, int64_t channels,
-                                 int64_t pixels_per_channel, const std::string& source, BuildStats* stats) {
+IntegerModel build_integer_model(const models::IntegerNet& view, const data::PixelAffine& affine,
+                                 const std::string& source, BuildStats* stats) {
   torch::NoGradGuard no_grad;
-  const auto view = models::integer_view(mlp);
   IntegerModel m;
   m.source = source;
-  m.input = input_stage(view, affine, channels, pixels_per_channel);
+  m.input = input_stage(view, affine, view.input.channels, int64_t(view.input.height) * view.input.width);
+  m.input.height = view.input.height;
+  m.input.width = view.input.width;
   BuildStats local;
+  MapShape map = m.input.map();
   for (const auto& lv : view.layers) {
     Layer L;
-    auto w = lv.weight_values.to(torch::kCPU).contiguous();
+    if (lv.op == models::IntegerOp::maxpool || lv.op == models::IntegerOp::flatten) {
+      L.kind = lv.op == models::IntegerOp::maxpool ? LayerKind::maxpool : LayerKind::flatten;
+      L.in_map = map;
+      if (L.kind == LayerKind::maxpool) {
+        L.kernel = lv.kernel;
+        L.stride = lv.stride;
+      }
+      L.input = L.weight = L.output = operand_of(lv.input_levels);
+      map = L.output_map(map);
+      m.layers.push_back(std::move(L));
+      continue;
+    }
+    const bool conv = lv.op == models::IntegerOp::conv;
+    auto w = lv.weight_values.to(torch::kCPU).reshape({lv.weight_values.size(0), -1}).contiguous();
     L.outputs = w.size(0);
     L.inputs = w.size(1);
+    if (conv) {
+      L.kind = LayerKind::conv;
+      L.in_map = map;
+      L.kernel = lv.kernel;
+      L.padding = lv.padding;
+      L.pad_value = int32_t(lv.pad_value);
+    }
     L.input = operand_of(lv.input_levels);
     L.weight = operand_of(lv.weight_levels);
     L.is_output = lv.is_output;
@@ -122,8 +145,8 @@ IntegerModel build_integer_model(const models::MlpImpl& mlp, const data::PixelAf
       for (int64_t i = 0; i < L.inputs; ++i)
         L.weights[size_t(o * L.inputs + i)] = int8_t(float(sign[size_t(o)]) * wp[o * L.inputs + i]);
     if (L.accumulator_bound() != lv.accumulator_bound)
-      throw Error(fmt::format("integer model: accumulator bounds disagree ({} vs {})", L.accumulator_bound(),
-                              lv.accumulator_bound));
+      throw Error(fmt::format("integer model: {}: accumulator bounds disagree ({} vs {})", lv.name,
+                              L.accumulator_bound(), lv.accumulator_bound));
     if (L.is_output) {
       const double* shift = lv.shift.data_ptr<double>();
       L.logit_scale.assign(scale, scale + L.outputs);
@@ -132,10 +155,25 @@ IntegerModel build_integer_model(const models::MlpImpl& mlp, const data::PixelAf
       L.output = operand_of(lv.output_levels);
       L.thresholds = find_thresholds(lv, sign, L.accumulator_bound());
     }
+    map = L.output_map(conv ? L.in_map : map);
     m.layers.push_back(std::move(L));
   }
   validate(m);
   if (stats) *stats = local;
+  return m;
+}
+
+IntegerModel build_integer_model(const models::ClassifierImpl& model, const data::PixelAffine& affine,
+                                 const std::string& source, BuildStats* stats) {
+  return build_integer_model(models::integer_view(model), affine, source, stats);
+}
+
+IntegerModel build_integer_model(const models::MlpImpl& mlp, const data::PixelAffine& affine, int64_t channels,
+                                 int64_t pixels_per_channel, const std::string& source, BuildStats* stats) {
+  auto view = models::integer_view(mlp);
+  view.input = models::InputShape{int(channels), 1, int(pixels_per_channel)};
+  auto m = build_integer_model(view, affine, source, stats);
+  m.input.height = m.input.width = 0;  // a row of pixels, as the MLP reads them
   return m;
 }
 

@@ -30,10 +30,9 @@ NEMOKD_AVX2_INLINE __m256i widen_counts(__m256i c8) {
 
 constexpr int64_t kByteChunk = 31;
 
-// sum_w popcount(op(weights[w], a[w])) for both halves of a block; op = xor (XNOR) or and (bit-serial).
+// Adds sum_w popcount(op(weights[w], a[w])) to both halves of a block; op = xor (XNOR) or and (bit-serial).
 template <bool kXor>
-NEMOKD_AVX2_INLINE void popcount_dot(const uint32_t* wb, const uint32_t* a, int64_t W, __m256i& lo, __m256i& hi) {
-  lo = hi = _mm256_setzero_si256();
+NEMOKD_AVX2_INLINE void popcount_dot_add(const uint32_t* wb, const uint32_t* a, int64_t W, __m256i& lo, __m256i& hi) {
   for (int64_t w0 = 0; w0 < W; w0 += kByteChunk) {
     const int64_t w1 = std::min(W, w0 + kByteChunk);
     __m256i b0 = _mm256_setzero_si256(), b1 = _mm256_setzero_si256();
@@ -49,34 +48,43 @@ NEMOKD_AVX2_INLINE void popcount_dot(const uint32_t* wb, const uint32_t* a, int6
   }
 }
 
-NEMOKD_AVX2 void kernel_xnor(const PackedLayer& L, const uint8_t* in, int nf, int64_t block, const int32_t*,
+// The same over the segments of item `item` (weights of plane `wplane`, activations of plane `aplane`).
+template <bool kXor>
+NEMOKD_AVX2_INLINE void item_popcounts(const PackedLayer& L, const uint32_t* wb, const uint8_t* item, int64_t aplane,
+                                       __m256i& lo, __m256i& hi) {
+  lo = hi = _mm256_setzero_si256();
+  for (int64_t s = 0; s < L.nseg; ++s)
+    popcount_dot_add<kXor>(wb + s * L.seg_words * kLanes,
+                           reinterpret_cast<const uint32_t*>(item + s * L.seg_stride) + aplane * L.in_layout.words,
+                           L.seg_words, lo, hi);
+}
+
+NEMOKD_AVX2 void kernel_xnor(const PackedLayer& L, const uint8_t* in, int n, int64_t block, const int32_t*,
                              int32_t* acc) {
-  const int64_t W = L.in_layout.words, S = L.in_layout.stride / 4;
-  const uint32_t* wb = L.wbits.data() + block * W * kLanes;
+  const uint32_t* wb = L.wbits.data() + block * L.wwords * kLanes;
   const __m256i k = _mm256_set1_epi32(int32_t(L.K));
-  for (int f = 0; f < nf; ++f) {
+  for (int f = 0; f < n; ++f) {
     __m256i lo, hi;
-    popcount_dot<true>(wb, reinterpret_cast<const uint32_t*>(in) + f * S, L.in_layout.kwords, lo, hi);
+    item_popcounts<true>(L, wb, in + f * L.item_stride, 0, lo, hi);
     _mm256_store_si256(reinterpret_cast<__m256i*>(acc + f * kLanes), _mm256_sub_epi32(k, _mm256_slli_epi32(lo, 1)));
     _mm256_store_si256(reinterpret_cast<__m256i*>(acc + f * kLanes + 8), _mm256_sub_epi32(k, _mm256_slli_epi32(hi, 1)));
   }
 }
 
-NEMOKD_AVX2 void kernel_bitserial(const PackedLayer& L, const uint8_t* in, int nf, int64_t block,
-                                  const int32_t* frame_term, int32_t* acc) {
-  const int64_t W = L.in_layout.words, S = L.in_layout.stride / 4;
+NEMOKD_AVX2 void kernel_bitserial(const PackedLayer& L, const uint8_t* in, int n, int64_t block, const int32_t* term,
+                                  int32_t* acc) {
+  const int64_t W = L.wwords;
   const int nw = L.wexp.n, na = L.aexp.n;
   const uint32_t* wb = L.wbits.data() + block * nw * W * kLanes;
   const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(L.chan_const.data() + block * kLanes));
   const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(L.chan_const.data() + block * kLanes + 8));
-  for (int f = 0; f < nf; ++f) {
-    const uint32_t* a = reinterpret_cast<const uint32_t*>(in) + f * S;
-    const __m256i ft = _mm256_set1_epi32(frame_term[f]);
+  for (int f = 0; f < n; ++f) {
+    const __m256i ft = _mm256_set1_epi32(term[f]);
     __m256i d0 = _mm256_add_epi32(c0, ft), d1 = _mm256_add_epi32(c1, ft);
     for (int i = 0; i < nw; ++i)
       for (int j = 0; j < na; ++j) {
         __m256i lo, hi;
-        popcount_dot<false>(wb + i * W * kLanes, a + j * W, L.in_layout.kwords, lo, hi);
+        item_popcounts<false>(L, wb + i * W * kLanes, in + f * L.item_stride, j, lo, hi);
         const __m256i c = _mm256_set1_epi32(L.wexp.coef[i] * L.aexp.coef[j]);
         d0 = _mm256_add_epi32(d0, _mm256_mullo_epi32(lo, c));
         d1 = _mm256_add_epi32(d1, _mm256_mullo_epi32(hi, c));
@@ -86,12 +94,12 @@ NEMOKD_AVX2 void kernel_bitserial(const PackedLayer& L, const uint8_t* in, int n
   }
 }
 
-// Weights [blocks][K2][16][2] int16; per 4 activations: two pairs, each pair zero-extended into every 32-bit
+// Weights [blocks][Kp/2][16][2] int16; per 4 activations: two pairs, each pair zero-extended into every 32-bit
 // lane as (u_k, u_k+1) int16 by one byte shuffle of the broadcast.
-NEMOKD_AVX2 void kernel_int8(const PackedLayer& L, const uint8_t* in, int nf, int64_t block, const int32_t*,
+NEMOKD_AVX2 void kernel_int8(const PackedLayer& L, const uint8_t* in, int n, int64_t block, const int32_t*,
                              int32_t* acc) {
-  const int64_t K4 = ceil_div(L.K, 4), S = L.in_layout.stride;
-  const int16_t* wb = L.w16.data() + block * K4 * 2 * kLanes * 2;
+  const int64_t S4 = L.seg_bytes / 4;
+  const int16_t* wb = L.w16.data() + block * (L.Kp / 4) * 2 * kLanes * 2;
   const __m256i pair0 = _mm256_setr_epi8(0, -1, 1, -1, 0, -1, 1, -1, 0, -1, 1, -1, 0, -1, 1, -1, 0, -1, 1, -1, 0, -1,
                                          1, -1, 0, -1, 1, -1, 0, -1, 1, -1);
   const __m256i pair1 = _mm256_setr_epi8(2, -1, 3, -1, 2, -1, 3, -1, 2, -1, 3, -1, 2, -1, 3, -1, 2, -1, 3, -1, 2, -1,
@@ -99,17 +107,20 @@ NEMOKD_AVX2 void kernel_int8(const PackedLayer& L, const uint8_t* in, int nf, in
   const __m256i scale = _mm256_set1_epi32(L.a_scale);
   const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(L.chan_const.data() + block * kLanes));
   const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(L.chan_const.data() + block * kLanes + 8));
-  for (int f = 0; f < nf; ++f) {
-    const uint8_t* a = in + f * S;
+  for (int f = 0; f < n; ++f) {
     __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
-    for (int64_t k4 = 0; k4 < K4; ++k4) {
-      const __m256i bc = _mm256_set1_epi32(load32(a + 4 * k4));
-      const __m256i p0 = _mm256_shuffle_epi8(bc, pair0), p1 = _mm256_shuffle_epi8(bc, pair1);
-      const auto* w = reinterpret_cast<const __m256i*>(wb + k4 * 2 * kLanes * 2);  // 4 registers: 2 pairs x 16 lanes
-      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(p0, _mm256_load_si256(w + 0)));
-      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(p0, _mm256_load_si256(w + 1)));
-      lo = _mm256_add_epi32(lo, _mm256_madd_epi16(p1, _mm256_load_si256(w + 2)));
-      hi = _mm256_add_epi32(hi, _mm256_madd_epi16(p1, _mm256_load_si256(w + 3)));
+    for (int64_t s = 0; s < L.nseg; ++s) {
+      const uint8_t* a = in + f * L.item_stride + s * L.seg_stride;
+      const int16_t* ws = wb + s * S4 * 2 * kLanes * 2;
+      for (int64_t k4 = 0; k4 < S4; ++k4) {
+        const __m256i bc = _mm256_set1_epi32(load32(a + 4 * k4));
+        const __m256i p0 = _mm256_shuffle_epi8(bc, pair0), p1 = _mm256_shuffle_epi8(bc, pair1);
+        const auto* w = reinterpret_cast<const __m256i*>(ws + k4 * 2 * kLanes * 2);  // 2 pairs x 16 lanes
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(p0, _mm256_load_si256(w + 0)));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(p0, _mm256_load_si256(w + 1)));
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(p1, _mm256_load_si256(w + 2)));
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(p1, _mm256_load_si256(w + 3)));
+      }
     }
     _mm256_store_si256(reinterpret_cast<__m256i*>(acc + f * kLanes), _mm256_add_epi32(_mm256_mullo_epi32(lo, scale), b0));
     _mm256_store_si256(reinterpret_cast<__m256i*>(acc + f * kLanes + 8),

@@ -15,79 +15,107 @@ namespace nemokd::engine::detail {
 namespace {
 
 // ---- XNOR + popcount ----------------------------------------------------------------------------------------
-// Per 32 inputs x 16 outputs x frame: one broadcast-xor, one vpopcntd, one add.
+// Per 32 inputs x 16 outputs x item: one broadcast-xor, one vpopcntd, one add. S: item stride in words.
 template <int FB>
-NEMOKD_AVX512_INLINE void xnor_frames(const uint32_t* wb, int64_t W, const uint32_t* a, int64_t S, int32_t K,
-                                      int32_t* acc) {  // W: words holding values
+NEMOKD_AVX512_INLINE void xnor_items(const PackedLayer& L, const uint32_t* wb, const uint8_t* in, int64_t S,
+                                     int32_t* acc) {
   __m512i c[FB];
+  #pragma GCC unroll 16
   for (int i = 0; i < FB; ++i) c[i] = _mm512_setzero_si512();
-  for (int64_t w = 0; w < W; ++w) {
-    const __m512i wv = _mm512_load_si512(wb + w * kLanes);
-    for (int i = 0; i < FB; ++i)
-      c[i] = _mm512_add_epi32(c[i], _mm512_popcnt_epi32(_mm512_xor_si512(wv, _mm512_set1_epi32(int32_t(a[i * S + w])))));
+  for (int64_t s = 0; s < L.nseg; ++s) {
+    const auto* a = reinterpret_cast<const uint32_t*>(in + s * L.seg_stride);
+    const uint32_t* ws = wb + s * L.seg_words * kLanes;
+    for (int64_t w = 0; w < L.seg_words; ++w) {
+      const __m512i wv = _mm512_load_si512(ws + w * kLanes);
+      #pragma GCC unroll 16
+      for (int i = 0; i < FB; ++i)
+        c[i] = _mm512_add_epi32(c[i], _mm512_popcnt_epi32(_mm512_xor_si512(wv, _mm512_set1_epi32(int32_t(a[i * S + w])))));
+    }
   }
-  const __m512i k = _mm512_set1_epi32(K);
+  const __m512i k = _mm512_set1_epi32(int32_t(L.K));
+  #pragma GCC unroll 16
   for (int i = 0; i < FB; ++i) _mm512_store_si512(acc + i * kLanes, _mm512_sub_epi32(k, _mm512_add_epi32(c[i], c[i])));
 }
 
-NEMOKD_AVX512 void kernel_xnor(const PackedLayer& L, const uint8_t* in, int nf, int64_t block, const int32_t*,
+NEMOKD_AVX512 void kernel_xnor(const PackedLayer& L, const uint8_t* in, int n, int64_t block, const int32_t*,
                                int32_t* acc) {
-  const int64_t W = L.in_layout.kwords, S = L.in_layout.stride / 4;
-  const uint32_t* wb = L.wbits.data() + block * L.in_layout.words * kLanes;
-  const auto* a = reinterpret_cast<const uint32_t*>(in);
-  int f = 0;
-  for (; f + 8 <= nf; f += 8) xnor_frames<8>(wb, W, a + f * S, S, int32_t(L.K), acc + f * kLanes);
-  for (; f < nf; ++f) xnor_frames<1>(wb, W, a + f * S, S, int32_t(L.K), acc + f * kLanes);
+  const int64_t S = L.item_stride / 4;
+  const uint32_t* wb = L.wbits.data() + block * L.wwords * kLanes;
+  int i = 0;
+  for (; i + 8 <= n; i += 8) xnor_items<8>(L, wb, in + i * L.item_stride, S, acc + i * kLanes);
+  for (; i < n; ++i) xnor_items<1>(L, wb, in + i * L.item_stride, S, acc + i * kLanes);
 }
 
 // ---- int8: VNNI vpdpbusd (u8 activations x s8 weights -> int32, non-saturating) -----------------------------
 template <int FB>
-NEMOKD_AVX512_INLINE void int8_frames(const int8_t* wb, int64_t K4, const uint8_t* a, int64_t S, __m512i scale,
-                                      __m512i bias, int32_t* acc) {
+NEMOKD_AVX512_INLINE void int8_items(const PackedLayer& L, const int8_t* wb, const uint8_t* in, int64_t S,
+                                     __m512i scale, __m512i bias, int32_t* acc) {
   __m512i c[FB];
+  #pragma GCC unroll 16
   for (int i = 0; i < FB; ++i) c[i] = _mm512_setzero_si512();
-  for (int64_t k4 = 0; k4 < K4; ++k4) {
-    const __m512i wv = _mm512_load_si512(wb + k4 * 64);
-    for (int i = 0; i < FB; ++i)
-      c[i] = _mm512_dpbusd_epi32(c[i], _mm512_set1_epi32(load32(a + i * S + 4 * k4)), wv);
+  const int64_t S4 = L.seg_bytes / 4;
+  for (int64_t s = 0; s < L.nseg; ++s) {
+    const uint8_t* a = in + s * L.seg_stride;
+    const int8_t* ws = wb + s * S4 * 64;
+    for (int64_t k4 = 0; k4 < S4; ++k4) {
+      const __m512i wv = _mm512_load_si512(ws + k4 * 64);
+      #pragma GCC unroll 16
+      for (int i = 0; i < FB; ++i)
+        c[i] = _mm512_dpbusd_epi32(c[i], _mm512_set1_epi32(load32(a + i * S + 4 * k4)), wv);
+    }
   }
+  #pragma GCC unroll 16
   for (int i = 0; i < FB; ++i)
     _mm512_store_si512(acc + i * kLanes, _mm512_add_epi32(_mm512_mullo_epi32(c[i], scale), bias));
 }
 
-NEMOKD_AVX512 void kernel_int8(const PackedLayer& L, const uint8_t* in, int nf, int64_t block, const int32_t*,
+NEMOKD_AVX512 void kernel_int8(const PackedLayer& L, const uint8_t* in, int n, int64_t block, const int32_t*,
                                int32_t* acc) {
-  const int64_t K4 = ceil_div(L.K, 4), S = L.in_layout.stride;
-  const int8_t* wb = L.w8.data() + block * K4 * 64;
+  const int64_t S = L.item_stride;
+  const int8_t* wb = L.w8.data() + block * (L.Kp / 4) * 64;
   const __m512i scale = _mm512_set1_epi32(L.a_scale);
   const __m512i bias = _mm512_load_si512(L.chan_const.data() + block * kLanes);
-  int f = 0;
-  for (; f + 8 <= nf; f += 8) int8_frames<8>(wb, K4, in + f * S, S, scale, bias, acc + f * kLanes);
-  for (; f < nf; ++f) int8_frames<1>(wb, K4, in + f * S, S, scale, bias, acc + f * kLanes);
+  int i = 0;
+  for (; i + 8 <= n; i += 8) int8_items<8>(L, wb, in + i * S, S, scale, bias, acc + i * kLanes);
+  for (; i < n; ++i) int8_items<1>(L, wb, in + i * S, S, scale, bias, acc + i * kLanes);
 }
 
 // ---- bit-serial: AND + popcount per (weight plane, activation plane) ----------------------------------------
 template <int NW, int NA, int FB>
-NEMOKD_AVX512_INLINE void bitserial_frames(const PackedLayer& L, const uint32_t* wb, int64_t W, const uint32_t* a,
-                                           int64_t S, const int32_t* frame_term, __m512i cconst, int32_t* acc) {
-  const int64_t KW = L.in_layout.kwords;  // W is the plane stride
+NEMOKD_AVX512_INLINE void bitserial_items(const PackedLayer& L, const uint32_t* wb, const uint8_t* in, int64_t S,
+                                          const int32_t* term, __m512i cconst, int32_t* acc) {
+  const int64_t W = L.wwords, P = L.in_layout.words;  // weight plane stride, activation plane stride (words)
   __m512i p[FB][NW][NA];
+  #pragma GCC unroll 16
   for (int f = 0; f < FB; ++f)
+    #pragma GCC unroll 16
     for (int i = 0; i < NW; ++i)
+      #pragma GCC unroll 16
       for (int j = 0; j < NA; ++j) p[f][i][j] = _mm512_setzero_si512();
-  for (int64_t w = 0; w < KW; ++w) {
-    __m512i wv[NW];
-    for (int i = 0; i < NW; ++i) wv[i] = _mm512_load_si512(wb + (i * W + w) * kLanes);
-    for (int f = 0; f < FB; ++f)
-      for (int j = 0; j < NA; ++j) {
-        const __m512i ab = _mm512_set1_epi32(int32_t(a[f * S + j * W + w]));
-        for (int i = 0; i < NW; ++i)
-          p[f][i][j] = _mm512_add_epi32(p[f][i][j], _mm512_popcnt_epi32(_mm512_and_si512(wv[i], ab)));
-      }
+  for (int64_t s = 0; s < L.nseg; ++s) {
+    const auto* a = reinterpret_cast<const uint32_t*>(in + s * L.seg_stride);
+    const uint32_t* ws = wb + s * L.seg_words * kLanes;
+    for (int64_t w = 0; w < L.seg_words; ++w) {
+      __m512i wv[NW];
+      #pragma GCC unroll 16
+      for (int i = 0; i < NW; ++i) wv[i] = _mm512_load_si512(ws + (i * W + w) * kLanes);
+      #pragma GCC unroll 16
+      for (int f = 0; f < FB; ++f)
+        #pragma GCC unroll 16
+        for (int j = 0; j < NA; ++j) {
+          const __m512i ab = _mm512_set1_epi32(int32_t(a[f * S + j * P + w]));
+          #pragma GCC unroll 16
+          for (int i = 0; i < NW; ++i)
+            p[f][i][j] = _mm512_add_epi32(p[f][i][j], _mm512_popcnt_epi32(_mm512_and_si512(wv[i], ab)));
+        }
+    }
   }
+  #pragma GCC unroll 16
   for (int f = 0; f < FB; ++f) {
-    __m512i d = _mm512_add_epi32(cconst, _mm512_set1_epi32(frame_term[f]));
+    __m512i d = _mm512_add_epi32(cconst, _mm512_set1_epi32(term[f]));
+    #pragma GCC unroll 16
     for (int i = 0; i < NW; ++i)
+      #pragma GCC unroll 16
       for (int j = 0; j < NA; ++j)
         d = _mm512_add_epi32(d, _mm512_mullo_epi32(p[f][i][j], _mm512_set1_epi32(L.wexp.coef[i] * L.aexp.coef[j])));
     _mm512_store_si512(acc + f * kLanes, d);
@@ -95,17 +123,16 @@ NEMOKD_AVX512_INLINE void bitserial_frames(const PackedLayer& L, const uint32_t*
 }
 
 template <int NW, int NA>
-NEMOKD_AVX512 void kernel_bitserial(const PackedLayer& L, const uint8_t* in, int nf, int64_t block,
-                                    const int32_t* frame_term, int32_t* acc) {
+NEMOKD_AVX512 void kernel_bitserial(const PackedLayer& L, const uint8_t* in, int n, int64_t block, const int32_t* term,
+                                    int32_t* acc) {
   constexpr int FB = NW * NA >= 8 ? 1 : 8 / (NW * NA);  // about 8 independent accumulators
-  const int64_t W = L.in_layout.words, S = L.in_layout.stride / 4;
-  const uint32_t* wb = L.wbits.data() + block * NW * W * kLanes;
-  const auto* a = reinterpret_cast<const uint32_t*>(in);
+  const int64_t S = L.item_stride / 4;
+  const uint32_t* wb = L.wbits.data() + block * NW * L.wwords * kLanes;
   const __m512i cconst = _mm512_load_si512(L.chan_const.data() + block * kLanes);
-  int f = 0;
-  for (; f + FB <= nf; f += FB)
-    bitserial_frames<NW, NA, FB>(L, wb, W, a + f * S, S, frame_term + f, cconst, acc + f * kLanes);
-  for (; f < nf; ++f) bitserial_frames<NW, NA, 1>(L, wb, W, a + f * S, S, frame_term + f, cconst, acc + f * kLanes);
+  int i = 0;
+  for (; i + FB <= n; i += FB)
+    bitserial_items<NW, NA, FB>(L, wb, in + i * L.item_stride, S, term + i, cconst, acc + i * kLanes);
+  for (; i < n; ++i) bitserial_items<NW, NA, 1>(L, wb, in + i * L.item_stride, S, term + i, cconst, acc + i * kLanes);
 }
 
 template <int NW>
@@ -140,7 +167,7 @@ KernelFn avx512_kernel(Kind k, const PackedLayer& L) {
 
 // Thresholds as 16-lane compares: the count of reached thresholds is the code offset; its bits are the next
 // layer's planes (a 16-bit mask per plane = 16 packed activations), or its bytes after a narrowing store.
-NEMOKD_AVX512 void epilogue_avx512(const PackedLayer& L, int64_t block, const int32_t* acc, int nf, uint8_t* out) {
+NEMOKD_AVX512 void epilogue_avx512(const PackedLayer& L, int64_t block, const int32_t* acc, int n, uint8_t* out) {
   const Layout& lo = L.out_layout;
   const int valid = int(std::min<int64_t>(kLanes, L.N - block * kLanes));
   const __mmask16 vmask = __mmask16((1u << valid) - 1);
@@ -149,25 +176,25 @@ NEMOKD_AVX512 void epilogue_avx512(const PackedLayer& L, int64_t block, const in
   if (lo.format == Format::planes && L.nthr == 1 && L.min_code == 0) {
     // Binary output (the XNOR case): the compare mask is the packed next-layer word.
     const __m512i t0 = _mm512_load_si512(T);
-    for (int f = 0; f < nf; ++f) {
+    for (int f = 0; f < n; ++f) {
       const __mmask16 m = _mm512_cmpge_epi32_mask(_mm512_load_si512(acc + f * kLanes), t0) & vmask;
-      std::memcpy(out + f * lo.stride + block * 2, &m, 2);
+      std::memcpy(out + f * L.out_item_bytes + block * 2, &m, 2);
     }
     return;
   }
-  for (int f = 0; f < nf; ++f) {
+  for (int f = 0; f < n; ++f) {
     const __m512i a = _mm512_load_si512(acc + f * kLanes);
     __m512i cnt = base;
     for (int j = 0; j < L.nthr; ++j)
       cnt = _mm512_mask_add_epi32(cnt, _mm512_cmpge_epi32_mask(a, _mm512_load_si512(T + j * kLanes)), cnt, one);
-    uint8_t* row = out + f * lo.stride;
+    uint8_t* row = out + f * L.out_item_bytes;
     if (lo.format == Format::bytes) {
       _mm512_mask_cvtepi32_storeu_epi8(row + block * kLanes, vmask,
                                        _mm512_add_epi32(cnt, _mm512_set1_epi32(lo.byte_shift)));
     } else {
       for (int p = 0; p < lo.planes; ++p) {
         const __mmask16 m = _mm512_test_epi32_mask(cnt, _mm512_set1_epi32(1 << p)) & vmask;
-        std::memcpy(row + p * lo.words * 4 + block * 2, &m, 2);
+        std::memcpy(row + p * L.out_plane_bytes + block * 2, &m, 2);
       }
     }
   }

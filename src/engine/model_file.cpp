@@ -208,7 +208,7 @@ class Reader {
   std::string where_ = "payload";
 };
 
-void read_input_stage(Reader& r, InputStage& in) {
+void read_input_stage(Reader& r, InputStage& in, uint32_t version) {
   r.open_section("input stage");
   in.passthrough = r.flag("pass-through flag");
   in.output = r.operand("output operand");
@@ -220,6 +220,10 @@ void read_input_stage(Reader& r, InputStage& in) {
   const uint8_t* p = r.take(uint64_t(n) * 2, "thresholds");
   in.thresholds.resize(n);
   for (uint32_t k = 0; k < n; ++k) in.thresholds[k] = uint16_t(load_le(p + 2 * k, 2));
+  if (version >= 2) {
+    in.height = r.u32("image height");
+    in.width = r.u32("image width");
+  }
   r.close_section();
 }
 
@@ -251,7 +255,7 @@ void read_weights(Reader& r, Layer& l, const std::string& where) {
   if (acc != 0) r.fail(fmt::format("{}: padding bits after the last weight are not 0 (corrupt)", where));
 }
 
-void read_layer(Reader& r, Layer& l, size_t index) {
+void read_layer(Reader& r, Layer& l, size_t index, uint32_t version) {
   const std::string where = fmt::format("layer {}", index);
   r.open_section(where);
   l.is_output = r.flag("output-layer flag");
@@ -281,6 +285,19 @@ void read_layer(Reader& r, Layer& l, size_t index) {
   for (uint32_t k = 0; k < nl; ++k) {
     l.logit_scale[k] = f64_at(p + 8 * k);
     l.logit_bias[k] = f64_at(p + 8 * (uint64_t(nl) + k));
+  }
+  if (version >= 2) {
+    const uint8_t kind = r.u8("layer kind");
+    if (kind > uint8_t(LayerKind::flatten)) r.fail(fmt::format("{}: unknown layer kind {}", where, kind));
+    l.kind = LayerKind(kind);
+    for (int k = 0; k < 3; ++k) r.reserved();
+    l.in_map.channels = r.u32("map channels");
+    l.in_map.height = r.u32("map height");
+    l.in_map.width = r.u32("map width");
+    l.kernel = r.u32("kernel");
+    l.stride = r.u32("stride");
+    l.padding = r.u32("padding");
+    l.pad_value = int32_t(r.u32("pad value"));
   }
   r.close_section();
 }
@@ -314,6 +331,8 @@ std::string serialize(const IntegerModel& m) {
   w.u32(uint32_t(in.pixels_per_channel));
   w.u32(uint32_t(in.thresholds.size()));
   for (const uint16_t t : in.thresholds) w.u16(t);
+  w.u32(uint32_t(in.height));
+  w.u32(uint32_t(in.width));
   w.end_section(body);
 
   for (const Layer& l : m.layers) {
@@ -331,6 +350,15 @@ std::string serialize(const IntegerModel& m) {
     w.u32(uint32_t(l.logit_scale.size()));
     for (const double s : l.logit_scale) w.f64(s);
     for (const double b : l.logit_bias) w.f64(b);
+    w.u8(uint8_t(l.kind));
+    for (int k = 0; k < 3; ++k) w.u8(0);
+    w.u32(uint32_t(l.in_map.channels));
+    w.u32(uint32_t(l.in_map.height));
+    w.u32(uint32_t(l.in_map.width));
+    w.u32(uint32_t(l.kernel));
+    w.u32(uint32_t(l.stride));
+    w.u32(uint32_t(l.padding));
+    w.i32(l.pad_value);
     w.end_section(body);
   }
 
@@ -361,8 +389,9 @@ IntegerModel deserialize(const uint8_t* data, size_t size, const std::string& na
   if (size < kHeaderBytes) fail(fmt::format("truncated: the header needs {} bytes, {} left", kHeaderBytes, size));
   // The version first: a later version may change everything after it.
   const auto version = uint32_t(load_le(data + kVersionAt, 4));
-  if (version != kModelFileVersion)
-    fail(fmt::format("format version {}, this build reads {}", version, kModelFileVersion));
+  if (version < kOldestModelFileVersion || version > kModelFileVersion)
+    fail(fmt::format("format version {}, this build reads versions {} to {}{}", version, kOldestModelFileVersion,
+                     kModelFileVersion, version > kModelFileVersion ? " (written by a newer nemokd?)" : ""));
   const auto header_bytes = uint32_t(load_le(data + kHeaderSizeAt, 4));
   if (header_bytes != kHeaderBytes)
     fail(fmt::format("header size {}, format version {} has {} (corrupt)", header_bytes, version, kHeaderBytes));
@@ -385,9 +414,9 @@ IntegerModel deserialize(const uint8_t* data, size_t size, const std::string& na
 
   IntegerModel m;
   Reader r(data, size, total, name);
-  read_input_stage(r, m.input);
+  read_input_stage(r, m.input, version);
   // No reserve(layer_count): each layer is parsed (and its bytes checked) before the vector grows.
-  for (uint32_t i = 0; i < layer_count; ++i) read_layer(r, m.layers.emplace_back(), i);
+  for (uint32_t i = 0; i < layer_count; ++i) read_layer(r, m.layers.emplace_back(), i, version);
   r.open_section("source");
   m.source = r.rest("text");
   r.close_section();

@@ -107,47 +107,90 @@ Engine::Trace reference_trace(const IntegerModel& m, const uint8_t* pixels, int6
   validate(m);
   Engine::Trace t;
   const int64_t classes = m.classes();
-  for (const auto& l : m.layers)
-    if (!l.is_output) t.codes.emplace_back(size_t(frames * l.outputs));
+  MapShape shape = m.input.map();
+  for (const auto& l : m.layers) {
+    shape = l.output_map(l.kind == LayerKind::dense ? shape : l.in_map);
+    if (!l.is_output && l.kind != LayerKind::flatten) t.codes.emplace_back(size_t(frames * shape.size()));
+  }
   t.output_acc.resize(size_t(frames * classes));
   t.logits.resize(size_t(frames * classes));
   t.predictions.resize(size_t(frames));
   const InputStage& in = m.input;
-  std::vector<int32_t> values(size_t(in.size())), next;
+  std::vector<int32_t> codes(size_t(in.size())), next;  // codes of the current stage, in C x H x W order
   for (int64_t f = 0; f < frames; ++f) {
     const uint8_t* px = pixels + f * in.size();
-    values.assign(size_t(in.size()), 0);
     const int per = in.passthrough ? 0 : in.output.levels() - 1;
+    codes.assign(size_t(in.size()), 0);
     for (int64_t k = 0; k < in.size(); ++k) {
       if (in.passthrough) {
-        values[k] = px[k];
+        codes[k] = px[k];
         continue;
       }
       const int64_t c = k / in.pixels_per_channel;
       int32_t code = in.output.min_code();
       for (int j = 0; j < per; ++j) code += px[k] >= in.thresholds[c * per + j];
-      values[k] = value_of_code(in.output, code);
+      codes[k] = code;
     }
+    Operand op = in.output;
+    MapShape cur = in.map();
     size_t hidden = 0;
     for (const Layer& l : m.layers) {
-      next.assign(size_t(l.outputs), 0);
-      for (int64_t o = 0; o < l.outputs; ++o) {
-        int64_t acc = 0;
-        for (int64_t k = 0; k < l.inputs; ++k) acc += int64_t(l.weights[o * l.inputs + k]) * values[k];
-        const auto acc32 = int32_t(acc);  // exact: validate() bounds |acc| below 2^31
-        if (l.is_output) {
-          t.output_acc[f * classes + o] = acc32;
-          t.logits[f * classes + o] = logit_of(acc32, l.logit_scale[o], l.logit_bias[o]);
-        } else {
-          const int per_o = l.output.levels() - 1;
-          int32_t code = l.output.min_code();
-          for (int j = 0; j < per_o; ++j) code += acc32 >= l.thresholds[o * per_o + j];
-          t.codes[hidden][f * l.outputs + o] = code;
-          next[o] = value_of_code(l.output, code);
-        }
+      auto threshold = [&](int64_t o, int32_t acc) {
+        const int per_o = l.output.levels() - 1;
+        int32_t code = l.output.min_code();
+        for (int j = 0; j < per_o; ++j) code += acc >= l.thresholds[o * per_o + j];
+        return code;
+      };
+      if (l.kind == LayerKind::flatten) {
+        cur = l.output_map(cur);
+        continue;
       }
-      if (!l.is_output) ++hidden;
-      values.swap(next);
+      const MapShape out = l.output_map(l.kind == LayerKind::dense ? cur : l.in_map);
+      next.assign(size_t(out.size()), 0);
+      if (l.kind == LayerKind::dense) {
+        for (int64_t o = 0; o < l.outputs; ++o) {
+          int64_t acc = 0;
+          for (int64_t k = 0; k < l.inputs; ++k) acc += int64_t(l.weights[o * l.inputs + k]) * value_of_code(op, codes[k]);
+          const auto acc32 = int32_t(acc);  // exact: validate() bounds |acc| below 2^31
+          if (l.is_output) {
+            t.output_acc[f * classes + o] = acc32;
+            t.logits[f * classes + o] = logit_of(acc32, l.logit_scale[o], l.logit_bias[o]);
+          } else {
+            next[o] = threshold(o, acc32);
+          }
+        }
+      } else if (l.kind == LayerKind::conv) {
+        const int64_t C = cur.channels, H = cur.height, W = cur.width, k = l.kernel, p = l.padding;
+        for (int64_t o = 0; o < out.channels; ++o)
+          for (int64_t y = 0; y < out.height; ++y)
+            for (int64_t x = 0; x < out.width; ++x) {
+              int64_t acc = 0;
+              for (int64_t c = 0; c < C; ++c)
+                for (int64_t dy = 0; dy < k; ++dy)
+                  for (int64_t dx = 0; dx < k; ++dx) {
+                    const int64_t yy = y + dy - p, xx = x + dx - p;
+                    const int32_t v = yy < 0 || yy >= H || xx < 0 || xx >= W ? l.pad_value
+                                                                              : value_of_code(op, codes[(c * H + yy) * W + xx]);
+                    acc += int64_t(l.weights[o * l.inputs + (c * k + dy) * k + dx]) * v;
+                  }
+              next[(o * out.height + y) * out.width + x] = threshold(o, int32_t(acc));
+            }
+      } else {  // max-pool: codes are ordered as their values
+        for (int64_t c = 0; c < out.channels; ++c)
+          for (int64_t y = 0; y < out.height; ++y)
+            for (int64_t x = 0; x < out.width; ++x) {
+              int32_t best = INT32_MIN;
+              for (int64_t dy = 0; dy < l.kernel; ++dy)
+                for (int64_t dx = 0; dx < l.kernel; ++dx)
+                  best = std::max(best, codes[(c * cur.height + y * l.stride + dy) * cur.width + x * l.stride + dx]);
+              next[(c * out.height + y) * out.width + x] = best;
+            }
+      }
+      if (l.is_output) break;
+      std::copy(next.begin(), next.end(), t.codes[hidden++].begin() + f * out.size());
+      codes.swap(next);
+      op = l.output;
+      cur = out;
     }
     const float* lg = t.logits.data() + f * classes;
     int32_t best = 0;
@@ -236,12 +279,45 @@ class ThreadPool {
   std::atomic<int64_t> next_{0};
 };
 
-// Per-thread buffers, allocated once: one buffer per stage (so that padding written once stays zero), the
-// accumulators of one block, the bit-serial per-frame terms, the output layer's accumulators.
+// Per-thread buffers, allocated once: one buffer per stage (so that padding and borders written once stay), the
+// accumulators of one block, the bit-serial per-item terms, the output layer's accumulators. Stages that a conv
+// or max-pool reads hold one frame (the feature part runs frame by frame); the others a tile of frames.
 struct Scratch {
   std::vector<AlignedBuffer<uint8_t>> stage;
-  AlignedBuffer<int32_t> acc, frame_term, out_acc;
+  AlignedBuffer<int32_t> acc, term, out_acc;
 };
+
+constexpr int64_t kChunkItems = 128;  // conv items per kernel call: the block's accumulators stay in L1
+constexpr int kMapTile = 8;           // frames per tile for models with conv layers (each frame is a lot of work)
+
+// One frame through a conv layer: `in` in L.in_layout (with its border), codes into `out` (L.out_layout).
+void run_conv(const PackedLayer& L, const uint8_t* in, uint8_t* out, int32_t* acc, int32_t* term) {
+  const int64_t Wp = L.in_layout.padded_width(), Ho = L.out_map.height, Wo = L.out_map.width;
+  const Layout& lo = L.out_layout;
+  const int64_t Wop = lo.padded_width();
+  if (L.prepare) L.prepare(L, in, int(L.items()), term);
+  const int64_t rows = std::max<int64_t>(1, kChunkItems / Wp);
+  const bool corr = !L.item_class.empty();
+  for (int64_t b = 0; b < L.blocks; ++b)
+    for (int64_t y0 = 0; y0 < Ho; y0 += rows) {
+      const int64_t y1 = std::min(Ho, y0 + rows), j0 = y0 * Wp, n = (y1 - 1 - y0) * Wp + Wo;
+      L.kernel(L, in + j0 * L.item_stride, int(n), b, term + j0, acc);
+      if (corr) {
+        const int32_t* c = L.corr.data() + b * kLanes;
+        for (int64_t i = 0; i < n; ++i)
+          if (const int cls = L.item_class[size_t(j0 + i)])
+            for (int lane = 0; lane < kLanes; ++lane) acc[i * kLanes + lane] += c[cls * L.blocks * kLanes + lane];
+      }
+      for (int64_t y = y0; y < y1; ++y)
+        L.epilogue(L, b, acc + (y - y0) * Wp * kLanes, int(Wo),
+                   out + ((y + lo.border) * Wop + lo.border) * lo.pixel_bytes);
+    }
+}
+
+// Logical codes (C x H x W order) of one frame's stage, from its layout.
+void read_codes(const Layout& lo, const uint8_t* frame, int32_t* codes) {
+  for (int64_t k = 0; k < lo.size; ++k) codes[k] = detail::load_code(lo, frame, k);
+}
 
 }  // namespace
 
@@ -254,44 +330,87 @@ struct Engine::Impl {
   PackedInput input;
   detail::InputFn input_fn = detail::input_scalar;
   std::vector<PackedLayer> layers;
+  std::vector<size_t> reader;     // per layer: the index of the layer that reads its output (flatten skipped)
+  std::vector<int> trace_slot;    // per layer: index in Trace::codes, or -1 (output layer, flatten)
+  size_t first_dense = 0;         // layers before it (conv, max-pool) run frame by frame
+  size_t input_reader = 0;        // the layer whose buffer the input stage fills
+  bool maps = false;              // the model starts with conv/max-pool layers
+  int tile = kTile;
   std::unique_ptr<ThreadPool> pool;
   mutable std::vector<Scratch> scratch;  // one per worker
   mutable Scratch one;                   // predict_one
   mutable std::mutex batch_mutex, one_mutex;
 
+  bool frame_stage(size_t i) const { return maps && i < first_dense; }
+
   Scratch make_scratch() const {
     Scratch s;
-    for (const auto& L : layers) s.stage.emplace_back(size_t(kTile * L.in_layout.stride));
-    s.acc = AlignedBuffer<int32_t>(size_t(kTile * kLanes));
-    s.frame_term = AlignedBuffer<int32_t>(size_t(kTile));
-    s.out_acc = AlignedBuffer<int32_t>(size_t(kTile * layers.back().blocks * kLanes));
+    int64_t items = tile;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const auto& L = layers[i];
+      if (L.op == LayerKind::flatten) {
+        s.stage.emplace_back();
+        continue;
+      }
+      if (frame_stage(i)) {
+        s.stage.emplace_back(size_t(L.in_layout.stride));
+        detail::fill_border(L.in_layout, s.stage.back().data());
+      } else {
+        s.stage.emplace_back(size_t(tile * L.in_layout.stride));
+      }
+      if (L.op == LayerKind::conv) items = std::max(items, L.items());
+    }
+    s.acc = AlignedBuffer<int32_t>(size_t(std::max<int64_t>(tile, kChunkItems + 64) * kLanes));
+    s.term = AlignedBuffer<int32_t>(size_t(items));
+    s.out_acc = AlignedBuffer<int32_t>(size_t(tile * layers.back().blocks * kLanes));
     return s;
   }
 
-  // One tile of up to kTile frames through every stage. With `tr`, also writes the trace of frames f0...
+  // Where layer i writes frame f's output (f: the frame within the tile).
+  uint8_t* output_of(Scratch& s, size_t i, int f) const {
+    const size_t r = reader[i];
+    return s.stage[r].data() + (frame_stage(r) ? 0 : f * layers[r].in_layout.stride);
+  }
+
+  // One tile of up to `tile` frames through every stage. With `tr`, also writes the trace of frames f0...
   void run_tile(Scratch& s, const uint8_t* pixels, int nf, int32_t* predictions, Trace* tr, int64_t f0) const {
-    input_fn(input, pixels, nf, s.stage[0].data());
-    size_t hidden = 0;
-    for (size_t l = 0; l < layers.size(); ++l) {
+    if (!maps) {
+      input_fn(input, pixels, nf, s.stage[input_reader].data());
+    } else {
+      for (int f = 0; f < nf; ++f) {
+        detail::input_map(input, pixels + f * input.size, s.stage[0].data());
+        for (size_t i = 0; i < first_dense; ++i) {
+          const PackedLayer& L = layers[i];
+          if (L.op == LayerKind::flatten) continue;
+          uint8_t* out = output_of(s, i, f);
+          if (L.op == LayerKind::conv)
+            run_conv(L, s.stage[i].data(), out, s.acc.data(), s.term.data());
+          else
+            detail::maxpool_frame(L, s.stage[i].data(), out);
+          if (tr) read_codes(L.out_layout, out, tr->codes[size_t(trace_slot[i])].data() + (f0 + f) * L.out_map.size());
+        }
+      }
+    }
+    for (size_t l = first_dense; l < layers.size(); ++l) {
       const PackedLayer& L = layers[l];
+      if (L.op == LayerKind::flatten) continue;
       const uint8_t* in = s.stage[l].data();
-      if (L.prepare) L.prepare(L, in, nf, s.frame_term.data());
+      if (L.prepare) L.prepare(L, in, nf, s.term.data());
       if (L.is_output) {
         for (int64_t b = 0; b < L.blocks; ++b)
-          L.kernel(L, in, nf, b, s.frame_term.data(), s.out_acc.data() + b * kTile * kLanes);
+          L.kernel(L, in, nf, b, s.term.data(), s.out_acc.data() + b * tile * kLanes);
         break;
       }
-      uint8_t* out = s.stage[l + 1].data();
+      uint8_t* out = output_of(s, l, 0);
       for (int64_t b = 0; b < L.blocks; ++b) {
-        L.kernel(L, in, nf, b, s.frame_term.data(), s.acc.data());
+        L.kernel(L, in, nf, b, s.term.data(), s.acc.data());
         L.epilogue(L, b, s.acc.data(), nf, out);
       }
       if (tr) {
         const Layout& lo = L.out_layout;
         for (int f = 0; f < nf; ++f)
           for (int64_t o = 0; o < L.N; ++o)
-            tr->codes[hidden][(f0 + f) * L.N + o] = detail::load_code(lo, out + f * lo.stride, o);
-        ++hidden;
+            tr->codes[size_t(trace_slot[l])][(f0 + f) * L.N + o] = detail::load_code(lo, out + f * lo.stride, o);
       }
     }
     const PackedLayer& O = layers.back();
@@ -299,7 +418,7 @@ struct Engine::Impl {
       int32_t best = 0;
       float best_logit = 0;
       for (int64_t o = 0; o < O.N; ++o) {
-        const int32_t acc = s.out_acc.data()[((o / kLanes) * kTile + f) * kLanes + o % kLanes];
+        const int32_t acc = s.out_acc.data()[((o / kLanes) * tile + f) * kLanes + o % kLanes];
         const float lg = logit_of(acc, O.logit_scale[o], O.logit_bias[o]);
         if (o == 0 || lg > best_logit) best = int32_t(o), best_logit = lg;  // first index of the maximum
         if (tr) {
@@ -313,10 +432,10 @@ struct Engine::Impl {
 
   template <typename PerTile>
   void for_tiles(int64_t frames, PerTile&& per_tile) const {
-    const int64_t tiles = detail::ceil_div(frames, kTile);
+    const int64_t tiles = detail::ceil_div(frames, tile);
     auto fn = [&](int worker, int64_t t) {
-      const int64_t f0 = t * kTile;
-      per_tile(scratch[size_t(worker)], f0, int(std::min<int64_t>(kTile, frames - f0)));
+      const int64_t f0 = t * tile;
+      per_tile(scratch[size_t(worker)], f0, int(std::min<int64_t>(tile, frames - f0)));
     };
     pool->run(tiles, fn);
   }
@@ -325,22 +444,9 @@ struct Engine::Impl {
   void plan_layers(Kind forced, bool auto_kernel, Isa isa);
 };
 
-double Engine::Impl::measure_ns_per_frame(const PackedLayer& L) const {
-  // A synthetic tile in the layer's input layout; the content does not change the work done.
-  constexpr int kFrames = 32;
-  AlignedBuffer<uint8_t> in(size_t(kFrames * L.in_layout.stride));
-  std::mt19937 rng(1);
-  for (size_t i = 0; i < in.size(); ++i) in.data()[i] = uint8_t(rng() & 0x55);
-  AlignedBuffer<uint8_t> out(size_t(kFrames * std::max<int64_t>(L.out_layout.stride, 64)));
-  AlignedBuffer<int32_t> acc(size_t(kFrames * kLanes));
-  AlignedBuffer<int32_t> ft{size_t(kFrames)};
-  auto once = [&] {
-    if (L.prepare) L.prepare(L, in.data(), kFrames, ft.data());
-    for (int64_t b = 0; b < L.blocks; ++b) {
-      L.kernel(L, in.data(), kFrames, b, ft.data(), acc.data());
-      if (L.epilogue) L.epilogue(L, b, acc.data(), kFrames, out.data());
-    }
-  };
+namespace {
+template <typename Fn>
+double best_of_3_ns(Fn&& once) {
   once();  // warm caches
   double best = 1e300;
   for (int rep = 0; rep < 3; ++rep) {
@@ -348,21 +454,61 @@ double Engine::Impl::measure_ns_per_frame(const PackedLayer& L) const {
     once();
     best = std::min(best, std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count());
   }
-  return best / kFrames;
+  return best;
+}
+}  // namespace
+
+double Engine::Impl::measure_ns_per_frame(const PackedLayer& L) const {
+  // Synthetic input in the layer's input layout; the content does not change the work done.
+  std::mt19937 rng(1);
+  if (L.op == LayerKind::conv) {
+    AlignedBuffer<uint8_t> in(size_t(L.in_layout.stride)), out(size_t(std::max<int64_t>(L.out_layout.stride, 64)));
+    for (size_t i = 0; i < in.size(); ++i) in.data()[i] = uint8_t(rng() & 0x55);
+    AlignedBuffer<int32_t> acc(size_t((kChunkItems + 64) * kLanes)), term(size_t(L.items()));
+    return best_of_3_ns([&] { run_conv(L, in.data(), out.data(), acc.data(), term.data()); });
+  }
+  constexpr int kFrames = 32;
+  AlignedBuffer<uint8_t> in(size_t(kFrames * L.in_layout.stride));
+  for (size_t i = 0; i < in.size(); ++i) in.data()[i] = uint8_t(rng() & 0x55);
+  AlignedBuffer<uint8_t> out(size_t(kFrames * std::max<int64_t>(L.out_layout.stride, 64)));
+  AlignedBuffer<int32_t> acc(size_t(kFrames * kLanes));
+  AlignedBuffer<int32_t> ft{size_t(kFrames)};
+  return best_of_3_ns([&] {
+           if (L.prepare) L.prepare(L, in.data(), kFrames, ft.data());
+           for (int64_t b = 0; b < L.blocks; ++b) {
+             L.kernel(L, in.data(), kFrames, b, ft.data(), acc.data());
+             if (L.epilogue) L.epilogue(L, b, acc.data(), kFrames, out.data());
+           }
+         }) /
+         kFrames;
 }
 
 // Plans from the output layer backwards: a layer's output layout is the next layer's input layout, which is
-// therefore known when the layer is timed.
+// therefore known when the layer is timed. Max-pool keeps the format its reader wants; flatten is no layer at
+// run time (the dense layer after it reads the map).
 void Engine::Impl::plan_layers(Kind forced, bool auto_kernel, Isa isa) {
   plan.assign(layers.size(), LayerPlan{});
   for (size_t i = 0; i < layers.size() && !auto_kernel; ++i)  // report the first layer it does not fit
-    if (!detail::kernel_applies(forced, layers[i].in, layers[i].weight))
-      throw ConfigError(fmt::format("kernel: '{}' does not apply to layer {} ({} weights x {} inputs)",
-                                    to_string(to_kernel_kind(forced)), i, describe(layers[i].weight),
-                                    describe(layers[i].in)));
+    if (layers[i].op == LayerKind::dense || layers[i].op == LayerKind::conv)
+      if (!detail::kernel_applies(forced, layers[i].in, layers[i].weight))
+        throw ConfigError(fmt::format("kernel: '{}' does not apply to layer {} ({} {} weights x {} inputs)",
+                                      to_string(to_kernel_kind(forced)), i, to_string(layers[i].op),
+                                      describe(layers[i].weight), describe(layers[i].in)));
   for (size_t i = layers.size(); i-- > 0;) {
     PackedLayer& L = layers[i];
-    if (!L.is_output) L.out_layout = layers[i + 1].in_layout;
+    if (!L.is_output) L.out_layout = layers[reader[i]].in_layout;
+    if (L.op == LayerKind::flatten) {
+      L.in_layout = L.out_layout;
+      plan[i] = LayerPlan{KernelKind::scalar, Isa::scalar, "no computation (the next layer reads the map)"};
+      continue;
+    }
+    if (L.op == LayerKind::maxpool) {
+      L.in_layout = Layout::make_map(L.out_layout.format, L.in, L.in_map, 0, 0);
+      plan[i] = LayerPlan{KernelKind::scalar, Isa::scalar,
+                          fmt::format("max-pool on stored codes ({})",
+                                      L.out_layout.format == detail::Format::bytes ? "bytes" : "bit-sliced planes")};
+      continue;
+    }
     auto finish = [&](Kind k, std::string why) {
       const IsaLevel level = k == Kind::scalar ? IsaLevel::scalar : to_level(isa);
       detail::pack_layer(L, k, level);
@@ -405,40 +551,77 @@ Engine::Engine(IntegerModel model, EngineOptions options) : impl_(std::make_uniq
   const bool auto_kernel = options.kernel == "auto";
   const Kind forced = auto_kernel ? Kind::scalar : to_kind(parse_kernel_kind(options.kernel));
 
-  for (const Layer& l : model.layers) {
+  I.maps = model.layers.front().kind == LayerKind::conv || model.layers.front().kind == LayerKind::maxpool;
+  I.tile = I.maps ? kMapTile : kTile;
+  MapShape cur = model.input.map();
+  bool from_map_layer = false;  // the current map came out of a conv/max-pool layer (a dense layer reads it as a map)
+  for (size_t i = 0; i < model.layers.size(); ++i) {
+    const Layer& l = model.layers[i];
     PackedLayer L;
-    L.K = l.inputs;
-    L.N = l.outputs;
-    L.blocks = detail::ceil_div(l.outputs, kLanes);
+    L.op = l.kind;
     L.in = l.input;
     L.weight = l.weight;
     L.is_output = l.is_output;
-    L.w = l.weights;
-    if (l.is_output) {
-      L.logit_scale = l.logit_scale;
-      L.logit_bias = l.logit_bias;
+    if (l.kind == LayerKind::dense) {
+      L.in_map = from_map_layer ? cur : MapShape{cur.size(), 1, 1};
+      from_map_layer = false;
+    } else {
+      L.in_map = l.in_map;
+      if (l.kind != LayerKind::flatten) from_map_layer = true;
+    }
+    L.out_map = l.output_map(L.in_map);
+    if (l.kind == LayerKind::flatten) L.out_map = L.in_map;  // read as a map by the dense layer after it
+    L.ksize = l.kernel;
+    L.stride = l.stride;
+    L.padding = l.padding;
+    L.pad_value = l.pad_value;
+    if (l.has_weights()) {
+      L.K = l.inputs;
+      L.N = l.outputs;
+      L.blocks = detail::ceil_div(l.outputs, kLanes);
+      L.w = l.weights;
+      if (l.is_output) {
+        L.logit_scale = l.logit_scale;
+        L.logit_bias = l.logit_bias;
+      } else {
+        L.out = l.output;
+        L.min_code = l.output.min_code();
+        L.nthr = l.output.levels() - 1;
+        L.thr_rows = l.thresholds;
+        L.thr_t = AlignedBuffer<int32_t>(size_t(L.blocks * L.nthr * kLanes));
+        for (int64_t o = 0; o < L.blocks * kLanes; ++o)
+          for (int j = 0; j < L.nthr; ++j)
+            L.thr_t.data()[((o / kLanes) * L.nthr + j) * kLanes + o % kLanes] =
+                o < L.N ? l.thresholds[size_t(o * L.nthr + j)] : INT32_MAX;
+      }
     } else {
       L.out = l.output;
-      L.min_code = l.output.min_code();
-      L.nthr = l.output.levels() - 1;
-      L.thr_rows = l.thresholds;
-      L.thr_t = AlignedBuffer<int32_t>(size_t(L.blocks * L.nthr * kLanes));
-      for (int64_t o = 0; o < L.blocks * kLanes; ++o)
-        for (int j = 0; j < L.nthr; ++j)
-          L.thr_t.data()[((o / kLanes) * L.nthr + j) * kLanes + o % kLanes] =
-              o < L.N ? l.thresholds[size_t(o * L.nthr + j)] : INT32_MAX;
     }
+    cur = L.out_map;
+    if (I.maps && I.first_dense == i && (l.kind == LayerKind::conv || l.kind == LayerKind::maxpool)) I.first_dense = i + 1;
     I.layers.push_back(std::move(L));
   }
+  if (!I.maps) I.first_dense = 0;
+  I.reader.assign(I.layers.size(), 0);
+  I.trace_slot.assign(I.layers.size(), -1);
+  int slots = 0;
+  for (size_t i = 0; i < I.layers.size(); ++i) {
+    size_t r = i + 1;
+    while (r < I.layers.size() && I.layers[r].op == LayerKind::flatten) ++r;
+    I.reader[i] = r < I.layers.size() ? r : i;
+    if (!I.layers[i].is_output && I.layers[i].op != LayerKind::flatten) I.trace_slot[i] = slots++;
+  }
+  I.input_reader = I.layers[0].op == LayerKind::flatten ? I.reader[0] : 0;
   I.plan_layers(forced, auto_kernel, isa);
 
   const InputStage& in = model.input;
   PackedInput& P = I.input;
   P.size = in.size();
   P.ppc = in.pixels_per_channel;
+  P.map = in.map();
   P.passthrough = in.passthrough;
   P.out = in.output;
-  P.layout = I.layers[0].in_layout;
+  P.layout = I.layers[I.input_reader].in_layout;
   if (!in.passthrough) {
     P.nthr = in.output.levels() - 1;
     P.min_code = in.output.min_code();
@@ -449,7 +632,7 @@ Engine::Engine(IntegerModel model, EngineOptions options) : impl_(std::make_uniq
         for (int j = 0; j < P.nthr; ++j) code += px >= in.thresholds[size_t(c * P.nthr + j)];
         P.lut[size_t(c)][size_t(px)] = int16_t(code);
       }
-    if (P.nthr <= 15) {
+    if (P.nthr <= 15 && !I.maps) {
       const int64_t nb = detail::ceil_div(P.size, 64);
       P.thr8 = AlignedBuffer<uint8_t>(size_t(P.nthr * nb * 64));
       P.never.assign(size_t(P.nthr * nb), 0);
@@ -500,8 +683,8 @@ int32_t Engine::predict_one(const uint8_t* pixels) const {
 Engine::Trace Engine::trace(const uint8_t* pixels, int64_t frames) const {
   const Impl& I = *impl_;
   Trace t;
-  for (const auto& L : I.layers)
-    if (!L.is_output) t.codes.emplace_back(size_t(std::max<int64_t>(frames, 0) * L.N));
+  for (size_t i = 0; i < I.layers.size(); ++i)
+    if (I.trace_slot[i] >= 0) t.codes.emplace_back(size_t(std::max<int64_t>(frames, 0) * I.layers[i].out_map.size()));
   const int64_t classes = I.layers.back().N;
   t.output_acc.resize(size_t(std::max<int64_t>(frames, 0) * classes));
   t.logits.resize(t.output_acc.size());

@@ -7,7 +7,7 @@
 
 #include <torch/torch.h>
 
-#include "models/integer_mlp.h"
+#include "models/integer_net.h"
 
 namespace nemokd::engine {
 
@@ -21,12 +21,12 @@ int64_t count_diff(const std::vector<int32_t>& a, const torch::Tensor& b) {
 }
 }  // namespace
 
-Comparison compare_with_model(const Engine& eng, const models::MlpImpl& mlp, const data::PixelAffine& affine,
+Comparison compare_with_model(const Engine& eng, const models::ClassifierImpl& model, const data::PixelAffine& affine,
                               const data::ImageSet& set) {
   torch::NoGradGuard no_grad;
-  const auto view = models::integer_view(mlp);
+  const auto view = models::integer_view(model);
   Comparison c;
-  constexpr int64_t kChunk = 2000;
+  constexpr int64_t kChunk = 500;
   for (int64_t b = 0; b < set.size(); b += kChunk) {
     const int64_t e = std::min(set.size(), b + kChunk);
     auto px = set.images.slice(0, b, e).contiguous();
@@ -74,16 +74,39 @@ double time_per_call(const std::function<void()>& fn, double seconds) {
   return best;
 }
 
+}  // namespace
+
 torch::nn::Sequential fp32_twin(const IntegerModel& m) {
   torch::nn::Sequential seq;
+  bool flat = m.input.height == 0;
+  if (flat) seq->push_back(torch::nn::Flatten());
   for (const auto& l : m.layers) {
-    seq->push_back(torch::nn::Linear(l.inputs, l.outputs));
-    if (!l.is_output) seq->push_back(torch::nn::ReLU());
+    switch (l.kind) {
+      case LayerKind::conv:
+        seq->push_back(torch::nn::Conv2d(
+            torch::nn::Conv2dOptions(l.in_map.channels, l.outputs, l.kernel).padding(l.padding).bias(true)));
+        seq->push_back(torch::nn::ReLU());
+        break;
+      case LayerKind::maxpool:
+        seq->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(l.kernel).stride(l.stride)));
+        break;
+      case LayerKind::flatten:
+        seq->push_back(torch::nn::Flatten());
+        flat = true;
+        break;
+      case LayerKind::dense:
+        if (!flat) {
+          seq->push_back(torch::nn::Flatten());
+          flat = true;
+        }
+        seq->push_back(torch::nn::Linear(l.inputs, l.outputs));
+        if (!l.is_output) seq->push_back(torch::nn::ReLU());
+        break;
+    }
   }
   seq->eval();
   return seq;
 }
-}  // namespace
 
 Throughput measure_throughput(const Engine& eng, const torch::Tensor& pixels, double seconds) {
   Throughput t;
@@ -100,7 +123,9 @@ Throughput measure_throughput(const Engine& eng, const torch::Tensor& pixels, do
       }, seconds) / 256;
   auto twin = fp32_twin(eng.model());
   torch::NoGradGuard no_grad;
-  auto x = px.view({t.batch, -1}).to(torch::kFloat);
+  const auto& in = eng.model().input;
+  auto x = in.height ? px.view({t.batch, in.channels, in.height, in.width}).to(torch::kFloat)
+                     : px.view({t.batch, -1}).to(torch::kFloat);
   t.torch_frames_per_second =
       double(t.batch) / time_per_call([&] { sink = sink + int32_t(twin->forward(x).argmax(1)[0].item<int64_t>()); },
                                       seconds);

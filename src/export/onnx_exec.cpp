@@ -99,6 +99,35 @@ std::string attr_s(const onnx::NodeProto& n, const std::string& name, const std:
   const auto* a = find_attr(n, name);
   return a ? a->s() : def;
 }
+std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name, std::vector<int64_t> def) {
+  const auto* a = find_attr(n, name);
+  if (!a) return def;
+  return std::vector<int64_t>(a->ints().begin(), a->ints().end());
+}
+
+// ---- 2-D windows (Conv, MaxPool) on NCHW ----
+struct Window {
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, pt = 0, pl = 0, pb = 0, pr = 0, dh = 1, dw = 1;
+  int64_t out(int64_t in, bool height) const {
+    const int64_t k = height ? kh : kw, s = height ? sh : sw, d = height ? dh : dw;
+    const int64_t p = height ? pt + pb : pl + pr;
+    return (in + p - d * (k - 1) - 1) / s + 1;
+  }
+};
+Window window_of(const onnx::NodeProto& n, int64_t kh, int64_t kw, const std::string& file) {
+  Window w;
+  const auto k = attr_ints(n, "kernel_shape", {kh, kw});
+  const auto s = attr_ints(n, "strides", {1, 1});
+  const auto p = attr_ints(n, "pads", {0, 0, 0, 0});
+  const auto d = attr_ints(n, "dilations", {1, 1});
+  if (k.size() != 2 || s.size() != 2 || p.size() != 4 || d.size() != 2)
+    throw DataError(fmt::format("{}: node '{}' ({}): only 2-D windows are supported", file, n.name(), n.op_type()));
+  if (attr_s(n, "auto_pad", "NOTSET") != "NOTSET")
+    throw DataError(fmt::format("{}: node '{}': auto_pad is not supported", file, n.name()));
+  w.kh = k[0], w.kw = k[1], w.sh = s[0], w.sw = s[1], w.pt = p[0], w.pl = p[1], w.pb = p[2], w.pr = p[3];
+  w.dh = d[0], w.dw = d[1];
+  return w;
+}
 
 // ---- numpy-style broadcasting ----
 std::vector<int64_t> broadcast_shape(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
@@ -300,6 +329,102 @@ struct OnnxExecutor::Impl {
       return elementwise({in[0], in[1]}, [k](const double* a) {
         return k == 'A' ? a[0] + a[1] : k == 'S' ? a[0] - a[1] : k == 'M' ? a[0] * a[1] : a[0] / a[1];
       });
+    }
+    if (op == "Conv") {
+      need(2);
+      const auto &x = *in[0], &wt = *in[1];
+      if (x.shape.size() != 4 || wt.shape.size() != 4)
+        throw DataError(fmt::format("{}: Conv '{}' on {} with weights {} (2-D only)", file, n.name(), shape_str(x.shape),
+                                    shape_str(wt.shape)));
+      const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
+      const int64_t M = wt.shape[0], G = attr_i(n, "group", 1), Cg = wt.shape[1];
+      if (G < 1 || C != Cg * G || M % G != 0)
+        throw DataError(fmt::format("{}: Conv '{}': {} channels, weights {}, group {}", file, n.name(), C,
+                                    shape_str(wt.shape), G));
+      const Window w = window_of(n, wt.shape[2], wt.shape[3], file);
+      const int64_t Ho = w.out(H, true), Wo = w.out(W, false);
+      const Tensor* bias = in.size() > 2 ? in[2] : nullptr;
+      Tensor y;
+      y.shape = {N, M, Ho, Wo};
+      y.values.assign(size_t(N * M * Ho * Wo), 0.0);
+      // Output plane by plane: for each weight, add weight * (the shifted input plane) over the valid window
+      // positions; the innermost loop runs along an output row.
+      for (int64_t b = 0; b < N; ++b)
+        for (int64_t m = 0; m < M; ++m) {
+          const int64_t g = m / (M / G);
+          double* out = y.values.data() + (b * M + m) * Ho * Wo;
+          if (bias) std::fill(out, out + Ho * Wo, bias->values.at(size_t(m)));
+          for (int64_t c = 0; c < Cg; ++c) {
+            const double* plane = x.values.data() + (b * C + g * Cg + c) * H * W;
+            for (int64_t ky = 0; ky < w.kh; ++ky)
+              for (int64_t kx = 0; kx < w.kw; ++kx) {
+                const double wv = wt.values[size_t(((m * Cg + c) * w.kh + ky) * w.kw + kx)];
+                if (wv == 0) continue;
+                for (int64_t oy = 0; oy < Ho; ++oy) {
+                  const int64_t iy = oy * w.sh - w.pt + ky * w.dh;
+                  if (iy < 0 || iy >= H) continue;
+                  const double* in_row = plane + iy * W;
+                  double* out_row = out + oy * Wo;
+                  for (int64_t ox = 0; ox < Wo; ++ox) {
+                    const int64_t ix = ox * w.sw - w.pl + kx * w.dw;
+                    if (ix >= 0 && ix < W) out_row[ox] += wv * in_row[ix];
+                  }
+                }
+              }
+          }
+        }
+      return y;
+    }
+    if (op == "MaxPool") {
+      need(1);
+      const auto& x = *in[0];
+      if (x.shape.size() != 4) throw DataError(fmt::format("{}: MaxPool '{}' on {}", file, n.name(), shape_str(x.shape)));
+      if (attr_i(n, "ceil_mode", 0) != 0 || attr_i(n, "storage_order", 0) != 0)
+        throw DataError(fmt::format("{}: MaxPool '{}': ceil_mode/storage_order are not supported", file, n.name()));
+      const Window w = window_of(n, 1, 1, file);
+      const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3];
+      const int64_t Ho = w.out(H, true), Wo = w.out(W, false);
+      Tensor y;
+      y.shape = {N, C, Ho, Wo};
+      y.values.assign(size_t(N * C * Ho * Wo), -INFINITY);
+      for (int64_t p = 0; p < N * C; ++p)
+        for (int64_t oy = 0; oy < Ho; ++oy)
+          for (int64_t ox = 0; ox < Wo; ++ox) {
+            double& best = y.values[size_t((p * Ho + oy) * Wo + ox)];
+            for (int64_t ky = 0; ky < w.kh; ++ky)
+              for (int64_t kx = 0; kx < w.kw; ++kx) {
+                const int64_t iy = oy * w.sh - w.pt + ky * w.dh, ix = ox * w.sw - w.pl + kx * w.dw;
+                if (iy >= 0 && iy < H && ix >= 0 && ix < W) best = std::max(best, x.values[size_t((p * H + iy) * W + ix)]);
+              }
+          }
+      return y;
+    }
+    if (op == "Pad") {
+      need(2);
+      const auto& x = *in[0];
+      if (attr_s(n, "mode", "constant") != "constant")
+        throw DataError(fmt::format("{}: Pad '{}': only constant padding is supported", file, n.name()));
+      const size_t r = x.shape.size();
+      const auto& pads = in[1]->values;
+      if (pads.size() != 2 * r) throw DataError(fmt::format("{}: Pad '{}': {} pads for rank {}", file, n.name(), pads.size(), r));
+      const double value = in.size() > 2 && in[2] ? in[2]->values.at(0) : 0.0;
+      Tensor y;
+      for (size_t d = 0; d < r; ++d) {
+        if (pads[d] < 0 || pads[d + r] < 0) throw DataError(fmt::format("{}: Pad '{}': negative pads", file, n.name()));
+        y.shape.push_back(x.shape[d] + int64_t(pads[d]) + int64_t(pads[d + r]));
+      }
+      y.values.assign(size_t(y.numel()), value);
+      std::vector<int64_t> idx(r, 0);
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        int64_t off = 0;
+        for (size_t d = 0; d < r; ++d) off = off * y.shape[d] + idx[d] + int64_t(pads[d]);
+        y.values[size_t(off)] = x.values[size_t(i)];
+        for (size_t d = r; d-- > 0;) {
+          if (++idx[d] < x.shape[d]) break;
+          idx[d] = 0;
+        }
+      }
+      return y;
     }
     if (op == "Flatten") {
       need(1);

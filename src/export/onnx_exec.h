@@ -3,8 +3,9 @@
 // operator definitions of the ONNX spec and of QONNX (docs/reference/qonnx.md): Quant (clamp, then the
 // node's rounding_mode: ROUND/HALF_EVEN, HALF_UP (half away from zero), HALF_DOWN, UP, DOWN, CEIL, FLOOR),
 // BipolarQuant (x >= 0 -> +scale, else -scale), MatMul, Gemm, BatchNormalization, Relu, Tanh, Clip, Sign,
-// Floor, Flatten, Reshape, Identity, Add, Sub, Mul, Div (numpy broadcasting). It shares no code with the
-// training-side quantizers (quant/), so agreement is evidence, not a tautology. Not for convolutions.
+// Floor, Flatten, Reshape, Identity, Add, Sub, Mul, Div (numpy broadcasting), Conv (2-D, groups, pads,
+// strides, dilations), MaxPool (2-D, floor), Pad (constant). It shares no code with the training-side quantizers
+// (quant/), so agreement is evidence, not a tautology. Plain loops in double: slow for big CNNs.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -16,6 +16,7 @@
 #include "models/flexstudent.h"
 #include "models/mlp.h"
 #include "models/mobilenetv2.h"
+#include "models/qcnn.h"
 #include "models/resnet.h"
 
 namespace nemokd::onnx_export {
@@ -150,22 +151,34 @@ class Graph {
 };
 
 // ---- standard layers ----
+std::string conv_node(Graph& g, const std::string& x, const std::string& weight, const std::string& bias,
+                      std::vector<int64_t> kernel, std::vector<int64_t> strides, std::vector<int64_t> pads,
+                      std::vector<int64_t> dilations, int64_t groups, const std::string& name) {
+  std::vector<std::string> in{x, weight};
+  if (!bias.empty()) in.push_back(bias);
+  auto* n = g.node("Conv", in, name);
+  attr(n, "kernel_shape", kernel);
+  attr(n, "strides", strides);
+  attr(n, "pads", pads);
+  attr(n, "dilations", dilations);
+  attr(n, "group", groups);
+  return Graph::out(n);
+}
 std::string conv(Graph& g, const std::string& x, const torch::nn::Conv2dImpl& c, const std::string& name) {
   const auto& o = c.options;
   const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
   if (!pad) throw ConfigError(fmt::format("export: {}: 'same'/'valid' padding is not supported", name));
-  std::vector<std::string> in{x, g.tensor(name + ".weight", c.weight)};
-  if (c.bias.defined()) in.push_back(g.tensor(name + ".bias", c.bias));
-  auto* n = g.node("Conv", in, name);
   const auto& k = *o.kernel_size();
   const auto& s = *o.stride();
   const auto& d = *o.dilation();
-  attr(n, "kernel_shape", std::vector<int64_t>{k[0], k[1]});
-  attr(n, "strides", std::vector<int64_t>{s[0], s[1]});
-  attr(n, "pads", std::vector<int64_t>{(**pad)[0], (**pad)[1], (**pad)[0], (**pad)[1]});
-  attr(n, "dilations", std::vector<int64_t>{d[0], d[1]});
-  attr(n, "group", int64_t(o.groups()));
-  return Graph::out(n);
+  return conv_node(g, x, g.tensor(name + ".weight", c.weight), c.bias.defined() ? g.tensor(name + ".bias", c.bias) : "",
+                   {k[0], k[1]}, {s[0], s[1]}, {(**pad)[0], (**pad)[1], (**pad)[0], (**pad)[1]}, {d[0], d[1]},
+                   int64_t(o.groups()), name);
+}
+// Constant padding of an NCHW tensor by p on every side of H and W (opset 11 Pad: pads and value as inputs).
+std::string pad_node(Graph& g, const std::string& x, int64_t p, double value, const std::string& name) {
+  return Graph::out(g.node("Pad", {x, g.int64s(name + ".pads", {0, 0, p, p, 0, 0, p, p}), g.scalar(name + ".value", value)},
+                           name));
 }
 
 // BatchNormalization with the running statistics (eval mode); BatchNorm1d on [N, C] or BatchNorm2d on NCHW.
@@ -395,13 +408,17 @@ std::string quant_mlp_activation_ops(Graph& g, const std::string& x, const quant
   return x;
 }
 
+// The input quantizer: "signed" -> levels on [-1, 1] (1 bit: sign); "u8" and "float" -> as it is.
+std::string input_quant_ops(Graph& g, const std::string& x, const models::MlpQuantConfig& qc) {
+  if (qc.input != "signed") return x;
+  if (qc.input_bits == 1) return sign_ops(g, x, "input_quant");
+  return uniform_quant_ops(g, x, -1.0, 2.0 / double((int64_t(1) << qc.input_bits) - 2), (int64_t(1) << qc.input_bits) - 2,
+                           "input_quant");
+}
+
 std::string export_quant_mlp_plain(Graph& g, std::string x, const models::MlpImpl& m) {
   const auto& q = m.quant_layers();
-  const auto& qc = m.config().quant;
-  if (qc.input == "signed")
-    x = qc.input_bits == 1 ? sign_ops(g, x, "input_quant")
-                           : uniform_quant_ops(g, x, -1.0, 2.0 / double((int64_t(1) << qc.input_bits) - 2),
-                                               (int64_t(1) << qc.input_bits) - 2, "input_quant");
+  x = input_quant_ops(g, x, m.config().quant);
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < q.linears.size(); ++i) {
     const auto& lin = *q.linears[i];
@@ -462,6 +479,45 @@ std::string levels_node(Graph& g, const std::string& x, const quant::Levels& l, 
   return quant_node(g, x, QuantSpec{l.bits, l.is_signed, l.narrow, scale}, name, rounding_mode);
 }
 
+// The quantized weight of a layer as an initializer `w` (already in the consumer's layout) behind its Quant or
+// BipolarQuant node; per-output-channel scales take `channel_shape` (MatMul [1, out], Conv [out, 1, 1, 1]).
+// A float (32-bit) layer keeps the plain initializer.
+std::string quantized_weight(Graph& g, const quant::QuantWeightLayer& layer, const torch::Tensor& w,
+                             const std::vector<int64_t>& channel_shape, const std::string& p,
+                             const std::string& rounding_mode) {
+  std::string name = g.tensor(p + ".weight", w);
+  if (layer.config().bits == quant::kFloatBits) return name;
+  const auto levels = layer.weight_levels();
+  torch::Tensor scale;
+  if (levels.size() == 1) {
+    scale = torch::tensor(float(levels[0].scale));
+  } else {
+    scale = torch::empty({int64_t(levels.size())});
+    for (size_t o = 0; o < levels.size(); ++o) scale[int64_t(o)] = float(levels[o].scale);
+    scale = scale.reshape(channel_shape);
+  }
+  if (levels[0].bipolar) return bipolar_node(g, name, scale, p + ".weight_quant");
+  check_range(levels[0], p + ".weight_quant");
+  return quant_node(g, name, QuantSpec{levels[0].bits, true, true, scale}, p + ".weight_quant", rounding_mode);
+}
+
+// A hidden layer's activation: Quant (preceded by Relu or Tanh as trained), BipolarQuant for 1 bit, or the float
+// activation for 32 bits.
+std::string activation_qonnx(Graph& g, std::string x, const quant::QuantActivationImpl& act, const std::string& a,
+                             const std::string& rounding_mode) {
+  const auto& ac = act.config();
+  if (ac.bits == quant::kFloatBits)
+    return ac.kind == quant::ActKind::tanh       ? unary(g, "Tanh", x, a)
+           : ac.kind == quant::ActKind::hardtanh ? clip(g, x, -1.0, 1.0, a)
+                                                 : unary(g, "Relu", x, a);
+  const auto l = act.levels();
+  // 1 bit: sign (sign(tanh(z)) = sign(z), so no Tanh). Tanh for n >= 2 as trained; hard-tanh is the Quant's
+  // own clamp to [-1, 1]; ReLU stays a Relu before the unsigned Quant (the pattern FINN converts).
+  if (!l.bipolar && ac.kind == quant::ActKind::tanh) x = unary(g, "Tanh", x, a + ".tanh");
+  if (!l.bipolar && ac.kind == quant::ActKind::relu) x = unary(g, "Relu", x, a + ".relu");
+  return levels_node(g, x, l, a + ".quant", rounding_mode);
+}
+
 std::string export_quant_mlp_qonnx(Graph& g, std::string x, const models::MlpImpl& m, bool flatten_input,
                                    const std::string& rounding_mode) {
   const auto& q = m.quant_layers();
@@ -473,43 +529,71 @@ std::string export_quant_mlp_qonnx(Graph& g, std::string x, const models::MlpImp
     const auto& lin = *q.linears[i];
     const std::string p = fmt::format("fc{}", i);
     // MatMul weight layout [in, out]; per-output-channel scales [1, out].
-    auto wt = lin.quantized_weight().detach().t().contiguous();
-    std::string w = g.tensor(p + ".weight", wt);
-    if (lin.config().bits != quant::kFloatBits) {
-      const auto levels = lin.weight_levels();
-      torch::Tensor scale;
-      if (levels.size() == 1) {
-        scale = torch::tensor(float(levels[0].scale));
-      } else {
-        scale = torch::empty({1, int64_t(levels.size())});
-        for (size_t o = 0; o < levels.size(); ++o) scale[0][int64_t(o)] = float(levels[o].scale);
-      }
-      if (levels[0].bipolar) {
-        w = bipolar_node(g, w, scale, p + ".weight_quant");
-      } else {
-        check_range(levels[0], p + ".weight_quant");
-        w = quant_node(g, w, QuantSpec{levels[0].bits, true, true, scale}, p + ".weight_quant", rounding_mode);
-      }
-    }
+    const auto w = quantized_weight(g, lin, lin.quantized_weight().detach().t().contiguous(), {1, -1}, p, rounding_mode);
     x = binary(g, "MatMul", x, w, p);
     if (lin.bias.defined()) x = binary(g, "Add", x, g.tensor(p + ".bias", lin.bias), p + ".bias_add");
     if (config.batchnorm) x = batchnorm(g, x, *q.norms[i], fmt::format("bn{}", i));
     if (i >= q.acts.size()) break;
-    const auto& act = *q.acts[i];
-    const auto& ac = act.config();
-    const std::string a = fmt::format("act{}", i);
-    if (ac.bits == quant::kFloatBits) {
-      x = ac.kind == quant::ActKind::tanh       ? unary(g, "Tanh", x, a)
-          : ac.kind == quant::ActKind::hardtanh ? clip(g, x, -1.0, 1.0, a)
-                                                : unary(g, "Relu", x, a);
-      continue;
-    }
-    const auto l = act.levels();
-    // 1 bit: sign (sign(tanh(z)) = sign(z), so no Tanh). Tanh for n >= 2 as trained; hard-tanh is the Quant's
-    // own clamp to [-1, 1]; ReLU stays a Relu before the unsigned Quant (the pattern FINN converts).
-    if (!l.bipolar && ac.kind == quant::ActKind::tanh) x = unary(g, "Tanh", x, a + ".tanh");
-    if (!l.bipolar && ac.kind == quant::ActKind::relu) x = unary(g, "Relu", x, a + ".relu");
-    x = levels_node(g, x, l, a + ".quant", rounding_mode);
+    x = activation_qonnx(g, x, *q.acts[i], fmt::format("act{}", i), rounding_mode);
+  }
+  return x;
+}
+
+// QONNX of a quantized CNN: [input Quant] -> [Pad (black) for a padded input] -> per block Conv(x, Quant(W)) ->
+// BatchNormalization -> activation Quant -> [MaxPool] ... -> Flatten -> MatMul(x, Quant(W^T)) -> BatchNormalization
+// -> ... -> logits.
+std::string export_quant_cnn_qonnx(Graph& g, std::string x, const models::QCnnImpl& m, const std::string& rounding_mode) {
+  const auto& q = m.quant_layers();
+  const auto& spec = m.spec();
+  torch::NoGradGuard no_grad;
+  if (spec.quant.input != "float") x = levels_node(g, x, q.input->levels(), "input_quant", rounding_mode);
+  if (spec.input_pad > 0) x = pad_node(g, x, spec.input_pad, q.pad_value, "input_pad");
+  for (size_t i = 0; i < q.convs.size(); ++i) {
+    const auto& c = spec.convs[i];
+    const std::string p = fmt::format("conv{}", i + 1);
+    const auto w = quantized_weight(g, *q.convs[i], q.convs[i]->quantized_weight().detach(), {-1, 1, 1, 1}, p,
+                                    rounding_mode);
+    x = conv_node(g, x, w, "", {c.kernel, c.kernel}, {1, 1}, {c.padding, c.padding, c.padding, c.padding}, {1, 1}, 1, p);
+    x = batchnorm(g, x, *q.conv_norms[i], p + "_bn");
+    x = activation_qonnx(g, x, *q.conv_acts[i], p + "_act", rounding_mode);
+    if (q.pools[i]) x = max_pool(g, x, *q.pools[i], p + "_pool");
+  }
+  x = flatten(g, x, "flatten");
+  for (size_t j = 0; j < q.fcs.size(); ++j) {
+    const auto& lin = *q.fcs[j];
+    const bool last = j + 1 == q.fcs.size();
+    const std::string p = last ? "classifier" : fmt::format("fc{}", j + 1);
+    const auto w = quantized_weight(g, lin, lin.quantized_weight().detach().t().contiguous(), {1, -1}, p, rounding_mode);
+    x = binary(g, "MatMul", x, w, p);
+    x = batchnorm(g, x, *q.fc_norms[j], p + "_bn");
+    if (!last) x = activation_qonnx(g, x, *q.fc_acts[j], p + "_act", rounding_mode);
+  }
+  return x;
+}
+
+// Plain ONNX of a quantized CNN: the fake-quant arithmetic in standard ops (see export_quant_mlp_plain).
+std::string export_quant_cnn_plain(Graph& g, std::string x, const models::QCnnImpl& m) {
+  const auto& q = m.quant_layers();
+  const auto& spec = m.spec();
+  torch::NoGradGuard no_grad;
+  x = input_quant_ops(g, x, spec.quant);
+  if (spec.input_pad > 0) x = pad_node(g, x, spec.input_pad, q.pad_value, "input_pad");
+  for (size_t i = 0; i < q.convs.size(); ++i) {
+    const auto& c = spec.convs[i];
+    const std::string p = fmt::format("conv{}", i + 1);
+    x = conv_node(g, x, g.tensor(p + ".weight", q.convs[i]->quantized_weight()), "", {c.kernel, c.kernel}, {1, 1},
+                  {c.padding, c.padding, c.padding, c.padding}, {1, 1}, 1, p);
+    x = batchnorm(g, x, *q.conv_norms[i], p + "_bn");
+    x = quant_mlp_activation_ops(g, x, *q.conv_acts[i], p + "_act");
+    if (q.pools[i]) x = max_pool(g, x, *q.pools[i], p + "_pool");
+  }
+  x = flatten(g, x, "flatten");
+  for (size_t j = 0; j < q.fcs.size(); ++j) {
+    const bool last = j + 1 == q.fcs.size();
+    const std::string p = last ? "classifier" : fmt::format("fc{}", j + 1);
+    x = gemm(g, x, q.fcs[j]->quantized_weight(), q.fcs[j]->bias, p);
+    x = batchnorm(g, x, *q.fc_norms[j], p + "_bn");
+    if (!last) x = quant_mlp_activation_ops(g, x, *q.fc_acts[j], p + "_act");
   }
   return x;
 }
@@ -680,6 +764,8 @@ ExportResult export_model_onnx(const models::ClassifierImpl& model, models::Inpu
     x = export_flexstudent(g, x, *fs);
   else if (mlp)
     x = mlp->config().quantized ? export_quant_mlp_plain(g, x, *mlp) : export_float_mlp(g, x, *mlp);
+  else if (const auto* cnn = dynamic_cast<const models::QCnnImpl*>(&model))
+    x = export_quant_cnn_plain(g, x, *cnn);
   else
     throw ConfigError(fmt::format("export: architecture '{}' has no ONNX exporter", arch));
   g.rename_last_output(x, kOutputName);
@@ -697,25 +783,40 @@ std::string export_onnx_to_dir(const models::ClassifierImpl& model, models::Inpu
   return export_onnx(model, input, (std::filesystem::path(dir) / "model.onnx").string());
 }
 
-ExportResult export_qonnx(const models::MlpImpl& mlp, models::InputShape input, const std::string& path,
+ExportResult export_qonnx(const models::ClassifierImpl& model, models::InputShape input, const std::string& path,
                           const ExportOptions& options) {
   check_options(options);
-  check_input(mlp, input);
-  if (!mlp.config().quantized)
-    throw ConfigError("export qonnx: the model is a float MLP; QONNX is for quantized MLPs (use `export onnx`)");
+  check_input(model, input);
+  const auto* mlp = dynamic_cast<const models::MlpImpl*>(&model);
+  const auto* cnn = dynamic_cast<const models::QCnnImpl*>(&model);
+  const std::string arch = arch_of(model);
+  if (mlp && !mlp->config().quantized)
+    throw ConfigError("export qonnx: the model is a float MLP; QONNX is for quantized models (use `export onnx`)");
+  if (!mlp && !cnn)
+    throw ConfigError(fmt::format("export qonnx: a '{}' model is not quantized; QONNX is for quantized MLPs and CNNs "
+                                  "(mlp with quant, cnv, qflexstudent; use `export onnx`)",
+                                  arch));
   auto proto = new_model(options, true);
   auto* gp = proto.mutable_graph();
-  gp->set_name("nemokd_qonnx_mlp");
+  gp->set_name(mlp ? "nemokd_qonnx_mlp" : fmt::format("nemokd_qonnx_{}", arch));
   Graph g(gp);
   const auto in_dims = input_dims(input, options);
   set_shape(gp->add_input(), kInputName, in_dims);
   g.fresh(kInputName);
   g.annotate(kInputName, "FLOAT32");
-  auto x = export_quant_mlp_qonnx(g, kInputName, mlp, options.layout == InputLayout::nchw, options.rounding_mode);
+  std::string x = kInputName;
+  if (mlp) {
+    x = export_quant_mlp_qonnx(g, x, *mlp, options.layout == InputLayout::nchw, options.rounding_mode);
+  } else {
+    if (options.layout == InputLayout::flat)
+      x = Graph::out(g.node("Reshape", {x, g.int64s("input_shape", {-1, input.channels, input.height, input.width})},
+                            "reshape"));
+    x = export_quant_cnn_qonnx(g, x, *cnn, options.rounding_mode);
+  }
   g.rename_last_output(x, kOutputName);
-  const std::vector<int64_t> out_dims{options.batch, classes_of(mlp)};
+  const std::vector<int64_t> out_dims{options.batch, classes_of(model)};
   set_shape(gp->add_output(), kOutputName, out_dims);
-  return finish(proto, "qonnx", "mlp", path, in_dims, out_dims);
+  return finish(proto, "qonnx", arch, path, in_dims, out_dims);
 }
 
 void check_onnx_file(const std::string& path) {

@@ -9,11 +9,13 @@
 // as Clip -> Mul(1/step) -> Add(0.5) -> Floor -> Mul(step) (round half up, as training), 1 bit as
 // Sign -> Mul(2) -> Add(1) -> Clip(-1, 1) (x >= 0 -> +1).
 //
-// QONNX (export_qonnx, quantized MLPs): standard opset 11 plus domain qonnx.custom_op.general version 1 —
-// [Quant on the graph input] -> [Flatten] -> per layer MatMul(x, Quant(W^T) or BipolarQuant(W^T)) -> [Add bias]
+// QONNX (export_qonnx, quantized MLPs and CNNs): standard opset 11 plus domain qonnx.custom_op.general version 1
+// — [Quant on the graph input] -> [Flatten] -> per layer MatMul(x, Quant(W^T) or BipolarQuant(W^T)) -> [Add bias]
 // -> BatchNormalization -> activation quantizer (Quant, preceded by Relu or Tanh as trained; BipolarQuant for
-// 1 bit) ... -> logits. Every Quant has signed/narrow/rounding_mode set explicitly; Quant/BipolarQuant outputs
-// carry finn_datatype annotations. See docs/EXPORT.md for the layout and the FINN / OpenVINO hand-offs.
+// 1 bit) ... -> logits; a CNN starts with [Pad (its padded input)] -> Conv(x, Quant(W)) -> BatchNormalization ->
+// activation quantizer -> [MaxPool] blocks, then Flatten and the same MatMul layers. Every Quant has
+// signed/narrow/rounding_mode set explicitly; Quant/BipolarQuant outputs carry finn_datatype annotations. See
+// docs/EXPORT.md for the layout and the FINN / OpenVINO hand-offs.
 //
 // The graph input takes images exactly as nemokd's loader feeds the model (normalised floats, the run's
 // normalisation); the output is the logits.
@@ -27,9 +29,6 @@
 
 #include "models/classifier.h"
 
-namespace nemokd::models {
-class MlpImpl;
-}
 
 namespace nemokd::onnx_export {
 
@@ -57,7 +56,8 @@ struct ExportResult {
   nlohmann::json to_json() const;
 };
 
-// Plain ONNX of any zoo model (resnet, flexresnet8x4, mobilenetv2, flexstudent, mlp float or quantized),
+// Plain ONNX of any zoo model (resnet, flexresnet8x4, mobilenetv2, flexstudent, mlp float or quantized, the
+// quantized CNNs cnv and qflexstudent),
 // built for `input` (must be the shape the model was built for). Throws ConfigError for an unsupported model.
 ExportResult export_model_onnx(const models::ClassifierImpl& model, models::InputShape input, const std::string& path,
                                const ExportOptions& options = {});
@@ -72,8 +72,9 @@ std::string export_onnx(const models::ClassifierImpl& model, models::InputShape 
 // `command` probe can take `onnx_export::export_onnx_to_dir` as it is.
 std::string export_onnx_to_dir(const models::ClassifierImpl& model, models::InputShape input, const std::string& dir);
 
-// QONNX of a quantized MLP (config().quantized). Throws ConfigError for a float MLP.
-ExportResult export_qonnx(const models::MlpImpl& mlp, models::InputShape input, const std::string& path,
+// QONNX of a quantized MLP (config().quantized) or CNN (cnv, qflexstudent). Throws ConfigError for any other
+// model.
+ExportResult export_qonnx(const models::ClassifierImpl& model, models::InputShape input, const std::string& path,
                           const ExportOptions& options = {});
 
 // Runs onnx::checker::check_model on a file; throws DataError naming the file and the checker's message.

@@ -48,36 +48,47 @@ void MlpConfig::validate(const std::string& key) const {
     if (w <= 0 || w > 65536) throw ConfigError(fmt::format("{}.hidden: width {} is out of range [1, 65536]", key, w));
   check_range(key + ".dropout", dropout, 0.0, 0.95);
   check_one_of(key + ".activation", activation, {"relu", "tanh", "hardtanh"});
-  if (!quantized) return;
-  const std::string qk = key + ".quant";
-  if (quant.weight_bits.size() != hidden.size() + 1)
-    throw ConfigError(fmt::format("{}.weight_bits: {} entries for {} linear layers (hidden + output)", qk,
-                                  quant.weight_bits.size(), hidden.size() + 1));
-  if (quant.act_bits.size() != hidden.size())
-    throw ConfigError(fmt::format("{}.act_bits: {} entries for {} hidden activations", qk, quant.act_bits.size(),
-                                  hidden.size()));
-  for (int b : quant.weight_bits) quant::check_bits(qk + ".weight_bits", b);
-  for (int b : quant.act_bits) {
+  if (quantized) validate_quant(quant, hidden.size() + 1, hidden.size(), activation, key + ".quant");
+}
+
+void validate_quant(const MlpQuantConfig& q, size_t weighted, size_t activations, const std::string& activation,
+                    const std::string& qk) {
+  if (q.weight_bits.size() != weighted)
+    throw ConfigError(fmt::format("{}.weight_bits: {} entries for {} layers with weights", qk, q.weight_bits.size(),
+                                  weighted));
+  if (q.act_bits.size() != activations)
+    throw ConfigError(fmt::format("{}.act_bits: {} entries for {} hidden activations", qk, q.act_bits.size(),
+                                  activations));
+  for (int b : q.weight_bits) quant::check_bits(qk + ".weight_bits", b);
+  for (int b : q.act_bits) {
     quant::check_bits(qk + ".act_bits", b);
     if (b == 1 && activation == "relu")
       throw ConfigError(qk + ".act_bits: 1-bit activations are sign (bipolar); use --activation tanh or hardtanh");
   }
-  check_one_of(qk + ".input", quant.input, {"float", "u8", "signed"});
-  if (quant.input == "signed" && (quant.input_bits < 1 || quant.input_bits > 8))
-    throw ConfigError(fmt::format("{}.input_bits: {} is out of range [1, 8]", qk, quant.input_bits));
-  if (activation == "relu") check_range(qk + ".relu_max", quant.relu_max, 1e-3, 1e3);
+  check_one_of(qk + ".input", q.input, {"float", "u8", "signed"});
+  if (q.input == "signed" && (q.input_bits < 1 || q.input_bits > 8))
+    throw ConfigError(fmt::format("{}.input_bits: {} is out of range [1, 8]", qk, q.input_bits));
+  if (activation == "relu") check_range(qk + ".relu_max", q.relu_max, 1e-3, 1e3);
+}
+
+void expand_bits(MlpQuantConfig& q, const std::vector<int>& w, const std::vector<int>& a, size_t weighted,
+                 size_t activations) {
+  q.weight_bits = w.size() == 1 ? std::vector<int>(weighted, w[0]) : w;
+  q.act_bits = a.size() == 1 ? std::vector<int>(activations, a[0]) : a;
+}
+
+std::string required_normalization(const MlpQuantConfig& q) {
+  if (q.input == "float") return "";
+  return q.input == "u8" ? "unit" : "signed";
 }
 
 void MlpConfig::set_bits(const std::vector<int>& w, const std::vector<int>& a) {
-  const size_t layers = hidden.size() + 1;
-  quant.weight_bits = w.size() == 1 ? std::vector<int>(layers, w[0]) : w;
-  quant.act_bits = a.size() == 1 ? std::vector<int>(hidden.size(), a[0]) : a;
+  expand_bits(quant, w, a, hidden.size() + 1, hidden.size());
   quantized = true;
 }
 
 std::string MlpConfig::required_normalization() const {
-  if (!quantized || quant.input == "float") return "";
-  return quant.input == "u8" ? "unit" : "signed";
+  return quantized ? models::required_normalization(quant) : "";
 }
 
 nlohmann::json to_json(const MlpQuantConfig& q) {
@@ -92,8 +103,7 @@ nlohmann::json to_json(const MlpQuantConfig& q) {
           {"input_bits", q.input_bits}};
 }
 
-namespace {
-MlpQuantConfig mlp_quant_from_json(const nlohmann::json& j, const std::string& path) {
+MlpQuantConfig mlp_quant_config_from_json(const nlohmann::json& j, const std::string& path) {
   MlpQuantConfig q;
   JsonReader r(j, path);
   std::string scheme = quant::to_string(q.scheme), gran = "channel";
@@ -106,7 +116,6 @@ MlpQuantConfig mlp_quant_from_json(const nlohmann::json& j, const std::string& p
   q.granularity = gran == "tensor" ? quant::ScaleGranularity::tensor : quant::ScaleGranularity::channel;
   return q;
 }
-}  // namespace
 
 nlohmann::json to_json(const MlpConfig& c) {
   nlohmann::json j = {
@@ -121,7 +130,7 @@ MlpConfig mlp_config_from_json(const nlohmann::json& j, const std::string& path)
   r.get("hidden", c.hidden).get("batchnorm", c.batchnorm).get("dropout", c.dropout).get("activation", c.activation);
   if (const auto* q = r.child("quant")) {
     c.quantized = true;
-    c.quant = mlp_quant_from_json(*q, r.key_path("quant"));
+    c.quant = mlp_quant_config_from_json(*q, r.key_path("quant"));
   }
   r.finish();
   c.validate(path);

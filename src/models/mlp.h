@@ -26,6 +26,16 @@ struct MlpQuantConfig {
   int input_bits = 8;
 };
 nlohmann::json to_json(const MlpQuantConfig& q);
+MlpQuantConfig mlp_quant_config_from_json(const nlohmann::json& j, const std::string& path);
+// Shared by every quantized family (MLP, CNNs): `weighted` layers with weights, `activations` quantized
+// activations, all of kind `activation`. Throws ConfigError naming `key`.weight_bits etc.
+void validate_quant(const MlpQuantConfig& q, size_t weighted, size_t activations, const std::string& activation,
+                    const std::string& key);
+// One value for every layer, or one per layer (lengths are checked by validate_quant).
+void expand_bits(MlpQuantConfig& q, const std::vector<int>& weight_bits, const std::vector<int>& act_bits,
+                 size_t weighted, size_t activations);
+// The data normalisation an input mode expects ("" = any): u8 -> "unit", signed -> "signed".
+std::string required_normalization(const MlpQuantConfig& q);
 
 struct MlpConfig {
   std::vector<int> hidden{256, 256, 256};
@@ -75,6 +85,7 @@ class MlpImpl : public ClassifierImpl {
   // Linear layers count in * out MACs (hidden layers and the classifier); BatchNorm/activations count 0.
   std::vector<LayerSummary> layers() const override { return layers_; }
   const MlpConfig& config() const { return config_; }
+  InputShape input_shape() const { return input_; }
 
   // Structured access for the tools that read a trained quantized MLP (integer engine, cost model, export).
   // Layer i: linears[i] -> norms[i] (if batchnorm) -> acts[i] (hidden layers only).

@@ -19,6 +19,10 @@ const std::vector<ArchInfo>& architectures() {
                       "baseline (conv 32, 64, 128; FC 256, classes)",
        {}},
       {"flexresnet8x4", "ResNet8x4 (depth 8) with evolvable stage widths (stem, stage 1, 2, 3)", {}},
+      {"cnv", "FINN's CNV, quantized: conv 64-64-pool-128-128-pool-256-256 (3x3 unpadded), FC 512-512-classes; "
+              "per-layer weight/activation bits; images below 32x32 padded to it",
+       {"cnv"}},
+      {"qflexstudent", "FlexStudent with every layer quantized (the FlexStudent JSON plus activation and quant)", {}},
   };
   return list;
 }
@@ -61,6 +65,7 @@ const std::vector<Preset>& presets() {
       {{"tfc", "mlp", "MLP 64, 64, 64 (FINN TFC topology, float)"}, mlp_preset("tfc")},
       {{"sfc", "mlp", "MLP 256, 256, 256 (FINN SFC topology, float)"}, mlp_preset("sfc")},
       {{"lfc", "mlp", "MLP 1024, 1024, 1024 (FINN LFC topology, float)"}, mlp_preset("lfc")},
+      {{"cnv", "cnv", "FINN CNV W2A2, 8-bit signed input (set the bits with --wbits/--abits)"}, arch_config("cnv")},
   };
   return list;
 }
@@ -95,6 +100,8 @@ nlohmann::json to_json(const ModelConfig& c) {
   if (c.arch == "mobilenetv2") j["mobilenetv2"] = to_json(c.mobilenetv2);
   if (c.arch == "flexstudent") j["flexstudent"] = to_json(c.flexstudent);
   if (c.arch == "flexresnet8x4") j["flexresnet8x4"] = to_json(c.flexresnet8x4);
+  if (c.arch == "cnv") j["cnv"] = to_json(c.cnv);
+  if (c.arch == "qflexstudent") j["qflexstudent"] = to_json(c.qflexstudent);
   return j;
 }
 
@@ -113,9 +120,41 @@ ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& p
     if (c.arch == "mobilenetv2") c.mobilenetv2 = mobilenetv2_config_from_json(*m, key);
     if (c.arch == "flexstudent") c.flexstudent = flexstudent_config_from_json(*m, key);
     if (c.arch == "flexresnet8x4") c.flexresnet8x4 = flexresnet8x4_config_from_json(*m, key);
+    if (c.arch == "cnv") c.cnv = cnv_config_from_json(*m, key);
+    if (c.arch == "qflexstudent") c.qflexstudent = qflexstudent_config_from_json(*m, key);
   }
   r.finish();
   return c;
+}
+
+const MlpQuantConfig* quant_config(const ModelConfig& c) {
+  if (c.arch == "mlp") return c.mlp.quantized ? &c.mlp.quant : nullptr;
+  if (c.arch == "cnv") return &c.cnv.quant;
+  if (c.arch == "qflexstudent") return &c.qflexstudent.quant;
+  return nullptr;
+}
+
+MlpQuantConfig* quant_config(ModelConfig& c) {
+  return const_cast<MlpQuantConfig*>(quant_config(static_cast<const ModelConfig&>(c)));
+}
+
+std::string* quant_activation(ModelConfig& c) {
+  if (c.arch == "mlp") return &c.mlp.activation;
+  if (c.arch == "cnv") return &c.cnv.activation;
+  if (c.arch == "qflexstudent") return &c.qflexstudent.activation;
+  return nullptr;
+}
+
+void set_quant_bits(ModelConfig& c, const std::vector<int>& w, const std::vector<int>& a) {
+  if (c.arch == "mlp") return c.mlp.set_bits(w, a);
+  if (c.arch == "cnv") return c.cnv.set_bits(w, a);
+  if (c.arch == "qflexstudent") return c.qflexstudent.set_bits(w, a);
+  throw ConfigError(fmt::format("model: '{}' is not a quantized family (mlp, cnv, qflexstudent)", c.arch));
+}
+
+std::string required_normalization(const ModelConfig& c) {
+  const auto* q = quant_config(c);
+  return q ? required_normalization(*q) : "";
 }
 
 Classifier build_model(const ModelConfig& config, InputShape input, int classes) {
@@ -125,6 +164,11 @@ Classifier build_model(const ModelConfig& config, InputShape input, int classes)
   if (config.arch == "flexstudent") return std::make_shared<FlexStudentImpl>(config.flexstudent, input, classes);
   if (config.arch == "flexresnet8x4")
     return std::make_shared<ResNetImpl>(config.flexresnet8x4, input, classes);
+  if (config.arch == "cnv")
+    return std::make_shared<QCnnImpl>("cnv", to_json(config.cnv), config.cnv.spec(input, "model.cnv"), input, classes);
+  if (config.arch == "qflexstudent")
+    return std::make_shared<QCnnImpl>("qflexstudent", to_json(config.qflexstudent),
+                                      config.qflexstudent.spec(input, "model.qflexstudent"), input, classes);
   throw ConfigError(fmt::format("model.arch: unknown architecture '{}'", config.arch));
 }
 

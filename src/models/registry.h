@@ -11,6 +11,7 @@
 #include "models/flexstudent.h"
 #include "models/mlp.h"
 #include "models/mobilenetv2.h"
+#include "models/qcnn.h"
 #include "models/resnet.h"
 
 namespace nemokd::models {
@@ -22,6 +23,8 @@ struct ModelConfig {
   MobileNetV2Config mobilenetv2;      // "mobilenetv2"
   FlexStudentConfig flexstudent;      // "flexstudent"
   FlexResNet8x4Config flexresnet8x4;  // "flexresnet8x4"
+  CnvConfig cnv;                      // "cnv" (quantized)
+  QFlexStudentConfig qflexstudent;    // "qflexstudent" (quantized)
 };
 // {"arch": A, A: config of A} — the other members are not written.
 nlohmann::json to_json(const ModelConfig& c);
@@ -42,6 +45,17 @@ const std::vector<PresetInfo>& model_presets();
 // architecture name (its default config: flexstudent = the 5-layer baseline, flexresnet8x4 = ResNet8x4's
 // widths, ...). Throws ConfigError listing the valid names.
 ModelConfig preset_model(const std::string& name);
+
+// Route Q's quantized families: a quantized MLP, cnv, qflexstudent. Their shared quantization settings (nullptr
+// for a float model), their activation, and every layer's bits from one value for all or one per layer
+// (ConfigError for a float family; list lengths are checked when the config is validated).
+const MlpQuantConfig* quant_config(const ModelConfig& c);
+MlpQuantConfig* quant_config(ModelConfig& c);
+std::string* quant_activation(ModelConfig& c);
+void set_quant_bits(ModelConfig& c, const std::vector<int>& weight_bits, const std::vector<int>& act_bits);
+
+// The pixel normalisation a quantized input mode needs ("unit" for u8, "signed" for signed; "" = any).
+std::string required_normalization(const ModelConfig& config);
 
 // Builds the model (on CPU); throws ConfigError for an unknown arch or invalid config.
 Classifier build_model(const ModelConfig& config, InputShape input, int classes);

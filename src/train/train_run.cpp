@@ -31,12 +31,10 @@ TrainRunConfig train_run_config_from_json(const nlohmann::json& j) {
   check_range("threads", c.threads, 0, 1024);
   check_range("blas_threads", c.blas_threads, 0, 1024);
   // A quantized input mode fixes how pixels must be mapped before it (exact 8-bit levels, or [-1, 1]).
-  if (c.model.arch == "mlp") {
-    const auto need = c.model.mlp.required_normalization();
-    if (!need.empty() && need != data::to_string(c.train.normalization))
-      throw ConfigError(fmt::format("train.normalization: the model's '{}' input quantizer needs '{}' (got '{}')",
-                                    c.model.mlp.quant.input, need, data::to_string(c.train.normalization)));
-  }
+  if (const auto need = models::required_normalization(c.model);
+      !need.empty() && need != data::to_string(c.train.normalization))
+    throw ConfigError(fmt::format("train.normalization: the model's input quantizer needs '{}' (got '{}')", need,
+                                  data::to_string(c.train.normalization)));
   return c;
 }
 

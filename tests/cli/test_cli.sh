@@ -382,5 +382,52 @@ expect_error "export onnx: a bad --input-shape names the accepted values" "input
 expect_error "export onnx: a folder without a run is one line" "run.json" \
   "$NEMOKD" export onnx --model "$work/empty" --out "$work/x.onnx"
 
+# Route Q for CNNs on the generated set: FINN's CNV (28x28 padded to 32x32) and a quantized FlexStudent, trained for
+# one epoch, folded into integer models that are bit-exact with them, exported as QONNX and checked by the
+# independent executor; a W x A sweep of CNNs; one-line errors naming the flag or the layer.
+if "$NEMOKD" quant train --from "$work/good" --val-size 20 --model cnv -w 1 -a 1 --epochs 1 --batch-size 60 \
+     --out "$work/cnv" --quiet --json > "$work/cnv.json" 2>"$work/cnv.err" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); m=d["results"]["model"]; assert d["status"]=="completed" and m["arch"]=="cnv" and m["macs"]==58424576, m' "$work/cnv.json" &&
+   "$NEMOKD" engine build --model "$work/cnv" --out "$work/cnv.nqe" --json > "$work/cnv-build.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); k=[l["kind"] for l in d["layers"]]; assert k.count("conv")==6 and k.count("maxpool")==2 and k.count("flatten")==1 and k.count("dense")==3 and d["layers"][0]["padding"]==2 and d["layers"][0]["pad_value"]==-127, d' "$work/cnv-build.json" &&
+   "$NEMOKD" engine eval --model "$work/cnv.nqe" --from "$work/good" --val-size 20 --compare "$work/cnv" --json > "$work/cnv-eval.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["compare"]; assert d["frames"]==50 and c["exact"] and c["code_mismatches"]==0, d' "$work/cnv-eval.json"; then
+  ok "quant train --model cnv -> engine build (conv, max-pool, padded input) -> bit-exact with the QAT model"
+else bad "quant train / engine --model cnv" "$(cat "$work/cnv.json" "$work/cnv-build.json" "$work/cnv-eval.json" 2>/dev/null | tail -c 1500; tail -3 "$work/cnv.err")"; fi
+if "$NEMOKD" export qonnx --model "$work/cnv" --out "$work/cnv.qonnx.onnx" --json > "$work/cnv-qonnx.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); o=d["ops"]; assert o["Conv"]==6 and o["MaxPool"]==2 and o["Pad"]==1 and o["MatMul"]==3 and o["BipolarQuant"]==17 and o["Quant"]==1 and d["input_shape"]==[1,1,28,28], d' "$work/cnv-qonnx.json" &&
+   "$NEMOKD" export verify --model "$work/cnv" --onnx "$work/cnv.qonnx.onnx" --json > "$work/cnv-verify.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["frames"]==50 and d["prediction_mismatches_vs_engine"]==0, d' "$work/cnv-verify.json" &&
+   { ! "$py_onnx" -c 'import onnx' 2>/dev/null || onnx_check "$work/cnv.qonnx.onnx"; }; then
+  ok "export qonnx of the CNV: Pad/Conv/MaxPool/MatMul with Quant nodes; the executor agrees with the engine"
+else bad "export qonnx / verify --model cnv" "$(cat "$work/cnv-qonnx.json" "$work/cnv-verify.json" 2>/dev/null)"; fi
+fs_config='{"conv_channels":[4,8],"fc_widths":[8]}'
+if "$NEMOKD" quant train --from "$work/good" --val-size 20 --model flexstudent --model-config "$fs_config" -w 2 -a 2 \
+     --epochs 1 --out "$work/qfs" --quiet --json > "$work/qfs.json" 2>/dev/null &&
+   "$NEMOKD" engine build --model "$work/qfs" --out "$work/qfs.nqe" --quiet >/dev/null 2>&1 &&
+   "$NEMOKD" engine eval --model "$work/qfs.nqe" --from "$work/good" --val-size 20 --compare "$work/qfs" --json > "$work/qfs-eval.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["compare"]["exact"], d' "$work/qfs-eval.json" &&
+   "$NEMOKD" engine bench --model "$work/qfs.nqe" --from "$work/good" --val-size 20 --batch 64 --seconds 0.1 --threads 1 --json 2>/dev/null |
+     python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["frames_per_second"]>0 and d["libtorch_fp32_frames_per_second"]>0, d'; then
+  ok "quant train --model flexstudent: quantized FlexStudent -> bit-exact integer model, engine bench vs LibTorch"
+else bad "quant train --model flexstudent" "$(cat "$work/qfs.json" "$work/qfs-eval.json" 2>/dev/null | tail -c 1500)"; fi
+if "$NEMOKD" quant sweep --from "$work/good" --val-size 20 --model flexstudent --model-config "$fs_config" --pairs 1x1,2x2 \
+     --epochs 1 --jobs 2 --out "$work/qsweep" --quiet --json > "$work/qsweep.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ran"]==2 and all(r["status"]=="completed" for r in d["rows"]) and "no FPGA estimate" in d["rows"][0]["hw"]["message"], d' "$work/qsweep.json" &&
+   "$NEMOKD" quant sweep --from "$work/good" --val-size 20 --model flexstudent --model-config "$fs_config" --pairs 1x1,2x2 \
+     --epochs 1 --jobs 2 --out "$work/qsweep" --resume --quiet --json 2>/dev/null |
+     python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ran"]==0 and d["reused"]==2, d'; then
+  ok "quant sweep --model flexstudent: two W x A cells in parallel, --resume retrains nothing"
+else bad "quant sweep --model flexstudent" "$(cat "$work/qsweep.json")"; fi
+expect_error "quant train --model cnv: --topology is an MLP flag" "topology.*--model mlp" \
+  "$NEMOKD" quant train --from "$work/good" --model cnv --topology sfc --out "$work/cnv-bad"
+expect_error "quant train --model cnv: a bits list of the wrong length names the key" "weight_bits: 2 entries for 9 layers" \
+  "$NEMOKD" quant train --from "$work/good" --model cnv -w 1,2 --out "$work/cnv-bad"
+if "$NEMOKD" quant train --from "$work/good" --val-size 20 --model flexstudent --model-config '{"conv_channels":[4],"fc_widths":[]}' \
+     -w 2,32 -a 2 --epochs 1 --out "$work/qfs-float" --quiet >/dev/null 2>&1; then
+  expect_error "engine build: a CNN with a float layer is refused naming the layer" "classifier has float \(32-bit\) weights" \
+    "$NEMOKD" engine build --model "$work/qfs-float" --out "$work/qfs-float.nqe"
+else bad "quant train with a float classifier"; fi
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
