@@ -21,6 +21,7 @@
 #include "hw/fpga/search.h"
 #include "hw/fpga/summary.h"
 #include "hw/fpga/grid.h"
+#include "hw/fpga/model_design.h"
 #include "hw/fpga/sweep_table.h"
 #include "models/mlp.h"
 #include "models/registry.h"
@@ -819,7 +820,8 @@ TEST(FpgaSweepTable, CountsRangesAndLosses) {
   EXPECT_EQ(folder.dataset, "mnist");
   SweepTableSpec spec;
   spec.folding = Folding{{16}, {16}};
-  spec.shape = MlpShape{784, 10, 0};
+  spec.input = models::InputShape{1, 28, 28};
+  spec.classes = 10;
   spec.float_accuracy = 0.98;
   const auto t = sweep_hw_table(folder, spec, xc7z020());
   EXPECT_EQ(t.designs, 3);
@@ -863,4 +865,112 @@ TEST(FpgaReference, DefaultLutEstimatorHasTheSmallestError) {
     EXPECT_EQ(defaults.threshold_ram, best.threshold_ram) << best.name;
   }
   EXPECT_EQ(HwPointConfig{}.formulas, to_string(best.formulas));
+}
+
+// A trained quantized CNN's structure (models/qcnn.h) lowers like the hand-written description: nemokd's CNV
+// on 3x32x32 is FINN's CNV layer for layer; on 28x28 its padded input becomes the first conv's padding (one more
+// unit: FINN's padding unit); the quantized FlexStudent's padded convs, pools, FC layers and classifier come through.
+TEST(FpgaModelDesign, TrainedCnnFamiliesLowerToTheirStructure) {
+  auto cnv = models::preset_model("cnv");
+  models::set_quant_bits(cnv, {1}, {1});
+  const models::InputShape cifar{3, 32, 32}, fmnist{1, 28, 28};
+  const auto ours = cnn_spec_of(models::quant_cnn_spec(cnv, cifar), cifar, 10, "cnv");
+  auto finn = cnv_spec(1, 1, 10);
+  finn.layers.back().abits = 0;  // the classifier has no activation (cnn.h: ignored on the last layer)
+  EXPECT_EQ(ours.to_json()["layers"], finn.to_json()["layers"]);
+  EXPECT_EQ(ours.activation, "hardtanh");
+  const auto padded = cnn_spec_of(models::quant_cnn_spec(cnv, fmnist), fmnist, 10, "cnv");
+  EXPECT_EQ(padded.layers[0].pad, 2);
+  EXPECT_EQ(padded.size, 28);
+  const auto dp = model_design(cnv, fmnist, 10);
+  ASSERT_EQ(dp.layers.size(), 9u);
+  ASSERT_TRUE(dp.layers[0].window.has_value());
+  EXPECT_EQ(dp.layers[0].window->pad, 2);
+  EXPECT_EQ(dp.layers[0].window->ofm(), 30);  // as CNV's first conv on 32x32
+  auto units = [](const Design& d, const std::string& kind) {
+    const auto e = estimate(d, CostOptions{});
+    return std::count_if(e.layers.begin(), e.layers.end(), [&](const auto& l) { return l.kind == kind; });
+  };
+  EXPECT_EQ(units(dp, "fmpad"), 1);
+  EXPECT_EQ(units(cnn_design(ours), "fmpad"), 0);
+  // Per-layer bits reach their layers: conv0 W4A2, the classifier W8.
+  models::set_quant_bits(cnv, {4, 1, 1, 1, 1, 1, 1, 1, 8}, {2, 1, 1, 1, 1, 1, 1, 1});
+  const auto mixed = cnn_spec_of(models::quant_cnn_spec(cnv, cifar), cifar, 10, "cnv");
+  EXPECT_EQ(mixed.layers.front().wbits, 4);
+  EXPECT_EQ(mixed.layers.front().abits, 2);
+  EXPECT_EQ(mixed.layers.back().wbits, 8);
+
+  auto fs = models::preset_model("qflexstudent");
+  fs.qflexstudent.net.conv_channels = {32, 64, 128};
+  fs.qflexstudent.net.pool = {true, true, false};  // 28 -> 14 -> 7: every pool on an even map
+  fs.qflexstudent.net.fc_widths = {256};
+  const auto q = cnn_spec_of(models::quant_cnn_spec(fs, fmnist), fmnist, 10, "qflexstudent");
+  ASSERT_EQ(q.layers.size(), 3u + 2u + 2u);  // conv, pool, conv, pool, conv, FC 256, classifier
+  EXPECT_EQ(q.layers[0].pad, 1);
+  EXPECT_EQ(q.layers[1].op, CnnOp::maxpool);
+  EXPECT_EQ(q.layers[5].out, 256);
+  EXPECT_EQ(q.layers.back().out, 10);
+  const auto d = model_design(fs, fmnist, 10);
+  ASSERT_EQ(d.layers.size(), 5u);  // MVAUs
+  EXPECT_EQ(d.layers[3].mw, 128 * 7 * 7);
+}
+
+// One clear line, naming the layer, for what the FPGA cannot price: a float layer (named as the model names it),
+// a pool FINN's StreamingMaxPool cannot take, an architecture that is not a quantized family.
+TEST(FpgaModelDesign, RefusalsNameTheLayer) {
+  const models::InputShape fmnist{1, 28, 28};
+  auto fs = models::preset_model("qflexstudent");
+  fs.qflexstudent.net.conv_channels = {8};
+  fs.qflexstudent.net.fc_widths = {};
+  models::set_quant_bits(fs, {2, 32}, {2});
+  EXPECT_NE(config_error_of([&] { model_design(fs, fmnist, 10); })
+                .find("qflexstudent: layer classifier has float (32-bit) weights; the FPGA cost model prices"),
+            std::string::npos);
+  models::set_quant_bits(fs, {2}, {32});
+  EXPECT_NE(config_error_of([&] { model_design(fs, fmnist, 10); }).find("layer conv1 has float (32-bit) activations"),
+            std::string::npos);
+  fs.qflexstudent.quant.input = "float";
+  EXPECT_NE(config_error_of([&] { model_design(fs, fmnist, 10); }).find("its input is float"), std::string::npos);
+
+  auto odd = models::preset_model("qflexstudent");
+  odd.qflexstudent.net.conv_channels = {8, 8, 8};
+  odd.qflexstudent.net.fc_widths = {};  // auto pools on 28x28: 14, 7, 3 — the third pools an odd map
+  models::set_quant_bits(odd, {2}, {2});
+  const auto pool_msg = config_error_of([&] { model_design(odd, fmnist, 10); });
+  EXPECT_NE(pool_msg.find("qflexstudent lowered to FINN's units (conv0.., pool0.., fc0..): pool2: FINN's "
+                          "StreamingMaxPool needs the map side (7)"),
+            std::string::npos)
+      << pool_msg;
+  EXPECT_NE(config_error_of([&] { model_design(models::preset_model("resnet8"), {3, 32, 32}, 10); })
+                .find("model.arch 'resnet'"),
+            std::string::npos);
+  // An MLP config goes through mlp_design unchanged.
+  models::ModelConfig m;
+  m.mlp = mlp({64, 64, 64}, 2, 2);
+  const auto a = model_design(m, fmnist, 10, 64), b = mlp_design(m.mlp, MlpShape{784, 10, 64});
+  ASSERT_EQ(a.layers.size(), b.layers.size());
+  EXPECT_EQ(a.layers.back().mh, b.layers.back().mh);
+}
+
+// `fpga table` over a CNN sweep folder: every cell priced through the same lowering.
+TEST(FpgaModelDesign, SweepTableOfACnnSweep) {
+  const nemokd::testing::TempDir tmp;
+  auto cnv = models::preset_model("cnv");
+  const nlohmann::json sweep = {{"base", {{"model", models::to_json(cnv)},
+                                          {"dataset", {{"name", "fashion-mnist"}}},
+                                          {"train", {{"epochs", 1}}}}}};
+  std::ofstream(tmp.file("sweep.json")) << sweep.dump();
+  std::ofstream(tmp.file("results.csv")) << "wbits,abits,status,parameters,final_test_acc,model\n"
+                                            "1,1,completed,1,0.8500,a\n"
+                                            "2,2,completed,1,0.8800,b\n";
+  SweepTableSpec spec;
+  spec.folding = Folding{{16}, {16}};
+  const auto t = sweep_hw_table(read_sweep_folder(tmp.path()), spec, xc7z020());
+  ASSERT_EQ(t.designs, 2);
+  auto w1a1 = cnv;
+  models::set_quant_bits(w1a1, {1}, {1});
+  const auto direct = hw_point(model_design(w1a1, spec.input, 10), HwPointConfig{}, xc7z020());
+  ASSERT_TRUE(direct.ok) << direct.message;
+  EXPECT_EQ(t.cells[0].hw.total.lut, direct.total.lut);
+  EXPECT_LT(t.cells[0].hw.total.lut, t.cells[1].hw.total.lut);
 }

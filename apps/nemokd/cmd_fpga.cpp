@@ -13,6 +13,7 @@
 #include "hw/fpga/calibration.h"
 #include "hw/fpga/cnn.h"
 #include "hw/fpga/grid.h"
+#include "hw/fpga/model_design.h"
 #include "hw/fpga/reference.h"
 #include "hw/fpga/search.h"
 #include "hw/fpga/sweep_table.h"
@@ -58,7 +59,7 @@ struct ModelFlags {
 
   void add(CLI::App* cmd, bool grid, bool folding) {
     if (!grid) {
-      cmd->add_option("--model", model_dir, "Run folder of `nemokd quant train` (reads its run.json; MLPs)");
+      cmd->add_option("--model", model_dir, "Run folder of `nemokd quant train` (reads its run.json; MLPs, cnv, qflexstudent)");
       cmd->add_option("--cnn", cnn_file, "A CNN described layer by layer (JSON file or inline; docs/FPGA.md)");
     }
     const std::string topo_help = "tfc, sfc, lfc, hidden widths such as 512,256 (MLPs), or cnv (FINN's CNV)";
@@ -150,14 +151,14 @@ struct ModelFlags {
       if (!rec.config.contains("model") || !rec.config.contains("dataset"))
         throw ConfigError(fmt::format("{}: config has no model/dataset (not a training run)", path));
       const auto mc = models::model_config_from_json(rec.config["model"], "model");
-      if (mc.arch != "mlp")
-        throw ConfigError(fmt::format("{}: model.arch '{}': from a run folder the FPGA cost model prices MLPs; "
-                                      "describe a CNN with --cnn",
-                                      path, mc.arch));
       const auto& spec = data::dataset_spec(rec.config["dataset"].value("name", std::string()));
       *source = path;
-      return fpga::mlp_design(mc.mlp, fpga::MlpShape{int64_t(spec.channels) * spec.height * spec.width,
-                                                     spec.classes, pad_output});
+      try {
+        return fpga::model_design(mc, models::InputShape{spec.channels, spec.height, spec.width}, spec.classes,
+                                  pad_output);
+      } catch (const ConfigError& e) {
+        throw ConfigError(fmt::format("{}: {}", path, e.what()));
+      }
     }
     *source = "topology " + topology;
     return topology_model(topology).design(parse_int_list("--wbits", wbits), parse_int_list("--abits", abits));
@@ -495,7 +496,8 @@ void register_table(CLI::App* fpga_cmd) {
     spec.options.validate();
     auto sweep = fpga::read_sweep_folder(f->dir);
     const auto& ds = data::dataset_spec(sweep.dataset);
-    spec.shape = fpga::MlpShape{int64_t(ds.channels) * ds.height * ds.width, ds.classes, 0};
+    spec.input = models::InputShape{ds.channels, ds.height, ds.width};
+    spec.classes = ds.classes;
     if (!f->float_run.empty() && !std::isnan(f->float_accuracy))
       throw ConfigError("--float-run, --float-accuracy: give one float reference");
     if (!f->float_run.empty()) {

@@ -18,7 +18,10 @@ cnv_pairs=1x1,1x2,2x2,4x4
 fs_pairs=1x1,1x2,2x2,2x4,4x4,8x8
 cnv_epochs=8
 fs_epochs=20
-fs_config='{"conv_channels": [32, 64, 128], "pool": "auto", "fc_widths": [256], "dropout": 0.0}'
+# Pools on even maps only (28 -> 14 -> 7, no third pool): FINN's StreamingMaxPool cannot pool 7x7 by 2, so the
+# FlexStudent's auto rule (a third pool, 7 -> 3) would leave the FPGA columns empty (README.md).
+fs_config='{"conv_channels": [32, 64, 128], "pool": [true, true, false], "fc_widths": [256], "dropout": 0.0}'
+devices=(xc7z020 xczu3eg)
 slice=(--val-limit 2000)  # validation accuracy on 2 000 of the 10 000 held-out images (it costs an epoch's 4 %)
 train_slice=()
 bench_seconds=3
@@ -54,6 +57,11 @@ for dir in "$out"/cnv/w*a* "$out"/qflexstudent/w*a*; do
   [ -f "$dir/engine-bench.json" ] ||
     run engine bench --model "$dir/model.nqe" --batch 256 --threads 2 --seconds "$bench_seconds" "${slice[@]}" --json \
       > "$dir/engine-bench.json"
+  for dev in "${devices[@]}"; do  # FPGA cost at FINN-style uniform folding PE = SIMD = 16 (estimated, docs/FPGA.md)
+    [ -f "$dir/fpga-$dev.json" ] ||
+      run fpga estimate --model "$dir" --device "$dev" --pe 16 --simd 16 --json > "$dir/fpga-$dev.json" ||
+      rm -f "$dir/fpga-$dev.json"
+  done
   [ -f "$dir/model.qonnx.onnx" ] || run export qonnx --model "$dir" --out "$dir/model.qonnx.onnx" --json > "$dir/qonnx.json"
   verify=("${fs_verify[@]}")
   case "$dir" in */cnv/*) verify=("${cnv_verify[@]}") ;; esac
@@ -84,12 +92,21 @@ for arch in ("cnv", "qflexstudent"):
             "speedup": bench.get("speedup_vs_libtorch_fp32", ""),
             "executor_mismatches": ver.get("prediction_mismatches_vs_engine", ""), "executor_frames": ver.get("frames", ""),
         })
+        for dev in ("xc7z020", "xczu3eg"):
+            hw = load("fpga-%s.json" % dev)
+            e, fit = hw.get("estimate", {}), hw.get("fit", {})
+            rows[-1].update({
+                dev + "_lut": e.get("total", {}).get("lut", ""), dev + "_bram18": e.get("total", {}).get("bram18", ""),
+                dev + "_fps_estimated": e.get("fps_estimated", ""), dev + "_fps_expected": e.get("fps_expected", ""),
+                dev + "_fits_planning": fit.get("fits_planning", ""), dev + "_fits_device": fit.get("fits_device", ""),
+            })
 with open(os.path.join(out, "results.csv"), "w", newline="") as f:
     w = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["arch"])
     w.writeheader()
     w.writerows(rows)
 for r in rows:
     print("{arch:13} {cell:5} {status:9} test {test_acc!s:8.8} engine {engine_acc!s:8.8} exact {bit_exact!s:5} "
-          "engine {engine_fps!s:>10.10} fps vs torch {torch_fp32_fps!s:>9.9} executor mismatches {executor_mismatches}".format(**r))
+          "engine {engine_fps!s:>10.10} fps vs torch {torch_fp32_fps!s:>9.9} executor mismatches {executor_mismatches} "
+          "xc7z020 LUT {xc7z020_lut} fits {xc7z020_fits_planning}/{xc7z020_fits_device}".format(**r))
 print("table:", os.path.join(out, "results.csv"))
 PY

@@ -12,6 +12,8 @@
 #include "core/error.h"
 #include "core/json_config.h"
 #include "data/dataset.h"
+#include "hw/fpga/model_design.h"
+#include "models/registry.h"
 
 namespace nemokd::campaign {
 namespace fs = std::filesystem;
@@ -181,18 +183,14 @@ SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
 
 hw::fpga::HwPoint sweep_cell_hw(const SweepConfig& config, const QuantCell& cell) {
   hw::fpga::HwPoint p;
-  if (config.base.model.arch != "mlp") {
-    // The cost model prices MLPs; the CNN lowering (sliding-window units) is another part of issue 16.
-    p.message = "no FPGA estimate for a '" + config.base.model.arch + "' model on this build (the cost model prices MLPs)";
-    return p;
-  }
   try {
     const auto& spec = data::dataset_spec(config.base.dataset.name);
     const auto table = hw::fpga::load_device_table(hw::fpga::default_device_table_path());
-    auto mlp = config.base.model.mlp;
-    mlp.set_bits({cell.wbits}, {cell.abits});
-    const hw::fpga::MlpShape shape{int64_t(spec.channels) * spec.height * spec.width, spec.classes, 0};
-    return hw::fpga::hw_point(mlp, shape, config.hw, table.find(config.hw.device));
+    auto model = config.base.model;
+    models::set_quant_bits(model, {cell.wbits}, {cell.abits});
+    const models::InputShape input{spec.channels, spec.height, spec.width};
+    return hw::fpga::hw_point(hw::fpga::model_design(model, input, spec.classes), config.hw,
+                              table.find(config.hw.device));
   } catch (const Error& e) {
     p.message = e.what();  // the table then has empty hardware columns for this cell; training is unaffected
   }

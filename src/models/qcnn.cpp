@@ -248,22 +248,24 @@ QCnnImpl::QCnnImpl(std::string arch, nlohmann::json config, const QCnnSpec& spec
   integer_exact_ = integer_exact_blocker().empty();
 }
 
-std::string QCnnImpl::integer_exact_blocker() const {
-  const auto& q = spec_.quant;
+std::string QCnnSpec::float_part() const {
+  const auto& q = quant;
   if (q.input == "float") return "its input is float (train with --input u8 or --input signed)";
   size_t w = 0;
-  for (size_t i = 0; i < spec_.convs.size(); ++i, ++w) {
+  for (size_t i = 0; i < convs.size(); ++i, ++w) {
     if (q.weight_bits[w] == quant::kFloatBits) return fmt::format("layer conv{} has float (32-bit) weights", i + 1);
     if (q.act_bits[i] == quant::kFloatBits) return fmt::format("layer conv{} has float (32-bit) activations", i + 1);
   }
-  for (size_t j = 0; j <= spec_.fc_widths.size(); ++j, ++w) {
-    const std::string name = j == spec_.fc_widths.size() ? "classifier" : fmt::format("fc{}", j + 1);
+  for (size_t j = 0; j <= fc_widths.size(); ++j, ++w) {
+    const std::string name = j == fc_widths.size() ? "classifier" : fmt::format("fc{}", j + 1);
     if (q.weight_bits[w] == quant::kFloatBits) return fmt::format("layer {} has float (32-bit) weights", name);
-    if (j < spec_.fc_widths.size() && q.act_bits[spec_.convs.size() + j] == quant::kFloatBits)
+    if (j < fc_widths.size() && q.act_bits[convs.size() + j] == quant::kFloatBits)
       return fmt::format("layer {} has float (32-bit) activations", name);
   }
   return "";
 }
+
+std::string QCnnImpl::integer_exact_blocker() const { return spec_.float_part(); }
 
 torch::Tensor QCnnImpl::forward(torch::Tensor x) {
   // Eval mode computes in integers exactly as the integer engine will (see models/integer_net.h).

@@ -60,6 +60,9 @@ struct QCnnSpec {
   MlpQuantConfig quant;              // weight_bits: convs, FCs, classifier; act_bits: convs, FCs
   size_t weighted_layers() const { return convs.size() + fc_widths.size() + 1; }
   size_t activations() const { return convs.size() + fc_widths.size(); }
+  // "" when the input and every layer are quantized; otherwise the first float part, named as the model names
+  // its layers ("layer conv2 has float (32-bit) weights"). Neither the integer view nor the FPGA lowering take one.
+  std::string float_part() const;
 };
 
 // FINN's CNV topology (the default) or a variant of it.

@@ -152,6 +152,12 @@ void set_quant_bits(ModelConfig& c, const std::vector<int>& w, const std::vector
   throw ConfigError(fmt::format("model: '{}' is not a quantized family (mlp, cnv, qflexstudent)", c.arch));
 }
 
+QCnnSpec quant_cnn_spec(const ModelConfig& c, InputShape input) {
+  if (c.arch == "cnv") return c.cnv.spec(input, "model.cnv");
+  if (c.arch == "qflexstudent") return c.qflexstudent.spec(input, "model.qflexstudent");
+  throw ConfigError(fmt::format("model: '{}' is not a quantized CNN (cnv, qflexstudent)", c.arch));
+}
+
 std::string required_normalization(const ModelConfig& c) {
   const auto* q = quant_config(c);
   return q ? required_normalization(*q) : "";

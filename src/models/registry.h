@@ -54,6 +54,9 @@ MlpQuantConfig* quant_config(ModelConfig& c);
 std::string* quant_activation(ModelConfig& c);
 void set_quant_bits(ModelConfig& c, const std::vector<int>& weight_bits, const std::vector<int>& act_bits);
 
+// The resolved layers of a quantized CNN family (cnv, qflexstudent) for `input`; ConfigError for another arch.
+QCnnSpec quant_cnn_spec(const ModelConfig& c, InputShape input);
+
 // The pixel normalisation a quantized input mode needs ("unit" for u8, "signed" for signed; "" = any).
 std::string required_normalization(const ModelConfig& config);
 

@@ -413,12 +413,24 @@ if "$NEMOKD" quant train --from "$work/good" --val-size 20 --model flexstudent -
 else bad "quant train --model flexstudent" "$(cat "$work/qfs.json" "$work/qfs-eval.json" 2>/dev/null | tail -c 1500)"; fi
 if "$NEMOKD" quant sweep --from "$work/good" --val-size 20 --model flexstudent --model-config "$fs_config" --pairs 1x1,2x2 \
      --epochs 1 --jobs 2 --out "$work/qsweep" --quiet --json > "$work/qsweep.json" 2>/dev/null &&
-   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ran"]==2 and all(r["status"]=="completed" for r in d["rows"]) and "no FPGA estimate" in d["rows"][0]["hw"]["message"], d' "$work/qsweep.json" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ran"]==2 and all(r["status"]=="completed" for r in d["rows"]) and all(r["hw"]["ok"] and r["hw"]["lut"] > 0 for r in d["rows"]), d' "$work/qsweep.json" &&
    "$NEMOKD" quant sweep --from "$work/good" --val-size 20 --model flexstudent --model-config "$fs_config" --pairs 1x1,2x2 \
      --epochs 1 --jobs 2 --out "$work/qsweep" --resume --quiet --json 2>/dev/null |
      python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ran"]==0 and d["reused"]==2, d'; then
-  ok "quant sweep --model flexstudent: two W x A cells in parallel, --resume retrains nothing"
+  ok "quant sweep --model flexstudent: two W x A cells in parallel with FPGA columns, --resume retrains nothing"
 else bad "quant sweep --model flexstudent" "$(cat "$work/qsweep.json")"; fi
+# The FPGA cost model on CNN runs: the trained CNV (28x28 padded in front of its first conv), a fastest-fit folding of
+# the quantized FlexStudent, the hardware table of the CNN sweep.
+if "$NEMOKD" fpga estimate --model "$work/cnv" --pe 16 --simd 16 --json > "$work/cnv-fpga.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); k=[l["kind"] for l in d["estimate"]["layers"]]; assert k.count("mvau")==9 and k.count("swu")==6 and k.count("maxpool")==2 and k.count("fmpad")==1 and k.count("thresholding")==1 and d["estimate"]["total"]["lut"] > 0, d' "$work/cnv-fpga.json" &&
+   "$NEMOKD" fpga fold --model "$work/qfs" --fastest-fit --json > "$work/qfs-fold.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["found"], d' "$work/qfs-fold.json" &&
+   "$NEMOKD" fpga table "$work/qsweep" --pe 4 --simd 4 --json > "$work/qsweep-table.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["designs"]==2 and d["lut"]["min"] > 0, d' "$work/qsweep-table.json"; then
+  ok "fpga estimate/fold --model on CNN runs, fpga table of a CNN sweep: sliding-window units, pools, padding, MVAUs"
+else bad "fpga on CNN runs" "$(head -c 800 "$work/cnv-fpga.json" "$work/qfs-fold.json" "$work/qsweep-table.json" 2>/dev/null)"; fi
+expect_error "fpga estimate --model on a CNN run: a non-divisor folding names the FINN unit" "conv[0-9]: PE 3 does not divide MH 64; legal PE values: 1, 2, 4, 8, 16, 32, 64" \
+  "$NEMOKD" fpga estimate --model "$work/cnv" --pe 3 --simd 1
 expect_error "quant train --model cnv: --topology is an MLP flag" "topology.*--model mlp" \
   "$NEMOKD" quant train --from "$work/good" --model cnv --topology sfc --out "$work/cnv-bad"
 expect_error "quant train --model cnv: a bits list of the wrong length names the key" "weight_bits: 2 entries for 9 layers" \
@@ -427,6 +439,8 @@ if "$NEMOKD" quant train --from "$work/good" --val-size 20 --model flexstudent -
      -w 2,32 -a 2 --epochs 1 --out "$work/qfs-float" --quiet >/dev/null 2>&1; then
   expect_error "engine build: a CNN with a float layer is refused naming the layer" "classifier has float \(32-bit\) weights" \
     "$NEMOKD" engine build --model "$work/qfs-float" --out "$work/qfs-float.nqe"
+  expect_error "fpga estimate --model: a CNN with a float layer is refused naming the layer" "qflexstudent: layer classifier has float \(32-bit\) weights; the FPGA cost model prices quantized layers only" \
+    "$NEMOKD" fpga estimate --model "$work/qfs-float"
 else bad "quant train with a float classifier"; fi
 
 echo "$pass passed, $fail failed"

@@ -96,26 +96,38 @@ HwPoint hw_point(const Design& base, const Folding& folding, const CostOptions& 
   return p;
 }
 
+namespace {
+HwPoint not_costed(const ConfigError& e) {
+  HwPoint p;
+  p.message = e.what();
+  return p;
+}
+}  // namespace
+
+HwPoint hw_point(const Design& design, const HwPointConfig& config, const Device& device,
+                 const UsableFractions& usable) {
+  try {
+    config.validate();
+    return hw_point(design, Folding{{config.pe}, {config.simd}}, config.cost_options(), device, usable);
+  } catch (const ConfigError& e) {
+    return not_costed(e);
+  }
+}
+
 HwPoint hw_point(const models::MlpConfig& mlp, const MlpShape& shape, const HwPointConfig& config,
                  const Device& device, const UsableFractions& usable) {
   try {
-    config.validate();
-    return hw_point(mlp_design(mlp, shape), Folding{{config.pe}, {config.simd}}, config.cost_options(), device, usable);
+    return hw_point(mlp_design(mlp, shape), config, device, usable);
   } catch (const ConfigError& e) {
-    HwPoint p;
-    p.message = e.what();
-    return p;
+    return not_costed(e);
   }
 }
 
 HwPoint hw_point(const CnnSpec& cnn, const HwPointConfig& config, const Device& device, const UsableFractions& usable) {
   try {
-    config.validate();
-    return hw_point(cnn_design(cnn), Folding{{config.pe}, {config.simd}}, config.cost_options(), device, usable);
+    return hw_point(cnn_design(cnn), config, device, usable);
   } catch (const ConfigError& e) {
-    HwPoint p;
-    p.message = e.what();
-    return p;
+    return not_costed(e);
   }
 }
 

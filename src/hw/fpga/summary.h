@@ -48,6 +48,9 @@ struct HwPoint {
 // reason. The folding is uniform or per MVAU (design.h).
 HwPoint hw_point(const Design& design, const Folding& folding, const CostOptions& options, const Device& device,
                  const UsableFractions& usable = {});
+// At the config's uniform folding, clock and formulas.
+HwPoint hw_point(const Design& design, const HwPointConfig& config, const Device& device,
+                 const UsableFractions& usable = {});
 HwPoint hw_point(const models::MlpConfig& mlp, const MlpShape& shape, const HwPointConfig& config,
                  const Device& device, const UsableFractions& usable = {});
 HwPoint hw_point(const CnnSpec& cnn, const HwPointConfig& config, const Device& device,

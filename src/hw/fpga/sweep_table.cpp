@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/json_config.h"
+#include "hw/fpga/model_design.h"
 #include "models/registry.h"
 
 namespace nemokd::hw::fpga {
@@ -72,8 +73,11 @@ SweepFolder read_sweep_folder(const std::string& dir) {
   try {
     const auto& base = j.at("base");
     const auto mc = models::model_config_from_json(base.at("model"), "base.model");
-    if (mc.arch != "mlp") throw DataError(fmt::format("{}: base.model.arch '{}': the table prices MLP sweeps", sweep_json, mc.arch));
-    s.mlp = mc.mlp;
+    if (!models::quant_config(mc))
+      throw DataError(fmt::format("{}: base.model.arch '{}': the table prices sweeps of quantized models (mlp, cnv, "
+                                  "qflexstudent)",
+                                  sweep_json, mc.arch));
+    s.model = mc;
     s.dataset = base.at("dataset").at("name").get<std::string>();
     s.epochs = base.at("train").at("epochs").get<int>();
   } catch (const nlohmann::json::exception& e) {
@@ -139,10 +143,10 @@ SweepHwTable sweep_hw_table(const SweepFolder& sweep, const SweepTableSpec& spec
       t.cells.push_back(cell);
       continue;
     }
-    auto mlp = sweep.mlp;
-    mlp.quantized = true;
-    mlp.set_bits({c.wbits}, {c.abits});
-    Design d = mlp_design(mlp, spec.shape);  // a malformed sweep model is the user's error: thrown
+    auto model = sweep.model;
+    models::set_quant_bits(model, {c.wbits}, {c.abits});
+    // A malformed sweep model, or one FINN cannot map, is the user's error: thrown.
+    Design d = model_design(model, spec.input, spec.classes);
     cell.hw = hw_point(d, spec.folding, spec.options, device, spec.usable);
     if (!cell.hw.ok) throw ConfigError(fmt::format("w{}a{}: {}", c.wbits, c.abits, cell.hw.message));
     cell.loss = spec.float_accuracy - c.test_accuracy;

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hw/fpga/summary.h"
-#include "models/mlp.h"
+#include "models/registry.h"
 
 namespace nemokd::hw::fpga {
 
@@ -21,11 +21,12 @@ struct SweepCellResult {
 };
 
 // What the table needs from a sweep folder: results.csv (wbits, abits, status, final_test_acc) and sweep.json
-// (the base model, the dataset name, the epochs). DataError naming the file on anything malformed.
+// (the base model — a quantized MLP or CNN: mlp, cnv, qflexstudent —, the dataset name, the epochs). DataError
+// naming the file on anything malformed.
 struct SweepFolder {
   std::string dir, dataset;
   int epochs = 0;
-  models::MlpConfig mlp;
+  models::ModelConfig model;
   std::vector<SweepCellResult> cells;
 };
 SweepFolder read_sweep_folder(const std::string& dir);
@@ -35,7 +36,8 @@ double float_run_accuracy(const std::string& run_dir);
 struct SweepTableSpec {
   Folding folding;      // per MVAU or uniform
   CostOptions options;
-  MlpShape shape;       // from the dataset (the caller knows the dataset table)
+  models::InputShape input{1, 28, 28};  // from the dataset (the caller knows the dataset table)
+  int classes = 10;
   double float_accuracy = std::numeric_limits<double>::quiet_NaN();  // NaN: no loss column
   std::string float_source;
   UsableFractions usable;
