@@ -429,8 +429,9 @@ if "$NEMOKD" fpga estimate --model "$work/cnv" --pe 16 --simd 16 --json > "$work
    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["designs"]==2 and d["lut"]["min"] > 0, d' "$work/qsweep-table.json"; then
   ok "fpga estimate/fold --model on CNN runs, fpga table of a CNN sweep: sliding-window units, pools, padding, MVAUs"
 else bad "fpga on CNN runs" "$(head -c 800 "$work/cnv-fpga.json" "$work/qfs-fold.json" "$work/qsweep-table.json" 2>/dev/null)"; fi
-expect_error "fpga estimate --model on a CNN run: a non-divisor folding names the FINN unit" "conv[0-9]: PE 3 does not divide MH 64; legal PE values: 1, 2, 4, 8, 16, 32, 64" \
-  "$NEMOKD" fpga estimate --model "$work/cnv" --pe 3 --simd 1
+# (A uniform --pe takes the nearest legal divisor per unit; a per-unit list is taken as given.)
+expect_error "fpga estimate --model on a CNN run: a non-divisor folding names the FINN unit" "conv1: PE 3 does not divide MH 64; legal PE values: 1, 2, 4, 8, 16, 32, 64" \
+  "$NEMOKD" fpga estimate --model "$work/cnv" --pe 1,3,1,1,1,1,1,1,1 --simd 1,1,1,1,1,1,1,1,1
 expect_error "quant train --model cnv: --topology is an MLP flag" "topology.*--model mlp" \
   "$NEMOKD" quant train --from "$work/good" --model cnv --topology sfc --out "$work/cnv-bad"
 expect_error "quant train --model cnv: a bits list of the wrong length names the key" "weight_bits: 2 entries for 9 layers" \
