@@ -14,9 +14,9 @@
 #include "core/log.h"
 #include "core/run_record.h"
 #include "core/runtime.h"
+#include "campaign/executor.h"
 #include "dist/cluster.h"
 #include "search/evolve.h"
-#include "train/child_runs.h"
 
 namespace nemokd::cli {
 void register_models(CLI::App& app);  // cmd_models.cpp
@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "nemokd: error: {}\n", e.what());
     return 1;
   }
-  nemokd::train::register_child_run_task();
+  nemokd::campaign::register_tasks();
   nemokd::search::register_latency_task();
   if (session->is_worker()) return session->finish(session->serve());
   return session->finish(run_command(argc, argv));

@@ -1,8 +1,9 @@
 // W x A sweeps: one quantized model (MLP, CNV or quantized FlexStudent) trained for every (weight bits, activation
-// bits) cell (every layer at those bits), each as its own
-// child process (`nemokd run`), up to `jobs` at a time with the threads split between them. Resumable: a
-// cell whose run.json says completed (with the same config) is never retrained; a cell killed midway
-// continues from its checkpoint. Results go to one table (results.csv + results.json).
+// bits) cell (every layer at those bits), each a child run of the campaign (campaign/campaign.h): its own
+// `nemokd run` process, up to `jobs` at a time with the threads split between them, or spread over MPI ranks
+// (campaign/executor.h). Resumable: a cell whose run.json says completed (with the same identity) is never
+// retrained; a cell killed midway continues from its checkpoint. Results go to one table (results.csv +
+// results.json) with the FPGA estimate of every cell.
 #pragma once
 #include <map>
 #include <string>
@@ -10,15 +11,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "campaign/campaign.h"
 #include "hw/fpga/summary.h"
 #include "train/train_run.h"
 
-namespace nemokd::train {
+namespace nemokd::campaign {
 
-// The QAT recipe nemokd uses by default (after the FINN reference MLPs and their authors' training code):
-// TFC topology, FINN fixed-point weights, tanh activations, BatchNorm, dropout 0.2, input pixels mapped to
-// [-1, 1] and quantized to 8 bits, Adam lr 0.01 without weight decay, cosine schedule, batch 100.
-TrainRunConfig default_qat_config();
+using train::TrainRunConfig;
 
 struct QuantCell {
   int wbits = 32, abits = 32;
@@ -42,6 +41,9 @@ struct SweepConfig {
 };
 nlohmann::json to_json(const SweepConfig& c);
 SweepConfig sweep_config_from_json(const nlohmann::json& j);
+// What a resumed sweep must keep: everything but jobs and the threads (speed), the cells (a sweep may grow) and hw
+// (the table's hardware columns change no training).
+nlohmann::json identity(const SweepConfig& c);
 
 // The paper's presets: q1 = MNIST, TFC, W1..8 x A1..8, 100 epochs, test accuracy at 10/20/30/50/100;
 // q2 = Fashion-MNIST, TFC, W2A2/W3A3/W4A4, 40 epochs; cnv-cifar10 = CIFAR-10, CNV, W1A1/W1A2/W2A2, 300 epochs.
@@ -50,14 +52,9 @@ SweepConfig sweep_preset(const std::string& name, double scale);
 
 struct SweepRow {
   QuantCell cell;
-  std::string status;  // completed | diverged | failed
-  std::string message;
   std::string run_dir;
-  int64_t parameters = 0;
-  std::map<int, double> test_accuracy_at;  // epoch -> test accuracy
-  double final_test_accuracy = NAN, final_val_accuracy = NAN;
-  double train_seconds = 0;
-  bool reused = false;  // finished in an earlier invocation, not retrained
+  RunSummary run;        // status requested until trained (completed | diverged | failed)
+  bool reused = false;   // finished in an earlier invocation, not retrained
   hw::fpga::HwPoint hw;  // FPGA estimate of the cell's model (SweepConfig::hw); independent of training
 };
 
@@ -67,12 +64,7 @@ struct SweepResult {
   nlohmann::json to_json() const;
 };
 
-struct SweepContext {
-  std::string out_dir;
-  bool resume = false;
-  bool progress = true;
-  std::string executable;  // nemokd binary for the child runs (default: this process's executable)
-};
+using SweepContext = Context;
 
 SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx);
 // The FPGA estimate of one cell (ok = false with a reason if it cannot be costed, e.g. unknown device or a CNN).
@@ -80,4 +72,4 @@ hw::fpga::HwPoint sweep_cell_hw(const SweepConfig& config, const QuantCell& cell
 // results.csv and results.json in out_dir.
 void write_sweep_table(const SweepConfig& config, const SweepResult& result, const std::string& out_dir);
 
-}  // namespace nemokd::train
+}  // namespace nemokd::campaign

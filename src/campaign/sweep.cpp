@@ -1,4 +1,4 @@
-#include "train/sweep.h"
+#include "campaign/sweep.h"
 
 #include <algorithm>
 #include <cmath>
@@ -13,37 +13,12 @@
 #include "core/error.h"
 #include "core/folder_lock.h"
 #include "core/json_config.h"
-#include "core/process.h"
-#include "dist/cluster.h"
-#include "train/child_runs.h"
-#include "core/runtime.h"
 #include "data/dataset.h"
 #include "hw/fpga/model_design.h"
 #include "models/registry.h"
 
-namespace nemokd::train {
+namespace nemokd::campaign {
 namespace fs = std::filesystem;
-
-TrainRunConfig default_qat_config() {
-  TrainRunConfig c;
-  c.dataset.name = "mnist";
-  c.model.arch = "mlp";
-  auto& m = c.model.mlp;
-  m.hidden = models::mlp_preset_widths("tfc");
-  m.batchnorm = true;
-  m.dropout = 0.2;
-  m.activation = "tanh";
-  m.quant.input = "signed";
-  m.quant.input_bits = 8;
-  m.set_bits({2}, {2});
-  c.train.batch_size = 100;
-  c.train.optim.name = "adam";
-  c.train.optim.lr = 0.01;
-  c.train.optim.weight_decay = 0.0;
-  c.train.optim.schedule = "cosine";
-  c.train.normalization = data::Normalization::signed_unit;
-  return c;
-}
 
 std::string QuantCell::name() const { return fmt::format("w{}a{}", wbits, abits); }
 
@@ -68,23 +43,22 @@ TrainRunConfig SweepConfig::cell_config(const QuantCell& cell) const {
   TrainRunConfig c = base;
   models::set_quant_bits(c.model, {cell.wbits}, {cell.abits});
   c.train.test_eval_epochs = eval_at;
-  const int total = base.threads > 0 ? base.threads : hardware_cores();
-  c.threads = std::max(1, total / jobs);
+  c.threads = threads_per_run(base.threads, jobs);
   // Round-trip validates the cell (e.g. 1-bit ReLU activations are rejected here, naming the key).
-  return train_run_config_from_json(to_json(c));
+  return train::train_run_config_from_json(train::to_json(c));
 }
 
 nlohmann::json to_json(const SweepConfig& c) {
   nlohmann::json cells = nlohmann::json::array();
   for (const auto& cell : c.cells) cells.push_back({{"wbits", cell.wbits}, {"abits", cell.abits}});
-  return {{"base", to_json(c.base)}, {"cells", cells}, {"eval_at", c.eval_at}, {"jobs", c.jobs},
+  return {{"base", train::to_json(c.base)}, {"cells", cells}, {"eval_at", c.eval_at}, {"jobs", c.jobs},
           {"preset", c.preset}, {"hw", c.hw.to_json()}};
 }
 
 SweepConfig sweep_config_from_json(const nlohmann::json& j) {
   SweepConfig c;
   JsonReader r(j, "sweep");
-  if (const auto* b = r.child("base")) c.base = train_run_config_from_json(*b);
+  if (const auto* b = r.child("base")) c.base = train::train_run_config_from_json(*b);
   if (const auto* cells = r.child("cells")) {
     if (!cells->is_array()) throw ConfigError("sweep.cells: expected an array");
     for (const auto& cell : *cells) {
@@ -102,11 +76,17 @@ SweepConfig sweep_config_from_json(const nlohmann::json& j) {
   return c;
 }
 
+nlohmann::json identity(const SweepConfig& c) {
+  auto j = without(to_json(c), {"jobs", "cells", "hw"});
+  j["base"] = train::identity(c.base);
+  return j;
+}
+
 SweepConfig sweep_preset(const std::string& name, double scale) {
   if (!(scale > 0 && scale <= 1)) throw ConfigError(fmt::format("scale: {} is outside (0, 1]", scale));
   SweepConfig s;
   s.preset = name;
-  s.base = default_qat_config();
+  s.base = train::default_qat_config();
   std::vector<int> eval;
   if (name == "q1") {
     s.base.dataset.name = "mnist";
@@ -143,127 +123,61 @@ nlohmann::json SweepResult::to_json() const {
   nlohmann::json rows_j = nlohmann::json::array();
   for (const auto& r : rows) {
     nlohmann::json at = nlohmann::json::object();
-    for (const auto& [e, acc] : r.test_accuracy_at) at[std::to_string(e)] = acc;
+    for (const auto& [e, acc] : r.run.test_accuracy_at) at[std::to_string(e)] = acc;
     auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+    const bool completed = r.run.status == RunStatus::completed;
     rows_j.push_back({{"wbits", r.cell.wbits},
                       {"abits", r.cell.abits},
-                      {"status", r.status},
-                      {"message", r.message},
-                      {"parameters", r.parameters},
+                      {"status", status_column(r.run)},
+                      {"message", r.run.message},
+                      {"parameters", r.run.parameters},
                       {"test_accuracy_at", at},
-                      {"final_test_accuracy", num(r.final_test_accuracy)},
-                      {"final_val_accuracy", num(r.final_val_accuracy)},
-                      {"train_seconds", r.train_seconds},
+                      {"final_test_accuracy", num(r.run.test_accuracy)},
+                      {"final_val_accuracy", num(r.run.val_accuracy)},
+                      {"train_seconds", r.run.train_seconds},
                       {"run_dir", r.run_dir},
-                      {"model", r.status == "completed" ? r.run_dir + "/model.pt" : ""},
+                      {"model", completed ? r.run_dir + "/model.pt" : ""},
                       {"reused", r.reused},
                       {"hw", r.hw.to_json()}});
   }
   return {{"rows", rows_j}, {"ran", ran}, {"reused", reused}, {"failed", failed}};
 }
 
-namespace {
-
-// Reads a finished cell's record into a row; false if the cell has no finished record for this config.
-bool read_finished(const fs::path& dir, const TrainRunConfig& expected, SweepRow& row) {
-  RunRecord rec;
-  if (!read_finished_record(dir.string(), to_json(expected), rec)) return false;
-  row.status = rec.status;
-  row.message = rec.message;
-  const auto& res = rec.results;
-  if (res.contains("model")) row.parameters = res["model"].value("parameters", int64_t(0));
-  if (res.contains("history")) {
-    for (const auto& h : res["history"]) {
-      if (!h["test_accuracy"].is_number()) continue;
-      row.test_accuracy_at[h["epoch"].get<int>()] = h["test_accuracy"].get<double>();
-    }
-  }
-  if (res.contains("final_test_accuracy") && res["final_test_accuracy"].is_number())
-    row.final_test_accuracy = res["final_test_accuracy"].get<double>();
-  if (res.contains("final_val_accuracy") && res["final_val_accuracy"].is_number())
-    row.final_val_accuracy = res["final_val_accuracy"].get<double>();
-  row.train_seconds = rec.timings.value("train_seconds", 0.0);
-  return true;
-}
-
-}  // namespace
-
 SweepResult run_sweep(const SweepConfig& config, const SweepContext& ctx) {
   config.validate();
   if (ctx.out_dir.empty()) throw ConfigError("out: a sweep needs an output folder");
-  // Alone, a device this machine lacks is an error now; under MPI the ranks that train have their own devices.
-  if (!dist::Cluster::current()) check_device(config.base.train.device);
+  auto executor = ctx.executor ? ctx.executor : make_executor({config.jobs});
+  // Before anything is written: a device the trainings cannot use where they run.
+  executor->check_device(config.base.train.device);
   const FolderLock lock(ctx.out_dir);  // one process per sweep folder (a second --resume waits its turn)
+  open_state(ctx.out_dir, "sweep.json", to_json(config), identity(config),
+             [](const nlohmann::json& j) { return identity(sweep_config_from_json(j)); }, ctx.resume, "a sweep",
+             " (finished cells are kept)");
+
   const fs::path out(ctx.out_dir);
-  const fs::path state = out / "sweep.json";
-  nlohmann::json config_j = to_json(config);
-  if (fs::exists(state)) {
-    if (!ctx.resume)
-      throw ConfigError(fmt::format("{}: a sweep already lives here; pass --resume to continue it (finished cells "
-                                    "are kept) or choose another --out",
-                                    ctx.out_dir));
-    auto old = read_json_file(state.string());
-    auto a = old, b = config_j;
-    for (auto* j : {&a, &b}) {
-      j->erase("jobs");
-      (*j)["base"].erase("threads");
-      (*j)["base"].erase("blas_threads");
-      (*j).erase("cells");
-      (*j).erase("hw");  // hardware columns change no training (and sweeps from before them have none)
-    }
-    if (a != b)
-      throw ConfigError(fmt::format("{}: was started with different settings; resume with the same ones or use a "
-                                    "new --out",
-                                    state.string()));
-  }
-  fs::create_directories(out);
-  write_json_file(state.string(), config_j);
-
   SweepResult result;
-  result.rows.resize(config.cells.size());
-  std::vector<size_t> pending;
-  for (size_t i = 0; i < config.cells.size(); ++i) {
-    auto& row = result.rows[i];
-    row.cell = config.cells[i];
-    const fs::path dir = out / row.cell.name();
-    row.run_dir = dir.string();
-    row.hw = sweep_cell_hw(config, row.cell);
-    if (read_finished(dir, config.cell_config(row.cell), row)) {
-      row.reused = true;
-      ++result.reused;
-    } else {
-      pending.push_back(i);
-    }
-  }
-  spdlog::info("sweep: {} cells, {} already finished, {} to train, {}", config.cells.size(), result.reused,
-               pending.size(), parallelism(config.jobs, config.cell_config(config.cells.front()).threads));
-
-  std::vector<ChildRun> runs;
-  for (size_t i : pending) {
+  Batch batch("sweep", ctx.progress);
+  for (const auto& cell : config.cells) {
+    SweepRow row;
+    row.cell = cell;
+    row.run_dir = (out / cell.name()).string();
+    row.hw = sweep_cell_hw(config, cell);
     RunRecord request;
     request.command = "train";
-    request.config = to_json(config.cell_config(result.rows[i].cell));
-    request.status = "requested";
-    runs.push_back({result.rows[i].run_dir, request});
+    request.config = train::to_json(config.cell_config(cell));
+    request.status = to_string(RunStatus::requested);
+    const size_t i = batch.add({cell.name(), row.run_dir, request});
+    row.run = batch.result(i).run;
+    row.reused = batch.result(i).reused;
+    result.rows.push_back(row);
   }
-  size_t done = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  run_children(runs, config.jobs, ctx.executable, [&](size_t k, const ChildOutcome& outcome) {
-    auto& row = result.rows[pending[k]];
-    ++done;
+  result.reused = int(batch.reused());
+  spdlog::info("sweep: {} cells, {} already finished, {} to train, {}", config.cells.size(), result.reused,
+               batch.pending(), executor->describe(config.cell_config(config.cells.front()).threads));
+  batch.run(*executor, [&](size_t i) {
+    result.rows[i].run = batch.result(i).run;
     ++result.ran;
-    if (!read_finished(row.run_dir, config.cell_config(row.cell), row)) {
-      row.status = "failed";
-      row.message = outcome.describe();
-      ++result.failed;
-    }
-    if (ctx.progress) {
-      const double el = seconds_since(t0);
-      spdlog::info("sweep [{}/{}] {}: {}  ({:.0f}s; ETA {:.0f}s)", done, pending.size(), row.cell.name(),
-                   row.status == "completed" ? fmt::format("test {:.2f}%", 100 * row.final_test_accuracy)
-                                             : row.status + ": " + row.message,
-                   row.train_seconds, el / done * (pending.size() - done));
-    }
+    result.failed = batch.failed();
     write_sweep_table(config, result, ctx.out_dir);
   });
   write_sweep_table(config, result, ctx.out_dir);
@@ -308,15 +222,15 @@ void write_sweep_table(const SweepConfig& config, const SweepResult& result, con
     csv << '\n';
     auto num = [](double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) : std::string(); };
     for (const auto& r : result.rows) {
-      if (r.status.empty()) continue;  // not trained yet
-      csv << r.cell.wbits << ',' << r.cell.abits << ',' << r.status << ',' << r.parameters;
+      if (r.run.status == RunStatus::requested) continue;  // not trained yet
+      csv << r.cell.wbits << ',' << r.cell.abits << ',' << status_column(r.run) << ',' << r.run.parameters;
       for (int e : config.eval_at) {
-        auto it = r.test_accuracy_at.find(e);
-        csv << ',' << (it == r.test_accuracy_at.end() ? std::string() : num(it->second));
+        auto it = r.run.test_accuracy_at.find(e);
+        csv << ',' << (it == r.run.test_accuracy_at.end() ? std::string() : num(it->second));
       }
-      csv << ',' << num(r.final_test_accuracy) << ',' << num(r.final_val_accuracy) << ','
-          << fmt::format("{:.1f}", r.train_seconds) << ','
-          << (r.status == "completed" ? r.run_dir + "/model.pt" : "");
+      csv << ',' << num(r.run.test_accuracy) << ',' << num(r.run.val_accuracy) << ','
+          << fmt::format("{:.1f}", r.run.train_seconds) << ','
+          << (r.run.status == RunStatus::completed ? r.run_dir + "/model.pt" : "");
       for (const auto& v : r.hw.csv_fields()) csv << ',' << v;
       csv << '\n';
     }
@@ -324,4 +238,4 @@ void write_sweep_table(const SweepConfig& config, const SweepResult& result, con
   }
 }
 
-}  // namespace nemokd::train
+}  // namespace nemokd::campaign

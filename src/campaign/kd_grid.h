@@ -1,16 +1,19 @@
 // Phase 1 of NEMOKD: the (alpha, T) grid. The baseline student is distilled once per (alpha, temperature)
-// and trained once without distillation; each cell is a child `nemokd run` (train/child_runs.h), `jobs` at a
-// time, resumable cell by cell. The teacher-output cache is filled once, before any cell starts. Output: the
-// error surface (results.csv, results.json) with the no-KD baseline and the best (alpha, T).
+// and trained once without distillation; each cell is a child run of the campaign (campaign/campaign.h), `jobs`
+// at a time or over MPI ranks, resumable cell by cell. The teacher-output cache is filled once, before any cell
+// starts. Output: the error surface (results.csv, results.json) with the no-KD baseline and the best (alpha, T).
 #pragma once
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "campaign/campaign.h"
 #include "kd/kd_run.h"
 
-namespace nemokd::kd {
+namespace nemokd::campaign {
+
+using kd::KdRunConfig;
 
 struct KdGridConfig {
   KdRunConfig base;  // teacher, student, training; alpha and temperature are set per cell
@@ -25,6 +28,9 @@ struct KdGridConfig {
 };
 nlohmann::json to_json(const KdGridConfig& c);
 KdGridConfig kd_grid_config_from_json(const nlohmann::json& j);
+// What a resumed grid must keep: everything but jobs and threads (speed) and the cells (alphas, temperatures,
+// baseline: a grid may grow).
+nlohmann::json identity(const KdGridConfig& c);
 
 // The paper's presets (SPEC.md): k1 = CIFAR-10, MobileNetV2 teacher; k2 = CIFAR-100, ResNet32x4 teacher,
 // FlexStudent; k3 = CIFAR-100, ResNet32x4 -> ResNet8x4 (flexresnet8x4); all 30 epochs per cell. `teacher` is
@@ -35,8 +41,8 @@ struct KdGridRow {
   std::string name;  // "a0.5-t4" or "no-kd"
   bool kd = true;
   double alpha = 0, temperature = 0;
-  std::string status, message, run_dir;
-  double test_accuracy = NAN, val_accuracy = NAN, train_seconds = 0;
+  std::string run_dir;
+  RunSummary run;
   bool reused = false;
 };
 
@@ -46,13 +52,8 @@ struct KdGridResult {
   nlohmann::json to_json() const;  // rows + baseline + best + whether KD beats the baseline
 };
 
-struct KdGridContext {
-  std::string out_dir;
-  bool resume = false;
-  bool progress = true;
-  std::string executable;  // nemokd binary for the cells (default: this program)
-};
+using KdGridContext = Context;
 
 KdGridResult run_kd_grid(const KdGridConfig& config, const KdGridContext& ctx);
 
-}  // namespace nemokd::kd
+}  // namespace nemokd::campaign
