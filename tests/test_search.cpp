@@ -301,7 +301,7 @@ TEST(Evolution, FailedCandidatesAreNeverOnAFront) {
   auto config = tiny_config();
   config.generations = 1;
   auto fake = std::make_shared<FailingEvaluator>();
-  const auto r = run_evolution(config, EvolveContext{tmp.file("f"), false, false, "", fake, -1});
+  const auto r = run_evolution(config, EvolveContext{tmp.file("f"), false, false, nullptr, fake, -1});
   ASSERT_EQ(r.fronts.size(), 2u);
   for (const auto& front : r.fronts) EXPECT_TRUE(front.empty());
   const auto cj = read_json_file(tmp.file("f/candidates.json"));
@@ -316,7 +316,7 @@ TEST(Evolution, DamagedStoreIsRefusedBeforeAnyTraining) {
   config.generations = 1;
   auto fake = std::make_shared<FakeEvaluator>();
   const std::string dir = tmp.file("s"), db = dir + "/state.db";
-  run_evolution(config, EvolveContext{dir, false, false, "", fake, -1});
+  run_evolution(config, EvolveContext{dir, false, false, nullptr, fake, -1});
   config.generations = 2;
   auto expect_refused = [&](const std::string& statement, const std::string& expected) {
     nemokd::testing::TempDir copy;
@@ -324,7 +324,7 @@ TEST(Evolution, DamagedStoreIsRefusedBeforeAnyTraining) {
     sql(copy.file("s/state.db"), statement);
     auto probe = std::make_shared<FakeEvaluator>();
     try {
-      run_evolution(config, EvolveContext{copy.file("s"), true, false, "", probe, -1});
+      run_evolution(config, EvolveContext{copy.file("s"), true, false, nullptr, probe, -1});
       ADD_FAILURE() << statement << ": accepted";
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << statement << ": " << e.what();
@@ -349,7 +349,7 @@ TEST(Evolution, UnavailableProbeDeviceIsRefusedBeforeAnyWork) {
   auto config = tiny_config();
   config.latency = "torch:cuda";
   try {
-    run_evolution(config, EvolveContext{tmp.file("c"), false, false, "", nullptr, -1});
+    run_evolution(config, EvolveContext{tmp.file("c"), false, false, nullptr, nullptr, -1});
     FAIL() << "accepted";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("probe 'torch:cuda' cannot measure here"), std::string::npos) << e.what();

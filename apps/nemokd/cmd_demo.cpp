@@ -33,6 +33,9 @@ struct DemoFlags {
   int epochs = 1;
   int qat_epochs = 3;
   int kd_epochs = 1;
+  // The teacher trains longer than the students: at equal epochs (1) ResNet-8 reaches ~83 % on Fashion-MNIST and
+  // FlexStudent ~88 %, so distillation would look harmful; at 3 epochs ResNet-8 reaches ~89 %.
+  int teacher_epochs = 3;
   int threads = 0;
   int64_t train_limit = 0;
   bool resume = false;
@@ -66,8 +69,13 @@ void register_demo(CLI::App& app) {
   cmd->add_option("--out,-o", f->out, "Output folder")->capture_default_str();
   cmd->add_option("--epochs,-e", f->epochs, "Epochs of the float stages")->capture_default_str();
   cmd->add_option("--qat-epochs", f->qat_epochs, "Epochs of the quantization-aware stages")->capture_default_str();
-  cmd->add_option("--kd-epochs", f->kd_epochs, "Epochs of the distillation stages (teacher and grid cells)")
-      ->capture_default_str();
+  cmd->add_option("--kd-epochs", f->kd_epochs, "Epochs of the distillation students (grid cells, evolution)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--teacher-epochs", f->teacher_epochs,
+                  "Epochs of the ResNet-8 teacher (longer than the students', so that it is the stronger model)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   cmd->add_option("--threads", f->threads, "Threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--train-limit", f->train_limit, "Use only the first N training images (0 = all)")
       ->capture_default_str();
@@ -193,10 +201,10 @@ void register_demo(CLI::App& app) {
       t.dataset.name = "fashion-mnist";
       t.dataset.load.train_limit = f->train_limit;
       t.model = models::preset_model("resnet8");
-      kd::apply_reference_recipe(t.train, t.model.arch, f->kd_epochs);
+      kd::apply_reference_recipe(t.train, t.model.arch, f->teacher_epochs);
       t.threads = f->threads;
       const std::string teacher_dir = (fs::path(f->out) / "fashion-mnist-teacher-resnet8").string();
-      spdlog::info("demo: distillation teacher ResNet-8 on Fashion-MNIST, {} epoch(s)", f->kd_epochs);
+      spdlog::info("demo: distillation teacher ResNet-8 on Fashion-MNIST, {} epoch(s)", f->teacher_epochs);
       auto rec = train::run_training(train::train_run_config_from_json(train::to_json(t)),
                                      train::RunContext{teacher_dir, f->resume, progress});
       rows.push_back(stage_row("fashion-mnist-kd-teacher", "ResNet-8 teacher", rec, teacher_dir));

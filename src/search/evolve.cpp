@@ -27,6 +27,7 @@
 #include "core/error.h"
 #include "core/folder_lock.h"
 #include "core/json_config.h"
+#include "core/runtime.h"
 #include "data/dataset.h"
 #include "export/onnx_export.h"
 #include "hw/latency/probe.h"
@@ -152,7 +153,7 @@ class ChildEvaluator : public Evaluator {
                                      (fs::path(out_dir_) / "latency-work").string());
     // A probe device this process lacks would fail every candidate after its training: refused now, when this
     // process measures (alone, or --mpi-latency root; other ranks own their devices).
-    if (spec_probe.kind == "torch" && (!dist::Cluster::current() || config_.mpi_latency == "root")) {
+    if (spec_probe.kind == "torch" && (!executor_->distributed() || config_.mpi_latency == "root")) {
       try {
         check_device(spec_probe.device);
       } catch (const ConfigError& e) {
