@@ -11,7 +11,7 @@
 #include "bench_util.h"
 #include "core/runtime.h"
 #include "models/registry.h"
-#include "train/sweep.h"
+#include "train/train_run.h"
 #include "train/trainer.h"
 
 using namespace nemokd;

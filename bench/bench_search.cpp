@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 
+#include "campaign/executor.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
 #include "kd/cache.h"
@@ -77,7 +78,7 @@ int main(int argc, char** argv) {
     c.jobs = jobs;
     search::EvolveContext ctx;
     ctx.out_dir = (scratch / fmt::format("jobs{}", jobs)).string();
-    ctx.executable = fs::absolute(exe).string();
+    ctx.executor = campaign::make_executor({jobs, fs::absolute(exe).string()});
     auto evaluator = search::make_child_evaluator(c, ctx);
     const auto t0 = std::chrono::steady_clock::now();
     auto done = evaluator->evaluate(requests);

@@ -338,7 +338,7 @@ torch::Tensor exec_logits(const ox::OnnxExecutor& ex, const torch::Tensor& image
   return torch::cat(parts);
 }
 
-// Structure every QONNX file must have (docs/reference/qonnx.md).
+// Structure every QONNX file must have (docs/EXPORT.md).
 void expect_qonnx_structure(const std::string& path, const models::MlpImpl& mlp, const std::string& rounding) {
   auto m = read_proto(path);
   std::map<std::string, int64_t> opsets;

@@ -15,7 +15,6 @@
 #include "core/runtime.h"
 #include "data/formats.h"
 #include "kd/cache.h"
-#include "kd/grid.h"
 #include "kd/kd_run.h"
 #include "kd/loss.h"
 #include "kd/teacher.h"
@@ -208,25 +207,6 @@ TEST(KdRunConfig, JsonRoundTripAndStrictness) {
   j["kd"].erase("alpah");
   j["kd"].erase("teacher");
   EXPECT_THROW(kd::kd_run_config_from_json(j), ConfigError);
-}
-
-TEST(KdGrid, PresetsAndCells) {
-  for (const std::string& p : {std::string("k1"), std::string("k2"), std::string("k3"), std::string("k-fmnist")}) {
-    auto g = kd::kd_grid_preset(p, "runs/teacher", 1.0);
-    EXPECT_NO_THROW(g.validate()) << p;
-    EXPECT_EQ(g.alphas.size() * g.temperatures.size(), 25u);
-    auto cell = g.cell_config(0.3, 8);
-    EXPECT_DOUBLE_EQ(cell.kd.loss.alpha, 0.3);
-    EXPECT_DOUBLE_EQ(cell.kd.loss.temperature, 8);
-    EXPECT_EQ(g.baseline_config().model.arch, g.base.base.model.arch);
-  }
-  EXPECT_EQ(kd::kd_grid_preset("k1", "t", 1.0).base.base.dataset.name, "cifar10");
-  EXPECT_EQ(kd::kd_grid_preset("k3", "t", 1.0).base.base.model.arch, "flexresnet8x4");
-  EXPECT_EQ(kd::kd_grid_preset("k2", "t", 1.0).base.base.train.epochs, 30);
-  EXPECT_THROW(kd::kd_grid_preset("k9", "t", 1.0), ConfigError);
-  auto g = kd::kd_grid_preset("k-fmnist", "t", 1.0);
-  auto round = kd::kd_grid_config_from_json(kd::to_json(g));
-  EXPECT_EQ(kd::to_json(round), kd::to_json(g));
 }
 
 // `kd train --teacher RUN/model.pt` failed with torch's "Method 'forward' is not defined": the message now says it is

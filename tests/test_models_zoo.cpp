@@ -1,5 +1,5 @@
 // The model zoo for knowledge distillation: ResNet family, MobileNetV2, FlexStudent, FlexResNet8x4.
-// Parameter and MAC counts are checked against docs/reference/kd-models.md (CIFAR-100 head, one 3x32x32 image).
+// Parameter and MAC counts are checked against the table of docs/MODELS.md (CIFAR-100 head, one 3x32x32 image).
 #include <cmath>
 #include <numeric>
 

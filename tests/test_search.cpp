@@ -14,6 +14,9 @@
 #include <limits>
 #include <random>
 
+#include <filesystem>
+
+#include "campaign/campaign.h"
 #include "core/error.h"
 #include "core/json_config.h"
 #include "core/run_record.h"
@@ -48,7 +51,9 @@ class FakeEvaluator : public Evaluator {
  public:
   int calls = 0;
   std::vector<std::string> keys;
+  std::vector<size_t> batches;  // size of each evaluate() call
   std::vector<Candidate> evaluate(const std::vector<Request>& requests) override {
+    batches.push_back(requests.size());
     std::vector<Candidate> out;
     for (const auto& rq : requests) {
       ++calls;
@@ -159,7 +164,7 @@ TEST(Evolution, KilledAndResumedRunsEndExactlyLikeAnUninterruptedOne) {
   nemokd::testing::TempDir tmp;
   const auto config = tiny_config();
   auto fake_a = std::make_shared<FakeEvaluator>();
-  EvolveContext a{tmp.file("a"), false, false, "", fake_a, -1};
+  EvolveContext a{tmp.file("a"), false, false, nullptr, fake_a, -1};
   const auto full = run_evolution(config, a);
   ASSERT_EQ(full.members.size(), 4u);  // initial population + 3 generations
   EXPECT_EQ(fake_a->calls, full.evaluated_now);
@@ -171,7 +176,7 @@ TEST(Evolution, KilledAndResumedRunsEndExactlyLikeAnUninterruptedOne) {
 
   // The same run, "killed" twice mid-generation (after 5, then 9 more evaluations), then resumed to the end.
   auto fake_b = std::make_shared<FakeEvaluator>();
-  EvolveContext b{tmp.file("b"), false, false, "", fake_b, 5};
+  EvolveContext b{tmp.file("b"), false, false, nullptr, fake_b, 5};
   EXPECT_THROW(run_evolution(config, b), Interrupted);
   b.resume = true;
   b.stop_after_evaluations = 9;
@@ -187,7 +192,7 @@ TEST(Evolution, KilledAndResumedRunsEndExactlyLikeAnUninterruptedOne) {
 
   // A finished run resumed again evaluates nothing; more generations continue it.
   auto fake_c = std::make_shared<FakeEvaluator>();
-  EvolveContext c{tmp.file("b"), true, false, "", fake_c, -1};
+  EvolveContext c{tmp.file("b"), true, false, nullptr, fake_c, -1};
   run_evolution(config, c);
   EXPECT_EQ(fake_c->calls, 0);
   auto more = config;
@@ -198,6 +203,42 @@ TEST(Evolution, KilledAndResumedRunsEndExactlyLikeAnUninterruptedOne) {
   int baselines = 0;
   for (const auto& cand : full.candidates) baselines += cand.role.rfind("baseline", 0) == 0;
   EXPECT_EQ(baselines, 2);
+}
+
+TEST(Evolution, AGenerationIsEvaluatedAsOneBatchWhateverTheJobs) {
+  // The executor schedules the trainings (the next starts when any ends): the search never splits a generation into
+  // chunks of `jobs` that would wait for their slowest member.
+  nemokd::testing::TempDir tmp;
+  auto config = tiny_config();
+  config.jobs = 2;
+  config.generations = 1;
+  auto fake = std::make_shared<FakeEvaluator>();
+  run_evolution(config, EvolveContext{tmp.file("r"), false, false, nullptr, fake, -1});
+  ASSERT_GE(fake->batches.size(), 2u);
+  EXPECT_EQ(fake->batches[0], 2u);  // the two baselines
+  EXPECT_GT(fake->batches[1], size_t(config.jobs));  // the initial population's distinct architectures, at once
+}
+
+TEST(Evolution, AnEvolutionRecordedBeforeIsResumedWithItsStoredConfig) {
+  // experiments/nemokd-fmnist/run was recorded by an earlier version (its state.db holds the config less the speed
+  // settings, in the format of that time): `nemokd evolve --resume` on it must find the same identity.
+  nemokd::testing::TempDir tmp;
+  const std::filesystem::path run = std::filesystem::path(NEMOKD_SOURCE_DIR) / "experiments/nemokd-fmnist/run";
+  std::filesystem::copy_file(run / "state.db", tmp.file("state.db"));  // opening it may write WAL files
+  const auto config = evolve_config_from_json(read_json_file((run / "evolve.json").string()));
+  Store store(tmp.file("state.db"));
+  const auto stored = store.meta("config");
+  ASSERT_TRUE(stored);
+  EXPECT_NO_THROW(campaign::check_identity(
+      nlohmann::json::parse(*stored), identity(config),
+      [](const nlohmann::json& j) { return identity(evolve_config_from_json(j)); }, "state.db"));
+  auto other = config;
+  other.population += 4;
+  EXPECT_THROW(campaign::check_identity(
+                   nlohmann::json::parse(*stored), identity(other),
+                   [](const nlohmann::json& j) { return identity(evolve_config_from_json(j)); }, "state.db"),
+               ConfigError);
+  EXPECT_GT(store.candidates().size(), 50u);
 }
 
 TEST(Evolution, RefusesBadSettingsAndForeignState) {
@@ -211,11 +252,11 @@ TEST(Evolution, RefusesBadSettingsAndForeignState) {
   config = tiny_config();
   auto fake = std::make_shared<FakeEvaluator>();
   config.generations = 0;
-  run_evolution(config, EvolveContext{tmp.file("r"), false, false, "", fake, -1});
-  EXPECT_THROW(run_evolution(config, EvolveContext{tmp.file("r"), false, false, "", fake, -1}), ConfigError);
+  run_evolution(config, EvolveContext{tmp.file("r"), false, false, nullptr, fake, -1});
+  EXPECT_THROW(run_evolution(config, EvolveContext{tmp.file("r"), false, false, nullptr, fake, -1}), ConfigError);
   auto other = config;
   other.seed = 7;
-  EXPECT_THROW(run_evolution(other, EvolveContext{tmp.file("r"), true, false, "", fake, -1}), ConfigError);
+  EXPECT_THROW(run_evolution(other, EvolveContext{tmp.file("r"), true, false, nullptr, fake, -1}), ConfigError);
 }
 
 // `evolve --population 100000000` was accepted (pagmo reserves the population up front).
@@ -260,7 +301,7 @@ TEST(Evolution, FailedCandidatesAreNeverOnAFront) {
   auto config = tiny_config();
   config.generations = 1;
   auto fake = std::make_shared<FailingEvaluator>();
-  const auto r = run_evolution(config, EvolveContext{tmp.file("f"), false, false, "", fake, -1});
+  const auto r = run_evolution(config, EvolveContext{tmp.file("f"), false, false, nullptr, fake, -1});
   ASSERT_EQ(r.fronts.size(), 2u);
   for (const auto& front : r.fronts) EXPECT_TRUE(front.empty());
   const auto cj = read_json_file(tmp.file("f/candidates.json"));
@@ -275,7 +316,7 @@ TEST(Evolution, DamagedStoreIsRefusedBeforeAnyTraining) {
   config.generations = 1;
   auto fake = std::make_shared<FakeEvaluator>();
   const std::string dir = tmp.file("s"), db = dir + "/state.db";
-  run_evolution(config, EvolveContext{dir, false, false, "", fake, -1});
+  run_evolution(config, EvolveContext{dir, false, false, nullptr, fake, -1});
   config.generations = 2;
   auto expect_refused = [&](const std::string& statement, const std::string& expected) {
     nemokd::testing::TempDir copy;
@@ -283,7 +324,7 @@ TEST(Evolution, DamagedStoreIsRefusedBeforeAnyTraining) {
     sql(copy.file("s/state.db"), statement);
     auto probe = std::make_shared<FakeEvaluator>();
     try {
-      run_evolution(config, EvolveContext{copy.file("s"), true, false, "", probe, -1});
+      run_evolution(config, EvolveContext{copy.file("s"), true, false, nullptr, probe, -1});
       ADD_FAILURE() << statement << ": accepted";
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << statement << ": " << e.what();
@@ -308,7 +349,7 @@ TEST(Evolution, UnavailableProbeDeviceIsRefusedBeforeAnyWork) {
   auto config = tiny_config();
   config.latency = "torch:cuda";
   try {
-    run_evolution(config, EvolveContext{tmp.file("c"), false, false, "", nullptr, -1});
+    run_evolution(config, EvolveContext{tmp.file("c"), false, false, nullptr, nullptr, -1});
     FAIL() << "accepted";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("probe 'torch:cuda' cannot measure here"), std::string::npos) << e.what();

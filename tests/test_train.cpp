@@ -15,7 +15,6 @@
 #include "data/formats.h"
 #include "models/registry.h"
 #include "test_support.h"
-#include "train/sweep.h"
 #include "train/torch_file.h"
 #include "train/train_run.h"
 #include "train/trainer.h"
@@ -225,70 +224,6 @@ TEST(TrainRun, RecordReproducesTheRun) {
   EXPECT_THROW(train_run_config_from_json(bad), ConfigError);
 }
 
-// ---- W x A sweep configuration (the process orchestration is covered by tests/cli/test_cli.sh) ----
-
-TEST(Sweep, PresetsFollowThePaperAndScale) {
-  auto q1 = sweep_preset("q1", 1.0);
-  EXPECT_EQ(q1.cells.size(), 64u);
-  EXPECT_EQ(q1.base.dataset.name, "mnist");
-  EXPECT_EQ(q1.base.train.epochs, 100);
-  EXPECT_EQ(q1.eval_at, (std::vector<int>{10, 20, 30, 50, 100}));
-  auto q2 = sweep_preset("q2", 0.1);
-  EXPECT_EQ(q2.base.dataset.name, "fashion-mnist");
-  EXPECT_EQ(q2.base.train.epochs, 4);  // 40 x 0.1
-  EXPECT_EQ(q2.eval_at, (std::vector<int>{1, 2, 3, 4}));
-  EXPECT_EQ(q2.cells.size(), 3u);
-  EXPECT_THROW(sweep_preset("q3", 1.0), ConfigError);
-  EXPECT_THROW(sweep_preset("q1", 0.0), ConfigError);
-  EXPECT_THROW(sweep_preset("q1", 1.5), ConfigError);
-}
-
-TEST(Sweep, CellConfigSetsBitsAndSplitsThreads) {
-  auto s = sweep_preset("q2", 1.0);
-  s.base.threads = 4;
-  s.jobs = 2;
-  auto c = s.cell_config(QuantCell{3, 5});
-  EXPECT_EQ(c.model.mlp.quant.weight_bits, (std::vector<int>{3, 3, 3, 3}));
-  EXPECT_EQ(c.model.mlp.quant.act_bits, (std::vector<int>{5, 5, 5}));
-  EXPECT_EQ(c.threads, 2);
-  EXPECT_EQ(c.train.test_eval_epochs, s.eval_at);
-  s.jobs = 8;
-  EXPECT_EQ(s.cell_config(QuantCell{3, 5}).threads, 1);  // never zero
-}
-
-TEST(Sweep, ConfigRoundTripsAndRejectsBadInput) {
-  auto s = sweep_preset("q2", 0.5);
-  auto back = sweep_config_from_json(to_json(s));
-  EXPECT_EQ(to_json(back), to_json(s));
-
-  auto j = to_json(s);
-  j["cells"].push_back({{"wbits", 2}, {"abits", 2}});  // W2A2 twice
-  EXPECT_THROW(sweep_config_from_json(j), ConfigError);
-  j = to_json(s);
-  j["cells"][0]["wbits"] = 9;
-  EXPECT_THROW(sweep_config_from_json(j), ConfigError);
-  j = to_json(s);
-  j["eval_at"] = {1000};  // beyond train.epochs
-  EXPECT_THROW(sweep_config_from_json(j), ConfigError);
-  j = to_json(s);
-  j["jobz"] = 2;
-  EXPECT_THROW(sweep_config_from_json(j), ConfigError);
-  j = to_json(s);
-  j["cells"] = nlohmann::json::array();
-  EXPECT_THROW(sweep_config_from_json(j), ConfigError);
-}
-
-TEST(Sweep, OneBitReluCellsAreRejectedNamingTheKey) {
-  auto s = sweep_preset("q2", 1.0);
-  s.base.model.mlp.activation = "relu";
-  s.base.model.mlp.quant.input = "signed";
-  try {
-    s.cell_config(QuantCell{2, 1});
-    FAIL() << "1-bit ReLU accepted";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("act_bits"), std::string::npos) << e.what();
-  }
-}
 
 // ---- what is on disk survives: full disks, damaged files, resumes that would not train ----
 

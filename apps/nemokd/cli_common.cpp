@@ -3,7 +3,6 @@
 #include <filesystem>
 
 #include <ctime>
-#include <map>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -108,21 +107,14 @@ void MpiFlags::add(CLI::App* cmd) {
       ->check(non_negative_integer());
 }
 
-void MpiFlags::apply(CLI::App* cmd) const {
-  auto* cluster = dist::Cluster::current();
-  if (!cluster) {
-    if (cmd->get_option("--mpi-root-works")->count() || cmd->get_option("--mpi-threads")->count())
-      spdlog::warn("--mpi-* flags: ignored, this is a single process (start it with mpirun or srun to distribute)");
-    return;
-  }
-  cluster->set_options(options);
-  if (auto* jobs = cmd->get_option_no_throw("--jobs"); jobs && jobs->count())
-    spdlog::warn("--jobs: ignored under MPI (each rank trains one run at a time; --mpi-threads sizes them)");
-  std::map<std::string, int> per_host;
-  for (const auto& r : cluster->ranks()) ++per_host[r.host];
-  spdlog::info("MPI: {} ranks on {} machine(s); {} train{}; threads per rank {}", cluster->size(), per_host.size(),
-               cluster->working_ranks(), options.root_works ? " (rank 0 included)" : "",
-               options.threads > 0 ? std::to_string(options.threads) : "automatic");
+std::shared_ptr<campaign::Executor> MpiFlags::executor(CLI::App* cmd, int jobs) const {
+  campaign::ExecutorOptions o;
+  o.jobs = jobs;
+  o.mpi = options;
+  auto* jobs_opt = cmd->get_option_no_throw("--jobs");
+  o.jobs_given = jobs_opt && jobs_opt->count() > 0;
+  o.mpi_given = cmd->get_option("--mpi-root-works")->count() || cmd->get_option("--mpi-threads")->count();
+  return campaign::make_executor(o);
 }
 
 std::string default_out_dir(const std::string& command) {

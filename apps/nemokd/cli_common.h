@@ -5,9 +5,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "campaign/executor.h"
 #include "core/run_record.h"
 #include "data/config.h"
-#include "dist/cluster.h"
 #include "models/registry.h"
 #include "train/train_run.h"
 
@@ -47,11 +47,12 @@ struct RunFlags {
 };
 
 // --mpi-root-works, --mpi-threads: how a batch of trainings is spread over MPI ranks when the command was started by
-// mpirun/srun (docs/DISTRIBUTED.md). apply() hands them to the cluster, and says so when there is none.
+// mpirun/srun (docs/DISTRIBUTED.md). executor() makes the command's executor (campaign/executor.h) from them and the
+// command's --jobs, warning about the flags that do not apply.
 struct MpiFlags {
   dist::Options options;
   void add(CLI::App* cmd);
-  void apply(CLI::App* cmd) const;
+  std::shared_ptr<campaign::Executor> executor(CLI::App* cmd, int jobs) const;
 };
 
 // Default output folder for a command: runs/<command>-<UTC timestamp>.

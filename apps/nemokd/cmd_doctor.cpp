@@ -31,9 +31,11 @@ void register_doctor(CLI::App& app) {
                          : nlohmann::json{{"available", false}, {"how_to_get", s.install_hint}};
     }
     j["datasets"] = ds;
-    auto* cluster = dist::Cluster::current();
-    j["mpi"] = {{"built_with", dist::built_with_mpi()},
-                {"ranks", cluster ? cluster->size() : 1}};
+    campaign::ExecutorOptions quiet;
+    quiet.announce = false;
+    const auto executor = campaign::make_executor(quiet);
+    const bool cluster = executor->distributed();
+    j["mpi"] = {{"built_with", dist::built_with_mpi()}, {"ranks", executor->ranks()}};
     std::vector<std::string> problems;
     if (!info.blas.is_openblas)
       problems.push_back(fmt::format("BLAS is not OpenBLAS ({}); run scripts/install-deps.sh", info.blas.library));
@@ -50,7 +52,7 @@ void register_doctor(CLI::App& app) {
     fmt::print("threads  torch {} (inter-op {}), BLAS {}, cores {}\n", info.torch_threads, info.torch_interop_threads,
                info.blas.threads, info.cores);
     fmt::print("MPI      {}\n", !dist::built_with_mpi() ? std::string("not built in (NEMOKD_WITH_MPI=OFF)")
-                                 : cluster ? fmt::format("{} ranks", cluster->size())
+                                 : cluster ? fmt::format("{} ranks", executor->ranks())
                                            : std::string("built in; this is a single process (start with mpirun/srun)"));
     fmt::print("data     cache {}\n", data::data_cache_dir());
     for (const auto& s : data::dataset_specs()) {

@@ -71,7 +71,6 @@ void register_evolve(CLI::App& app) {
   f->mpi.add(cmd);
   add_output_flags(cmd, f->output);
   cmd->callback([f, cmd] {
-    f->mpi.apply(cmd);
     search::EvolveConfig config;
     const std::string out = f->run.out.empty() ? default_out_dir("evolve") : f->run.out;
     const auto stored = std::filesystem::path(out) / "evolve.json";
@@ -126,9 +125,11 @@ void register_evolve(CLI::App& app) {
       }
       config = search::evolve_config_from_json(search::to_json(c));  // one validation path for CLI and files
     }
-    if (!dist::Cluster::current() && cmd->get_option("--mpi-latency")->count())
+    auto executor = f->mpi.executor(cmd, config.jobs);
+    if (!executor->distributed() && cmd->get_option("--mpi-latency")->count())
       spdlog::warn("--mpi-latency: ignored, this is a single process (latency is measured here)");
     search::EvolveContext ctx;
+    ctx.executor = executor;
     ctx.out_dir = out;
     ctx.resume = f->run.resume;
     ctx.progress = !f->output.quiet;

@@ -8,7 +8,7 @@
 #include "cli_common.h"
 #include "core/error.h"
 #include "core/json_config.h"
-#include "kd/grid.h"
+#include "campaign/kd_grid.h"
 #include "kd/kd_run.h"
 #include "models/registry.h"
 
@@ -128,7 +128,7 @@ void register_kd_train(CLI::App* kd_cmd) {
 
 void register_grid(CLI::App* kd_cmd) {
   struct Flags {
-    kd::KdGridConfig config;
+    campaign::KdGridConfig config;
     ModelFlags student;
     KdFlags kd;
     TrainingFlags training;
@@ -160,10 +160,10 @@ void register_grid(CLI::App* kd_cmd) {
   f->mpi.add(cmd);
   add_output_flags(cmd, f->output);
   cmd->callback([f, cmd] {
-    f->mpi.apply(cmd);
+    auto executor = f->mpi.executor(cmd, f->config.jobs);
     auto g = f->config;
     if (!f->preset.empty()) {
-      auto p = kd::kd_grid_preset(f->preset, g.base.kd.teacher, f->scale);
+      auto p = campaign::kd_grid_preset(f->preset, g.base.kd.teacher, f->scale);
       if (cmd->get_option("--dataset")->count() && g.base.base.dataset.name != p.base.base.dataset.name)
         throw ConfigError(fmt::format("--dataset: preset {} trains on {}; drop --dataset or the preset",
                                       f->preset, p.base.base.dataset.name));
@@ -201,10 +201,11 @@ void register_grid(CLI::App* kd_cmd) {
     g.alphas = parse_list("--alphas", f->alphas);
     g.temperatures = parse_list("--temperatures", f->temperatures);
     g.baseline = !f->no_baseline;
-    auto config = kd::kd_grid_config_from_json(kd::to_json(g));
+    auto config = campaign::kd_grid_config_from_json(campaign::to_json(g));
     config.base.kd.cache_dir = g.base.kd.cache_dir;
     const std::string out = f->run.out.empty() ? default_out_dir("kd-grid") : f->run.out;
-    auto result = kd::run_kd_grid(config, kd::KdGridContext{out, f->run.resume, !f->output.quiet, ""});
+    auto result =
+        campaign::run_kd_grid(config, campaign::KdGridContext{out, f->run.resume, !f->output.quiet, executor});
     const auto j = result.to_json();
     if (f->output.json) {
       auto o = j;
@@ -215,8 +216,9 @@ void register_grid(CLI::App* kd_cmd) {
                  result.reused, result.failed);
       fmt::print("{:<14} {:>10} {:>10}\n", "cell", "test acc", "test err");
       for (const auto& r : result.rows)
-        fmt::print("{:<14} {:>9.2f}% {:>9.2f}%  {}\n", r.name, 100 * r.test_accuracy, 100 * (1 - r.test_accuracy),
-                   r.status == "completed" ? "" : r.status + ": " + r.message);
+        fmt::print("{:<14} {:>9.2f}% {:>9.2f}%  {}\n", r.name, 100 * r.run.test_accuracy,
+                   100 * (1 - r.run.test_accuracy),
+                   r.run.status == RunStatus::completed ? "" : to_string(r.run.status) + (": " + r.run.message));
       if (j.contains("baseline") && j.contains("best"))
         fmt::print("no-KD baseline {:.2f}%; best alpha {} T {}: {:.2f}%; {} of {} KD cells beat the baseline\n",
                    100 * j["baseline"]["test_accuracy"].get<double>(), j["best"]["alpha"].get<double>(),

@@ -9,7 +9,7 @@
 #include "core/json_config.h"
 #include "quant/quantizer.h"
 #include "hw/fpga/summary.h"
-#include "train/sweep.h"
+#include "campaign/sweep.h"
 
 namespace nemokd::cli {
 namespace {
@@ -267,9 +267,9 @@ void register_sweep(CLI::App* quant_cmd) {
   f->mpi.add(cmd);
   add_output_flags(cmd, f->output);
   cmd->callback([f, cmd] {
-    f->mpi.apply(cmd);
-    train::SweepConfig s;
-    if (!f->preset.empty()) s = train::sweep_preset(f->preset, f->scale);
+    auto executor = f->mpi.executor(cmd, f->jobs);
+    campaign::SweepConfig s;
+    if (!f->preset.empty()) s = campaign::sweep_preset(f->preset, f->scale);
     auto c = f->config;
     if (!f->preset.empty()) {
       if (f->dataset_opt->count() == 0) c.dataset.name = s.base.dataset.name;
@@ -308,9 +308,9 @@ void register_sweep(CLI::App* quant_cmd) {
     }
     if (!f->eval_at.empty()) s.eval_at = parse_int_ranges("--eval-at", f->eval_at, 1, 100000);
     if (f->preset.empty() && s.eval_at.empty()) s.eval_at = {c.train.epochs};
-    s = train::sweep_config_from_json(train::to_json(s));  // validate exactly as a stored sweep.json would be
+    s = campaign::sweep_config_from_json(campaign::to_json(s));  // validate exactly as a stored sweep.json would be
     const std::string out = f->run.out.empty() ? default_out_dir("sweep") : f->run.out;
-    auto result = train::run_sweep(s, train::SweepContext{out, f->run.resume, !f->output.quiet, ""});
+    auto result = campaign::run_sweep(s, campaign::SweepContext{out, f->run.resume, !f->output.quiet, executor});
     exit_code() = result.failed ? 1 : 0;
     if (f->output.json) {
       auto j = result.to_json();
@@ -321,17 +321,17 @@ void register_sweep(CLI::App* quant_cmd) {
     for (int e : s.eval_at) fmt::print(" {:>9}", fmt::format("ep{}", e));
     fmt::print("\n");
     for (const auto& r : result.rows) {
-      fmt::print("{:<6} {:>8} {:>10}", r.cell.name(), r.parameters, r.status);
+      fmt::print("{:<6} {:>8} {:>10}", r.cell.name(), r.run.parameters, to_string(r.run.status));
       for (int e : s.eval_at) {
-        auto it = r.test_accuracy_at.find(e);
-        fmt::print(" {:>9}", it == r.test_accuracy_at.end() ? "-" : fmt::format("{:.2f}%", 100 * it->second));
+        auto it = r.run.test_accuracy_at.find(e);
+        fmt::print(" {:>9}", it == r.run.test_accuracy_at.end() ? "-" : fmt::format("{:.2f}%", 100 * it->second));
       }
       fmt::print("{}\n", r.reused ? "  (earlier run)" : "");
     }
     fmt::print("table: {}/results.csv  ({} trained now, {} from earlier runs, {} failed)\n", out, result.ran,
                result.reused, result.failed);
     for (const auto& r : result.rows)
-      if (r.status == "failed") fmt::print(stderr, "nemokd: {} failed: {}\n", r.cell.name(), r.message);
+      if (r.run.status == RunStatus::failed) fmt::print(stderr, "nemokd: {} failed: {}\n", r.cell.name(), r.run.message);
   });
 }
 

@@ -6,7 +6,7 @@
 #include "cli_common.h"
 #include "core/error.h"
 #include "core/json_config.h"
-#include "kd/kd_run.h"
+#include "campaign/run_kinds.h"
 
 namespace nemokd::cli {
 
@@ -34,25 +34,10 @@ void register_run(CLI::App& app) {
       throw ConfigError(fmt::format("{}: is a folder; `nemokd run` takes a run.json file (e.g. {}/run.json)",
                                     f->record_path, f->record_path));
     auto record = RunRecord::from_json(read_json_file(f->record_path));
-    if (record.command == "train") {
-      auto config = train::train_run_config_from_json(record.config);
-      if (f->threads >= 0) config.threads = f->threads;
-      const std::string out = f->out.empty() ? default_out_dir("train") : f->out;
-      auto result = train::run_training(config, train::RunContext{out, f->resume, !f->output.quiet,
-                                                                          nullptr, f->force});
-      exit_code() = report_training(result, out, f->output);
-      return;
-    }
-    if (record.command == "kd train") {
-      auto config = kd::kd_run_config_from_json(record.config);
-      if (f->threads >= 0) config.base.threads = f->threads;
-      const std::string out = f->out.empty() ? default_out_dir("kd-train") : f->out;
-      auto result = kd::run_kd(config, train::RunContext{out, f->resume, !f->output.quiet,
-                                                                          nullptr, f->force});
-      exit_code() = report_training(result, out, f->output);
-      return;
-    }
-    throw ConfigError(fmt::format("{}: command '{}' cannot be re-run by this version", f->record_path, record.command));
+    const auto& kind = campaign::run_kind(record.command, f->record_path);
+    const std::string out = f->out.empty() ? default_out_dir(kind.out_prefix) : f->out;
+    auto result = kind.run(record.config, f->threads, train::RunContext{out, f->resume, !f->output.quiet, nullptr, f->force});
+    exit_code() = report_training(result, out, f->output);
   });
 }
 

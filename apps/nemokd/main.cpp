@@ -14,10 +14,10 @@
 #include "core/log.h"
 #include "core/run_record.h"
 #include "core/runtime.h"
+#include "campaign/executor.h"
 #include "dist/cluster.h"
 #include "interop/qonnx_model.h"
 #include "search/evolve.h"
-#include "train/child_runs.h"
 
 namespace nemokd::cli {
 void register_models(CLI::App& app);  // cmd_models.cpp
@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "nemokd: error: {}\n", e.what());
     return 1;
   }
-  nemokd::train::register_child_run_task();
+  nemokd::campaign::register_tasks();
   nemokd::search::register_latency_task();
   nemokd::interop::register_qonnx_family();  // --model FILE.onnx and run folders of imported models
   if (session->is_worker()) return session->finish(session->serve());

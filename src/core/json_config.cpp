@@ -95,6 +95,12 @@ std::vector<int> parse_int_ranges(const std::string& key, const std::string& tex
   return {values.begin(), values.end()};
 }
 
+Json without(Json object, std::initializer_list<const char*> keys) {
+  if (object.is_object())
+    for (const char* k : keys) object.erase(k);
+  return object;
+}
+
 namespace detail {
 
 namespace {

@@ -117,6 +117,10 @@ std::vector<int> parse_int_list(const std::string& key, const std::string& text)
 // checked before a range is expanded (so "1-2147483647" is an error, not gigabytes of integers).
 std::vector<int> parse_int_ranges(const std::string& key, const std::string& text, int lo, int hi);
 
+// A copy of a JSON object without the given top-level keys (absent ones are fine). Configs use it to define their
+// identity(): the fields that change no result (thread counts, parallel jobs) or may grow on a resume.
+Json without(Json object, std::initializer_list<const char*> keys);
+
 // The one way user JSON comes in (run.json, model configs, evolve.json, --space, --devices, reports' inputs, JSON
 // kept in state.db or a model file). Nesting deeper than kMaxJsonDepth is refused before it is built (a value
 // 150 000 levels deep would overflow the stack when copied), and every defect — invalid JSON, a number beyond a

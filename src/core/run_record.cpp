@@ -40,6 +40,24 @@ nlohmann::json version_info() {
           {"compiler", fmt::format("g++ {}.{}.{}", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__)}};
 }
 
+const char* to_string(RunStatus s) {
+  switch (s) {
+    case RunStatus::requested: return "requested";
+    case RunStatus::running: return "running";
+    case RunStatus::completed: return "completed";
+    case RunStatus::diverged: return "diverged";
+    case RunStatus::failed: return "failed";
+  }
+  return "failed";
+}
+
+RunStatus parse_run_status(const std::string& text, const std::string& key) {
+  for (auto s : {RunStatus::requested, RunStatus::running, RunStatus::completed, RunStatus::diverged, RunStatus::failed})
+    if (text == to_string(s)) return s;
+  throw ConfigError(fmt::format("{}: '{}' is not a run status (requested, running, completed, diverged, failed)", key,
+                                text));
+}
+
 nlohmann::json RunRecord::to_json() const {
   return {{"nemokd_run", 1},
           {"command", command},

@@ -9,6 +9,14 @@
 
 namespace nemokd {
 
+// Where a run stands. In run.json it is the lower-case name ("completed"); inside the process it is this enum.
+enum class RunStatus { requested, running, completed, diverged, failed };
+const char* to_string(RunStatus s);
+// Throws ConfigError naming `key` for a name that is not a status.
+RunStatus parse_run_status(const std::string& text, const std::string& key = "status");
+// A run that ended with a result (completed, or diverged: the loss became NaN/Inf and the record says so).
+inline bool finished(RunStatus s) { return s == RunStatus::completed || s == RunStatus::diverged; }
+
 struct RunRecord {
   std::string command;                 // "train", ... (the subcommand that re-runs it)
   nlohmann::json config;               // resolved config of that command

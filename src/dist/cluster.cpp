@@ -110,6 +110,23 @@ nlohmann::json run_handler(const std::string& kind, const nlohmann::json& payloa
   return it->second(payload, self);
 }
 
+}  // namespace
+
+TaskResult run_here(const Task& task) {
+  RankInfo self;
+  self.host = host_name();
+  self.cores = online_cores();
+  self.threads = self.cores;
+  const auto t0 = std::chrono::steady_clock::now();
+  TaskResult r;
+  r.value = run_handler(task.kind, task.payload, self);
+  r.rank = 0;
+  r.host = self.host;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+namespace {
 // Polling with short sleeps: 1 ms after activity, backing off to 20 ms when idle.
 class Backoff {
  public:

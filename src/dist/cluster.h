@@ -53,6 +53,10 @@ using Handler = std::function<nlohmann::json(const nlohmann::json& payload, cons
 // Handlers are registered by kind, once per process, before the worker loop starts (apps/nemokd/main.cpp).
 void register_handler(const std::string& kind, Handler handler);
 
+// Runs one task in this process with its registered handler (what a single process does with the tasks a cluster
+// would hand out): the result says rank 0 and this host.
+TaskResult run_here(const Task& task);
+
 struct Options {
   bool root_works = false;  // the root also runs tasks (in a thread) when it has nothing else to do
   int threads = 0;          // torch threads per task; 0 = the machine's cores / the working ranks on it

@@ -1,6 +1,6 @@
 // A small, independent ONNX/QONNX reader-executor in double precision: the check that an exported QONNX file
 // means what the trained model computes. It reads the protobuf file and evaluates, node by node, with the
-// operator definitions of the ONNX spec and of QONNX (docs/reference/qonnx.md): Quant (clamp, then the
+// operator definitions of the ONNX spec and of QONNX (docs/EXPORT.md; the QONNX operator spec, https://github.com/fastmachinelearning/qonnx/tree/main/docs/qonnx-custom-ops): Quant (clamp, then the
 // node's rounding_mode: ROUND/HALF_EVEN, HALF_UP (half away from zero), HALF_DOWN, UP, DOWN, CEIL, FLOOR),
 // BipolarQuant (x >= 0 -> +scale, else -scale), MatMul, Gemm, BatchNormalization, Relu, Tanh, Clip, Sign,
 // Floor, Flatten, Reshape, Identity, Add, Sub, Mul, Div (numpy broadcasting), Conv (2-D, groups, pads,

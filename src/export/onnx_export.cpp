@@ -441,7 +441,7 @@ struct QuantSpec {
   torch::Tensor scale;  // scalar or broadcastable (per channel)
 };
 
-// qmin/qmax of a QONNX Quant (docs/reference/qonnx.md) must be the codes nemokd's Levels use.
+// qmin/qmax of a QONNX Quant (docs/EXPORT.md) must be the codes nemokd's Levels use.
 void check_range(const quant::Levels& l, const std::string& name) {
   const int64_t half = int64_t(1) << (l.bits - 1), full = int64_t(1) << l.bits;
   const int64_t qmin = l.is_signed ? (l.narrow ? -half + 1 : -half) : 0;

@@ -10,7 +10,6 @@
 #include "core/json_config.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
-#include "dist/cluster.h"
 #include "kd/cache.h"
 #include "kd/teacher.h"
 
@@ -165,14 +164,14 @@ RunRecord run_kd(const KdRunConfig& config, const train::RunContext& ctx) {
 
 namespace nemokd::kd {
 
-void prepare_teacher_cache(const KdRunConfig& config) {
+void prepare_teacher_cache(const KdRunConfig& config, bool trainings_elsewhere) {
   const auto& train_cfg = config.base;
   if (config.kd.cache != "auto" || train_cfg.train.augment) return;
   auto dataset = data::load_dataset(train_cfg.dataset.name, train_cfg.dataset.load);
   // Under MPI rank 0 may coordinate from a machine without the workers' GPUs: it then computes the (device-
   // independent) logits on its CPU, and says so. A single process asked for CUDA it lacks has failed before this.
   std::string device = train_cfg.train.device;
-  if (device.rfind("cuda", 0) == 0 && dist::Cluster::current() && !torch::cuda::is_available()) {
+  if (device.rfind("cuda", 0) == 0 && trainings_elsewhere && !torch::cuda::is_available()) {
     spdlog::info("teacher cache: rank 0 has no CUDA; computing the teacher outputs on its CPU");
     device = "cpu";
   }

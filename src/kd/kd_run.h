@@ -28,6 +28,8 @@ struct KdRunConfig {
 };
 nlohmann::json to_json(const KdRunConfig& c);
 KdRunConfig kd_run_config_from_json(const nlohmann::json& j);
+// What a finished or checkpointed distillation must match (train/train_run.h run_identity: threads aside).
+inline nlohmann::json identity(const KdRunConfig& c) { return train::run_identity(to_json(c)); }
 
 // The reference training recipe (RepDistiller) for teachers and students: SGD momentum 0.9, weight decay 5e-4,
 // batch 64, lr 0.05 (0.01 for MobileNetV2), x0.1 at 150/180/210 of 240 epochs — scaled to `epochs`.
@@ -37,7 +39,9 @@ RunRecord run_kd(const KdRunConfig& config, const train::RunContext& ctx);
 
 // Computes the teacher-output cache for this config's training set now, if the run would use one (cache "auto",
 // no augmentation) and it is missing: a grid or search does this once before its parallel runs (or MPI ranks,
-// which find it in the shared data cache) instead of each computing it.
-void prepare_teacher_cache(const KdRunConfig& config);
+// which find it in the shared data cache) instead of each computing it. `trainings_elsewhere`: the runs train on
+// other machines (MPI ranks), so a CUDA device this coordinating process lacks is not an error: the (device-
+// independent) logits are computed on its CPU, and it says so.
+void prepare_teacher_cache(const KdRunConfig& config, bool trainings_elsewhere = false);
 
 }  // namespace nemokd::kd

@@ -21,7 +21,7 @@ struct InputShape {
 // One row of a model's per-layer summary, counted for ONE input image of the shape the model was built for.
 // MAC convention (multiply-accumulates): conv = Cout * (Cin / groups) * k * k * Hout * Wout; linear = in * out;
 // nothing else counts (biases, BatchNorm, activations, pooling, residual adds, flatten are 0). This reproduces
-// the params/MACs table of docs/reference/kd-models.md (see docs/MODELS.md).
+// the params/MACs table of docs/MODELS.md (architectures of RepDistiller's models, https://github.com/HobbitLong/RepDistiller/tree/master/models).
 struct LayerSummary {
   std::string name;             // registered module path (its state_dict prefix), e.g. "layer2.0.shortcut.0"
   std::string kind;             // conv | dwconv | linear | bn | act | maxpool | avgpool

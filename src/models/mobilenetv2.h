@@ -1,5 +1,5 @@
 // MobileNetV2 for small images (Sandler et al. 2018, the CIFAR variant used by RepDistiller; facts in
-// docs/reference/kd-models.md). Stem conv3x3 stride 2 -> BN -> ReLU; seven stages of inverted residual blocks
+// docs/MODELS.md). Stem conv3x3 stride 2 -> BN -> ReLU; seven stages of inverted residual blocks
 // (t, c, n, s) = (1,16,1,1) (6,24,2,1) (6,32,3,2) (6,64,4,2) (6,96,3,1) (6,160,3,2) (6,320,1,1), channels
 // int(c * width) with no rounding to multiples of 8; head conv1x1 -> 1280 (int(1280 * width) when width > 1)
 // -> BN -> ReLU; global average pool -> Linear(-> classes). Block: 1x1 expand (kept even when t = 1) -> BN ->

@@ -1,5 +1,5 @@
 // CIFAR-style ResNet with basic blocks (He et al. 2016, the CIFAR variant used by RepDistiller; facts in
-// docs/reference/kd-models.md): depth 6n+2 = stem + 3 stages of n blocks (2 convs each) + the classifier.
+// docs/MODELS.md): depth 6n+2 = stem + 3 stages of n blocks (2 convs each) + the classifier.
 // Stem conv3x3 s1 -> BN -> ReLU (no max-pool); stage 1 stride 1, stages 2 and 3 stride 2 in their first block;
 // BasicBlock conv3x3 (stride s) -> BN -> ReLU -> conv3x3 -> BN, + shortcut, ReLU; the shortcut is identity
 // unless the stride is not 1 or the channels change, then 1x1 conv (stride s, no bias) + BN. Head: global

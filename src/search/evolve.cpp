@@ -22,16 +22,15 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include "campaign/campaign.h"
+#include "campaign/kd_grid.h"
 #include "core/error.h"
 #include "core/folder_lock.h"
 #include "core/json_config.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
-#include "dist/cluster.h"
 #include "export/onnx_export.h"
 #include "hw/latency/probe.h"
-#include "kd/grid.h"
-#include "train/child_runs.h"
 
 namespace nemokd::search {
 namespace fs = std::filesystem;
@@ -97,10 +96,16 @@ EvolveConfig evolve_config_from_json(const nlohmann::json& j) {
   return c;
 }
 
+nlohmann::json identity(const EvolveConfig& c) {
+  auto j = without(to_json(c), {"jobs", "mpi_latency", "generations"});
+  j["base"] = kd::identity(c.base);
+  return j;
+}
+
 EvolveConfig evolve_preset(const std::string& name, const std::string& teacher) {
   EvolveConfig c;
   // Dataset, student, recipe: as phase 1's presets; the partial training is 1 epoch by default.
-  c.base = kd::kd_grid_preset(name, teacher, 1.0).base;
+  c.base = campaign::kd_grid_preset(name, teacher, 1.0).base;
   kd::apply_reference_recipe(c.base.base.train, c.base.base.model.arch, 1);
   c.space.arch = c.base.base.model.arch;
   c.preset = name;
@@ -138,15 +143,17 @@ nlohmann::json measure_latency(hw::latency::LatencyProbe& probe, models::Classif
 
 class ChildEvaluator : public Evaluator {
  public:
-  ChildEvaluator(EvolveConfig config, std::string out_dir, std::string executable)
-      : config_(std::move(config)), out_dir_(std::move(out_dir)), executable_(std::move(executable)) {
+  ChildEvaluator(EvolveConfig config, std::string out_dir, std::shared_ptr<campaign::Executor> executor,
+                 bool progress)
+      : config_(std::move(config)), out_dir_(std::move(out_dir)), executor_(std::move(executor)),
+        progress_(progress) {
     // A command probe measures the candidate's ONNX export (e.g. OpenVINO benchmark_app on a Myriad X).
     const auto spec_probe = hw::latency::parse_probe(config_.latency);
     probe_ = hw::latency::make_probe(spec_probe, onnx_export::export_onnx_to_dir,
                                      (fs::path(out_dir_) / "latency-work").string());
     // A probe device this process lacks would fail every candidate after its training: refused now, when this
     // process measures (alone, or --mpi-latency root; other ranks own their devices).
-    if (spec_probe.kind == "torch" && (!dist::Cluster::current() || config_.mpi_latency == "root")) {
+    if (spec_probe.kind == "torch" && (!executor_->distributed() || config_.mpi_latency == "root")) {
       try {
         check_device(spec_probe.device);
       } catch (const ConfigError& e) {
@@ -157,19 +164,17 @@ class ChildEvaluator : public Evaluator {
     input_ = {spec.channels, spec.height, spec.width};
     classes_ = spec.classes;
     // A measurement rank that does not exist is an error now, not after the first batch's trainings.
-    const auto* cluster = dist::Cluster::current();
-    if (cluster && config_.mpi_latency != "root" && config_.mpi_latency != "trainer" &&
-        std::stol(config_.mpi_latency) >= cluster->size())
+    if (executor_->distributed() && config_.mpi_latency != "root" && config_.mpi_latency != "trainer" &&
+        std::stol(config_.mpi_latency) >= executor_->ranks())
       throw ConfigError(fmt::format("--mpi-latency: rank {}, but this job has ranks 0..{}", config_.mpi_latency,
-                                    cluster->size() - 1));
+                                    executor_->ranks() - 1));
   }
 
   std::vector<Candidate> evaluate(const std::vector<Request>& requests) override {
     std::vector<Candidate> out(requests.size());
-    std::vector<train::ChildRun> runs;
-    std::vector<nlohmann::json> expected;
-    const int threads = std::max(1, (config_.base.base.threads > 0 ? config_.base.base.threads : hardware_cores()) /
-                                        std::max(1, config_.jobs));
+    const int threads = campaign::threads_per_run(config_.base.base.threads, config_.jobs);
+    // Runs finished before a kill are read back, not retrained; the rest run as one batch.
+    campaign::Batch batch("evolve", progress_);
     for (size_t i = 0; i < requests.size(); ++i) {
       const auto& rq = requests[i];
       auto& c = out[i];
@@ -181,7 +186,7 @@ class ChildEvaluator : public Evaluator {
       c.generation = rq.generation;
       c.run_dir = (fs::path(out_dir_) / "candidates" / short_hash(rq.key)).string();
       RunRecord request;
-      request.status = "requested";
+      request.status = to_string(RunStatus::requested);
       if (rq.role == "baseline-no-kd") {
         auto t = config_.base.base;
         t.model = rq.model;
@@ -195,54 +200,35 @@ class ChildEvaluator : public Evaluator {
         request.command = "kd train";
         request.config = kd::to_json(k);
       }
-      expected.push_back(request.config);
-      runs.push_back({c.run_dir, request});
+      batch.add({c.summary, c.run_dir, request});
     }
-    // Runs finished before a kill are read back, not retrained.
-    std::vector<train::ChildRun> todo;
-    std::vector<size_t> todo_index;
-    for (size_t i = 0; i < runs.size(); ++i) {
-      RunRecord rec;
-      if (train::read_finished_record(runs[i].dir, expected[i], rec)) {
-        fill(out[i], rec);
-      } else {
-        todo.push_back(runs[i]);
-        todo_index.push_back(i);
-      }
-    }
+    batch.run(*executor_);
     std::vector<int> trained_on(out.size(), -1);  // MPI rank that trained each (-1: read back, not trained now)
-    train::run_children(todo, config_.jobs, executable_, [&](size_t k, const train::ChildOutcome& outcome) {
-      const size_t i = todo_index[k];
-      trained_on[i] = outcome.rank;
-      RunRecord rec;
-      if (train::read_finished_record(runs[i].dir, expected[i], rec)) {
-        fill(out[i], rec);
-      } else {
-        out[i].status = "failed";
-        out[i].message = outcome.describe();
-      }
-    });
+    for (size_t i = 0; i < out.size(); ++i) {
+      const auto& r = batch.result(i);
+      fill(out[i], r.run);
+      if (r.ran) trained_on[i] = r.outcome.rank;
+    }
     measure(out, trained_on);
     return out;
   }
 
  private:
-  void fill(Candidate& c, const RunRecord& rec) {
-    c.status = rec.status;
-    c.message = rec.message;
-    const auto& res = rec.results;
-    if (rec.status == "completed" && res.contains("final_test_accuracy") && res["final_test_accuracy"].is_number())
-      c.error = 1.0 - res["final_test_accuracy"].get<double>();
-    else
-      c.status = rec.status == "completed" ? "failed" : rec.status;
-    c.train_seconds = rec.timings.value("train_seconds", 0.0);
+  static void fill(Candidate& c, const campaign::RunSummary& run) {
+    c.status = to_string(run.status);
+    c.message = run.message;
+    if (run.status == RunStatus::completed && std::isfinite(run.test_accuracy))
+      c.error = 1.0 - run.test_accuracy;
+    else if (run.status == RunStatus::completed)
+      c.status = to_string(RunStatus::failed);
+    c.train_seconds = run.train_seconds;
   }
 
   // Latency after all the batch's trainings: here, or under MPI where --mpi-latency says.
   void measure(std::vector<Candidate>& out, const std::vector<int>& trained_on) {
     std::vector<dist::Task> remote;
     std::vector<size_t> remote_index;
-    auto* cluster = dist::Cluster::current();
+    const bool cluster = executor_->distributed();
     for (size_t i = 0; i < out.size(); ++i) {
       auto& c = out[i];
       auto model = models::build_model(models::model_config_from_json(c.config, "model"), input_, classes_);
@@ -267,7 +253,7 @@ class ChildEvaluator : public Evaluator {
       }
     }
     if (!remote.empty())
-      cluster->run(remote, [&](size_t k, const dist::TaskResult& r) {
+      executor_->run_tasks(remote, [&](size_t k, const dist::TaskResult& r) {
         auto answer = r.value;
         answer["detail"]["rank"] = r.rank;
         answer["detail"]["host"] = r.host;
@@ -292,7 +278,9 @@ class ChildEvaluator : public Evaluator {
   }
 
   EvolveConfig config_;
-  std::string out_dir_, executable_;
+  std::string out_dir_;
+  std::shared_ptr<campaign::Executor> executor_;
+  bool progress_ = true;
   std::unique_ptr<hw::latency::LatencyProbe> probe_;
   models::InputShape input_;
   int classes_ = 10;
@@ -329,16 +317,19 @@ class BatchRun {
       todo.push_back(rq);
     }
     reused_ += int(requests.size() - todo.size());
-    // Evaluated in chunks of `jobs`, each stored as soon as it is done: a kill loses at most one chunk's work in
-    // progress (and even that resumes from the candidates' own checkpoints). Under MPI the whole batch is one
-    // chunk, handed to the ranks as they come free; finished trainings survive a kill in their run folders.
-    const size_t chunk = dist::Cluster::current() ? std::max<size_t>(1, todo.size()) : size_t(std::max(1, config_.jobs));
-    for (size_t b = 0; b < todo.size(); b += chunk) {
-      if (ctx_.stop_after_evaluations >= 0 && evaluated_now_ >= ctx_.stop_after_evaluations)
-        throw Interrupted("stopped after the requested number of evaluations");
-      const size_t e = std::min(todo.size(), b + chunk);
-      std::vector<Request> part(todo.begin() + long(b), todo.begin() + long(e));
-      auto done = evaluator_.evaluate(part);
+    // The whole batch (a generation) goes to the evaluator at once: the executor starts the next training as soon as
+    // any ends (locally `jobs` at a time, or on whichever MPI rank is free). Trainings finished before a kill survive
+    // in their run folders and are read back, not retrained, by the resumed run.
+    bool interrupted = false;
+    if (ctx_.stop_after_evaluations >= 0) {
+      const auto allowed = size_t(std::max<int64_t>(0, ctx_.stop_after_evaluations - evaluated_now_));
+      if (todo.size() > allowed) {
+        todo.resize(allowed);
+        interrupted = true;
+      }
+    }
+    if (!todo.empty()) {
+      auto done = evaluator_.evaluate(todo);
       for (auto& c : done) {
         store_.put_candidate(c);
         ++evaluated_now_;
@@ -348,6 +339,7 @@ class BatchRun {
                                                : c.status + ": " + c.message);
       }
     }
+    if (interrupted) throw Interrupted("stopped after the requested number of evaluations");
     std::vector<Candidate> out;
     for (const auto& rq : requests) out.push_back(*store_.candidate(rq.key));
     return out;
@@ -565,7 +557,9 @@ void register_latency_task() {
 }
 
 std::shared_ptr<Evaluator> make_child_evaluator(const EvolveConfig& config, const EvolveContext& ctx) {
-  return std::make_shared<ChildEvaluator>(config, ctx.out_dir, ctx.executable);
+  return std::make_shared<ChildEvaluator>(config, ctx.out_dir,
+                                          ctx.executor ? ctx.executor : campaign::make_executor({config.jobs}),
+                                          ctx.progress);
 }
 
 // What a resume will read from state.db, checked before any training: the last (population, algorithm) checkpoint
@@ -607,41 +601,33 @@ static void check_store(const Store& store, const EvolveConfig& config, const st
 EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx) {
   config.validate();
   if (ctx.out_dir.empty()) throw ConfigError("out: an evolution needs an output folder");
-  // Alone, a device this machine lacks is an error now; under MPI the ranks that train have their own devices.
-  if (!ctx.evaluator && !dist::Cluster::current()) check_device(config.base.base.train.device);
+  auto executor = ctx.executor ? ctx.executor : campaign::make_executor({config.jobs});
+  // A device the trainings cannot use where they run is an error now (a plugged-in evaluator trains nothing).
+  if (!ctx.evaluator) executor->check_device(config.base.base.train.device);
   // Before anything is written: an evaluator that cannot work (a probe, an MPI rank) is an error here.
-  auto evaluator = ctx.evaluator ? ctx.evaluator : make_child_evaluator(config, ctx);
+  std::shared_ptr<Evaluator> evaluator = ctx.evaluator;
+  if (!evaluator) evaluator = std::make_shared<ChildEvaluator>(config, ctx.out_dir, executor, ctx.progress);
   const FolderLock lock(ctx.out_dir);  // one process per search folder (evolve --resume on a running search too)
   const fs::path out(ctx.out_dir);
   const auto db_path = out / "state.db";
   const bool existed = fs::exists(db_path);
-  if (existed && !ctx.resume)
-    throw ConfigError(fmt::format("{}: an evolution already lives here; pass --resume to continue it or choose "
-                                  "another --out",
-                                  ctx.out_dir));
+  campaign::refuse_without_resume(existed, ctx.resume, ctx.out_dir, "an evolution");
   fs::create_directories(out);
   Store store(db_path.string());
-  auto config_j = to_json(config);
-  config_j.erase("jobs");         // speed settings: a run may be resumed with others
-  config_j.erase("mpi_latency");  // (each candidate's latency_detail says which rank measured it)
-  config_j["base"].erase("threads");
-  config_j["base"].erase("blas_threads");
-  if (auto old = store.meta("config")) {
-    auto a = parse_json(*old, db_path.string() + ": meta 'config'");
-    a.erase("generations");  // more generations may be asked of a finished run
-    auto b = config_j;
-    b.erase("generations");
-    if (a != b)
-      throw ConfigError(fmt::format("{}: was started with different settings; resume with the same ones (or `nemokd "
-                                    "evolve --resume --out {}` alone) or use a new --out",
-                                    db_path.string(), ctx.out_dir));
-  }
+  // The stored identity (older runs stored their config less the speed settings: read back the same way).
+  const auto now = identity(config);
+  if (auto old = store.meta("config"))
+    campaign::check_identity(
+        parse_json(*old, db_path.string() + ": meta 'config'"), now, [](const nlohmann::json& j) { return identity(evolve_config_from_json(j)); },
+        db_path.string(),
+        fmt::format("resume with the same ones (or `nemokd evolve --resume --out {}` alone) or use a new --out",
+                    ctx.out_dir));
   if (existed) check_store(store, config, db_path.string());  // a damaged store is an error before any training
-  store.set_meta("config", config_j.dump());
+  store.set_meta("config", now.dump());
   write_json_file((out / "evolve.json").string(), to_json(config));
 
   // Teacher outputs computed once, here, before parallel trainings (or ranks) would each compute them.
-  if (!ctx.evaluator) kd::prepare_teacher_cache(config.base);
+  if (!ctx.evaluator) kd::prepare_teacher_cache(config.base, executor->distributed());
   BatchRun run(config, store, *evaluator, ctx);
   EvolveResult result;
 

@@ -1,10 +1,12 @@
 // NEMOKD phase 2: NSGA-II (pagmo2) over student architectures. Objectives, minimised: test error after partial
 // KD training (phase 1's alpha and T, the teacher-output cache) and latency from a probe on the target (plus,
 // optionally, parameters and MACs). One generation = one batch: pagmo builds all offspring, then asks for their
-// fitness in one call (member_bfe -> batch_fitness), which nemokd evaluates in parallel (child runs, `jobs` at a
-// time, or spread over MPI ranks: dist/cluster.h — the algorithm code is the same either way). Every evaluation is memoised in the run's SQLite store by canonical architecture; the (population,
-// algorithm) pair is checkpointed after each generation, so a killed run resumes with nothing finished lost or
-// redone, and ends exactly where an uninterrupted run with the same seed ends.
+// fitness in one call (member_bfe -> batch_fitness), which nemokd evaluates as one batch of child runs of the
+// campaign (campaign/campaign.h) on the executor it is given (`jobs` at a time, the next starting when any ends, or
+// spread over MPI ranks: campaign/executor.h — the algorithm code is the same either way). Every evaluation is
+// memoised in the run's SQLite store by canonical architecture; the (population, algorithm) pair is checkpointed
+// after each generation, so a killed run resumes with nothing finished lost or redone (finished trainings are read
+// back from their run folders), and ends exactly where an uninterrupted run with the same seed ends.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -13,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "campaign/executor.h"
 #include "kd/kd_run.h"
 #include "search/space.h"
 #include "search/store.h"
@@ -40,6 +43,9 @@ struct EvolveConfig {
 };
 nlohmann::json to_json(const EvolveConfig& c);
 EvolveConfig evolve_config_from_json(const nlohmann::json& j);
+// What a resumed evolution must keep: everything but jobs, threads and mpi_latency (speed and placement; each
+// candidate's latency_detail says which rank measured it) and generations (a finished run may be asked for more).
+nlohmann::json identity(const EvolveConfig& c);
 // Presets: k1/k2 (CIFAR-10/100, FlexStudent), k3 (CIFAR-100, flexible ResNet8x4), k-fmnist; `teacher` a run folder.
 EvolveConfig evolve_preset(const std::string& name, const std::string& teacher);
 
@@ -65,8 +71,8 @@ struct EvolveContext {
   std::string out_dir;
   bool resume = false;
   bool progress = true;
-  std::string executable;                 // nemokd binary for the child runs (default: this program)
-  std::shared_ptr<Evaluator> evaluator;   // null: child-process training + the configured latency probe
+  std::shared_ptr<campaign::Executor> executor;  // where the trainings run (null: make_executor with jobs)
+  std::shared_ptr<Evaluator> evaluator;   // null: child-run training + the configured latency probe
   int64_t stop_after_evaluations = -1;    // tests: throw Interrupted after this many new evaluations
 };
 

@@ -40,6 +40,31 @@ TrainRunConfig train_run_config_from_json(const nlohmann::json& j) {
   return c;
 }
 
+nlohmann::json run_identity(const nlohmann::json& run_config) {
+  return without(run_config, {"threads", "blas_threads"});
+}
+
+TrainRunConfig default_qat_config() {
+  TrainRunConfig c;
+  c.dataset.name = "mnist";
+  c.model.arch = "mlp";
+  auto& m = c.model.mlp;
+  m.hidden = models::mlp_preset_widths("tfc");
+  m.batchnorm = true;
+  m.dropout = 0.2;
+  m.activation = "tanh";
+  m.quant.input = "signed";
+  m.quant.input_bits = 8;
+  m.set_bits({2}, {2});
+  c.train.batch_size = 100;
+  c.train.optim.name = "adam";
+  c.train.optim.lr = 0.01;
+  c.train.optim.weight_decay = 0.0;
+  c.train.optim.schedule = "cosine";
+  c.train.normalization = data::Normalization::signed_unit;
+  return c;
+}
+
 RunRecord run_training(const TrainRunConfig& config, const RunContext& ctx) {
   if (ctx.out_dir.empty()) throw ConfigError("out: an output folder is required");
   const auto t0 = std::chrono::steady_clock::now();
@@ -86,10 +111,8 @@ RunRecord run_training(const TrainRunConfig& config, const RunContext& ctx) {
   opts.progress = ctx.progress;
   Trainer trainer(model, dataset, opts);
   // Anything that changes the trained weights must match for a checkpoint to be resumed; epochs may grow.
-  nlohmann::json key = record.config;
+  nlohmann::json key = run_identity(record.config);
   key["train"].erase("epochs");
-  key.erase("threads");
-  key.erase("blas_threads");
   trainer.set_resume_key(key);
   trainer.check_checkpoint();  // a checkpoint that cannot be resumed is refused before run.json is rewritten
   if (ctx.extension && ctx.extension->prepare) ctx.extension->prepare(trainer, dataset);

@@ -24,6 +24,17 @@ struct TrainRunConfig {
 nlohmann::json to_json(const TrainRunConfig& c);
 TrainRunConfig train_run_config_from_json(const nlohmann::json& j);
 
+// The identity of a run: what a finished run or a checkpoint must match to be reused or resumed. It is the run's
+// config without its speed settings (threads, blas_threads: they change no result). Works on any run config's
+// JSON whose speed settings sit at the top level (train, and extended runs such as "kd train").
+nlohmann::json run_identity(const nlohmann::json& run_config);
+inline nlohmann::json identity(const TrainRunConfig& c) { return run_identity(to_json(c)); }
+
+// The QAT recipe nemokd uses by default (after the FINN reference MLPs and their authors' training code):
+// TFC topology, FINN fixed-point weights, tanh activations, BatchNorm, dropout 0.2, input pixels mapped to
+// [-1, 1] and quantized to 8 bits, Adam lr 0.01 without weight decay, cosine schedule, batch 100.
+TrainRunConfig default_qat_config();
+
 // How a run that extends plain training (distillation, ...) plugs into run_training without copying it:
 // its own command name and full config for the record, and a hook that adjusts the Trainer (e.g. its loss)
 // once the data and the model exist.
