@@ -630,9 +630,7 @@ TEST(BrevitasFiles, TfcLogitsPredictionsAndEngine) {
 
 TEST(BrevitasFiles, SfcLogitsPredictionsAndEngine) {
   const std::string dir = brevitas_dir();
-  if (dir.empty() || !fs::exists(dir + "/sfc_2w2a.qonnx.onnx"))
-    GTEST_SKIP() << "sfc_2w2a.qonnx.onnx not found: set NEMOKD_BREVITAS_DIR (or the CMake option of that name) to the "
-                    "folder of the Brevitas exports";
+  ASSERT_TRUE(fs::exists(dir + "/sfc_2w2a.qonnx.onnx")) << dir << " has no sfc_2w2a.qonnx.onnx";
   const auto f = check_brevitas(dir + "/sfc_2w2a.qonnx.onnx", dir + "/sfc_2w2a.expected.json");
   EXPECT_LE(f.max_logit_diff, 1e-5);
   EXPECT_EQ(f.agree, f.n);

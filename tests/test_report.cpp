@@ -242,9 +242,92 @@ TEST(Report, EvolutionParetoFrontAndQVsK) {
   }
   EXPECT_EQ(qn, 4);
   EXPECT_EQ(kn, 4);  // 3 on the front + 1 baseline
+  for (const auto& r : q) EXPECT_EQ(r["how"], r["route"].get<std::string>()[0] == 'Q' ? "estimated" : "measured");
   // Missing objectives are an error naming the file.
   write_json(t.file("bad/candidates.json"), {{"candidates", {{{"generation", 1}, {"error", 0.1}}}}});
   EXPECT_THROW(load_evolution(t.file("bad")), nemokd::DataError);
+}
+
+// Issue 18 section 3: every Q-vs-K point says how it was obtained and on what; the expected-on-board FPGA figure is
+// a point of its own (never merged with the estimate); engine measurements of route Q's models sit beside route K's
+// CPU latencies on a chart of their own, and a non-torch probe is not called a CPU.
+TEST(Report, QVsKPointsSayHowAndOnWhatTheyWereObtained) {
+  nemokd::testing::TempDir t;
+  make_evolution(t.file("evo"));
+  make_sweep(t.file("sweep"));
+  {
+    auto j = json::parse(std::ifstream(t.file("sweep/results.json")));
+    j["rows"][0]["hw"]["fps_estimated"] = 2000.0;
+    j["rows"][0]["hw"]["fps_expected"] = 1340.0;
+    j["rows"][0]["hw"]["fps_expected_sd"] = 420.0;
+    write_json(t.file("sweep/results.json"), j);
+    auto c = json::parse(std::ifstream(t.file("evo/candidates.json")));
+    c["host"] = "Test CPU 9000, 2 cores";
+    write_json(t.file("evo/candidates.json"), c);
+  }
+  write_json(t.file("sweep/w1a1/engine_bench.json"),
+             {{"frames_per_second", 4.0e6}, {"single_frame_latency_us", 0.5}, {"batch", 4096}, {"threads", 2},
+              {"libtorch_fp32_frames_per_second", 8.0e5}, {"measured_on", "Test CPU 9000, 2 cores"}});
+  RunSet runs = load_runs({t.file("evo"), t.file("sweep")});
+  const json q = q_vs_k_rows(runs, {});
+  std::map<std::string, int> by_route;
+  for (const auto& r : q) {
+    ++by_route[r["route"].get<std::string>()];
+    const std::string route = r["route"];
+    if (route.find("engine") != std::string::npos) {
+      EXPECT_EQ(r["how"], "measured");
+      EXPECT_EQ(r["on"], "Test CPU 9000, 2 cores");
+      EXPECT_DOUBLE_EQ(r["fps"].get<double>(), 2.0e6);  // one frame per 0.5 us: batch 1, like route K's probe
+      EXPECT_EQ(r["label"], "tfc W1A1");
+    } else if (route.find("expected") != std::string::npos) {
+      EXPECT_EQ(r["how"], "expected on board");
+      EXPECT_DOUBLE_EQ(r["fps"].get<double>(), 1340.0);
+      EXPECT_DOUBLE_EQ(r["fps_high"].get<double>(), 1760.0);
+    } else if (route.rfind("K", 0) == 0) {
+      EXPECT_EQ(route, "K on CPU: LibTorch fp32, batch 1 (measured)");
+      EXPECT_EQ(r["on"], "Test CPU 9000, 2 cores");
+    } else {
+      EXPECT_EQ(r["how"], "estimated");
+      EXPECT_EQ(r["on"], "xc7z020");
+    }
+  }
+  EXPECT_EQ(by_route["Q on FPGA: estimated (cost model)"], 4);
+  EXPECT_EQ(by_route["Q on FPGA: expected on the board (calibrated)"], 1);
+  EXPECT_EQ(by_route["Q on CPU: integer engine, batch 1 (measured)"], 1);
+  EXPECT_EQ(by_route["K on CPU: LibTorch fp32, batch 1 (measured)"], 4);
+  ReportOptions o;
+  const auto s = write_report({t.file("sweep"), t.file("evo")}, t.file("out/report.html"), o);
+  EXPECT_THAT(s.charts, ::testing::Contains(std::string("q-vs-k-cpu-chart")));
+  // A command probe measured on its own target, not on this CPU: no common-device chart without engine points.
+  auto c = json::parse(std::ifstream(t.file("evo/candidates.json")));
+  c["device"] = "command:./bench.sh {onnx}";
+  write_json(t.file("evo/candidates.json"), c);
+  fs::remove(t.file("sweep/w1a1/engine_bench.json"));
+  runs = load_runs({t.file("evo"), t.file("sweep")});
+  for (const auto& r : q_vs_k_rows(runs, {}))
+    if (r["route"].get<std::string>()[0] == 'K') {
+      EXPECT_EQ(r["route"], "K on the probe's target (measured)");
+      EXPECT_EQ(r["on"], "command:./bench.sh {onnx}");
+    }
+  // A single training run with a saved engine measurement is a measured point too.
+  write_json(t.file("single/run.json"), {{"argv", {"nemokd", "quant", "train"}}, {"status", "completed"},
+                                         {"results", {{"final_test_accuracy", 0.95}, {"dataset", {{"name", "mnist"}}}}}});
+  write_json(t.file("single/engine_bench.json"),
+             {{"frames_per_second", 1.0e6}, {"single_frame_latency_us", 2.0}, {"batch", 4096}, {"threads", 2},
+              {"measured_on", "Test CPU 9000, 2 cores"}});
+  int single = 0;
+  for (const auto& r : q_vs_k_rows(load_runs({t.file("single")}), {})) {
+    ++single;
+    EXPECT_EQ(r["route"], "Q on CPU: integer engine, batch 1 (measured)");
+    EXPECT_DOUBLE_EQ(r["fps"].get<double>(), 5.0e5);
+    EXPECT_DOUBLE_EQ(r["accuracy"].get<double>(), 0.95);
+  }
+  EXPECT_EQ(single, 1);
+  const auto s2 = write_report({t.file("sweep"), t.file("evo")}, t.file("out2/report.html"), o);
+  EXPECT_THAT(s2.charts, ::testing::Not(::testing::Contains(std::string("q-vs-k-cpu-chart"))));
+  // A damaged engine record is an error naming the file, not a silently missing point.
+  write_json(t.file("sweep/w1a1/engine_bench.json"), {{"frames_per_second", 1.0}});
+  EXPECT_THROW(load_runs({t.file("sweep")}), nemokd::DataError);
 }
 
 TEST(Report, PageIsSelfContainedWithEveryChart) {

@@ -87,7 +87,7 @@ void TrainingFlags::apply(train::TrainRunConfig& c) const {
 }
 
 void RunFlags::add(CLI::App* cmd, train::TrainRunConfig& c, const std::string& what, bool single_run) {
-  cmd->add_option("--threads", c.threads, "Threads for torch (0 = all cores)")->capture_default_str();
+  cmd->add_option("--threads", c.threads, "Threads for torch (0 = the cores no other process is using; all of them on a quiet machine)")->capture_default_str();
   cmd->add_option("--blas-threads", c.blas_threads,
                   "OpenBLAS's own threads (0 = 1; torch's pool parallelises; >1 oversubscribes small machines)")
       ->capture_default_str();

@@ -76,7 +76,7 @@ void register_demo(CLI::App& app) {
                   "Epochs of the ResNet-8 teacher (longer than the students', so that it is the stronger model)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
-  cmd->add_option("--threads", f->threads, "Threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--threads", f->threads, "Threads (0 = the cores no other process is using)")->capture_default_str();
   cmd->add_option("--train-limit", f->train_limit, "Use only the first N training images (0 = all)")
       ->capture_default_str();
   cmd->add_flag("--resume", f->resume, "Continue an interrupted demo (finished stages are not redone)");

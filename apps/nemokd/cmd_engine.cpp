@@ -113,14 +113,17 @@ struct EngineFlags {
                     "auto (per layer, the fastest measured here) or force scalar | xnor | bitserial | int8")
         ->capture_default_str();
     cmd->add_option("--isa", isa, "auto (best this CPU has) or force scalar | avx2 | avx512")->capture_default_str();
-    cmd->add_option("--threads", threads, "Worker threads for batch inference (0 = all cores)")->capture_default_str();
+    cmd->add_option("--threads", threads,
+                    "Worker threads for batch inference (0 = the cores no other process is using; all of them on a "
+                    "quiet machine)")
+        ->capture_default_str();
   }
   engine::EngineOptions options() const {
     check_range("--threads", threads, 0, kMaxThreads);  // before any pool is made: 100000 threads hang
     engine::EngineOptions o;
     o.kernel = kernel;
     o.isa = isa;
-    o.threads = threads > 0 ? threads : hardware_cores();
+    o.threads = threads > 0 ? threads : threads_for_free_cores(hardware_cores(), other_running_tasks());
     return o;
   }
 };
@@ -261,7 +264,7 @@ void register_eval(CLI::App* engine_cmd) {
 // ---- bench ----
 void register_bench(CLI::App* engine_cmd) {
   struct Flags {
-    std::string model;
+    std::string model, save;
     int64_t batch = 4096;
     double seconds = 2.0;
     data::DataConfig data;
@@ -278,10 +281,18 @@ void register_bench(CLI::App* engine_cmd) {
       ->capture_default_str();
   cmd->add_option("--seconds", flags->seconds, "Minimum time per measurement")->check(CLI::Range(0.05, 600.0))
       ->capture_default_str();
+  cmd->add_option("--save", flags->save,
+                  "Also write the measurement (the --json record plus the CPU and the model's source) to this JSON "
+                  "file. Saved as engine_bench.json in a sweep cell's or training run's folder, `nemokd report` "
+                  "puts the model on the Q-vs-K chart as measured on this CPU");
   add_dataset_flags(cmd, flags->data);
   flags->engine.add(cmd);
   add_output_flags(cmd, flags->output);
   cmd->callback([flags] {
+    if (!flags->save.empty() && std::filesystem::path(flags->save).extension() != ".json")
+      throw ConfigError(fmt::format("--save {}: name a .json file", flags->save));
+    if (!flags->save.empty() && std::filesystem::exists(flags->save) && std::filesystem::is_directory(flags->save))
+      throw ConfigError(fmt::format("--save {}: is a folder; name a .json file", flags->save));
     auto im = engine::load_model(flags->model);
     if (flags->data.name.empty()) flags->data.name = source_of(im).value("dataset", std::string("mnist"));
     const auto options = flags->engine.options();
@@ -311,6 +322,14 @@ void register_bench(CLI::App* engine_cmd) {
                           {"speedup_vs_libtorch_fp32", fps / torch_fps},
                           {"layers", layers_json(im, &eng.plan())},
                           {"runtime", to_json(runtime_info())}};
+    if (!flags->save.empty()) {
+      auto record = out;
+      record["nemokd_engine_bench"] = 1;
+      record["measured_on"] = cpu_description();
+      record["dataset"] = flags->data.name;
+      record["source"] = source_of(im);
+      write_json_file(flags->save, record);
+    }
     if (flags->output.json) {
       print_json(out);
       return;

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <limits>
 #include <mutex>
 
 #include <ATen/Parallel.h>
@@ -86,13 +88,59 @@ int hardware_cores() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
+std::string cpu_description() {
+  std::ifstream info("/proc/cpuinfo");
+  std::string line, name;
+  while (std::getline(info, line))
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      const auto start = colon == std::string::npos ? colon : line.find_first_not_of(" \t", colon + 1);
+      if (start != std::string::npos) name = line.substr(start);
+      break;
+    }
+  if (name.empty()) name = "unknown CPU";
+  return fmt::format("{}, {} core{}", name, hardware_cores(), hardware_cores() == 1 ? "" : "s");
+}
+
+int threads_for_free_cores(int cores, int others_running) {
+  return std::clamp(cores - std::max(others_running, 0), 1, std::max(cores, 1));
+}
+
+int other_running_tasks() {
+  int fewest = -1;
+  for (int sample = 0; sample < 5; ++sample) {
+    if (sample > 0) ::usleep(1000);
+    std::ifstream stat("/proc/stat");
+    std::string key;
+    long value = -1;
+    while (stat >> key) {
+      if (key == "procs_running") {
+        stat >> value;
+        break;
+      }
+      stat.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+    }
+    if (value < 1) return 0;  // unreadable: assume a quiet machine
+    const int others = static_cast<int>(std::min<long>(value - 1, 1 << 20));
+    fewest = fewest < 0 ? others : std::min(fewest, others);
+  }
+  return std::max(fewest, 0);
+}
+
 int configure_threads(int threads, int blas_threads) {
   // Checked before anything is set: creating 100 000 threads hangs the process.
   if (threads < 0 || threads > kMaxThreads)
     throw ConfigError(fmt::format("threads: {} is out of range [0, {}] (0 = all cores)", threads, kMaxThreads));
   if (blas_threads < 0 || blas_threads > kMaxThreads)
     throw ConfigError(fmt::format("blas_threads: {} is out of range [0, {}]", blas_threads, kMaxThreads));
-  const int n = threads == 0 ? hardware_cores() : threads;
+  int n = threads;
+  if (n == 0) {
+    const int cores = hardware_cores(), others = other_running_tasks();
+    n = threads_for_free_cores(cores, others);
+    if (n < cores)
+      spdlog::debug("{} of {} cores are busy with other work: using {} thread{} (--threads N to choose)", cores - n,
+                   cores, n, n == 1 ? "" : "s");
+  }
   at::set_num_threads(n);
   // Inter-op threads can only be set once, before any inter-op work; later calls keep the first value.
   std::call_once(g_interop_once, [n] {
@@ -135,6 +183,7 @@ RuntimeInfo runtime_info() {
   r.torch_threads = at::get_num_threads();
   r.torch_interop_threads = at::get_num_interop_threads();
   r.cores = hardware_cores();
+  r.cpu = cpu_description();
   r.blas = blas_info();
   r.parallel_info = at::get_parallel_info();
   r.openmp_waiting = openmp_waiting();
@@ -148,6 +197,7 @@ nlohmann::json to_json(const RuntimeInfo& r) {
           {"torch_threads", r.torch_threads},
           {"torch_interop_threads", r.torch_interop_threads},
           {"cores", r.cores},
+          {"cpu", r.cpu},
           {"openmp_waiting", r.openmp_waiting},
           {"blas",
            {{"library", r.blas.library},

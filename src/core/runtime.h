@@ -11,6 +11,10 @@ namespace nemokd {
 // Number of online CPU cores.
 int hardware_cores();
 
+// The CPU's model name as the kernel reports it (/proc/cpuinfo "model name", e.g. "AMD EPYC 9R14"), with the core
+// count: what a measured number was measured on. "unknown CPU" when /proc/cpuinfo says nothing.
+std::string cpu_description();
+
 // Most threads a --threads/--blas-threads value may ask for; checked before anything is set.
 inline constexpr int kMaxThreads = 1024;
 
@@ -24,7 +28,18 @@ inline constexpr const char* kDefaultSpinCount = "10000";
 void reexec_with_bounded_openmp_spin(char** argv);
 std::string openmp_waiting();
 
-// Sets torch intra-op threads and inter-op threads (once per process) to `threads` (0 = all cores), and
+// How many of `cores` cores a default thread count (--threads 0) should use when `others_running` other tasks are
+// runnable: the cores nobody else is using, at least 1. Torch's OpenMP threads wait at every barrier for the slowest
+// thread, and a thread sharing its core with a busy process is the slowest by a factor of two or more, so running on
+// the idle cores only beats running on all of them (bench/bench_contention.sh has the measurements).
+int threads_for_free_cores(int cores, int others_running);
+
+// Other runnable tasks on this machine right now: /proc/stat's procs_running minus the caller, the smallest of a
+// few samples a millisecond apart (one sample also catches short-lived tasks). 0 when /proc/stat is unreadable.
+int other_running_tasks();
+
+// Sets torch intra-op threads and inter-op threads (once per process) to `threads` (0 = the idle cores, see
+// threads_for_free_cores(); all cores on a quiet machine), and
 // OpenBLAS's own pool to `blas_threads` (0 = 1: torch's pool supplies the parallelism; two spinning pools on
 // the same cores collapse throughput). Returns the torch thread count in effect.
 int configure_threads(int threads, int blas_threads = 0);
@@ -51,6 +66,7 @@ struct RuntimeInfo {
   int torch_threads = 0;
   int torch_interop_threads = 0;
   int cores = 0;
+  std::string cpu;  // cpu_description()
   BlasInfo blas;
   std::string parallel_info;  // at::get_parallel_info()
   std::string openmp_waiting;  // openmp_waiting()

@@ -156,9 +156,30 @@ HwEstimate hw_from_json(const json& h) {
   // FPS and fit columns are labelled since the FPGA model reports both throughputs and both fit verdicts
   // (docs/FPGA.md); tables written before that say "fps" (estimated) and "fits" (at FINN's planning shares).
   e.fps = h.contains("fps_estimated") ? num(h, "fps_estimated") : num(h, "fps");
+  e.fps_expected = num(h, "fps_expected");
+  e.fps_expected_sd = num(h, "fps_expected_sd");
   e.fits = h.contains("fits_planning") ? h.value("fits_planning", false) : h.value("fits", false);
   e.fit = str(h, "fit");
   return e;
+}
+
+// RUN/engine_bench.json (`nemokd engine bench --save`), or nothing when the folder has none.
+std::optional<EngineBench> load_engine_bench(const fs::path& run_dir) {
+  const fs::path p = run_dir / "engine_bench.json";
+  if (!fs::is_regular_file(p)) return std::nullopt;
+  const auto j = read_json(p);
+  EngineBench b;
+  b.frames_per_second = num(j, "frames_per_second");
+  b.single_frame_latency_us = num(j, "single_frame_latency_us");
+  b.libtorch_fp32_frames_per_second = num(j, "libtorch_fp32_frames_per_second");
+  b.batch = integer(j, "batch");
+  b.threads = static_cast<int>(integer(j, "threads"));
+  b.measured_on = str(j, "measured_on");
+  if (!(b.single_frame_latency_us > 0) || !(b.frames_per_second > 0))
+    throw DataError(fmt::format("{}: needs positive 'frames_per_second' and 'single_frame_latency_us' (written by "
+                                "`nemokd engine bench --save`)", p.string()));
+  if (b.measured_on.empty()) b.measured_on = "unrecorded CPU";
+  return b;
 }
 
 std::string join_argv(const json& argv) {
@@ -291,7 +312,10 @@ Sweep load_sweep(const std::string& dir) {
     // The cell's folder: as recorded (relative to where the sweep ran), else wXaY under the sweep.
     fs::path cell_dir = d / fmt::format("w{}a{}", c.wbits, c.abits);
     if (!fs::is_directory(cell_dir) && !c.run_dir.empty()) cell_dir = c.run_dir;
-    if (fs::is_directory(cell_dir)) c.curve = load_curve(cell_dir);
+    if (fs::is_directory(cell_dir)) {
+      c.curve = load_curve(cell_dir);
+      c.engine = load_engine_bench(cell_dir);
+    }
     s.cells.push_back(std::move(c));
   }
   std::sort(s.cells.begin(), s.cells.end(),
@@ -366,6 +390,7 @@ SingleRun load_single_run(const std::string& dir) {
     s.model = arch + (m.contains(arch) ? " " + m[arch].dump() : "");
   }
   s.curve = load_curve(d);
+  s.engine = load_engine_bench(d);
   return s;
 }
 
@@ -432,6 +457,7 @@ Evolution load_evolution(const std::string& dir) {
   if (!cands.is_array()) throw DataError(fmt::format("{}: no 'candidates' array", p.string()));
   if (j.is_object()) {
     ev.device = str(j, "device");
+    ev.host = str(j, "host");
     ev.dataset = str(j, "dataset");
     ev.command = j.contains("argv") ? join_argv(j["argv"]) : str(j, "command");
   }

@@ -16,7 +16,9 @@ inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // FPGA estimate of one design (a sweep row's `hw` object or a row of an `fpga grid` CSV).
 struct HwEstimate {
-  double lut = kNaN, ff = kNaN, bram18 = kNaN, dsp = kNaN, fps = kNaN;
+  double lut = kNaN, ff = kNaN, bram18 = kNaN, dsp = kNaN;
+  double fps = kNaN;                                   // *estimated*: f_clk / slowest unit (cost model)
+  double fps_expected = kNaN, fps_expected_sd = kNaN;  // *expected on the board*: calibrated (NaN in older tables)
   bool fits = false;
   std::string fit;  // "fits xc7z020" / "does not fit ...: LUT ..."
   int pe = 0, simd = 0;
@@ -28,6 +30,15 @@ struct EpochPoint {
   double train_accuracy = kNaN, val_accuracy = kNaN, test_accuracy = kNaN;
 };
 
+// The integer engine *measured* on a CPU (`nemokd engine bench --save RUN/engine_bench.json`): batch throughput on
+// `threads` threads and single-frame latency on one thread (what route K's batch-1 latency probe measures).
+struct EngineBench {
+  double frames_per_second = kNaN, single_frame_latency_us = kNaN, libtorch_fp32_frames_per_second = kNaN;
+  long long batch = 0;
+  int threads = 0;
+  std::string measured_on;  // CPU model and cores
+};
+
 // W x A sweep (`nemokd quant sweep`): sweep.json + results.json, a cell per wXaY folder.
 struct SweepCell {
   int wbits = 0, abits = 0;
@@ -37,6 +48,7 @@ struct SweepCell {
   std::map<int, double> test_accuracy_at;  // epoch -> test accuracy (the sweep's eval_at points)
   std::optional<HwEstimate> hw;
   std::vector<EpochPoint> curve;  // per epoch, from the cell's metrics.json when present
+  std::optional<EngineBench> engine;  // the cell folder's engine_bench.json when present
   std::string label() const { return "W" + std::to_string(wbits) + "A" + std::to_string(abits); }
 };
 struct Sweep {
@@ -67,6 +79,7 @@ struct SingleRun {
   double final_test_accuracy = kNaN, final_val_accuracy = kNaN;
   int epochs = 0;
   std::vector<EpochPoint> curve;
+  std::optional<EngineBench> engine;  // the folder's engine_bench.json when present
 };
 
 // Integer engine against the QAT model (experiments/engine/compare.csv).
@@ -114,6 +127,7 @@ struct Candidate {
 };
 struct Evolution {
   std::string dir, device, dataset, command;
+  std::string host;  // the CPU the search ran on ("" in older records): where a torch probe measured
   std::vector<Candidate> candidates, baselines;  // baselines: generation unused
   std::string proxy_unit;  // "" = latency_ms is milliseconds; else what the proxy counts ("MACs", "parameters")
   int failed = 0;          // candidates that did not complete (not in `candidates`)

@@ -467,6 +467,7 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
       j["latency_proxy"] = ok ? nlohmann::json(c.latency) : nlohmann::json();
   };
   nlohmann::json cj = {{"device", config.latency},
+                       {"host", cpu_description()},  // where the search ran: what a torch probe measured on
                        {"dataset", config.base.base.dataset.name},
                        {"command", fmt::format("nemokd evolve --config {}/evolve.json", out_dir)},
                        {"candidates", nlohmann::json::array()},

@@ -18,7 +18,7 @@ struct TrainRunConfig {
   data::DataConfig dataset;
   models::ModelConfig model;
   TrainOptions train;
-  int threads = 0;       // torch threads; 0 = all cores
+  int threads = 0;       // torch threads; 0 = the idle cores (configure_threads)
   int blas_threads = 0;  // OpenBLAS's own pool; 0 = 1 (see core/runtime.h)
 };
 nlohmann::json to_json(const TrainRunConfig& c);
