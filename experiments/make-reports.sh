@@ -29,8 +29,16 @@ k_runs=()
 for k in "${k_runs[@]}"; do
   "$nemokd" report "$k" --out "$out/$(basename "$k").html" --title "$(basename "$k")"
 done
-"$nemokd" report experiments/q1/runs experiments/q2/runs "$out/q2-foldings" "${k_runs[@]}" --out "$out/all.html" \
-  --title "Route Q and route K" --no-epoch-curves
+q_cnn=()  # quantized CNNs (experiments/qcnn-fmnist), once that experiment has run
+for d in experiments/qcnn-fmnist/runs/cnv experiments/qcnn-fmnist/runs/qflexstudent; do
+  [[ -f "$d/results.json" ]] && q_cnn+=("$d")
+done
+if ((${#q_cnn[@]})); then
+  "$nemokd" report "${q_cnn[@]}" experiments/q2/runs --out "$out/qcnn-fmnist.html" \
+    --title "Quantized CNNs and the Q2 MLPs on Fashion-MNIST"
+fi
+"$nemokd" report experiments/q1/runs experiments/q2/runs "${q_cnn[@]}" "$out/q2-foldings" "${k_runs[@]}" \
+  --out "$out/all.html" --title "Route Q and route K" --no-epoch-curves
 
 if ((shots)); then
   check=scripts/report-check.sh
@@ -45,6 +53,7 @@ if ((shots)); then
   if [[ -f experiments/nemokd-fmnist/run/candidates.json ]]; then
     bash "$check" "$out/nemokd-fmnist.html" docs/img/report-nemokd-fmnist.png 1200x1000 evo0-pareto
   fi
-  bash "$check" "$out/all.html" docs/img/report-q-vs-k.png 1200x800 q-vs-k-chart
+  bash "$check" "$out/all.html" docs/img/report-q-vs-k.png 1200x1100 q-vs-k-chart
+  bash "$check" "$out/all.html" docs/img/report-q-vs-k-cpu.png 1200x900 q-vs-k-cpu-chart
 fi
 ls -l "$out"/*.html

@@ -1053,7 +1053,7 @@ json q_vs_k_chart(const json& rows, const std::vector<std::string>& routes) {
     range.push_back(palette[std::find(all.begin(), all.end(), r) - all.begin()]);
   }
   const json color = {{"field", "route"}, {"type", "nominal"}, {"title", "how each number was obtained"},
-                      {"legend", {{"labelLimit", 360}, {"orient", "bottom"}, {"columns", 1}}},
+                      {"legend", {{"labelLimit", 360}, {"titleLimit", 360}, {"orient", "bottom"}, {"columns", 1}}},
                       {"scale", {{"domain", routes}, {"range", range}}}};
   // The spread of the expected-on-board figures (1 sd of the calibration), as a horizontal bar (only when there is
   // one: an empty layer makes Vega warn about infinite extents).
