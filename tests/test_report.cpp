@@ -330,6 +330,34 @@ TEST(Report, QVsKPointsSayHowAndOnWhatTheyWereObtained) {
   EXPECT_THROW(load_runs({t.file("sweep")}), nemokd::DataError);
 }
 
+// Issue 16: MLP against CNN at equal FPGA cost. Two sweeps with FPGA columns (an MLP and a CNN family) get the
+// cross-model section; a single sweep does not (its own section has the resource charts).
+TEST(Report, RouteQAcrossModelsAtEqualFpgaCost) {
+  nemokd::testing::TempDir t;
+  make_sweep(t.file("mlp"));
+  make_sweep(t.file("cnn"));
+  {
+    auto j = json::parse(std::ifstream(t.file("cnn/results.json")));
+    j.erase("hidden");
+    j["arch"] = "cnv";
+    write_json(t.file("cnn/results.json"), j);
+  }
+  const RunSet runs = load_runs({t.file("mlp"), t.file("cnn")});
+  ASSERT_EQ(runs.sweeps.size(), 2u);
+  EXPECT_EQ(runs.sweeps[0].topology, "tfc");
+  EXPECT_EQ(runs.sweeps[1].topology, "cnv");
+  ReportOptions o;
+  const auto both = write_report({t.file("mlp"), t.file("cnn")}, t.file("out/both.html"), o);
+  EXPECT_THAT(both.charts, ::testing::Contains(std::string("q-cost-lut")));
+  EXPECT_THAT(both.charts, ::testing::Contains(std::string("q-cost-fps")));
+  std::ifstream in(t.file("out/both.html"));
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("cnv on mnist"), std::string::npos);
+  EXPECT_NE(html.find("tfc on mnist"), std::string::npos);
+  const auto one = write_report({t.file("mlp")}, t.file("out/one.html"), o);
+  EXPECT_THAT(one.charts, ::testing::Not(::testing::Contains(std::string("q-cost-lut"))));
+}
+
 TEST(Report, PageIsSelfContainedWithEveryChart) {
   nemokd::testing::TempDir t;
   make_sweep(t.file("sweep"));

@@ -1102,6 +1102,63 @@ std::vector<std::string> routes_in(const json& rows) {
 
 }  // namespace
 
+// Route Q across models (MLPs and CNNs, several sweeps): which model is more accurate at equal FPGA cost? One point
+// per trained cell with FPGA columns, at the folding of its sweep; resources and FPS are the cost model's estimates.
+std::optional<Section> q_cost_section(const RunSet& runs) {
+  json rows = json::array();
+  std::set<std::string> models;
+  for (const auto& s : runs.sweeps) {
+    const std::string device = s.hw_setup.is_object() ? s.hw_setup.value("device", "") : "";
+    const std::string model = fmt::format("{} on {}", s.topology.empty() ? "?" : s.topology, s.dataset);
+    for (const auto& c : s.cells) {
+      if (!c.hw || std::isnan(c.final_test_accuracy) || std::isnan(c.hw->lut)) continue;
+      models.insert(model);
+      rows.push_back({{"model", model}, {"cell", c.label()}, {"accuracy", c.final_test_accuracy}, {"lut", c.hw->lut},
+                      {"bram18", c.hw->bram18}, {"fps", c.hw->fps},
+                      {"fits", c.hw->fits ? "fits at FINN's planning shares" : "does not fit at the planning shares"},
+                      {"setup", fmt::format("{} PE{} SIMD{}", device, c.hw->pe, c.hw->simd)}});
+    }
+  }
+  if (models.size() < 2) return std::nullopt;  // one model: its sweep section already has the resource charts
+  Section sec;
+  sec.id = "q-cost";
+  sec.title = "Route Q across models: accuracy against FPGA cost";
+  sec.intro = "Every trained cell of every sweep with FPGA columns, at its sweep's folding: which model is more accurate "
+              "for the same LUT or BRAM budget, and what throughput it buys. LUT, BRAM18 and FPS are estimated by the "
+              "cost model (docs/FPGA.md); accuracy is the measured test accuracy of the trained cell.";
+  const json tip = tooltip({{"model", "model"}, {"cell", "cell"}, {"setup", "folding"}, {"accuracy", "accuracy"},
+                            {"lut", "LUT (estimated)"}, {"bram18", "BRAM18 (estimated)"}, {"fps", "FPS (estimated)"},
+                            {"fits", "fit"}});
+  auto chart = [&](const char* field, const char* title) {
+    return vl({{"data", {{"values", rows}}}, {"width", 260}, {"height", 240},
+               {"mark", {{"type", "point"}, {"filled", true}, {"size", 55}, {"opacity", 0.85}}},
+               {"encoding",
+                {{"x", {{"field", field}, {"type", "quantitative"}, {"title", title}, {"scale", {{"type", "log"}}}}},
+                 {"y", {{"field", "accuracy"}, {"type", "quantitative"}, {"title", "test accuracy"},
+                        {"scale", {{"zero", false}}}, {"axis", {{"format", ".1%"}}}}},
+                 {"color", {{"field", "model"}, {"type", "nominal"}, {"title", "model"}, {"legend", {{"labelLimit", 300}}}}},
+                 {"shape", {{"field", "fits"}, {"type", "nominal"}, {"title", "fit"}, {"legend", {{"labelLimit", 300}}}}},
+                 {"tooltip", tip}}}});
+  };
+  Block b;
+  b.chart = {"q-cost-lut", "Accuracy against LUT (estimated)", "LUT on a log scale; shape = fit verdict at FINN's planning shares.",
+             chart("lut", "LUT (estimated, log)")};
+  sec.blocks.push_back(std::move(b));
+  Block c;
+  c.chart = {"q-cost-fps", "Accuracy against FPS (estimated)", "Throughput at the sweep's folding: f_clk / slowest unit.",
+             chart("fps", "frames per second (estimated, log)")};
+  Table t;
+  t.caption = "Every cell";
+  t.collapsed = rows.size() > 16;
+  t.header = {"model", "cell", "folding", "test accuracy", "LUT", "BRAM18", "FPS (estimated)", "fit"};
+  for (const auto& r : rows)
+    t.rows.push_back({r["model"], r["cell"], r["setup"], pct(r["accuracy"].get<double>()), grouped(r["lut"].get<double>()),
+                      grouped(r["bram18"].get<double>()), fps_text(r["fps"].get<double>()), r["fits"]});
+  c.tables.push_back(std::move(t));
+  sec.blocks.push_back(std::move(c));
+  return sec;
+}
+
 std::optional<Section> q_vs_k_section(const RunSet& runs, const ReportOptions& o) {
   const json rows = q_vs_k_rows(runs, o.generations);
   if (rows.empty()) return std::nullopt;
@@ -1194,6 +1251,7 @@ std::vector<Section> build_sections(const RunSet& runs, const ReportOptions& o) 
       case RunKind::evolution: out.push_back(evolution_section(runs.evolution[iev], e, fmt::format("evo{}", iev), o)), ++iev; break;
     }
   }
+  if (auto s = q_cost_section(runs)) out.push_back(std::move(*s));
   if (auto s = q_vs_k_section(runs, o)) out.push_back(std::move(*s));
   return out;
 }

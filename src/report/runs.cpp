@@ -290,6 +290,8 @@ Sweep load_sweep(const std::string& dir) {
   if (res.contains("eval_at")) s.eval_at = res["eval_at"].get<std::vector<int>>();
   else if (cfg.contains("eval_at")) s.eval_at = cfg["eval_at"].get<std::vector<int>>();
   s.topology = topology_name(s.hidden);
+  // A CNN sweep has no hidden widths: its family names it (cnv, qflexstudent).
+  if (s.hidden.empty() && !str(res, "arch").empty() && str(res, "arch") != "mlp") s.topology = str(res, "arch");
   s.hw_setup = res.value("hw", json());
   for (const auto& r : res["rows"]) {
     SweepCell c;
