@@ -581,8 +581,8 @@ void set_epilogue(PackedLayer& L) {
   }
   L.out_item_bytes = L.op == LayerKind::conv ? L.out_layout.pixel_bytes : L.out_layout.stride;
   L.out_plane_bytes = L.out_layout.words * 4;
-  // The vector epilogue counts thresholds linearly; for many levels the scalar binary search is cheaper.
-  L.epilogue = L.isa == IsaLevel::avx512 && L.nthr <= 15 ? epilogue_avx512 : epilogue_scalar;
+  // The AVX-512 epilogue compares level by level for few levels and binary-searches all lanes for many.
+  L.epilogue = L.isa == IsaLevel::avx512 ? epilogue_avx512 : epilogue_scalar;
 }
 
 }  // namespace nemokd::engine::detail
