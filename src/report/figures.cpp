@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "core/pareto.h"
+
 namespace nemokd::report {
 using nlohmann::json;
 
@@ -269,17 +271,27 @@ std::vector<Candidate> pareto_front(const std::vector<Candidate>& candidates) {
   const bool flagged = generations.size() == 1 &&
                        std::any_of(candidates.begin(), candidates.end(), [](const Candidate& c) { return c.pareto; });
   std::set<std::string> seen;  // an architecture proposed again in later generations is one point
-  for (const auto& c : candidates) {
-    if (!seen.insert(fmt::format("{}|{}|{}", c.architecture, c.latency_ms, c.error)).second) continue;
-    bool keep = flagged ? c.pareto : true;
-    if (!flagged)
-      for (const auto& o : candidates)
-        if (o.latency_ms <= c.latency_ms && o.error <= c.error && (o.latency_ms < c.latency_ms || o.error < c.error)) {
-          keep = false;
-          break;
-        }
-    if (keep) front.push_back(c);
+  std::vector<size_t> points;  // indices into `candidates`
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const auto& c = candidates[i];
+    if (seen.insert(fmt::format("{}|{}|{}", c.architecture, c.latency_ms, c.error)).second && (!flagged || c.pareto))
+      points.push_back(i);
   }
+  if (!flagged) {  // the non-dominated ones (minimise latency and error; strict dominance: equal points all stay)
+    auto order = points;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return std::tie(candidates[a].latency_ms, candidates[a].error) <
+             std::tie(candidates[b].latency_ms, candidates[b].error);
+    });
+    const auto kept = sweep_front(std::move(order), [&](size_t k, size_t p) {
+      const auto &a = candidates[k], &b = candidates[p];
+      return a.latency_ms <= b.latency_ms && a.error <= b.error && (a.latency_ms < b.latency_ms || a.error < b.error);
+    });
+    const std::set<size_t> on_front(kept.begin(), kept.end());
+    points.erase(std::remove_if(points.begin(), points.end(), [&](size_t i) { return !on_front.count(i); }),
+                 points.end());
+  }
+  for (size_t i : points) front.push_back(candidates[i]);  // in the candidates' order, as before the sort below
   std::sort(front.begin(), front.end(), [](const Candidate& a, const Candidate& b) {
     return std::tie(a.latency_ms, a.error) < std::tie(b.latency_ms, b.error);
   });
