@@ -27,8 +27,8 @@ uint32_t crc32_of(const void* data, size_t n, uint32_t crc) {
   return crc;
 }
 
-uint64_t fnv1a64(std::string_view text) {
-  uint64_t h = 1469598103934665603ull;  // offset basis
+uint64_t memo_hash64(std::string_view text) {
+  uint64_t h = 1469598103934665603ull;  // not FNV's standard basis: see hash.h
   for (unsigned char c : text) {
     h ^= c;
     h *= 1099511628211ull;  // FNV prime

@@ -121,7 +121,7 @@ EvolveConfig evolve_preset(const std::string& name, const std::string& teacher) 
 // architecture (latency does not depend on the trained values), parameters and MACs.
 namespace {
 
-std::string short_hash(const std::string& s) { return fmt::format("{:016x}", fnv1a64(s)); }
+std::string short_hash(const std::string& s) { return fmt::format("{:016x}", memo_hash64(s)); }
 
 constexpr const char* kLatencyTask = "latency";
 

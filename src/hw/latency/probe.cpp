@@ -289,7 +289,7 @@ std::string latency_cache_key(const ProbeSpec& spec, const nlohmann::json& model
                             {"probe", target},
                             {"model", model_description},
                             {"input", {input.channels, input.height, input.width}}};
-  return fmt::format("lat1-{}-{:016x}", s.kind, fnv1a64(j.dump()));
+  return fmt::format("lat1-{}-{:016x}", s.kind, memo_hash64(j.dump()));
 }
 
 }  // namespace nemokd::hw::latency
