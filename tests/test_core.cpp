@@ -3,19 +3,26 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <random>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/atomic_file.h"
+#include "core/csv.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/folder_lock.h"
 #include "core/json_config.h"
+#include "core/pareto.h"
 #include "core/run_record.h"
 #include "core/runtime.h"
 #include "test_support.h"
@@ -290,4 +297,145 @@ TEST(Runtime, AllocatorTuningKeepsLargeBlocksInTheHeap) {
   const auto mapped_during = mallinfo2().hblks;
   std::free(p);
   EXPECT_EQ(mapped_during, mapped_before);
+}
+
+// ---- issue 15, hygiene: the one atomic write, the one CSV writer, one home per hash, one Pareto sweep ----
+
+TEST(Csv, QuotesFieldsWithCommasQuotesAndLineBreaks) {
+  EXPECT_EQ(csv_field("plain 1.5"), "plain 1.5");
+  EXPECT_EQ(csv_field(""), "");
+  EXPECT_EQ(csv_field("512,256"), "\"512,256\"");
+  EXPECT_EQ(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(csv_field("two\nlines"), "\"two\nlines\"");
+  EXPECT_EQ(csv_field("cr\r"), "\"cr\r\"");
+  CsvTable t({"name", "note"});
+  t.add_row({"a", "x, y"});
+  t.add_row({"b \"q\"", "line1\nline2"});
+  t.add_row({"", "end"});
+  EXPECT_EQ(t.rows(), 3u);
+  EXPECT_EQ(t.text(), "name,note\na,\"x, y\"\n\"b \"\"q\"\"\",\"line1\nline2\"\n,end\n");
+  // A reader gets every field back as it was.
+  const auto back = parse_csv(t.text(), "t.csv");
+  ASSERT_EQ(back.size(), 4u);
+  EXPECT_EQ(back[1], (std::vector<std::string>{"a", "x, y"}));
+  EXPECT_EQ(back[2], (std::vector<std::string>{"b \"q\"", "line1\nline2"}));
+  EXPECT_EQ(back[3], (std::vector<std::string>{"", "end"}));
+  // CRLF line ends and empty lines are read too; a record of the wrong width is refused when written.
+  EXPECT_EQ(parse_csv("a,b\r\n\r\n1,2\r\n", "x"), (std::vector<std::vector<std::string>>{{"a", "b"}, {"1", "2"}}));
+  EXPECT_THROW(t.add_row({"only one"}), Error);
+  EXPECT_THROW(parse_csv("a,\"open\n", "bad.csv"), DataError);
+}
+
+TEST(Csv, WriteIsAtomicAndAFailedWriteLeavesNoFile) {
+  nemokd::testing::TempDir dir;
+  CsvTable t({"k", "v"});
+  t.add_row({"1", "a,b"});
+  t.write(dir.file("t.csv"));
+  std::ifstream in(dir.file("t.csv"));
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), t.text());
+  EXPECT_FALSE(std::filesystem::exists(dir.file("t.csv.tmp")));
+  // A folder that does not exist: one Error naming the file, nothing created.
+  try {
+    t.write(dir.file("missing/t.csv"));
+    FAIL() << "wrote into a missing folder";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing/t.csv"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.file("missing")));
+}
+
+// A full disk while a table is written (RLIMIT_FSIZE with SIGXFSZ ignored: writes past the limit fail with EFBIG,
+// as with ENOSPC): one Error, no table and no temp file.
+TEST(CsvDeathTest, FullDiskIsOneErrorWithNoFileLeft) {
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
+  nemokd::testing::TempDir dir;
+  const std::string path = dir.file("results.csv");
+  auto child = [&] {
+    signal(SIGXFSZ, SIG_IGN);
+    rlimit limit{4096, 4096};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    CsvTable t({"i", "text"});
+    for (int i = 0; i < 2000; ++i) t.add_row({std::to_string(i), "some, text"});
+    std::string message;
+    try {
+      t.write(path);
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    const bool ok = message.find("results.csv.tmp: cannot write") != std::string::npos &&
+                    message.find("write failed") != std::string::npos && !std::filesystem::exists(path) &&
+                    !std::filesystem::exists(path + ".tmp");
+    std::filesystem::remove_all(dir.path());  // exit() skips the destructors of this (re-executed) test body
+    std::exit(ok ? 0 : 1);
+  };
+  EXPECT_EXIT(child(), ::testing::ExitedWithCode(0), "");
+}
+
+TEST(AtomicFile, HeaderRewriteCommitAndAbandon) {
+  nemokd::testing::TempDir dir;
+  const std::string path = dir.file("f.bin");
+  {
+    AtomicFile f(path, AtomicFile::Temp::per_process);
+    EXPECT_EQ(f.temp_path(), fmt::format("{}.tmp.{}", path, ::getpid()));
+    f.write("xxxx-body");
+    f.write_at(0, "head", 4);
+    EXPECT_THROW(f.write_at(8, "ab", 2), Error);  // past the bytes written: a bug, refused
+    EXPECT_FALSE(std::filesystem::exists(path));  // nothing visible before commit
+    f.commit();
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), "head-body");
+  {
+    AtomicFile f(path);
+    f.write("half");
+    EXPECT_TRUE(std::filesystem::exists(path + ".tmp"));
+  }  // abandoned (an exception on the way): the temp file goes, the file keeps what it held
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_EQ(std::filesystem::file_size(path), 9u);
+}
+
+TEST(Hash, KnownValues) {
+  // Published check values: CRC-32 of "123456789" (the CRC catalogue), SHA-256 and MD5 of "abc" (FIPS 180-2,
+  // RFC 1321). The memo hash: FNV-1a's steps from its own offset (hash.h), values computed independently in Python.
+  EXPECT_EQ(crc32_of("123456789", 9), 0xCBF43926u);
+  EXPECT_EQ(crc32_of("56789", 5, crc32_of("1234", 4)), 0xCBF43926u);  // continues
+  EXPECT_EQ(memo_hash64(""), 1469598103934665603ull);
+  EXPECT_EQ(memo_hash64("a"), 0x44bd8ad473cd9906ull);
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  nemokd::testing::TempDir dir;
+  write_text_file(dir.file("abc"), "abc");
+  EXPECT_EQ(sha256_file(dir.file("abc")), sha256_hex("abc"));
+  EXPECT_EQ(md5_file(dir.file("abc")), "900150983cd24fb0d6963f7d28e17f72");
+  EXPECT_THROW(sha256_file(dir.file("absent")), DataError);
+}
+
+// The sorted sweep against the definition (strict dominance, all objectives minimised) on random points with ties.
+TEST(Pareto, SweepFrontIsTheNonDominatedSet) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<std::pair<int, int>> pts(40);
+    for (auto& p : pts) p = {int(rng() % 8), int(rng() % 8)};
+    auto dominates = [](std::pair<int, int> a, std::pair<int, int> b) {
+      return a.first <= b.first && a.second <= b.second && a != b;
+    };
+    std::vector<std::pair<int, int>> expected;
+    for (const auto& p : pts)
+      if (std::none_of(pts.begin(), pts.end(), [&](auto q) { return dominates(q, p); })) expected.push_back(p);
+    auto sorted = pts;
+    std::stable_sort(sorted.begin(), sorted.end());
+    auto front = sweep_front(sorted, dominates);
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(front, expected);
+    // Weak dominance (ties to the first): one point per distinct value.
+    auto weak = sweep_front(sorted, [](auto a, auto b) { return a.first <= b.first && a.second <= b.second; });
+    expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
+    EXPECT_EQ(weak, expected);
+  }
+  // A refused point covers nothing.
+  auto kept = sweep_front(std::vector<int>{1, 2, 3}, [](int a, int b) { return a <= b; }, [](int v) { return v != 1; });
+  EXPECT_EQ(kept, std::vector<int>{2});
 }

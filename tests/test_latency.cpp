@@ -373,7 +373,8 @@ TEST(CacheKey, StableAndSensitiveToWhatIsMeasuredOnly) {
   EXPECT_EQ(key.rfind("lat1-torch-", 0), 0u) << key;
   EXPECT_EQ(key.size(), std::string("lat1-torch-").size() + 16);
   // A fixed value: the key must not change between builds or runs (callers persist it). Independently:
-  // FNV-1a 64 of {"input":[1,28,28],"model":{"arch":"x"},"probe":{"kind":"macs"},"v":1} in Python.
+  // the memo hash (core/hash.h: FNV-1a's steps from offset 1469598103934665603) of
+  // {"input":[1,28,28],"model":{"arch":"x"},"probe":{"kind":"macs"},"v":1} in Python.
   EXPECT_EQ(latency_cache_key(parse_probe("macs"), {{"arch", "x"}}, {1, 28, 28}), "lat1-macs-34af148a983a8812");
   // Measurement effort does not change the key; what is measured does.
   EXPECT_EQ(key, latency_cache_key(parse_probe("torch:cpu:runs=7,warmup=1,blocks=2"), desc, {1, 28, 28}));

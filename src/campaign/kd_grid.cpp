@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <sstream>
 #include <fstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "core/csv.h"
 #include "core/error.h"
 #include "core/folder_lock.h"
 #include "core/json_config.h"
@@ -144,19 +144,17 @@ void write_table(const KdGridResult& result, const std::string& out_dir) {
   const auto j = result.to_json();
   write_json_file((fs::path(out_dir) / "results.json").string(), j);
   const auto csv = (fs::path(out_dir) / "results.csv").string();
-  {
-    std::ostringstream out;
-    out << "name,kd,alpha,temperature,status,test_accuracy,test_error,val_accuracy,train_seconds,run_dir\n";
-    for (const auto& r : result.rows) {
-      auto num = [](double v) { return std::isfinite(v) ? fmt::format("{:.6f}", v) : std::string(); };
-      const double acc = r.run.test_accuracy;
-      out << fmt::format("{},{},{},{},{},{},{},{},{:.1f},{}\n", r.name, r.kd ? 1 : 0, r.kd ? fmt::format("{}", r.alpha) : "",
-                         r.kd ? fmt::format("{}", r.temperature) : "", status_column(r.run), num(acc),
-                         std::isfinite(acc) ? num(1 - acc) : "", num(r.run.val_accuracy), r.run.train_seconds,
-                         r.run_dir);
-    }
-    write_text_file(csv, out.str());  // checked: a full disk is an error, not an empty table
+  CsvTable table({"name", "kd", "alpha", "temperature", "status", "test_accuracy", "test_error", "val_accuracy",
+                  "train_seconds", "run_dir"});
+  auto num = [](double v) { return std::isfinite(v) ? fmt::format("{:.6f}", v) : std::string(); };
+  for (const auto& r : result.rows) {
+    const double acc = r.run.test_accuracy;
+    table.add_row({r.name, r.kd ? "1" : "0", r.kd ? fmt::format("{}", r.alpha) : "",
+                   r.kd ? fmt::format("{}", r.temperature) : "", status_column(r.run), num(acc),
+                   std::isfinite(acc) ? num(1 - acc) : "", num(r.run.val_accuracy),
+                   fmt::format("{:.1f}", r.run.train_seconds), r.run_dir});
   }
+  table.write(csv);  // checked: a full disk is an error, not an empty table
 }
 
 }  // namespace

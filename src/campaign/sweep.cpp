@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <sstream>
 #include <fstream>
 #include <set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "core/csv.h"
 #include "core/error.h"
 #include "core/folder_lock.h"
 #include "core/json_config.h"
@@ -212,30 +212,29 @@ void write_sweep_table(const SweepConfig& config, const SweepResult& result, con
   j["hw"] = config.hw.to_json();
   write_json_file((out / "results.json").string(), j);
 
-  {
-    std::ostringstream csv;
-    csv << "wbits,abits,status,parameters";
-    for (int e : config.eval_at) csv << ",test_acc_epoch" << e;
-    // Hardware columns last, so readers of the older table keep their column positions.
-    csv << ",final_test_acc,final_val_acc,train_seconds,model";
-    for (const auto& c : hw::fpga::HwPoint::csv_columns()) csv << ',' << c;
-    csv << '\n';
-    auto num = [](double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) : std::string(); };
-    for (const auto& r : result.rows) {
-      if (r.run.status == RunStatus::requested) continue;  // not trained yet
-      csv << r.cell.wbits << ',' << r.cell.abits << ',' << status_column(r.run) << ',' << r.run.parameters;
-      for (int e : config.eval_at) {
-        auto it = r.run.test_accuracy_at.find(e);
-        csv << ',' << (it == r.run.test_accuracy_at.end() ? std::string() : num(it->second));
-      }
-      csv << ',' << num(r.run.test_accuracy) << ',' << num(r.run.val_accuracy) << ','
-          << fmt::format("{:.1f}", r.run.train_seconds) << ','
-          << (r.run.status == RunStatus::completed ? r.run_dir + "/model.pt" : "");
-      for (const auto& v : r.hw.csv_fields()) csv << ',' << v;
-      csv << '\n';
+  std::vector<std::string> header = {"wbits", "abits", "status", "parameters"};
+  for (int e : config.eval_at) header.push_back(fmt::format("test_acc_epoch{}", e));
+  // Hardware columns last, so readers of the older table keep their column positions.
+  for (const auto* c : {"final_test_acc", "final_val_acc", "train_seconds", "model"}) header.push_back(c);
+  for (const auto& c : hw::fpga::HwPoint::csv_columns()) header.push_back(c);
+  CsvTable csv(std::move(header));
+  auto num = [](double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) : std::string(); };
+  for (const auto& r : result.rows) {
+    if (r.run.status == RunStatus::requested) continue;  // not trained yet
+    std::vector<std::string> f = {std::to_string(r.cell.wbits), std::to_string(r.cell.abits), status_column(r.run),
+                                  std::to_string(r.run.parameters)};
+    for (int e : config.eval_at) {
+      auto it = r.run.test_accuracy_at.find(e);
+      f.push_back(it == r.run.test_accuracy_at.end() ? std::string() : num(it->second));
     }
-    write_text_file((out / "results.csv").string(), csv.str());  // checked: a full disk is an error
+    f.push_back(num(r.run.test_accuracy));
+    f.push_back(num(r.run.val_accuracy));
+    f.push_back(fmt::format("{:.1f}", r.run.train_seconds));
+    f.push_back(r.run.status == RunStatus::completed ? r.run_dir + "/model.pt" : "");
+    for (auto& v : r.hw.csv_fields()) f.push_back(std::move(v));
+    csv.add_row(f);
   }
+  csv.write((out / "results.csv").string());  // checked: a full disk is an error
 }
 
 }  // namespace nemokd::campaign

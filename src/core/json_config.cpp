@@ -1,5 +1,7 @@
 #include "core/json_config.h"
 
+#include "core/atomic_file.h"
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -150,29 +152,7 @@ Json read_json_file(const std::string& path) {
   return parse_json(text.str(), path);
 }
 
-void write_text_file(const std::string& path, const std::string& text) {
-  namespace fs = std::filesystem;
-  const std::string tmp = path + ".tmp";
-  bool ok = false;
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(fmt::format("{}: cannot write", tmp));
-    out << text;
-    out.close();  // a full disk may only show when the last buffer is flushed
-    ok = !out.fail();
-  }
-  if (!ok) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw Error(fmt::format("{}: write failed (disk full?); {} is unchanged", tmp, path));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw Error(fmt::format("{}: cannot replace it with {} ({})", path, tmp, ec.message()));
-  }
-}
+void write_text_file(const std::string& path, const std::string& text) { write_file_atomically(path, text); }
 
 void write_json_file(const std::string& path, const Json& value) { write_text_file(path, value.dump(2) + "\n"); }
 

@@ -3,12 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace nemokd {
-namespace {
-Verbosity g_verbosity = Verbosity::normal;
-}
-
 void setup_logging(Verbosity v) {
-  g_verbosity = v;
   auto logger = spdlog::get("nemokd");
   if (!logger) {
     logger = spdlog::stderr_color_mt("nemokd");
@@ -21,7 +16,5 @@ void setup_logging(Verbosity v) {
     case Verbosity::verbose: spdlog::set_level(spdlog::level::debug); break;
   }
 }
-
-Verbosity verbosity() { return g_verbosity; }
 
 }  // namespace nemokd

@@ -7,6 +7,5 @@ namespace nemokd {
 enum class Verbosity { quiet, normal, verbose };
 
 void setup_logging(Verbosity v);
-Verbosity verbosity();
 
 }  // namespace nemokd

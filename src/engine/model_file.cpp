@@ -10,9 +10,10 @@
 
 #include <fmt/format.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/hash.h"
 
 namespace nemokd::engine {
 namespace {
@@ -22,9 +23,7 @@ constexpr size_t kHeaderBytes = 32;
 // Header field offsets (see the layout in model_file.h).
 constexpr size_t kVersionAt = 8, kHeaderSizeAt = 12, kTotalAt = 16, kCrcAt = 24, kLayerCountAt = 28;
 
-uint32_t crc_of(const uint8_t* data, size_t n) {
-  return static_cast<uint32_t>(crc32_z(crc32_z(0L, Z_NULL, 0), data, n));
-}
+uint32_t crc_of(const uint8_t* data, size_t n) { return crc32_of(data, n); }
 
 uint64_t load_le(const uint8_t* p, int bytes) {
   uint64_t v = 0;
@@ -439,20 +438,11 @@ void save_model(const IntegerModel& m, const std::string& path) {
   } catch (const DataError& e) {
     throw DataError(fmt::format("{}: not saved: {}", path, e.what()));
   }
-  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
-  auto fail = [&](const std::string& what) {
-    std::remove(tmp.c_str());
-    throw DataError(fmt::format("{}: {}", path, what));
-  };
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw DataError(fmt::format("{}: cannot write ({})", path, std::strerror(errno)));
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0 &&
-                       ::fsync(::fileno(f)) == 0;  // on disk before the rename makes it visible
-  const int write_errno = errno;
-  if (std::fclose(f) != 0 || !written) fail(fmt::format("write failed ({})", std::strerror(write_errno)));
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) fail(fmt::format("cannot rename {} into place ({})", tmp, ec.message()));
+  try {
+    write_file_atomically(path, bytes, AtomicFile::Temp::per_process);  // on disk before the rename shows it
+  } catch (const Error& e) {
+    throw DataError(e.what());  // this file's errors are DataErrors
+  }
 }
 
 IntegerModel load_model(const std::string& path) {

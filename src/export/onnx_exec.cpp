@@ -508,7 +508,6 @@ ExecTensor OnnxExecutor::run(const ExecTensor& input) const {
   return m.value(values, m.output);
 }
 
-const std::string& OnnxExecutor::input_name() const { return impl_->input; }
 std::vector<int64_t> OnnxExecutor::input_shape() const { return impl_->input_shape; }
 int64_t OnnxExecutor::quant_ties() const { return impl_->ties; }
 

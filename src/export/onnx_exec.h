@@ -30,7 +30,6 @@ class OnnxExecutor {
   // first output.
   ExecTensor run(const ExecTensor& input) const;
 
-  const std::string& input_name() const;
   std::vector<int64_t> input_shape() const;  // declared graph input shape; 0 for a symbolic dimension
   // Quant inputs that landed exactly on a rounding tie (x/scale + zeropt = k + 1/2) over all run() calls: the
   // only places where QONNX rounding modes differ from each other.

@@ -11,6 +11,7 @@
 #include <onnx/onnx_pb.h>
 #include <torch/torch.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/run_record.h"
 #include "models/flexstudent.h"
@@ -638,18 +639,10 @@ void write_atomically(const onnx::ModelProto& model, const std::string& path) {
   const auto target = std::filesystem::path(path);
   if (target.has_parent_path() && !target.parent_path().empty())
     std::filesystem::create_directories(target.parent_path());
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw DataError(fmt::format("export: cannot write {}", tmp));
-    f.write(bytes.data(), std::streamsize(bytes.size()));
-    if (!f) throw DataError(fmt::format("export: writing {} failed", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp);
-    throw DataError(fmt::format("export: cannot move {} to {}: {}", tmp, path, ec.message()));
+  try {
+    write_file_atomically(path, bytes);
+  } catch (const Error& e) {
+    throw DataError(fmt::format("export: {}", e.what()));
   }
 }
 

@@ -5,21 +5,12 @@
 #include <sstream>
 
 #include <fmt/format.h>
-#include <openssl/sha.h>
 #include <torch/torch.h>
 
 #include "core/error.h"
 #include "interop/reader.h"
 
 namespace nemokd::interop {
-
-std::string sha256_hex(const std::string& bytes) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), md);
-  std::string hex;
-  for (unsigned char b : md) hex += fmt::format("{:02x}", b);
-  return hex;
-}
 
 namespace {
 

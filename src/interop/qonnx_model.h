@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/hash.h"
 #include "interop/graph.h"
 #include "interop/integer_plan.h"
 #include "models/classifier.h"
@@ -59,8 +60,8 @@ class QonnxModelImpl : public models::ClassifierImpl {
   std::vector<torch::Tensor> weights_;  // per Linear stage, float [in, out] (registered parameters fc0_weight, ...)
 };
 
-// SHA-256 of bytes, lower-case hex.
-std::string sha256_hex(const std::string& bytes);
+// SHA-256 of bytes, lower-case hex (core/hash.h).
+using nemokd::sha256_hex;
 
 // Registers the "qonnx" family with models::build_model (call once at start-up: main() and tests do).
 void register_qonnx_family();

@@ -4,7 +4,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <chrono>
 #include <cstring>
@@ -15,7 +14,9 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "data/sources.h"
 
 namespace nemokd::kd {
@@ -36,15 +37,7 @@ static_assert(sizeof(Header) == 32, "packed header");
 
 uint32_t crc_of(const torch::Tensor& t, uint32_t crc) {
   auto c = t.contiguous();
-  const auto* p = static_cast<const Bytef*>(c.data_ptr());
-  size_t left = size_t(c.numel()) * c.element_size();
-  while (left > 0) {  // zlib's crc32 takes a uInt length
-    const uInt n = uInt(std::min<size_t>(left, size_t(1) << 30));
-    crc = uint32_t(crc32(crc, p, n));
-    p += n;
-    left -= n;
-  }
-  return crc;
+  return crc32_of(c.data_ptr(), size_t(c.numel()) * c.element_size(), crc);
 }
 }  // namespace
 
@@ -79,34 +72,26 @@ std::shared_ptr<TeacherLogitCache> TeacherLogitCache::open_or_compute(Teacher& t
     bo.normalization = normalization;
     data::BatchLoader loader(set, spec, bo);
     data::Batch b;
-    const auto tmp = fmt::format("{}.tmp{}", path, ::getpid());
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      if (!out) throw DataError(fmt::format("{}: cannot write the teacher cache", tmp));
-      Header h{};
-      std::memcpy(h.magic, kMagic, 8);
-      h.version = kVersion;
-      h.rows = uint64_t(set.size());
-      int64_t classes = -1, written = 0;
-      out.write(reinterpret_cast<const char*>(&h), sizeof h);  // rewritten once the class count is known
-      while (loader.next(b)) {
-        auto l = teacher.logits(b.x).to(torch::kCPU, torch::kFloat).contiguous();
-        if (classes < 0) classes = l.size(1);
-        if (!torch::isfinite(l).all().item<bool>())
-          throw DataError(fmt::format("{}: the teacher produced NaN/Inf logits", teacher.path()));
-        out.write(reinterpret_cast<const char*>(l.data_ptr<float>()), std::streamsize(l.numel() * sizeof(float)));
-        written += l.size(0);
-      }
-      h.classes = uint64_t(std::max<int64_t>(classes, 0));
-      out.seekp(0);
-      out.write(reinterpret_cast<const char*>(&h), sizeof h);
-      out.flush();
-      if (!out || written != set.size()) {
-        fs::remove(tmp);
-        throw DataError(fmt::format("{}: writing the teacher cache failed", tmp));
-      }
+    AtomicFile out(path, AtomicFile::Temp::per_process);  // other processes may compute the same cache at once
+    Header h{};
+    std::memcpy(h.magic, kMagic, 8);
+    h.version = kVersion;
+    h.rows = uint64_t(set.size());
+    int64_t classes = -1, written = 0;
+    out.write(&h, sizeof h);  // rewritten once the class count is known
+    while (loader.next(b)) {
+      auto l = teacher.logits(b.x).to(torch::kCPU, torch::kFloat).contiguous();
+      if (classes < 0) classes = l.size(1);
+      if (!torch::isfinite(l).all().item<bool>())
+        throw DataError(fmt::format("{}: the teacher produced NaN/Inf logits", teacher.path()));
+      out.write(l.data_ptr<float>(), size_t(l.numel()) * sizeof(float));
+      written += l.size(0);
     }
-    fs::rename(tmp, path);
+    if (written != set.size())
+      throw DataError(fmt::format("{}: the teacher gave {} rows of {}", out.temp_path(), written, set.size()));
+    h.classes = uint64_t(std::max<int64_t>(classes, 0));
+    out.write_at(0, &h, sizeof h);
+    out.commit();  // a failed write is one Error and leaves no temp file
     cache->computed_now_ = true;
     cache->compute_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   } else {

@@ -19,15 +19,6 @@ nlohmann::json to_json(const KdLossConfig& c) {
   return {{"alpha", c.alpha}, {"temperature", c.temperature}, {"form", c.form}, {"gamma", c.gamma}};
 }
 
-KdLossConfig kd_loss_config_from_json(const nlohmann::json& j, const std::string& path) {
-  KdLossConfig c;
-  JsonReader r(j, path);
-  r.get("alpha", c.alpha).get("temperature", c.temperature).get("form", c.form).get("gamma", c.gamma);
-  r.finish();
-  c.validate(path);
-  return c;
-}
-
 KdLossParts kd_loss(const torch::Tensor& student, const torch::Tensor& teacher, const torch::Tensor& targets,
                     const KdLossConfig& config) {
   namespace F = torch::nn::functional;

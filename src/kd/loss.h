@@ -20,7 +20,6 @@ struct KdLossConfig {
   void validate(const std::string& key) const;  // ConfigError naming the key
 };
 nlohmann::json to_json(const KdLossConfig& c);
-KdLossConfig kd_loss_config_from_json(const nlohmann::json& j, const std::string& path);
 
 struct KdLossParts {
   torch::Tensor total, ce, kd;  // kd already includes T^2

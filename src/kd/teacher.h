@@ -10,6 +10,7 @@
 
 #include <torch/types.h>
 
+#include "core/hash.h"
 #include "data/loader.h"
 
 namespace nemokd::kd {
@@ -39,7 +40,7 @@ class Teacher {
   std::string dataset_;
 };
 
-// Hex SHA-256 of a file's bytes (DataError if unreadable).
-std::string sha256_file(const std::string& path);
+// Hex SHA-256 of a file's bytes (DataError if unreadable): core/hash.h.
+using nemokd::sha256_file;
 
 }  // namespace nemokd::kd

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/csv.h"
 #include "core/error.h"
 #include "core/json_config.h"
 
@@ -81,36 +82,20 @@ std::vector<EpochPoint> load_curve(const fs::path& run_dir) {
   return {};
 }
 
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false;
-  for (char c : line) {
-    if (c == '"') quoted = !quoted;
-    else if (c == ',' && !quoted) out.push_back(std::move(cur)), cur.clear();
-    else if (c != '\r') cur += c;
-  }
-  out.push_back(cur);
-  return out;
-}
-
-// A CSV file as rows of column name -> text; the header must hold `required`.
+// A CSV file (RFC 4180, core/csv.h) as rows of column name -> text; the header must hold `required`.
 std::vector<std::map<std::string, std::string>> read_csv(const fs::path& p, const std::vector<std::string>& required) {
-  std::istringstream in(read_text(p));
-  std::string line;
-  if (!std::getline(in, line)) throw DataError(fmt::format("{}: empty file", p.string()));
-  const auto header = split_csv_line(line);
+  const auto records = parse_csv(read_text(p), p.string());
+  if (records.empty()) throw DataError(fmt::format("{}: empty file", p.string()));
+  const auto& header = records[0];
   for (const auto& r : required)
     if (std::find(header.begin(), header.end(), r) == header.end())
       throw DataError(fmt::format("{}: no column '{}'", p.string(), r));
   std::vector<std::map<std::string, std::string>> rows;
-  int n = 1;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.empty() || line == "\r") continue;
-    const auto cells = split_csv_line(line);
+  for (size_t n = 1; n < records.size(); ++n) {
+    const auto& cells = records[n];
     if (cells.size() != header.size())
-      throw DataError(fmt::format("{}: line {} has {} fields, the header {}", p.string(), n, cells.size(), header.size()));
+      throw DataError(fmt::format("{}: record {} has {} fields, the header {}", p.string(), n + 1, cells.size(),
+                                  header.size()));
     std::map<std::string, std::string> row;
     for (size_t i = 0; i < header.size(); ++i) row[header[i]] = cells[i];
     rows.push_back(std::move(row));

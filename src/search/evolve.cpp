@@ -19,13 +19,16 @@
 #include <pagmo/population.hpp>
 #include <pagmo/problem.hpp>
 #include <pagmo/s11n.hpp>
+#include <pagmo/utils/multi_objective.hpp>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include "campaign/campaign.h"
 #include "campaign/kd_grid.h"
+#include "core/csv.h"
 #include "core/error.h"
 #include "core/folder_lock.h"
+#include "core/hash.h"
 #include "core/json_config.h"
 #include "core/runtime.h"
 #include "data/dataset.h"
@@ -118,14 +121,7 @@ EvolveConfig evolve_preset(const std::string& name, const std::string& teacher) 
 // architecture (latency does not depend on the trained values), parameters and MACs.
 namespace {
 
-std::string short_hash(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a 64
-  for (unsigned char ch : s) {
-    h ^= ch;
-    h *= 1099511628211ull;
-  }
-  return fmt::format("{:016x}", h);
-}
+std::string short_hash(const std::string& s) { return fmt::format("{:016x}", memo_hash64(s)); }
 
 constexpr const char* kLatencyTask = "latency";
 
@@ -406,23 +402,13 @@ pagmo::algorithm load_algorithm(const std::string& bytes) {
   return algo;
 }
 
-// Indices of the non-dominated points (all objectives minimised).
+// Indices of the non-dominated points (all objectives minimised), ascending: pagmo's first non-dominated front
+// (pagmo::pareto_dominance; equal points are all on it). pagmo wants two points at least.
 std::vector<size_t> non_dominated(const std::vector<std::vector<double>>& f) {
-  std::vector<size_t> front;
-  for (size_t i = 0; i < f.size(); ++i) {
-    bool dominated = false;
-    for (size_t j = 0; j < f.size() && !dominated; ++j) {
-      if (i == j) continue;
-      bool no_worse = true, better = false;
-      for (size_t k = 0; k < f[i].size(); ++k) {
-        if (f[j][k] > f[i][k]) no_worse = false;
-        if (f[j][k] < f[i][k]) better = true;
-      }
-      dominated = no_worse && better;
-    }
-    if (!dominated) front.push_back(i);
-  }
-  return front;
+  if (f.size() < 2) return f.empty() ? std::vector<size_t>{} : std::vector<size_t>{0};
+  const auto sorted = pagmo::fast_non_dominated_sorting(f);
+  const auto& first = std::get<0>(sorted).front();
+  return {first.begin(), first.end()};
 }
 
 void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult& result, const std::string& out_dir) {
@@ -505,15 +491,15 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
   }
   write_json_file((fs::path(out_dir) / "candidates.json").string(), cj);
   const auto csv = (fs::path(out_dir) / "candidates.csv").string();
-  {
-    std::ostringstream o;
-    o << "generation,role,summary,status,test_error,latency,latency_unit,params,macs,train_seconds,genome,run_dir\n";
-    for (const auto& c : result.candidates)
-      o << fmt::format("{},{},\"{}\",{},{:.6f},{:.6g},{},{},{},{:.1f},\"{}\",{}\n", c.generation, c.role, c.summary,
-                       c.status, c.error, c.latency, (c.latency_detail.is_object() ? c.latency_detail.value("unit", std::string()) : std::string()), c.params, c.macs,
-                       c.train_seconds, fmt::join(c.genome, " "), c.run_dir);
-    write_text_file(csv, o.str());  // checked: a full disk is an error, not an empty table
-  }
+  CsvTable table({"generation", "role", "summary", "status", "test_error", "latency", "latency_unit", "params", "macs",
+                  "train_seconds", "genome", "run_dir"});
+  for (const auto& c : result.candidates)
+    table.add_row({std::to_string(c.generation), c.role, c.summary, c.status, fmt::format("{:.6f}", c.error),
+                   fmt::format("{:.6g}", c.latency),
+                   c.latency_detail.is_object() ? c.latency_detail.value("unit", std::string()) : std::string(),
+                   fmt::format("{}", c.params), fmt::format("{}", c.macs), fmt::format("{:.1f}", c.train_seconds),
+                   fmt::format("{}", fmt::join(c.genome, " ")), c.run_dir});
+  table.write(csv);  // checked: a full disk is an error, not an empty table
 }
 
 }  // namespace

@@ -13,38 +13,10 @@
 #include <fmt/format.h>
 #include <torch/serialize/output-archive.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace nemokd::train {
-
-namespace {
-
-// Writes all of `bytes` to a new file at `path` and flushes it to the disk; false with errno set on failure.
-bool write_file(const std::string& path, const std::string& bytes) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : ENOSPC;
-      ::close(fd);
-      errno = err;
-      return false;
-    }
-    done += size_t(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    errno = err;
-    return false;
-  }
-  return ::close(fd) == 0;
-}
-
-}  // namespace
 
 void save_archive(torch::serialize::OutputArchive& archive, const std::string& path) {
   std::string bytes;
@@ -52,20 +24,7 @@ void save_archive(torch::serialize::OutputArchive& archive, const std::string& p
     bytes.append(static_cast<const char*>(data), n);
     return n;
   });
-  const std::string tmp = path + ".tmp";
-  if (!write_file(tmp, bytes)) {
-    const int err = errno;
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw Error(fmt::format("{}: cannot write {} bytes ({}); {} is unchanged", tmp, bytes.size(), std::strerror(err),
-                            path));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);  // atomic: PATH is the old file or the new one, never a mix
-  if (ec) {
-    std::filesystem::remove(tmp);
-    throw Error(fmt::format("{}: cannot replace ({})", path, ec.message()));
-  }
+  write_file_atomically(path, bytes);  // checked; PATH is the old file or the new one, never a mix
 }
 
 void verify_archive(const std::string& path) {

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/csv.h"
 #include "core/error.h"
 #include "core/json_config.h"
 #include "models/mlp.h"
@@ -35,7 +36,7 @@ CnnSpec topology_cnn(const TopologyModel& t) {
 }
 
 std::string csv_topology(std::string topo) {
-  std::replace(topo.begin(), topo.end(), ',', 'x');  // 512,256 -> 512x256 keeps the CSV's columns
+  std::replace(topo.begin(), topo.end(), ',', 'x');  // 512,256 -> 512x256: the name reports show
   return topo;
 }
 
@@ -98,7 +99,7 @@ std::string grid_csv(const GridSpec& spec, const std::vector<GridRow>& rows) {
   std::vector<std::string> header = {"topology", "wbits", "abits", "pe", "simd", "max_cycles"};
   for (const auto& c : HwPoint::csv_columns()) header.push_back(c);
   for (const auto* c : {"uram", "failing_planning", "failing_device", "message"}) header.push_back(c);
-  std::string out = fmt::format("{}\n", fmt::join(header, ","));
+  CsvTable table(std::move(header));
   for (const auto& r : rows) {
     std::vector<std::string> f = {csv_topology(r.topology), std::to_string(r.wbits), std::to_string(r.abits),
                                   std::to_string(spec.folding.pe[0]), std::to_string(spec.folding.simd[0]),
@@ -107,13 +108,10 @@ std::string grid_csv(const GridSpec& spec, const std::vector<GridRow>& rows) {
     f.push_back(r.hw.ok ? std::to_string(r.hw.total.uram) : "");
     f.push_back(fmt::format("{}", fmt::join(r.hw.fit.failing_planning, "; ")));
     f.push_back(fmt::format("{}", fmt::join(r.hw.fit.failing_device, "; ")));
-    std::string msg = r.hw.message;
-    std::replace(msg.begin(), msg.end(), ',', ';');
-    std::replace(msg.begin(), msg.end(), '"', '\'');
-    f.push_back(msg);
-    out += fmt::format("{}\n", fmt::join(f, ","));
+    f.push_back(r.hw.message);  // quoted where it holds a comma or a quote (RFC 4180)
+    table.add_row(f);
   }
-  return out;
+  return table.text();
 }
 
 void write_grid_csv(const std::string& path, const GridSpec& spec, const std::vector<GridRow>& rows) {

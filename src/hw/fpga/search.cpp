@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/pareto.h"
 
 namespace nemokd::hw::fpga {
 
@@ -71,17 +72,7 @@ bool leq(const Resources& a, const Resources& b) {
 // Keeps options no other option matches or beats on every resource (ties: the faster one stays).
 std::vector<const Option*> nondominated(std::vector<const Option*> opts) {
   std::sort(opts.begin(), opts.end(), [](const Option* a, const Option* b) { return a->cycles < b->cycles; });
-  std::vector<const Option*> keep;
-  for (const auto* o : opts) {
-    bool dominated = false;
-    for (const auto* k : keep)
-      if (leq(k->res, o->res)) {
-        dominated = true;
-        break;
-      }
-    if (!dominated) keep.push_back(o);
-  }
-  return keep;
+  return sweep_front(std::move(opts), [](const Option* k, const Option* o) { return leq(k->res, o->res); });
 }
 
 std::vector<int64_t> cycle_budgets(const std::vector<std::vector<Option>>& opts) {
@@ -259,14 +250,7 @@ std::vector<FoldedDesign> pareto_foldings(const Design& base, const CostOptions&
     std::sort(pts.begin(), pts.end(), [](const Point& a, const Point& b) {
       return std::tie(a.lut, a.bram, a.cycles) < std::tie(b.lut, b.bram, b.cycles);
     });
-    std::vector<Point> keep;
-    int64_t best_bram = INT64_MAX;
-    for (auto& p : pts)
-      if (p.bram < best_bram) {
-        best_bram = p.bram;
-        keep.push_back(std::move(p));
-      }
-    return keep;
+    return sweep_front(std::move(pts), [](const Point& k, const Point& p) { return k.bram <= p.bram; });
   };
   std::vector<Point> all;
   for (int64_t t : cycle_budgets(opts)) {
@@ -294,20 +278,14 @@ std::vector<FoldedDesign> pareto_foldings(const Design& base, const CostOptions&
     return std::tie(a.cycles, a.lut, a.bram) < std::tie(b.cycles, b.lut, b.bram);
   });
   std::vector<FoldedDesign> out;
-  std::vector<const Point*> kept;
-  for (const auto& p : all) {
-    bool dominated = false;
-    for (const auto* k : kept)
-      if (k->lut <= p.lut && k->bram <= p.bram) {
-        dominated = true;
-        break;
-      }
-    if (dominated) continue;
-    auto f = evaluate(with_choice(base, p.choice), o, device, u);
-    if (only_fitting && !f.fit.fits_planning) continue;  // FF, URAM or DSP over budget
-    kept.push_back(&p);
-    out.push_back(std::move(f));
-  }
+  sweep_front(
+      std::move(all), [](const Point& k, const Point& p) { return k.lut <= p.lut && k.bram <= p.bram; },
+      [&](const Point& p) {
+        auto f = evaluate(with_choice(base, p.choice), o, device, u);
+        if (only_fitting && !f.fit.fits_planning) return false;  // FF, URAM or DSP over budget
+        out.push_back(std::move(f));
+        return true;
+      });
   return out;
 }
 

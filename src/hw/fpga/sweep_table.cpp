@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/csv.h"
 #include "core/error.h"
 #include "core/json_config.h"
 #include "hw/fpga/model_design.h"
@@ -269,17 +270,17 @@ nlohmann::json SweepHwTable::to_json() const {
 }
 
 void write_sweep_table_csv(const std::string& path, const SweepHwTable& t) {
-  std::string text = "wbits,abits,status,test_acc,loss";
-  for (const auto& c : HwPoint::csv_columns()) text += "," + c;
-  text += "\n";
+  std::vector<std::string> header = {"wbits", "abits", "status", "test_acc", "loss"};
+  for (const auto& c : HwPoint::csv_columns()) header.push_back(c);
+  CsvTable table(std::move(header));
   for (const auto& c : t.cells) {
-    text += fmt::format("{},{},{},{},{}", c.result.wbits, c.result.abits, c.result.status,
-                        std::isnan(c.result.test_accuracy) ? "" : fmt::format("{:.4f}", c.result.test_accuracy),
-                        std::isnan(c.loss) ? "" : fmt::format("{:.4f}", c.loss));
-    for (const auto& v : c.hw.csv_fields()) text += "," + v;
-    text += "\n";
+    std::vector<std::string> f = {std::to_string(c.result.wbits), std::to_string(c.result.abits), c.result.status,
+                                  std::isnan(c.result.test_accuracy) ? "" : fmt::format("{:.4f}", c.result.test_accuracy),
+                                  std::isnan(c.loss) ? "" : fmt::format("{:.4f}", c.loss)};
+    for (auto& v : c.hw.csv_fields()) f.push_back(std::move(v));
+    table.add_row(f);
   }
-  write_table_file(path, text, "--csv");
+  write_table_file(path, table.text(), "--csv");
 }
 
 }  // namespace nemokd::hw::fpga

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/runtime.h"
 #include "hw/latency/stats.h"
 
@@ -84,16 +85,6 @@ void parse_torch_options(const std::string& text, const std::string& options, Pr
                                   key));
     }
   }
-}
-
-// 64-bit FNV-1a: stable across compilers and runs (std::hash is not).
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
 }
 
 }  // namespace
@@ -298,7 +289,7 @@ std::string latency_cache_key(const ProbeSpec& spec, const nlohmann::json& model
                             {"probe", target},
                             {"model", model_description},
                             {"input", {input.channels, input.height, input.width}}};
-  return fmt::format("lat1-{}-{:016x}", s.kind, fnv1a(j.dump()));
+  return fmt::format("lat1-{}-{:016x}", s.kind, memo_hash64(j.dump()));
 }
 
 }  // namespace nemokd::hw::latency

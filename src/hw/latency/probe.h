@@ -105,7 +105,7 @@ std::string materialize_libtorch_archive(const models::ClassifierImpl& model, mo
 std::unique_ptr<LatencyProbe> make_probe(const ProbeSpec& spec, Materializer materialize = {},
                                          const std::string& workdir = "");
 
-// Memoisation key for a (probe, model, input) triple: "lat1-<kind>-<16 hex digits>" from a 64-bit FNV-1a hash of
+// Memoisation key for a (probe, model, input) triple: "lat1-<kind>-<16 hex digits>" from the 64-bit memo hash (core/hash.h) of
 // the canonical JSON of what determines the value — the probe's target (kind, device, batch, threads, pin;
 // command, regex, unit, match) and the model description and input shape — but not the measurement effort
 // (warmup, runs, blocks, time cap). It does not identify the machine: callers that persist latencies must key

@@ -1,0 +1,267 @@
+// Across runs: route Q against route K (accuracy against throughput) and route Q across models.
+#include "report/figure_kit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace nemokd::report {
+using nlohmann::json;
+
+// How each point of the Q-vs-K chart was obtained; the chart colours by it and never merges two of them.
+const char* const kQFpgaEstimated = "Q on FPGA: estimated (cost model)";
+const char* const kQFpgaExpected = "Q on FPGA: expected on the board (calibrated)";
+const char* const kQEngineMeasured = "Q on CPU: integer engine, batch 1 (measured)";
+const char* const kKTorchMeasured = "K on CPU: LibTorch fp32, batch 1 (measured)";
+const char* const kKTargetMeasured = "K on the probe's target (measured)";
+
+json q_vs_k_rows(const RunSet& runs, const std::vector<int>& generations) {
+  json rows = json::array();
+  auto row = [](const char* route, const char* how, const std::string& on, const std::string& label,
+                const std::string& dataset, double fps, double accuracy, const std::string& detail) {
+    return json{{"route", route}, {"how", how}, {"on", on}, {"label", label}, {"dataset", dataset},
+                {"fps", fps}, {"accuracy", accuracy}, {"detail", detail}};
+  };
+  // FPGA points of one design: the estimate, and the calibrated expectation (with its spread) when recorded.
+  auto add_fpga = [&](const std::string& label, const std::string& device, const std::string& dataset,
+                      const HwEstimate& hw, double accuracy) {
+    const std::string on = device.empty() ? "FPGA" : device;
+    rows.push_back(row(kQFpgaEstimated, "estimated", on, label, dataset, hw.fps, accuracy, hw.fit));
+    if (hw.fps_expected > 0) {
+      json r = row(kQFpgaExpected, "expected on board", on, label, dataset, hw.fps_expected, accuracy,
+                   fmt::format("{} ± {} frames/s (1 sd of the board-to-estimate ratio, docs/FPGA.md)",
+                               grouped(hw.fps_expected), grouped(hw.fps_expected_sd)));
+      if (hw.fps_expected_sd > 0) {
+        r["fps_low"] = std::max(hw.fps_expected - hw.fps_expected_sd, hw.fps_expected * 0.1);
+        r["fps_high"] = hw.fps_expected + hw.fps_expected_sd;
+      }
+      rows.push_back(std::move(r));
+    }
+  };
+  std::set<std::string> seen;  // sweep dir, W, A, PE, SIMD
+  for (const auto& s : runs.sweeps) {
+    const std::string device = s.hw_setup.is_object() ? s.hw_setup.value("device", "") : "";
+    for (const auto& c : s.cells) {
+      if (std::isnan(c.final_test_accuracy)) continue;
+      if (c.engine)
+        rows.push_back(row(kQEngineMeasured, "measured", c.engine->measured_on, fmt::format("{} {}", s.topology, c.label()),
+                           s.dataset, 1e6 / c.engine->single_frame_latency_us, c.final_test_accuracy,
+                           fmt::format("{:.2f} µs per frame on 1 thread; batch {} on {} thread(s): {} frames/s",
+                                       c.engine->single_frame_latency_us, c.engine->batch, c.engine->threads,
+                                       grouped(c.engine->frames_per_second))));
+      if (!c.hw || std::isnan(c.hw->fps)) continue;
+      seen.insert(fmt::format("{}|{}|{}|{}|{}", s.dir, c.wbits, c.abits, c.hw->pe, c.hw->simd));
+      add_fpga(fmt::format("{} {} PE{} SIMD{}", s.topology, c.label(), c.hw->pe, c.hw->simd), device, s.dataset, *c.hw,
+               c.final_test_accuracy);
+    }
+  }
+  for (const auto& r : runs.runs)
+    if (r.engine && !std::isnan(r.final_test_accuracy))
+      rows.push_back(row(kQEngineMeasured, "measured", r.engine->measured_on, short_dir(r.dir), r.dataset,
+                         1e6 / r.engine->single_frame_latency_us, r.final_test_accuracy,
+                         fmt::format("{:.2f} µs per frame on 1 thread; batch {} on {} thread(s): {} frames/s",
+                                     r.engine->single_frame_latency_us, r.engine->batch, r.engine->threads,
+                                     grouped(r.engine->frames_per_second))));
+  for (const auto& g : runs.fpga)
+    for (const auto& r : g.rows)
+      for (const auto& s : runs.sweeps) {
+        if (s.topology != r.topology) continue;
+        const SweepCell* c = s.find(r.wbits, r.abits);
+        if (!c || std::isnan(c->final_test_accuracy) || std::isnan(r.hw.fps)) continue;
+        if (!seen.insert(fmt::format("{}|{}|{}|{}|{}", s.dir, r.wbits, r.abits, r.hw.pe, r.hw.simd)).second) continue;
+        add_fpga(fmt::format("{} {} PE{} SIMD{}", r.topology, c->label(), r.hw.pe, r.hw.simd), "", s.dataset, r.hw,
+                 c->final_test_accuracy);
+      }
+  for (const auto& ev : runs.evolution) {
+    if (!ev.proxy_unit.empty()) continue;  // a proxy (MACs, parameters) has no frames per second
+    // A torch:cpu probe measured LibTorch on the CPU the search ran on; any other probe (a GPU, a command on a
+    // board) measured on its own target, named by the probe.
+    const bool torch = ev.device.empty() || ev.device == "cpu" || ev.device.rfind("torch:cpu", 0) == 0;
+    const char* route = torch ? kKTorchMeasured : kKTargetMeasured;
+    const std::string on = torch ? (ev.host.empty() ? "unrecorded CPU" : ev.host) : ev.device;
+    auto add = [&](const Candidate& c, const std::string& what) {
+      if (!(c.latency_ms > 0)) return;
+      rows.push_back(row(route, "measured", on, fmt::format("{} {}", what, c.id.empty() ? c.architecture : c.id),
+                         ev.dataset, 1000.0 / c.latency_ms, 1.0 - c.error,
+                         fmt::format("{:.3f} ms per frame; {}", c.latency_ms, c.architecture)));
+    };
+    for (const auto& c : pareto_front(chosen_candidates(ev, generations))) add(c, "front");
+    for (const auto& b : ev.baselines) add(b, "baseline");
+  }
+  return rows;
+}
+
+
+namespace {
+
+// One accuracy-against-FPS chart over `rows` (colour = how the number was obtained, on what).
+json q_vs_k_chart(const json& rows, const std::vector<std::string>& routes) {
+  json layers = json::array();
+  const json x = {{"field", "fps"}, {"type", "quantitative"}, {"title", "frames per second (log)"},
+                  {"scale", {{"type", "log"}}}};
+  const json y = {{"field", "accuracy"}, {"type", "quantitative"}, {"title", "test accuracy"},
+                  {"scale", {{"zero", false}}}, {"axis", {{"format", ".1%"}}}};
+  const json palette = {"#9ecae1", "#1f77b4", "#2ca02c", "#d62728", "#ff7f0e"};
+  json range = json::array();
+  for (const auto& r : routes) {
+    const std::vector<std::string> all = {kQFpgaEstimated, kQFpgaExpected, kQEngineMeasured, kKTorchMeasured,
+                                          kKTargetMeasured};
+    range.push_back(palette[std::find(all.begin(), all.end(), r) - all.begin()]);
+  }
+  const json color = {{"field", "route"}, {"type", "nominal"}, {"title", "how each number was obtained"},
+                      {"legend", {{"labelLimit", 360}, {"titleLimit", 360}, {"orient", "bottom"}, {"columns", 1}}},
+                      {"scale", {{"domain", routes}, {"range", range}}}};
+  // The spread of the expected-on-board figures (1 sd of the calibration), as a horizontal bar (only when there is
+  // one: an empty layer makes Vega warn about infinite extents).
+  if (std::any_of(rows.begin(), rows.end(), [](const json& r) { return r.contains("fps_low"); }))
+  layers.push_back({{"transform", {{{"filter", "isValid(datum.fps_low)"}}}},
+                    {"mark", {{"type", "rule"}, {"opacity", 0.6}}},
+                    {"encoding", {{"x", {{"field", "fps_low"}, {"type", "quantitative"}}}, {"x2", {{"field", "fps_high"}}},
+                                  {"y", y}, {"color", color}}}});
+  layers.push_back({{"mark", {{"type", "point"}, {"filled", true}, {"size", 60}, {"opacity", 0.85}}},
+                    {"encoding",
+                     {{"x", x}, {"y", y}, {"color", color},
+                      {"shape", {{"field", "dataset"}, {"type", "nominal"}, {"title", "dataset"}}},
+                      {"tooltip", tooltip({{"label", "design"}, {"route", "how obtained"}, {"on", "on"},
+                                           {"dataset", "dataset"}, {"fps", "FPS"}, {"accuracy", "accuracy"},
+                                           {"detail", "detail"}})}}}});
+  const json rt = json::array({{{"fps", 30}, {"label", "30 FPS (real time)"}}});
+  layers.push_back({{"data", {{"values", rt}}}, {"mark", {{"type", "rule"}, {"strokeDash", {6, 4}}, {"color", "#555"}}},
+                    {"encoding", {{"x", {{"field", "fps"}, {"type", "quantitative"}}}}}});
+  layers.push_back({{"data", {{"values", rt}}},
+                    {"mark", {{"type", "text"}, {"align", "left"}, {"dx", 4}, {"y", 8}, {"color", "#555"}}},
+                    {"encoding", {{"x", {{"field", "fps"}, {"type", "quantitative"}}}, {"text", {{"field", "label"}}}}}});
+  return vl({{"data", {{"values", rows}}}, {"width", 560}, {"height", 320}, {"layer", layers}});
+}
+
+Table q_vs_k_table(const json& rows, const std::string& caption) {
+  Table t;
+  t.caption = caption;
+  t.collapsed = rows.size() > 16;
+  t.header = {"how obtained", "on", "design", "dataset", "FPS", "test accuracy", "detail"};
+  for (const auto& r : rows)
+    t.rows.push_back({r["how"], r["on"], r["label"], r["dataset"], fps_text(r["fps"].get<double>()),
+                      pct(r["accuracy"].get<double>()), r["detail"]});
+  return t;
+}
+
+std::vector<std::string> routes_in(const json& rows) {
+  std::vector<std::string> out;
+  for (const char* r : {kQFpgaEstimated, kQFpgaExpected, kQEngineMeasured, kKTorchMeasured, kKTargetMeasured})
+    for (const auto& row : rows)
+      if (row["route"] == r) {
+        out.push_back(r);
+        break;
+      }
+  return out;
+}
+
+}  // namespace
+
+
+// Route Q across models (MLPs and CNNs, several sweeps): which model is more accurate at equal FPGA cost? One point
+// per trained cell with FPGA columns, at the folding of its sweep; resources and FPS are the cost model's estimates.
+std::optional<Section> q_cost_section(const RunSet& runs) {
+  json rows = json::array();
+  std::set<std::string> models;
+  for (const auto& s : runs.sweeps) {
+    const std::string device = s.hw_setup.is_object() ? s.hw_setup.value("device", "") : "";
+    const std::string model = fmt::format("{} on {}", s.topology.empty() ? "?" : s.topology, s.dataset);
+    for (const auto& c : s.cells) {
+      if (!c.hw || std::isnan(c.final_test_accuracy) || std::isnan(c.hw->lut)) continue;
+      models.insert(model);
+      rows.push_back({{"model", model}, {"cell", c.label()}, {"accuracy", c.final_test_accuracy}, {"lut", c.hw->lut},
+                      {"bram18", c.hw->bram18}, {"fps", c.hw->fps},
+                      {"fits", c.hw->fits ? "fits at FINN's planning shares" : "does not fit at the planning shares"},
+                      {"setup", fmt::format("{} PE{} SIMD{}", device, c.hw->pe, c.hw->simd)}});
+    }
+  }
+  if (models.size() < 2) return std::nullopt;  // one model: its sweep section already has the resource charts
+  Section sec;
+  sec.id = "q-cost";
+  sec.title = "Route Q across models: accuracy against FPGA cost";
+  sec.intro = "Every trained cell of every sweep with FPGA columns, at its sweep's folding: which model is more accurate "
+              "for the same LUT or BRAM budget, and what throughput it buys. LUT, BRAM18 and FPS are estimated by the "
+              "cost model (docs/FPGA.md); accuracy is the measured test accuracy of the trained cell.";
+  const json tip = tooltip({{"model", "model"}, {"cell", "cell"}, {"setup", "folding"}, {"accuracy", "accuracy"},
+                            {"lut", "LUT (estimated)"}, {"bram18", "BRAM18 (estimated)"}, {"fps", "FPS (estimated)"},
+                            {"fits", "fit"}});
+  auto chart = [&](const char* field, const char* title) {
+    return vl({{"data", {{"values", rows}}}, {"width", 260}, {"height", 240},
+               {"mark", {{"type", "point"}, {"filled", true}, {"size", 55}, {"opacity", 0.85}}},
+               {"encoding",
+                {{"x", {{"field", field}, {"type", "quantitative"}, {"title", title}, {"scale", {{"type", "log"}}}}},
+                 {"y", {{"field", "accuracy"}, {"type", "quantitative"}, {"title", "test accuracy"},
+                        {"scale", {{"zero", false}}}, {"axis", {{"format", ".1%"}}}}},
+                 {"color", {{"field", "model"}, {"type", "nominal"}, {"title", "model"}, {"legend", {{"labelLimit", 300}}}}},
+                 {"shape", {{"field", "fits"}, {"type", "nominal"}, {"title", "fit"}, {"legend", {{"labelLimit", 300}}}}},
+                 {"tooltip", tip}}}});
+  };
+  Block b;
+  b.chart = {"q-cost-lut", "Accuracy against LUT (estimated)", "LUT on a log scale; shape = fit verdict at FINN's planning shares.",
+             chart("lut", "LUT (estimated, log)")};
+  sec.blocks.push_back(std::move(b));
+  Block c;
+  c.chart = {"q-cost-fps", "Accuracy against FPS (estimated)", "Throughput at the sweep's folding: f_clk / slowest unit.",
+             chart("fps", "frames per second (estimated, log)")};
+  Table t;
+  t.caption = "Every cell";
+  t.collapsed = rows.size() > 16;
+  t.header = {"model", "cell", "folding", "test accuracy", "LUT", "BRAM18", "FPS (estimated)", "fit"};
+  for (const auto& r : rows)
+    t.rows.push_back({r["model"], r["cell"], r["setup"], pct(r["accuracy"].get<double>()), grouped(r["lut"].get<double>()),
+                      grouped(r["bram18"].get<double>()), fps_text(r["fps"].get<double>()), r["fits"]});
+  c.tables.push_back(std::move(t));
+  sec.blocks.push_back(std::move(c));
+  return sec;
+}
+
+std::optional<Section> q_vs_k_section(const RunSet& runs, const ReportOptions& o) {
+  const json rows = q_vs_k_rows(runs, o.generations);
+  if (rows.empty()) return std::nullopt;
+  const auto routes = routes_in(rows);
+  const bool has_k = std::any_of(routes.begin(), routes.end(), [](const std::string& r) { return r[0] == 'K'; });
+  Section sec;
+  sec.id = "q-vs-k";
+  sec.title = "Route Q against route K: accuracy against throughput";
+  sec.intro = std::string(has_k ? "Both routes on one chart (the paper's final figure): FPS on a log scale, real time = 30 FPS. "
+                                : "Route Q only: the runs given hold no route K latencies yet (an evolution's candidates.json adds them). ") +
+              "Each colour says how its numbers were obtained and the table says on what: FPGA figures are estimated "
+              "by the cost model (f_clk / slowest unit) or expected on the board (the estimate times the calibrated "
+              "board-to-estimate ratio, bar = 1 sd); CPU figures are measured. Only points measured on the same "
+              "device compare like with like — the second chart.";
+  Block b;
+  b.chart = {"q-vs-k-chart", "Accuracy against frames per second, every point",
+             "Route Q: FPGA throughput of each trained cell's design (estimated, and expected on the board where the "
+             "sweep recorded it) and, where measured, the integer engine's single-frame rate on a CPU; route K: 1000 / "
+             "measured batch-1 latency of the Pareto-front students and the baselines.",
+             q_vs_k_chart(rows, routes)};
+  b.tables.push_back(q_vs_k_table(rows, "Every point, with how and on what it was obtained"));
+  sec.blocks.push_back(std::move(b));
+  // Like with like: the points measured on a CPU, both routes at batch 1 (engine on one thread; LibTorch with the
+  // probe's threads).
+  json cpu = json::array();
+  for (const auto& r : rows)
+    if (r["route"] == kQEngineMeasured || r["route"] == kKTorchMeasured) cpu.push_back(r);
+  if (!cpu.empty()) {
+    Block c;
+    std::set<std::string> hosts;
+    for (const auto& r : cpu) hosts.insert(r["on"].get<std::string>());
+    c.chart = {"q-vs-k-cpu-chart", "On one device: both routes measured on a CPU, one frame at a time",
+               fmt::format("Route Q's trained models as integer-engine builds (1 thread, one frame per call) beside route "
+                           "K's students under LibTorch fp32 (batch 1, the probe's threads). Measured on: {}.{}",
+                           fmt::join(hosts, "; "),
+                           hosts.size() > 1 ? " These are different CPUs: compare within one only." : ""),
+               q_vs_k_chart(cpu, routes_in(cpu))};
+    c.tables.push_back(q_vs_k_table(cpu, "Points measured on a CPU"));
+    sec.blocks.push_back(std::move(c));
+  }
+  return sec;
+}
+
+}  // namespace nemokd::report
