@@ -108,8 +108,8 @@ TEST(SearchSpace, DecodesIgnoringUnusedGenesAndChecksBounds) {
   // 2 conv layers (channels 8, 16; third gene unused), 2 FC layers (hidden 32; second neuron gene unused).
   auto a = s.decode({2, 1, 2, 0, 2, 2, 1}, base);
   auto b = s.decode({2, 1, 2, 2, 2, 2, 0}, base);
-  EXPECT_EQ(a.flexstudent.conv_channels, (std::vector<int>{8, 16}));
-  EXPECT_EQ(a.flexstudent.fc_widths, (std::vector<int>{32}));
+  EXPECT_EQ(a.flexstudent().conv_channels, (std::vector<int>{8, 16}));
+  EXPECT_EQ(a.flexstudent().fc_widths, (std::vector<int>{32}));
   EXPECT_EQ(canonical_key(a), canonical_key(b));
   EXPECT_NE(canonical_key(a), canonical_key(s.decode({3, 1, 2, 0, 2, 2, 1}, base)));
   EXPECT_EQ(s.summary(a), "conv 8-16 | fc 32-classifier");
@@ -120,10 +120,10 @@ TEST(SearchSpace, DecodesIgnoringUnusedGenesAndChecksBounds) {
   bad.channels = {8};
   EXPECT_THROW(bad.validate(), ConfigError);  // a gene must vary (pagmo refuses lb == ub)
   SearchSpace r;
-  r.arch = "flexresnet8x4";
+  r.family = models::Family::flexresnet8x4;
   r.validate();
   auto rn = r.decode({0, 1, 2, 3}, models::preset_model("flexresnet8x4"));
-  EXPECT_EQ(rn.flexresnet8x4.widths, (std::vector<int>{8, 16, 32, 64}));
+  EXPECT_EQ(rn.flexresnet8x4().widths, (std::vector<int>{8, 16, 32, 64}));
 }
 
 TEST(SearchStore, CandidatesAndCheckpointsRoundTripExactly) {

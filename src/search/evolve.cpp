@@ -43,9 +43,9 @@ constexpr int kMaxPopulation = 10000;
 void EvolveConfig::validate() const {
   base.kd.validate("base.kd");
   space.validate("space");
-  if (base.base.model.arch != space.arch)
-    throw ConfigError(fmt::format("space.arch: {} does not match the baseline student's arch {}", space.arch,
-                                  base.base.model.arch));
+  if (base.base.model.family() != space.family)
+    throw ConfigError(fmt::format("space.arch: {} does not match the baseline student's arch {}",
+                                  models::family_name(space.family), models::family_name(base.base.model.family())));
   if (population < 8 || population % 4 != 0 || population > kMaxPopulation)
     throw ConfigError(fmt::format("population: {} (NSGA-II needs >= 8 and a multiple of 4; at most {})", population,
                                   kMaxPopulation));
@@ -106,8 +106,8 @@ EvolveConfig evolve_preset(const std::string& name, const std::string& teacher) 
   EvolveConfig c;
   // Dataset, student, recipe: as phase 1's presets; the partial training is 1 epoch by default.
   c.base = campaign::kd_grid_preset(name, teacher, 1.0).base;
-  kd::apply_reference_recipe(c.base.base.train, c.base.base.model.arch, 1);
-  c.space.arch = c.base.base.model.arch;
+  kd::apply_reference_recipe(c.base.base.train, c.base.base.model.family(), 1);
+  c.space.family = c.base.base.model.family();
   c.preset = name;
   return c;
 }
