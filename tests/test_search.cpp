@@ -68,9 +68,9 @@ class FakeEvaluator : public Evaluator {
       c.generation = rq.generation;
       c.params = models::parameter_count(*model);
       c.macs = model->macs();
-      c.status = "completed";
+      c.status = RunStatus::completed;
       const double wiggle = double(std::hash<std::string>{}(rq.key) % 1000) / 1e5;
-      c.error = 0.5 / std::log(double(c.params) + 3.0) + wiggle + (rq.role == "baseline-no-kd" ? 0.01 : 0.0);
+      c.error = 0.5 / std::log(double(c.params) + 3.0) + wiggle + (rq.role == Role::baseline_no_kd ? 0.01 : 0.0);
       c.latency = double(c.macs);
       c.train_seconds = 0;
       out.push_back(c);
@@ -134,7 +134,7 @@ TEST(SearchStore, CandidatesAndCheckpointsRoundTripExactly) {
     c.key = "k1";
     c.genome = {1, 2, 3};
     c.config = {{"arch", "flexstudent"}};
-    c.status = "completed";
+    c.status = RunStatus::completed;
     c.error = 0.1234567890123456789;
     c.latency = 1.0 / 3.0;
     st.put_candidate(c);
@@ -201,7 +201,7 @@ TEST(Evolution, KilledAndResumedRunsEndExactlyLikeAnUninterruptedOne) {
   EXPECT_EQ(longer.members.size(), 5u);
   // Baselines with and without KD are in every run.
   int baselines = 0;
-  for (const auto& cand : full.candidates) baselines += cand.role.rfind("baseline", 0) == 0;
+  for (const auto& cand : full.candidates) baselines += cand.role != Role::search;
   EXPECT_EQ(baselines, 2);
 }
 
@@ -278,7 +278,7 @@ class FailingEvaluator : public FakeEvaluator {
   std::vector<Candidate> evaluate(const std::vector<Request>& requests) override {
     auto out = FakeEvaluator::evaluate(requests);
     for (auto& c : out) {
-      c.status = "failed";
+      c.status = RunStatus::failed;
       c.message = "latency probe: no such device";
     }
     return out;
@@ -338,6 +338,9 @@ TEST(Evolution, DamagedStoreIsRefusedBeforeAnyTraining) {
   expect_refused("UPDATE checkpoints SET algorithm = x'00ff'", "NSGA-II state cannot be read");
   expect_refused("DELETE FROM candidates WHERE role = 'search'", "which the store does not hold");
   expect_refused("UPDATE candidates SET genome = 'true'", "genome");
+  // Status and role are enums in the process: a text that is neither is refused where it is read.
+  expect_refused("UPDATE candidates SET role = 'boss'", "role: 'boss' is not one of search, baseline-kd");
+  expect_refused("UPDATE candidates SET status = 'exploded'", "status");
   expect_refused("UPDATE meta SET value = '" + std::string(200, '[') + "' WHERE key = 'config'", "deeper than");
 }
 

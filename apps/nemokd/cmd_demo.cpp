@@ -271,8 +271,8 @@ void register_demo(CLI::App& app) {
           ++front;
           rows.push_back({{"stage", "fashion-mnist-evolve"},
                           {"what", c.summary},
-                          {"status", c.status},
-                          {"test_accuracy", c.status == "completed" ? nlohmann::json(1 - c.error) : nlohmann::json()},
+                          {"status", to_string(c.status)},
+                          {"test_accuracy", c.status == RunStatus::completed ? nlohmann::json(1 - c.error) : nlohmann::json()},
                           {"train_images_per_second", nlohmann::json()},
                           {"run", c.run_dir}});
         }

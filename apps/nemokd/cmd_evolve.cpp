@@ -146,8 +146,8 @@ void register_evolve(CLI::App& app) {
     for (const auto& c : result.candidates) {
       const bool front = std::find(result.fronts.back().begin(), result.fronts.back().end(), c.key) !=
                          result.fronts.back().end();
-      if (!front && c.role == "search") continue;
-      fmt::print("{:<4} {:<15} {:<42} {:>8.2f}% {:>12.4g} {:>10}{}\n", c.generation, c.role, c.summary, 100 * c.error,
+      if (!front && c.role == search::Role::search) continue;
+      fmt::print("{:<4} {:<15} {:<42} {:>8.2f}% {:>12.4g} {:>10}{}\n", c.generation, search::to_string(c.role), c.summary, 100 * c.error,
                  c.latency, c.params, front ? "  (final front)" : "");
     }
     fmt::print("all candidates: {}/candidates.csv\n", out);
