@@ -111,113 +111,83 @@ Classifier make_file_model(const FamilyConfig& v, InputShape input, int classes)
   return it->second(std::get<FileModelConfig>(v), input, classes);
 }
 
-FamilyTraits entry(Family family, const char* name, const char* description) {
+using Builder = Classifier (*)(const FamilyConfig&, InputShape, int);
+
+// What every entry has: the config type C (its defaults and JSON) and how it is built.
+template <class C, C (*Read)(const nlohmann::json&, const std::string&)>
+FamilyTraits entry(Family family, const char* name, const char* description, Builder build) {
   FamilyTraits f;
   f.family = family;
   f.name = name;
   f.description = description;
+  f.defaults = C{};
+  f.to_json = json_of<C>;
+  f.from_json = read<C, Read>;
+  f.build = build;
+  return f;
+}
+
+// Route Q's accessors, for a config with `quant`, `activation` and `set_bits`; such a model exports to QONNX too.
+template <class C>
+FamilyTraits quantized(FamilyTraits f) {
+  f.exports = Exports::onnx_and_qonnx;
+  f.quant = quant_of<C>;
+  f.activation = activation_of<C>;
+  f.set_bits = set_bits_of<C>;
+  return f;
+}
+
+// A quantized CNN: a QCnnImpl of the config's resolved layers, lowered to FINN's units from those layers.
+template <class C, Family F, C (*Read)(const nlohmann::json&, const std::string&)>
+FamilyTraits quantized_cnn(const char* name, const char* description) {
+  auto f = quantized<C>(entry<C, Read>(F, name, description, make_qcnn<C, F>));
+  f.lowering = Lowering::cnn;
+  f.cnn_spec = cnn_spec_of<C, F>;
   return f;
 }
 
 std::vector<FamilyTraits> make_table() {
-  std::vector<FamilyTraits> t;
-  {
-    auto f = entry(Family::mlp, "mlp",
-                   "multi-layer perceptron on flattened pixels (hidden widths, BatchNorm, dropout, activation)");
-    f.defaults = MlpConfig{};
-    f.lowering = Lowering::mlp;
-    f.exports = Exports::onnx_and_qonnx;
-    f.to_json = json_of<MlpConfig>;
-    f.from_json = read<MlpConfig, mlp_config_from_json>;
-    f.build = make<MlpImpl, MlpConfig>;
-    f.quant = [](const FamilyConfig& v) -> const MlpQuantConfig* {
-      const auto& c = std::get<MlpConfig>(v);
-      return c.quantized ? &c.quant : nullptr;
-    };
-    f.activation = activation_of<MlpConfig>;
-    f.set_bits = set_bits_of<MlpConfig>;
-    t.push_back(f);
-  }
-  {
-    auto f = entry(Family::resnet, "resnet", "CIFAR ResNet with basic blocks: depth 6n+2, widths (stem, stage 1, 2, 3)");
-    f.defaults = ResNetConfig{};
-    f.to_json = json_of<ResNetConfig>;
-    f.from_json = read<ResNetConfig, resnet_config_from_json>;
-    f.build = make<ResNetImpl, ResNetConfig>;
-    t.push_back(f);
-  }
-  {
-    auto f = entry(Family::mobilenetv2, "mobilenetv2",
-                   "MobileNetV2 for small images (inverted residuals, expansion 6, width multiplier)");
-    f.defaults = MobileNetV2Config{};
-    f.to_json = json_of<MobileNetV2Config>;
-    f.from_json = read<MobileNetV2Config, mobilenetv2_config_from_json>;
-    f.build = make<MobileNetV2Impl, MobileNetV2Config>;
-    t.push_back(f);
-  }
-  {
-    auto f = entry(Family::flexstudent, "flexstudent",
-                   "FlexStudent: conv3x3-BN-ReLU(-pool) blocks, then FC-BN-ReLU layers; default = the 5-layer "
-                   "baseline (conv 32, 64, 128; FC 256, classes)");
-    f.defaults = FlexStudentConfig{};
-    f.to_json = json_of<FlexStudentConfig>;
-    f.from_json = read<FlexStudentConfig, flexstudent_config_from_json>;
-    f.build = make<FlexStudentImpl, FlexStudentConfig>;
-    t.push_back(f);
-  }
-  {
-    auto f = entry(Family::flexresnet8x4, "flexresnet8x4",
-                   "ResNet8x4 (depth 8) with evolvable stage widths (stem, stage 1, 2, 3)");
-    f.defaults = FlexResNet8x4Config{};
-    f.to_json = json_of<FlexResNet8x4Config>;
-    f.from_json = read<FlexResNet8x4Config, flexresnet8x4_config_from_json>;
-    f.build = make<ResNetImpl, FlexResNet8x4Config>;
-    t.push_back(f);
-  }
-  {
-    auto f = entry(Family::cnv, "cnv",
-                   "FINN's CNV, quantized: conv 64-64-pool-128-128-pool-256-256 (3x3 unpadded), FC 512-512-classes; "
-                   "per-layer weight/activation bits; images below 32x32 padded to it");
-    f.defaults = CnvConfig{};
-    f.lowering = Lowering::cnn;
-    f.exports = Exports::onnx_and_qonnx;
-    f.to_json = json_of<CnvConfig>;
-    f.from_json = read<CnvConfig, cnv_config_from_json>;
-    f.build = make_qcnn<CnvConfig, Family::cnv>;
-    f.quant = quant_of<CnvConfig>;
-    f.activation = activation_of<CnvConfig>;
-    f.set_bits = set_bits_of<CnvConfig>;
-    f.cnn_spec = cnn_spec_of<CnvConfig, Family::cnv>;
-    t.push_back(f);
-  }
-  {
-    auto f = entry(Family::qflexstudent, "qflexstudent",
-                   "FlexStudent with every layer quantized (the FlexStudent JSON plus activation and quant)");
-    f.defaults = QFlexStudentConfig{};
-    f.lowering = Lowering::cnn;
-    f.exports = Exports::onnx_and_qonnx;
-    f.to_json = json_of<QFlexStudentConfig>;
-    f.from_json = read<QFlexStudentConfig, qflexstudent_config_from_json>;
-    f.build = make_qcnn<QFlexStudentConfig, Family::qflexstudent>;
-    f.quant = quant_of<QFlexStudentConfig>;
-    f.activation = activation_of<QFlexStudentConfig>;
-    f.set_bits = set_bits_of<QFlexStudentConfig>;
-    f.cnn_spec = cnn_spec_of<QFlexStudentConfig, Family::qflexstudent>;
-    t.push_back(f);
-  }
-  {
-    // Built by the importer registered from interop/ (register_file_model_family); its FPGA lowering and integer
-    // view live there too (interop/qonnx_model.h).
-    auto f = entry(Family::qonnx, "qonnx", "a QONNX graph read from a file (Brevitas/FINN export; `--model NAME.onnx`)");
-    f.by_name = false;
-    f.exports = Exports::none;
-    f.defaults = FileModelConfig{};
-    f.to_json = json_of<FileModelConfig>;
-    f.from_json = read<FileModelConfig, file_model_config_from_json>;
-    f.build = make_file_model;
-    t.push_back(f);
-  }
-  return t;
+  auto mlp = quantized<MlpConfig>(entry<MlpConfig, mlp_config_from_json>(
+      Family::mlp, "mlp", "multi-layer perceptron on flattened pixels (hidden widths, BatchNorm, dropout, activation)",
+      make<MlpImpl, MlpConfig>));
+  mlp.lowering = Lowering::mlp;
+  mlp.quant = [](const FamilyConfig& v) -> const MlpQuantConfig* {  // a float MLP has none
+    const auto& c = std::get<MlpConfig>(v);
+    return c.quantized ? &c.quant : nullptr;
+  };
+  // Read from a file by the importer registered from interop/ (register_file_model_family); its FPGA lowering and
+  // integer view live there too (interop/qonnx_model.h).
+  auto qonnx = entry<FileModelConfig, file_model_config_from_json>(
+      Family::qonnx, "qonnx", "a QONNX graph read from a file (Brevitas/FINN export; `--model NAME.onnx`)",
+      make_file_model);
+  qonnx.by_name = false;
+  qonnx.exports = Exports::none;
+  return {
+      mlp,
+      entry<ResNetConfig, resnet_config_from_json>(
+          Family::resnet, "resnet", "CIFAR ResNet with basic blocks: depth 6n+2, widths (stem, stage 1, 2, 3)",
+          make<ResNetImpl, ResNetConfig>),
+      entry<MobileNetV2Config, mobilenetv2_config_from_json>(
+          Family::mobilenetv2, "mobilenetv2",
+          "MobileNetV2 for small images (inverted residuals, expansion 6, width multiplier)",
+          make<MobileNetV2Impl, MobileNetV2Config>),
+      entry<FlexStudentConfig, flexstudent_config_from_json>(
+          Family::flexstudent, "flexstudent",
+          "FlexStudent: conv3x3-BN-ReLU(-pool) blocks, then FC-BN-ReLU layers; default = the 5-layer baseline (conv "
+          "32, 64, 128; FC 256, classes)",
+          make<FlexStudentImpl, FlexStudentConfig>),
+      entry<FlexResNet8x4Config, flexresnet8x4_config_from_json>(
+          Family::flexresnet8x4, "flexresnet8x4",
+          "ResNet8x4 (depth 8) with evolvable stage widths (stem, stage 1, 2, 3)",
+          make<ResNetImpl, FlexResNet8x4Config>),
+      quantized_cnn<CnvConfig, Family::cnv, cnv_config_from_json>(
+          "cnv",
+          "FINN's CNV, quantized: conv 64-64-pool-128-128-pool-256-256 (3x3 unpadded), FC 512-512-classes; "
+          "per-layer weight/activation bits; images below 32x32 padded to it"),
+      quantized_cnn<QFlexStudentConfig, Family::qflexstudent, qflexstudent_config_from_json>(
+          "qflexstudent", "FlexStudent with every layer quantized (the FlexStudent JSON plus activation and quant)"),
+      qonnx,
+  };
 }
 
 // The table's order is the enum's and the variant's.
