@@ -25,7 +25,7 @@ const data::Dataset& mnist() { return bench::mnist_training_slice(g_images); }
 
 void run_epochs(benchmark::State& state, bool quantized) {
   auto cfg = train::default_qat_config();
-  auto& m = cfg.model.mlp;
+  auto& m = cfg.model.mlp();
   m.hidden = models::mlp_preset_widths("lfc");
   if (quantized) {
     m.set_bits({g_wbits}, {g_abits});

@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
     auto done = evaluator->evaluate(requests);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     int ok = 0;
-    for (const auto& d : done) ok += d.status == "completed";
+    for (const auto& d : done) ok += d.status == RunStatus::completed;
     rate[jobs] = 3600.0 * double(candidates) / s;
     fmt::print("jobs {}: {} candidates ({} completed) in {:.1f} s = {:.0f} evaluations/hour\n", jobs, candidates, ok, s,
                rate[jobs]);

@@ -27,7 +27,7 @@ const data::Dataset& mnist() { return bench::mnist_training_slice(g_images); }
 models::Classifier lfc() {
   train::seed_everything(0);
   models::ModelConfig c;
-  c.mlp.hidden = {1024, 1024, 1024};
+  c.mlp().hidden = {1024, 1024, 1024};
   return models::build_model(c, models::InputShape{1, 28, 28}, 10);
 }
 

@@ -27,7 +27,7 @@ namespace {
 
 train::TrainRunConfig small_train_config() {
   train::TrainRunConfig c;
-  c.model.mlp.hidden = {8};
+  c.model.mlp().hidden = {8};
   c.train.epochs = 2;
   return c;
 }
@@ -346,8 +346,8 @@ TEST(Sweep, CellConfigSetsBitsAndSplitsThreads) {
   s.base.threads = 4;
   s.jobs = 2;
   auto c = s.cell_config(QuantCell{3, 5});
-  EXPECT_EQ(c.model.mlp.quant.weight_bits, (std::vector<int>{3, 3, 3, 3}));
-  EXPECT_EQ(c.model.mlp.quant.act_bits, (std::vector<int>{5, 5, 5}));
+  EXPECT_EQ(c.model.mlp().quant.weight_bits, (std::vector<int>{3, 3, 3, 3}));
+  EXPECT_EQ(c.model.mlp().quant.act_bits, (std::vector<int>{5, 5, 5}));
   EXPECT_EQ(c.threads, 2);
   EXPECT_EQ(c.train.test_eval_epochs, s.eval_at);
   s.jobs = 8;
@@ -378,8 +378,8 @@ TEST(Sweep, ConfigRoundTripsAndRejectsBadInput) {
 
 TEST(Sweep, OneBitReluCellsAreRejectedNamingTheKey) {
   auto s = sweep_preset("q2", 1.0);
-  s.base.model.mlp.activation = "relu";
-  s.base.model.mlp.quant.input = "signed";
+  s.base.model.mlp().activation = "relu";
+  s.base.model.mlp().quant.input = "signed";
   try {
     s.cell_config(QuantCell{2, 1});
     FAIL() << "1-bit ReLU accepted";
@@ -396,10 +396,10 @@ TEST(KdGrid, PresetsAndCells) {
     auto cell = g.cell_config(0.3, 8);
     EXPECT_DOUBLE_EQ(cell.kd.loss.alpha, 0.3);
     EXPECT_DOUBLE_EQ(cell.kd.loss.temperature, 8);
-    EXPECT_EQ(g.baseline_config().model.arch, g.base.base.model.arch);
+    EXPECT_EQ(g.baseline_config().model.family(), g.base.base.model.family());
   }
   EXPECT_EQ(kd_grid_preset("k1", "t", 1.0).base.base.dataset.name, "cifar10");
-  EXPECT_EQ(kd_grid_preset("k3", "t", 1.0).base.base.model.arch, "flexresnet8x4");
+  EXPECT_EQ(kd_grid_preset("k3", "t", 1.0).base.base.model.family(), models::Family::flexresnet8x4);
   EXPECT_EQ(kd_grid_preset("k2", "t", 1.0).base.base.train.epochs, 30);
   EXPECT_THROW(kd_grid_preset("k9", "t", 1.0), ConfigError);
   auto g = kd_grid_preset("k-fmnist", "t", 1.0);

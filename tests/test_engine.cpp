@@ -325,12 +325,12 @@ std::string name(const CnnCase& c) {
 
 models::ModelConfig cnn_config(const CnnCase& c, uint64_t seed) {
   models::ModelConfig mc;
-  mc.arch = c.arch;
+  mc.set_family(models::parse_family(c.arch));
   models::MlpQuantConfig* q = nullptr;
   std::string* act = nullptr;
   const int w1 = 5 + int(seed % 13), w2 = 17 + int(seed % 19);  // straddle 16 lanes and 32-bit words
-  if (c.arch == "cnv") {
-    auto& cfg = mc.cnv;
+  if (mc.family() == models::Family::cnv) {
+    auto& cfg = mc.cnv();
     // conv 3x3 unpadded (on the padded input: pad_to 10 on 8x8 = one black pixel around) -> pool -> conv 1x1 or
     // 3x3 padded -> FC -> classifier.
     cfg.convs = {{w1, 3, 0, true}, {w2, seed % 2 ? 1 : 3, seed % 2 ? 0 : 1, false}};
@@ -340,7 +340,7 @@ models::ModelConfig cnn_config(const CnnCase& c, uint64_t seed) {
     q = &cfg.quant;
     act = &cfg.activation;
   } else {
-    auto& cfg = mc.qflexstudent;
+    auto& cfg = mc.qflexstudent();
     cfg.net.conv_channels = {w1, w2};
     cfg.net.pool = {true, seed % 2 == 0};
     cfg.net.fc_widths = {12};
@@ -438,7 +438,7 @@ TEST(EngineBuild, CnnIntegerViewIsTheFakeQuantModel) {
 TEST(EngineBuild, CnnWithAFloatLayerNamesIt) {
   CnnCase c{2, 2, "hardtanh", "signed", 8, "cnv"};
   auto mc = cnn_config(c, 1);
-  mc.cnv.quant.weight_bits[1] = 32;
+  mc.cnv().quant.weight_bits[1] = 32;
   auto model = models::build_model(mc, models::InputShape{1, 8, 8}, 10);
   try {
     engine::build_integer_model(*model, affine_for("signed"), "test");
@@ -447,7 +447,7 @@ TEST(EngineBuild, CnnWithAFloatLayerNamesIt) {
     EXPECT_NE(std::string(e.what()).find("layer conv2 has float (32-bit) weights"), std::string::npos) << e.what();
   }
   mc = cnn_config(c, 1);
-  mc.cnv.quant.act_bits[2] = 32;  // fc1's activation
+  mc.cnv().quant.act_bits[2] = 32;  // fc1's activation
   model = models::build_model(mc, models::InputShape{1, 8, 8}, 10);
   EXPECT_NE(models::integer_exact_blocker(*model).find("fc1 has float (32-bit) activations"), std::string::npos)
       << models::integer_exact_blocker(*model);
@@ -463,7 +463,7 @@ TEST(EngineVsModel, TrainedQuantizedCnnOnAFashionMnistSliceIsBitExact) {
   lo.test_limit = 2000;
   auto fm = data::load_dataset("fashion-mnist", lo);
   auto run = train::load_trained_run(std::string(NEMOKD_TEST_DATA) + "/qcnn-fmnist-w2a2");
-  ASSERT_EQ(run.config.model.arch, "qflexstudent");
+  ASSERT_EQ(run.config.model.family(), models::Family::qflexstudent);
   const auto a = data::pixel_affine(fm.spec, run.config.train.normalization);
   auto im = engine::build_integer_model(*run.model, a, "test");
   for (const std::string& kernel : std::vector<std::string>{"auto", "scalar"}) {

@@ -140,19 +140,19 @@ models::ModelConfig arch(const std::string& preset) { return models::preset_mode
 // quantized FlexStudent with ReLU activations, per-channel scaled weights and u8 input.
 models::ModelConfig small_cnv(int w, int a, int fc) {
   auto c = models::preset_model("cnv");
-  c.cnv.convs = {{8, 3, 0, false}, {fc / 2, 3, 0, true}, {fc / 2, 3, 0, true}, {fc * 2 / 3, 3, 0, false}};
-  c.cnv.fc_widths = {fc};
-  c.cnv.set_bits({w}, {a});
+  c.cnv().convs = {{8, 3, 0, false}, {fc / 2, 3, 0, true}, {fc / 2, 3, 0, true}, {fc * 2 / 3, 3, 0, false}};
+  c.cnv().fc_widths = {fc};
+  c.cnv().set_bits({w}, {a});
   return c;
 }
 models::ModelConfig relu_u8_qflexstudent() {
   auto c = models::preset_model("qflexstudent");
-  c.qflexstudent.net.conv_channels = {6, 12};
-  c.qflexstudent.net.fc_widths = {16};
-  c.qflexstudent.activation = "relu";
-  c.qflexstudent.set_bits({4}, {3});
-  c.qflexstudent.quant.input = "u8";
-  c.qflexstudent.quant.scheme = quant::WeightScheme::scaled;
+  c.qflexstudent().net.conv_channels = {6, 12};
+  c.qflexstudent().net.fc_widths = {16};
+  c.qflexstudent().activation = "relu";
+  c.qflexstudent().set_bits({4}, {3});
+  c.qflexstudent().quant.input = "u8";
+  c.qflexstudent().quant.scheme = quant::WeightScheme::scaled;
   return c;
 }
 
@@ -167,44 +167,44 @@ std::vector<ZooCase> zoo_cases() {
   cases.push_back({"flexstudent", arch("flexstudent"), mnist, "mnist"});
   {
     auto c = arch("flexstudent");
-    c.flexstudent.conv_channels = {12};
-    c.flexstudent.pool = {false};
-    c.flexstudent.fc_widths = {};
+    c.flexstudent().conv_channels = {12};
+    c.flexstudent().pool = {false};
+    c.flexstudent().fc_widths = {};
     cases.push_back({"flexstudent-1conv-nopool", c, mnist, "fashion-mnist"});
   }
   {
     auto c = arch("flexstudent");
-    c.flexstudent.conv_channels = {8, 16, 16, 8};
-    c.flexstudent.fc_widths = {32, 16};
-    c.flexstudent.dropout = 0.3;
+    c.flexstudent().conv_channels = {8, 16, 16, 8};
+    c.flexstudent().fc_widths = {32, 16};
+    c.flexstudent().dropout = 0.3;
     cases.push_back({"flexstudent-4conv-3fc", c, mnist, "mnist"});
   }
   {
     auto c = arch("flexresnet8x4");
-    c.flexresnet8x4.widths = {8, 16, 24, 32};
+    c.flexresnet8x4().widths = {8, 16, 24, 32};
     cases.push_back({"flexresnet8x4-small", c, mnist, "fashion-mnist"});
   }
   {
     auto c = arch("mlp");
-    c.mlp.hidden = {64, 32};
-    c.mlp.dropout = 0.2;
+    c.mlp().hidden = {64, 32};
+    c.mlp().dropout = 0.2;
     cases.push_back({"mlp-float-relu", c, mnist, "mnist"});
   }
   {
     auto c = arch("mlp");
-    c.mlp.hidden = {48, 24, 16};
-    c.mlp.batchnorm = false;
-    c.mlp.activation = "hardtanh";
+    c.mlp().hidden = {48, 24, 16};
+    c.mlp().batchnorm = false;
+    c.mlp().activation = "hardtanh";
     cases.push_back({"mlp-float-hardtanh-nobn", c, mnist, "fashion-mnist"});
   }
   auto quant = [&](const std::string& label, int w, int a, const std::string& act, const std::string& input,
                    int input_bits, quant::WeightScheme scheme) {
     auto c = arch("tfc");
-    c.mlp.activation = act;
-    c.mlp.set_bits({w}, {a});
-    c.mlp.quant.input = input;
-    c.mlp.quant.input_bits = input_bits;
-    c.mlp.quant.scheme = scheme;
+    c.mlp().activation = act;
+    c.mlp().set_bits({w}, {a});
+    c.mlp().quant.input = input;
+    c.mlp().quant.input_bits = input_bits;
+    c.mlp().quant.scheme = scheme;
     cases.push_back({label, c, mnist, "mnist"});
   };
   quant("mlp-w1a1", 1, 1, "tanh", "signed", 1, quant::WeightScheme::finn);
@@ -493,12 +493,12 @@ TEST(ExportQonnx, QuantizerVariantsRoundTrip) {
   for (const auto& v : variants) {
     SCOPED_TRACE(v.label);
     auto c = models::preset_model("tfc");
-    c.mlp.activation = v.act;
-    c.mlp.batchnorm = v.batchnorm;
-    c.mlp.set_bits(v.w, v.a);
-    c.mlp.quant.input = v.input;
-    c.mlp.quant.input_bits = v.input_bits;
-    c.mlp.quant.scheme = v.scheme;
+    c.mlp().activation = v.act;
+    c.mlp().batchnorm = v.batchnorm;
+    c.mlp().set_bits(v.w, v.a);
+    c.mlp().quant.input = v.input;
+    c.mlp().quant.input_bits = v.input_bits;
+    c.mlp().quant.scheme = v.scheme;
     torch::manual_seed(5);
     auto model = models::build_model(c, {1, 28, 28}, 10);
     auto* mlp = dynamic_cast<models::MlpImpl*>(model.get());
@@ -536,16 +536,16 @@ TEST(ExportQonnx, QuantizedCnnsRoundTripThroughTheExecutorAndTheIntegerEngine) {
   variants.push_back({"cnv-small-w1a1", small_cnv(1, 1, 32)});  // BipolarQuant everywhere
   {
     auto c = small_cnv(2, 2, 32);
-    c.cnv.activation = "tanh";
+    c.cnv().activation = "tanh";
     variants.push_back({"cnv-small-w2a2-tanh", c});
   }
   variants.push_back({"qflexstudent-w4a3-relu-u8-scaled", relu_u8_qflexstudent()});
   {
     auto c = models::preset_model("qflexstudent");
     c = models::preset_model("qflexstudent");
-    c.qflexstudent.net.conv_channels = {8, 8, 8};
-    c.qflexstudent.net.fc_widths = {};
-    c.qflexstudent.set_bits({1}, {1});  // zero padding of bipolar values
+    c.qflexstudent().net.conv_channels = {8, 8, 8};
+    c.qflexstudent().net.fc_widths = {};
+    c.qflexstudent().set_bits({1}, {1});  // zero padding of bipolar values
     variants.push_back({"qflexstudent-w1a1-3conv", c});
   }
   std::vector<std::string> files;

@@ -802,9 +802,9 @@ TEST(FpgaGrid, RowsColumnsAndErrors) {
 TEST(FpgaSweepTable, CountsRangesAndLosses) {
   const nemokd::testing::TempDir tmp;
   models::ModelConfig mc;
-  mc.arch = "mlp";
-  mc.mlp = mlp({64, 64, 64}, 2, 2);
-  mc.mlp.quantized = true;
+  mc.set_family(models::Family::mlp);
+  mc.mlp() = mlp({64, 64, 64}, 2, 2);
+  mc.mlp().quantized = true;
   const nlohmann::json sweep = {{"base", {{"model", models::to_json(mc)},
                                           {"dataset", {{"name", "mnist"}}},
                                           {"train", {{"epochs", 3}}}}}};
@@ -901,9 +901,9 @@ TEST(FpgaModelDesign, TrainedCnnFamiliesLowerToTheirStructure) {
   EXPECT_EQ(mixed.layers.back().wbits, 8);
 
   auto fs = models::preset_model("qflexstudent");
-  fs.qflexstudent.net.conv_channels = {32, 64, 128};
-  fs.qflexstudent.net.pool = {true, true, false};  // 28 -> 14 -> 7: every pool on an even map
-  fs.qflexstudent.net.fc_widths = {256};
+  fs.qflexstudent().net.conv_channels = {32, 64, 128};
+  fs.qflexstudent().net.pool = {true, true, false};  // 28 -> 14 -> 7: every pool on an even map
+  fs.qflexstudent().net.fc_widths = {256};
   const auto q = cnn_spec_of(models::quant_cnn_spec(fs, fmnist), fmnist, 10, "qflexstudent");
   ASSERT_EQ(q.layers.size(), 3u + 2u + 2u);  // conv, pool, conv, pool, conv, FC 256, classifier
   EXPECT_EQ(q.layers[0].pad, 1);
@@ -920,8 +920,8 @@ TEST(FpgaModelDesign, TrainedCnnFamiliesLowerToTheirStructure) {
 TEST(FpgaModelDesign, RefusalsNameTheLayer) {
   const models::InputShape fmnist{1, 28, 28};
   auto fs = models::preset_model("qflexstudent");
-  fs.qflexstudent.net.conv_channels = {8};
-  fs.qflexstudent.net.fc_widths = {};
+  fs.qflexstudent().net.conv_channels = {8};
+  fs.qflexstudent().net.fc_widths = {};
   models::set_quant_bits(fs, {2, 32}, {2});
   EXPECT_NE(config_error_of([&] { model_design(fs, fmnist, 10); })
                 .find("qflexstudent: layer classifier has float (32-bit) weights; the FPGA cost model prices"),
@@ -929,12 +929,12 @@ TEST(FpgaModelDesign, RefusalsNameTheLayer) {
   models::set_quant_bits(fs, {2}, {32});
   EXPECT_NE(config_error_of([&] { model_design(fs, fmnist, 10); }).find("layer conv1 has float (32-bit) activations"),
             std::string::npos);
-  fs.qflexstudent.quant.input = "float";
+  fs.qflexstudent().quant.input = "float";
   EXPECT_NE(config_error_of([&] { model_design(fs, fmnist, 10); }).find("its input is float"), std::string::npos);
 
   auto odd = models::preset_model("qflexstudent");
-  odd.qflexstudent.net.conv_channels = {8, 8, 8};
-  odd.qflexstudent.net.fc_widths = {};  // auto pools on 28x28: 14, 7, 3 — the third pools an odd map
+  odd.qflexstudent().net.conv_channels = {8, 8, 8};
+  odd.qflexstudent().net.fc_widths = {};  // auto pools on 28x28: 14, 7, 3 — the third pools an odd map
   models::set_quant_bits(odd, {2}, {2});
   const auto pool_msg = config_error_of([&] { model_design(odd, fmnist, 10); });
   EXPECT_NE(pool_msg.find("qflexstudent lowered to FINN's units (conv0.., pool0.., fc0..): pool2: FINN's "
@@ -946,8 +946,8 @@ TEST(FpgaModelDesign, RefusalsNameTheLayer) {
             std::string::npos);
   // An MLP config goes through mlp_design unchanged.
   models::ModelConfig m;
-  m.mlp = mlp({64, 64, 64}, 2, 2);
-  const auto a = model_design(m, fmnist, 10, 64), b = mlp_design(m.mlp, MlpShape{784, 10, 64});
+  m.mlp() = mlp({64, 64, 64}, 2, 2);
+  const auto a = model_design(m, fmnist, 10, 64), b = mlp_design(m.mlp(), MlpShape{784, 10, 64});
   ASSERT_EQ(a.layers.size(), b.layers.size());
   EXPECT_EQ(a.layers.back().mh, b.layers.back().mh);
 }

@@ -735,11 +735,31 @@ TEST(QonnxImport, RunFolderIsSelfContainedAndReloads) {
   EXPECT_EQ(models::parameter_count(*run.model), 784 * 64 + 64 * 64 * 2 + 64 * 10);
   // A model.pt that carries another graph than the record's hash is refused.
   auto cfg = run.config.model;
-  cfg.qonnx.sha256 = std::string(64, '0');
+  cfg.qonnx().sha256 = std::string(64, '0');
   auto other = models::build_model(cfg, {1, 28, 28}, 10);
   torch::serialize::InputArchive archive;
   archive.load_from(tmp.file("run") + "/model.pt");
   EXPECT_THROW(other->load(archive), DataError);
+}
+
+// The qonnx entry of the family table (models/registry.h), with its importer registered: its config survives its
+// JSON and the model maps [N, input_shape()] to [N, classes()].
+TEST(QonnxImport, TheFamilyTableEntryRoundTripsAndBuilds) {
+  torch::NoGradGuard no_grad;
+  const std::string path = std::string(NEMOKD_TEST_DATA) + "/brevitas/tfc_2w2a.qonnx.onnx";
+  const auto cfg = models::preset_model(path);
+  ASSERT_EQ(cfg.family(), models::Family::qonnx);
+  EXPECT_EQ(cfg.qonnx().file, path);
+  const auto j = models::to_json(cfg);
+  EXPECT_EQ(j["arch"], "qonnx");
+  EXPECT_EQ(models::to_json(models::model_config_from_json(nlohmann::json::parse(j.dump()))), j);
+  auto m = models::build_model(cfg, {1, 28, 28}, 10);
+  EXPECT_EQ(m->family(), models::Family::qonnx);
+  EXPECT_EQ(m->classes(), 10);
+  const auto s = m->input_shape();
+  EXPECT_EQ(s.numel(), 784);
+  EXPECT_EQ(m->forward(torch::rand({3, s.channels, s.height, s.width})).sizes(), (std::vector<int64_t>{3, 10}));
+  EXPECT_THROW(models::build_model(cfg, {1, 28, 28}, 9), ConfigError);  // the graph has 10 classes
 }
 
 TEST(QonnxImport, FpgaDesignEqualsTheEquivalentNemokdMlp) {

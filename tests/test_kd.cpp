@@ -31,8 +31,8 @@ namespace {
 // A teacher run folder written by hand (what `nemokd kd teacher` leaves): run.json + model.pt of an MLP.
 std::string write_run_teacher(const std::string& dir, uint64_t seed) {
   train::TrainRunConfig cfg;
-  cfg.model.arch = "mlp";
-  cfg.model.mlp.hidden = {32};
+  cfg.model.set_family(models::Family::mlp);
+  cfg.model.mlp().hidden = {32};
   torch::manual_seed(seed);
   auto model = models::build_model(cfg.model, {1, 28, 28}, 10);
   train::save_trained_run(dir, cfg, *model, {1, 28, 28}, 10);
@@ -168,8 +168,8 @@ TEST(TorchScriptTeacher, PyTorchExportDistilsIntoAStudent) {
   auto cache = kd::TeacherLogitCache::open_or_compute(*teacher, ds.train, ds.spec, data::Normalization::standard,
                                                       "train", tmp.file("cache"));
   models::ModelConfig student;
-  student.arch = "mlp";
-  student.mlp.hidden = {16};
+  student.set_family(models::Family::mlp);
+  student.mlp().hidden = {16};
   torch::manual_seed(1);
   auto model = models::build_model(student, {1, 28, 28}, 10);
   train::TrainOptions o;
@@ -232,7 +232,7 @@ TEST(Teacher, TeacherTrainedOnOtherImagesIsRefusedBeforeTraining) {
   nemokd::testing::TempDir tmp, data_dir, out;
   train::TrainRunConfig tc;
   tc.dataset.name = "cifar10";
-  tc.model.mlp.hidden = {16};
+  tc.model.mlp().hidden = {16};
   torch::manual_seed(1);
   auto teacher = models::build_model(tc.model, {3, 32, 32}, 10);
   train::save_trained_run(tmp.file("cifar-teacher"), tc, *teacher, {3, 32, 32}, 10);
@@ -246,7 +246,7 @@ TEST(Teacher, TeacherTrainedOnOtherImagesIsRefusedBeforeTraining) {
   c.base.dataset.name = "fashion-mnist";
   c.base.dataset.load.from_dir = data_dir.path();
   c.base.dataset.load.val_size = 20;
-  c.base.model.mlp.hidden = {8};
+  c.base.model.mlp().hidden = {8};
   c.base.train.epochs = 1;
   c.kd.teacher = tmp.file("cifar-teacher");
   c.kd.cache = "off";

@@ -9,7 +9,7 @@ using namespace nemokd::models;
 
 TEST(Mlp, ShapesAndParameterCountFollowTheConfig) {
   ModelConfig c;
-  c.mlp.hidden = {256, 256, 256};
+  c.mlp().hidden = {256, 256, 256};
   auto m = build_model(c, InputShape{1, 28, 28}, 10);
   auto y = m->forward(torch::randn({5, 1, 28, 28}));
   EXPECT_EQ(y.sizes(), (std::vector<int64_t>{5, 10}));
@@ -20,8 +20,8 @@ TEST(Mlp, ShapesAndParameterCountFollowTheConfig) {
 
 TEST(Mlp, TakesInputShapeAndClassesFromTheCaller) {
   ModelConfig c;
-  c.mlp.hidden = {32};
-  c.mlp.batchnorm = false;
+  c.mlp().hidden = {32};
+  c.mlp().batchnorm = false;
   auto m = build_model(c, InputShape{3, 32, 32}, 100);
   EXPECT_EQ(m->forward(torch::randn({2, 3, 32, 32})).size(1), 100);
   EXPECT_EQ(parameter_count(*m), 3 * 32 * 32 * 32 + 32 + 32 * 100 + 100);
@@ -29,9 +29,9 @@ TEST(Mlp, TakesInputShapeAndClassesFromTheCaller) {
 
 TEST(Mlp, ConfigRoundTripsAndRejectsBadValues) {
   ModelConfig c;
-  c.mlp.hidden = {64, 64, 64};
-  c.mlp.dropout = 0.2;
-  c.mlp.activation = "hardtanh";
+  c.mlp().hidden = {64, 64, 64};
+  c.mlp().dropout = 0.2;
+  c.mlp().activation = "hardtanh";
   auto back = model_config_from_json(to_json(c));
   EXPECT_EQ(to_json(back), to_json(c));
 
@@ -161,7 +161,7 @@ TEST(QuantCnn, BadConfigsAreRejectedNamingTheKey) {
 // A 32-bit layer trains (float there) but has no integer view; the reason names the layer.
 TEST(QuantCnn, FloatLayersTrainButHaveNoIntegerView) {
   auto c = models::preset_model("qflexstudent");
-  c.qflexstudent.quant.act_bits[1] = 32;
+  c.qflexstudent().quant.act_bits[1] = 32;
   auto m = models::build_model(c, {1, 28, 28}, 10);
   auto* cnn = dynamic_cast<models::QCnnImpl*>(m.get());
   ASSERT_TRUE(cnn);
@@ -169,8 +169,87 @@ TEST(QuantCnn, FloatLayersTrainButHaveNoIntegerView) {
   EXPECT_THROW(models::integer_view(*m), ConfigError);
   m->eval();
   EXPECT_EQ(m->forward(torch::rand({3, 1, 28, 28})).sizes(), (std::vector<int64_t>{3, 10}));  // the fake-quant path
-  c.qflexstudent.quant.act_bits[1] = 2;
-  c.qflexstudent.quant.input = "float";
+  c.qflexstudent().quant.act_bits[1] = 2;
+  c.qflexstudent().quant.input = "float";
   auto f = models::build_model(c, {1, 28, 28}, 10);
   EXPECT_NE(models::integer_exact_blocker(*f).find("input is float"), std::string::npos);
+}
+
+// The family table (models/registry.h): every family's config survives its JSON, and every family built by name
+// maps [N, input_shape()] to [N, classes()] and says which family, input and classes it was built for. (The qonnx
+// family is read from a file; test_interop builds it the same way once its importer is registered.)
+TEST(Families, EveryEntryRoundTripsItsJsonAndBuildsFromItsShape) {
+  torch::NoGradGuard no_grad;
+  ASSERT_EQ(kFamilies.size(), kFamilyCount);
+  const InputShape input{3, 32, 32};
+  const int classes = 7;
+  for (const Family f : kFamilies) {
+    const auto& t = family_traits(f);
+    SCOPED_TRACE(t.name);
+    EXPECT_EQ(t.family, f);
+    EXPECT_EQ(find_family(t.name), f);
+    EXPECT_EQ(parse_family(family_name(f)), f);
+    ModelConfig c(f);
+    EXPECT_EQ(c.family(), f);
+    if (f == Family::qonnx) c.qonnx() = {"model.onnx", std::string(64, 'a')};
+    const auto j = to_json(c);
+    EXPECT_EQ(j["arch"], t.name);
+    ASSERT_TRUE(j.contains(t.name));
+    const auto back = model_config_from_json(nlohmann::json::parse(j.dump()));
+    EXPECT_EQ(back.family(), f);
+    EXPECT_EQ(to_json(back), j);
+    if (!t.by_name) {
+      EXPECT_THROW(build_model(c, input, classes), ConfigError);  // no importer registered in this program
+      continue;
+    }
+    auto m = build_model(back, input, classes);
+    EXPECT_EQ(m->family(), f);
+    EXPECT_EQ(m->input_shape().str(), input.str());
+    EXPECT_EQ(m->classes(), classes);
+    EXPECT_EQ(m->describe()["arch"], t.name);
+    m->eval();
+    const auto s = m->input_shape();
+    const auto y = m->forward(torch::rand({2, s.channels, s.height, s.width}));
+    EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, m->classes()}));
+  }
+  // Route Q's accessors come from the same table.
+  for (const Family f : {Family::cnv, Family::qflexstudent}) {
+    ModelConfig c(f);
+    EXPECT_NE(quant_config(c), nullptr);
+    EXPECT_NE(quant_activation(c), nullptr);
+    EXPECT_FALSE(quant_cnn_spec(c, input).convs.empty());
+  }
+  ModelConfig resnet(Family::resnet);
+  EXPECT_EQ(quant_config(resnet), nullptr);
+  EXPECT_THROW(set_quant_bits(resnet, {2}, {2}), ConfigError);
+  EXPECT_THROW(quant_cnn_spec(resnet, input), ConfigError);
+}
+
+TEST(Families, AnUnknownNameIsOneErrorListingTheKnownOnes) {
+  std::string known;
+  for (const Family f : kFamilies) known += (known.empty() ? "" : ", ") + family_name(f);
+  EXPECT_EQ(known, "mlp, resnet, mobilenetv2, flexstudent, flexresnet8x4, cnv, qflexstudent, qonnx");
+  try {
+    model_config_from_json(nlohmann::json{{"arch", "transformer"}});
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "model.arch: unknown architecture 'transformer'; known: " + known);
+  }
+  EXPECT_FALSE(find_family("transformer").has_value());
+  EXPECT_THROW(parse_family("MLP"), ConfigError);  // names are exact
+}
+
+TEST(Families, AConfigOfAnotherFamilyIsAnErrorNotADefault) {
+  ModelConfig c(Family::cnv);
+  try {
+    c.mlp();
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "model.arch is 'cnv', not 'mlp'");
+  }
+  c.cnv().dropout = 0.25;
+  c.set_family(Family::cnv);  // the same family: the config is kept
+  EXPECT_EQ(c.cnv().dropout, 0.25);
+  c.set_family(Family::mlp);  // another: its defaults
+  EXPECT_EQ(c.mlp().hidden, MlpConfig{}.hidden);
 }

@@ -108,7 +108,7 @@ TEST(ModelZoo, ResNetStructureFollowsTheReference) {
 TEST(ModelZoo, ForwardShapesOnCifarAndMnistShapes) {
   torch::NoGradGuard no_grad;
   ModelConfig small_flex_resnet = preset_model("flexresnet8x4");
-  small_flex_resnet.flexresnet8x4.widths = {8, 8, 16, 16};
+  small_flex_resnet.flexresnet8x4().widths = {8, 8, 16, 16};
   const std::vector<std::pair<std::string, ModelConfig>> models = {
       {"resnet8", preset_model("resnet8")},
       {"mobilenetv2", preset_model("mobilenetv2")},
@@ -150,7 +150,7 @@ TEST(ModelZoo, FlexStudentDefaultIsTheFiveLayerBaseline) {
   EXPECT_EQ(c.conv_layers(), 3);
   EXPECT_EQ(c.fc_layers(), 2);
   EXPECT_EQ(c.weighted_layers(), 5);
-  EXPECT_EQ(preset_model("flexstudent").arch, "flexstudent");
+  EXPECT_EQ(preset_model("flexstudent").family(), Family::flexstudent);
 
   auto m = build_model(preset_model("flexstudent"), kCifar, 100);
   const auto rows = m->layers();
@@ -196,7 +196,7 @@ TEST(ModelZoo, FlexStudentPoolingRuleAndGenome) {
   // pool: true / false are shorthands for every layer
   auto j = to_json(c);
   j["pool"] = true;
-  EXPECT_EQ(from("flexstudent", j).flexstudent.pool, (std::vector<bool>{true, true}));
+  EXPECT_EQ(from("flexstudent", j).flexstudent().pool, (std::vector<bool>{true, true}));
 }
 
 TEST(ModelZoo, ConfigsRoundTripThroughJson) {
@@ -204,25 +204,25 @@ TEST(ModelZoo, ConfigsRoundTripThroughJson) {
   for (const auto& p : model_presets()) configs.push_back(preset_model(p.name));
   for (const auto& a : architectures()) configs.push_back(preset_model(a.name));
   auto r = preset_model("resnet");
-  r.resnet = {44, {8, 16, 24, 48}};
+  r.resnet() = {44, {8, 16, 24, 48}};
   configs.push_back(r);
   auto mb = preset_model("mobilenetv2");
-  mb.mobilenetv2.width = 0.75;
+  mb.mobilenetv2().width = 0.75;
   configs.push_back(mb);
   auto fs = preset_model("flexstudent");
-  fs.flexstudent.conv_channels = {16, 32, 32, 64};
-  fs.flexstudent.pool = {true, false, true, true};
-  fs.flexstudent.fc_widths = {128, 64};
-  fs.flexstudent.dropout = 0.3;
+  fs.flexstudent().conv_channels = {16, 32, 32, 64};
+  fs.flexstudent().pool = {true, false, true, true};
+  fs.flexstudent().fc_widths = {128, 64};
+  fs.flexstudent().dropout = 0.3;
   configs.push_back(fs);
   auto fr = preset_model("flexresnet8x4");
-  fr.flexresnet8x4.widths = {16, 48, 96, 200};
+  fr.flexresnet8x4().widths = {16, 48, 96, 200};
   configs.push_back(fr);
   for (const auto& c : configs) {
     const auto j = to_json(c);
     SCOPED_TRACE(j.dump());
     EXPECT_EQ(to_json(model_config_from_json(j)), j);
-    EXPECT_EQ(model_config_from_json(nlohmann::json::parse(j.dump())).arch, c.arch);
+    EXPECT_EQ(model_config_from_json(nlohmann::json::parse(j.dump())).family(), c.family());
   }
   // describe() carries the config: rebuilding from it gives the same description.
   auto m = build_model(fs, kMnist, 10);
@@ -239,9 +239,9 @@ TEST(ModelZoo, FlexResNet8x4IsResNet8x4WithEvolvableWidths) {
   EXPECT_EQ(parameter_count(*flex), 1233540);
   EXPECT_EQ(flex->macs(), 177071104);
   const auto a = preset_model("resnet8x4");
-  EXPECT_EQ(a.arch, "resnet");
-  EXPECT_EQ(a.resnet.depth, 8);
-  EXPECT_EQ(a.resnet.widths, (std::vector<int>{32, 64, 128, 256}));
+  EXPECT_EQ(a.family(), Family::resnet);
+  EXPECT_EQ(a.resnet().depth, 8);
+  EXPECT_EQ(a.resnet().widths, (std::vector<int>{32, 64, 128, 256}));
 }
 
 TEST(ModelZoo, BadConfigsAreRejectedNamingTheKey) {
@@ -292,8 +292,8 @@ TEST(ModelZoo, MlpCountsLinearMacs) {
   EXPECT_EQ(m->macs(), 784 * 256 + 256 * 256 * 2 + 256 * 10);
   EXPECT_EQ(summed(m->layers(), &LayerSummary::parameters), parameter_count(*m));
   ModelConfig q = preset_model("tfc");
-  q.mlp.set_bits({2}, {2});
-  q.mlp.quant.learned_range = true;  // a parameter in the activations, still in the summary
+  q.mlp().set_bits({2}, {2});
+  q.mlp().quant.learned_range = true;  // a parameter in the activations, still in the summary
   auto qm = build_model(q, kMnist, 10);
   EXPECT_EQ(qm->macs(), 784 * 64 + 64 * 64 * 2 + 64 * 10);
   EXPECT_EQ(summed(qm->layers(), &LayerSummary::parameters), parameter_count(*qm));
@@ -305,5 +305,5 @@ TEST(ModelZoo, ListsArchitecturesAndPresets) {
   for (const auto& a : architectures()) names.push_back(a.name);
   EXPECT_EQ(names, (std::vector<std::string>{"mlp", "resnet", "mobilenetv2", "flexstudent", "flexresnet8x4", "cnv",
                                             "qflexstudent"}));
-  for (const auto& p : model_presets()) EXPECT_EQ(preset_model(p.name).arch, p.arch) << p.name;
+  for (const auto& p : model_presets()) EXPECT_EQ(family_name(preset_model(p.name).family()), p.arch) << p.name;
 }

@@ -735,11 +735,11 @@ TEST(QuantActivation, FloatBitsArePlainActivations) {
 namespace {
 models::ModelConfig tfc_w2a2() {
   models::ModelConfig c;
-  c.arch = "mlp";
-  c.mlp.hidden = {64, 64, 64};
-  c.mlp.set_bits({2}, {2});
-  c.mlp.quant.input = "signed";
-  c.mlp.quant.input_bits = 8;
+  c.set_family(models::Family::mlp);
+  c.mlp().hidden = {64, 64, 64};
+  c.mlp().set_bits({2}, {2});
+  c.mlp().quant.input = "signed";
+  c.mlp().quant.input_bits = 8;
   return c;
 }
 }  // namespace
@@ -775,15 +775,15 @@ TEST(QuantMlp, BuildsAndRunsW2A2) {
 TEST(QuantMlp, ForwardIsInputQuantThenLinearNormActPerLayer) {
   torch::manual_seed(13);
   auto c = tfc_w2a2();
-  c.mlp.activation = "hardtanh";
-  c.mlp.quant.weight_bits = {3, 2, 4, 5};
-  c.mlp.quant.act_bits = {2, 3, 4};
-  c.mlp.quant.input_bits = 2;
+  c.mlp().activation = "hardtanh";
+  c.mlp().quant.weight_bits = {3, 2, 4, 5};
+  c.mlp().quant.act_bits = {2, 3, 4};
+  c.mlp().quant.input_bits = 2;
   auto m = models::build_model(c, models::InputShape{1, 28, 28}, 10);
   auto mlp = std::dynamic_pointer_cast<models::MlpImpl>(m);
   ASSERT_TRUE(mlp);
   auto q = mlp->quant_layers();  // a copy of the holders (shared modules), callable non-const
-  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(q.acts[i]->config().bits, c.mlp.quant.act_bits[i]);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(q.acts[i]->config().bits, c.mlp().quant.act_bits[i]);
   m->eval();
   torch::NoGradGuard ng;
   auto x = torch::rand({5, 1, 28, 28}) * 2 - 1;
@@ -795,7 +795,7 @@ TEST(QuantMlp, ForwardIsInputQuantThenLinearNormActPerLayer) {
     h = q.norms[i]->forward(q.linears[i]->forward(h));
     if (i < 3) {
       h = q.acts[i]->forward(h);
-      const auto values = signed_activation_levels(c.mlp.quant.act_bits[i]).values();
+      const auto values = signed_activation_levels(c.mlp().quant.act_bits[i]).values();
       for (float v : to_vec(h)) ASSERT_TRUE(on_levels(v, values, 1e-6)) << "layer " << i << " " << v;
     }
   }
@@ -804,7 +804,7 @@ TEST(QuantMlp, ForwardIsInputQuantThenLinearNormActPerLayer) {
   // Inputs that quantize alike give identical outputs (the network only sees the quantized pixels).
   EXPECT_TRUE(torch::equal(m->forward(x), m->forward(xq.reshape({5, 1, 28, 28}))));
   // 1-bit input: sign.
-  c.mlp.quant.input_bits = 1;
+  c.mlp().quant.input_bits = 1;
   auto m1 = std::dynamic_pointer_cast<models::MlpImpl>(models::build_model(c, models::InputShape{1, 28, 28}, 10));
   auto in1 = m1->quant_layers().input;
   EXPECT_EQ(to_vec(in1->forward(torch::tensor({{-0.3f, 0.0f, 0.7f}}))),
@@ -814,10 +814,10 @@ TEST(QuantMlp, ForwardIsInputQuantThenLinearNormActPerLayer) {
 
 TEST(QuantMlp, DescribeAndJsonRoundTripKeepTheQuantBlock) {
   auto c = tfc_w2a2();
-  c.mlp.activation = "tanh";
-  c.mlp.quant.scheme = WeightScheme::scaled;
-  c.mlp.quant.granularity = ScaleGranularity::tensor;
-  c.mlp.quant.weight_bits = {8, 2, 3, 4};
+  c.mlp().activation = "tanh";
+  c.mlp().quant.scheme = WeightScheme::scaled;
+  c.mlp().quant.granularity = ScaleGranularity::tensor;
+  c.mlp().quant.weight_bits = {8, 2, 3, 4};
   auto m = models::build_model(c, models::InputShape{1, 28, 28}, 10);
   auto mlp = std::dynamic_pointer_cast<models::MlpImpl>(m);
   ASSERT_TRUE(mlp);
@@ -836,28 +836,28 @@ TEST(QuantMlp, DescribeAndJsonRoundTripKeepTheQuantBlock) {
   EXPECT_EQ(d["mlp"]["quant"]["scheme"], "scaled");
   EXPECT_EQ(d["mlp"]["quant"]["granularity"], "tensor");
   EXPECT_EQ(d["mlp"]["quant"]["input"], "signed");
-  EXPECT_EQ(d["mlp"], models::to_json(c.mlp));
+  EXPECT_EQ(d["mlp"], models::to_json(c.mlp()));
 
   const auto j = models::to_json(c);
   const auto back = models::model_config_from_json(j);
-  EXPECT_TRUE(back.mlp.quantized);
-  EXPECT_EQ(back.mlp.quant.weight_bits, (std::vector<int>{8, 2, 3, 4}));
-  EXPECT_EQ(back.mlp.quant.scheme, WeightScheme::scaled);
-  EXPECT_EQ(back.mlp.quant.granularity, ScaleGranularity::tensor);
+  EXPECT_TRUE(back.mlp().quantized);
+  EXPECT_EQ(back.mlp().quant.weight_bits, (std::vector<int>{8, 2, 3, 4}));
+  EXPECT_EQ(back.mlp().quant.scheme, WeightScheme::scaled);
+  EXPECT_EQ(back.mlp().quant.granularity, ScaleGranularity::tensor);
   EXPECT_EQ(models::to_json(back), j);
   // and the rebuilt model describes itself the same way
   EXPECT_EQ(models::build_model(back, models::InputShape{1, 28, 28}, 10)->describe(), d);
   // A float config has no quant block, and stays float through JSON.
   models::ModelConfig f;
   EXPECT_FALSE(models::to_json(f)["mlp"].contains("quant"));
-  EXPECT_FALSE(models::model_config_from_json(models::to_json(f)).mlp.quantized);
+  EXPECT_FALSE(models::model_config_from_json(models::to_json(f)).mlp().quantized);
 }
 
 TEST(QuantMlp, AllFloatBitsRun) {
   torch::manual_seed(12);
   auto c = tfc_w2a2();
-  c.mlp.set_bits({32}, {32});
-  c.mlp.quant.input = "float";
+  c.mlp().set_bits({32}, {32});
+  c.mlp().quant.input = "float";
   auto m = models::build_model(c, models::InputShape{1, 28, 28}, 10);
   auto y = m->forward(torch::randn({3, 1, 28, 28}));
   EXPECT_EQ(y.sizes(), (std::vector<int64_t>{3, 10}));
@@ -865,9 +865,9 @@ TEST(QuantMlp, AllFloatBitsRun) {
   // Same structure as the W2A2 model (no bias before BatchNorm, BatchNorm after the output layer).
   EXPECT_EQ(models::parameter_count(*m), 784 * 64 + 64 * 64 + 64 * 64 + 64 * 10 + 2 * (64 + 64 + 64 + 10));
   // Learned per-channel scales add one parameter per output channel.
-  c.mlp.set_bits({4}, {4});
-  c.mlp.quant.scheme = WeightScheme::scaled;
-  c.mlp.quant.learned_scale = true;
+  c.mlp().set_bits({4}, {4});
+  c.mlp().quant.scheme = WeightScheme::scaled;
+  c.mlp().quant.learned_scale = true;
   auto ms = models::build_model(c, models::InputShape{1, 28, 28}, 10);
   EXPECT_EQ(models::parameter_count(*ms), models::parameter_count(*m) + 64 * 3 + 10);
 }

@@ -68,9 +68,9 @@ class FakeEvaluator : public Evaluator {
       c.generation = rq.generation;
       c.params = models::parameter_count(*model);
       c.macs = model->macs();
-      c.status = "completed";
+      c.status = RunStatus::completed;
       const double wiggle = double(std::hash<std::string>{}(rq.key) % 1000) / 1e5;
-      c.error = 0.5 / std::log(double(c.params) + 3.0) + wiggle + (rq.role == "baseline-no-kd" ? 0.01 : 0.0);
+      c.error = 0.5 / std::log(double(c.params) + 3.0) + wiggle + (rq.role == Role::baseline_no_kd ? 0.01 : 0.0);
       c.latency = double(c.macs);
       c.train_seconds = 0;
       out.push_back(c);
@@ -108,8 +108,8 @@ TEST(SearchSpace, DecodesIgnoringUnusedGenesAndChecksBounds) {
   // 2 conv layers (channels 8, 16; third gene unused), 2 FC layers (hidden 32; second neuron gene unused).
   auto a = s.decode({2, 1, 2, 0, 2, 2, 1}, base);
   auto b = s.decode({2, 1, 2, 2, 2, 2, 0}, base);
-  EXPECT_EQ(a.flexstudent.conv_channels, (std::vector<int>{8, 16}));
-  EXPECT_EQ(a.flexstudent.fc_widths, (std::vector<int>{32}));
+  EXPECT_EQ(a.flexstudent().conv_channels, (std::vector<int>{8, 16}));
+  EXPECT_EQ(a.flexstudent().fc_widths, (std::vector<int>{32}));
   EXPECT_EQ(canonical_key(a), canonical_key(b));
   EXPECT_NE(canonical_key(a), canonical_key(s.decode({3, 1, 2, 0, 2, 2, 1}, base)));
   EXPECT_EQ(s.summary(a), "conv 8-16 | fc 32-classifier");
@@ -120,10 +120,10 @@ TEST(SearchSpace, DecodesIgnoringUnusedGenesAndChecksBounds) {
   bad.channels = {8};
   EXPECT_THROW(bad.validate(), ConfigError);  // a gene must vary (pagmo refuses lb == ub)
   SearchSpace r;
-  r.arch = "flexresnet8x4";
+  r.family = models::Family::flexresnet8x4;
   r.validate();
   auto rn = r.decode({0, 1, 2, 3}, models::preset_model("flexresnet8x4"));
-  EXPECT_EQ(rn.flexresnet8x4.widths, (std::vector<int>{8, 16, 32, 64}));
+  EXPECT_EQ(rn.flexresnet8x4().widths, (std::vector<int>{8, 16, 32, 64}));
 }
 
 TEST(SearchStore, CandidatesAndCheckpointsRoundTripExactly) {
@@ -134,7 +134,7 @@ TEST(SearchStore, CandidatesAndCheckpointsRoundTripExactly) {
     c.key = "k1";
     c.genome = {1, 2, 3};
     c.config = {{"arch", "flexstudent"}};
-    c.status = "completed";
+    c.status = RunStatus::completed;
     c.error = 0.1234567890123456789;
     c.latency = 1.0 / 3.0;
     st.put_candidate(c);
@@ -201,7 +201,7 @@ TEST(Evolution, KilledAndResumedRunsEndExactlyLikeAnUninterruptedOne) {
   EXPECT_EQ(longer.members.size(), 5u);
   // Baselines with and without KD are in every run.
   int baselines = 0;
-  for (const auto& cand : full.candidates) baselines += cand.role.rfind("baseline", 0) == 0;
+  for (const auto& cand : full.candidates) baselines += cand.role != Role::search;
   EXPECT_EQ(baselines, 2);
 }
 
@@ -278,7 +278,7 @@ class FailingEvaluator : public FakeEvaluator {
   std::vector<Candidate> evaluate(const std::vector<Request>& requests) override {
     auto out = FakeEvaluator::evaluate(requests);
     for (auto& c : out) {
-      c.status = "failed";
+      c.status = RunStatus::failed;
       c.message = "latency probe: no such device";
     }
     return out;
@@ -338,6 +338,9 @@ TEST(Evolution, DamagedStoreIsRefusedBeforeAnyTraining) {
   expect_refused("UPDATE checkpoints SET algorithm = x'00ff'", "NSGA-II state cannot be read");
   expect_refused("DELETE FROM candidates WHERE role = 'search'", "which the store does not hold");
   expect_refused("UPDATE candidates SET genome = 'true'", "genome");
+  // Status and role are enums in the process: a text that is neither is refused where it is read.
+  expect_refused("UPDATE candidates SET role = 'boss'", "role: 'boss' is not one of search, baseline-kd");
+  expect_refused("UPDATE candidates SET status = 'exploded'", "status");
   expect_refused("UPDATE meta SET value = '" + std::string(200, '[') + "' WHERE key = 'config'", "deeper than");
 }
 

@@ -28,8 +28,8 @@ namespace {
 models::Classifier small_mlp(uint64_t seed, double dropout = 0.0) {
   seed_everything(seed);
   models::ModelConfig c;
-  c.mlp.hidden = {32, 32};
-  c.mlp.dropout = dropout;
+  c.mlp().hidden = {32, 32};
+  c.mlp().dropout = dropout;
   return models::build_model(c, models::InputShape{1, 28, 28}, 10);
 }
 
@@ -67,7 +67,7 @@ TrainRunConfig toy_mnist_run(const nemokd::testing::TempDir& dir, int64_t train,
   c.dataset.name = "mnist";
   c.dataset.load.from_dir = dir.path();
   c.dataset.load.val_size = 50;
-  c.model.mlp.hidden = {16};
+  c.model.mlp().hidden = {16};
   c.train.epochs = 2;
   c.train.batch_size = 25;
   c.threads = 2;
@@ -283,7 +283,7 @@ TEST_F(TrainerTest, FullDiskWhileCheckpointingKeepsThePreviousCheckpoint) {
 TEST(TorchFile, FlippedBytesInModelFileAreRefused) {
   nemokd::testing::TempDir dir;
   TrainRunConfig c;
-  c.model.mlp.hidden = {32, 32};
+  c.model.mlp().hidden = {32, 32};
   auto model = models::build_model(c.model, {1, 28, 28}, 10);
   save_trained_run(dir.path(), c, *model, {1, 28, 28}, 10);
   EXPECT_NO_THROW(load_trained_run(dir.path()));

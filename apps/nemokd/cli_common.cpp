@@ -182,7 +182,8 @@ models::ModelConfig model_from_flags(const std::string& name, const std::string&
   auto m = models::preset_model(name);
   if (config_text.empty()) return m;
   auto j = json_flag(flag, config_text);
-  if (!j.contains("arch")) j = nlohmann::json{{"arch", m.arch}, {m.arch, j}};
+  const auto& arch = models::family_name(m.family());
+  if (!j.contains("arch")) j = nlohmann::json{{"arch", arch}, {arch, j}};
   return models::model_config_from_json(j, "model");
 }
 

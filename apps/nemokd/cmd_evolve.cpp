@@ -94,7 +94,7 @@ void register_evolve(CLI::App& app) {
         p.base.kd.loss = c.base.kd.loss;
         p.base.base.threads = c.base.base.threads;
         if (cmd->get_option("--epochs")->count())
-          kd::apply_reference_recipe(p.base.base.train, p.base.base.model.arch, c.base.base.train.epochs);
+          kd::apply_reference_recipe(p.base.base.train, p.base.base.model.family(), c.base.base.train.epochs);
         p.population = c.population;
         p.generations = c.generations;
         p.seed = c.seed;
@@ -108,7 +108,7 @@ void register_evolve(CLI::App& app) {
         c = p;
       } else {
         c.base.base.model = model_from_flags(f->student, f->student_config, "--student-config");
-        c.space.arch = c.base.base.model.arch;
+        c.space.family = c.base.base.model.family();
         f->training.apply(c.base.base);
       }
       if (!f->space.empty()) {
@@ -146,8 +146,8 @@ void register_evolve(CLI::App& app) {
     for (const auto& c : result.candidates) {
       const bool front = std::find(result.fronts.back().begin(), result.fronts.back().end(), c.key) !=
                          result.fronts.back().end();
-      if (!front && c.role == "search") continue;
-      fmt::print("{:<4} {:<15} {:<42} {:>8.2f}% {:>12.4g} {:>10}{}\n", c.generation, c.role, c.summary, 100 * c.error,
+      if (!front && c.role == search::Role::search) continue;
+      fmt::print("{:<4} {:<15} {:<42} {:>8.2f}% {:>12.4g} {:>10}{}\n", c.generation, search::to_string(c.role), c.summary, 100 * c.error,
                  c.latency, c.params, front ? "  (final front)" : "");
     }
     fmt::print("all candidates: {}/candidates.csv\n", out);

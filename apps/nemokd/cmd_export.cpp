@@ -119,7 +119,7 @@ void register_qonnx(CLI::App* export_cmd) {
       throw ConfigError(fmt::format("export qonnx: {} is {}; QONNX export is for quantized MLPs and CNNs (use `nemokd "
                                     "export onnx`)",
                                     f->model, mlp ? std::string("a float MLP")
-                                                  : fmt::format("a float '{}' model", run.config.model.arch)));
+                                                  : fmt::format("a float '{}' model", models::family_name(run.config.model.family()))));
     onnx_export::ExportOptions o;
     o.layout = f->flat_input ? onnx_export::InputLayout::flat : onnx_export::InputLayout::nchw;
     o.rounding_mode = f->rounding;

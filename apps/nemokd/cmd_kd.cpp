@@ -73,7 +73,7 @@ void register_teacher(CLI::App* kd_cmd) {
     data::validate(c.dataset);
     c.model = model_from_flags(f->model.name, f->model.config, "--model-config");
     const auto flags_train = c.train;
-    kd::apply_reference_recipe(c.train, c.model.arch, flags_train.epochs);
+    kd::apply_reference_recipe(c.train, c.model.family(), flags_train.epochs);
     // Flags given on the command line override the recipe.
     auto given = [cmd](const char* name) { return cmd->get_option(name)->count() > 0; };
     if (given("--batch-size")) c.train.batch_size = flags_train.batch_size;
@@ -171,7 +171,7 @@ void register_grid(CLI::App* kd_cmd) {
       p.base.kd = g.base.kd;
       p.base.base.threads = g.base.base.threads;
       p.base.base.blas_threads = g.base.base.blas_threads;
-      if (cmd->get_option("--epochs")->count()) kd::apply_reference_recipe(p.base.base.train, p.base.base.model.arch,
+      if (cmd->get_option("--epochs")->count()) kd::apply_reference_recipe(p.base.base.train, p.base.base.model.family(),
                                                                               g.base.base.train.epochs);
       // Where and how reproducibly to train are the user's, preset or not.
       if (cmd->get_option("--device")->count()) p.base.base.train.device = g.base.base.train.device;

@@ -48,14 +48,14 @@ models::ModelConfig resolve_model(const std::string& name, const std::string& co
   if (!j.is_object()) throw ConfigError("--config: expected a JSON object");
   if (j.contains("arch")) {
     auto full = models::model_config_from_json(j, "config");
-    if (!name.empty() && full.arch != config.arch)
+    if (!name.empty() && full.family() != config.family())
       throw ConfigError(fmt::format("--config: arch '{}' differs from --model {} (arch '{}')",
-                                    full.arch, name, config.arch));
+                                    models::family_name(full.family()), name, models::family_name(config.family())));
     return full;
   }
   if (name.empty()) throw ConfigError("--config: without --model it needs an \"arch\" key");
   auto merged = models::to_json(config);
-  merged[config.arch].update(j);  // strict re-read: unknown keys are errors naming config.ARCH.KEY
+  merged[models::family_name(config.family())].update(j);  // strict re-read: unknown keys are errors naming config.ARCH.KEY
   return models::model_config_from_json(merged, "config");
 }
 
@@ -111,6 +111,7 @@ void register_info(CLI::App* models_cmd) {
   add_output_flags(cmd, f->out);
   cmd->callback([f] {
     const auto config = resolve_model(f->model, f->config);
+    const auto& arch = models::family_name(config.family());
     const auto input = models::InputShape::parse(f->input);
     auto model = models::build_model(config, input, f->classes);
     const auto rows = model->layers();
@@ -118,8 +119,8 @@ void register_info(CLI::App* models_cmd) {
     if (f->out.json) {
       nlohmann::json layers = nlohmann::json::array();
       for (const auto& r : rows) layers.push_back(models::to_json(r));
-      return print_json({{"model", f->model.empty() ? config.arch : f->model},
-                         {"arch", config.arch},
+      return print_json({{"model", f->model.empty() ? arch : f->model},
+                         {"arch", arch},
                          {"config", models::to_json(config)},
                          {"input", input.str()},
                          {"classes", f->classes},
@@ -127,9 +128,9 @@ void register_info(CLI::App* models_cmd) {
                          {"macs", macs},
                          {"layers", layers}});
     }
-    fmt::print("{}: arch {}, input {}, {} classes\n", f->model.empty() ? config.arch : f->model, config.arch,
+    fmt::print("{}: arch {}, input {}, {} classes\n", f->model.empty() ? arch : f->model, arch,
                input.str(), f->classes);
-    fmt::print("config {}\n", models::to_json(config)[config.arch].dump());
+    fmt::print("config {}\n", models::to_json(config)[arch].dump());
     fmt::print("{:<24} {:<8} {:<20} {:>12} {:>14} {:>14}\n", "layer", "kind", "detail", "output", "params", "MACs");
     for (const auto& r : rows)
       fmt::print("{:<24} {:<8} {:<20} {:>12} {:>14} {:>14}\n", r.name, r.kind, r.detail, shape_text(r.output),

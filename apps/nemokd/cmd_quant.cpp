@@ -82,17 +82,16 @@ struct QuantModelFlags {
     models::ModelConfig mc;
     if (model == "mlp") {
       if (was_given("--model-config")) throw ConfigError("--model-config: for --model cnv or flexstudent (mlp: --topology)");
-      mc.arch = "mlp";
-      mc.mlp = m;
+      mc = m;
       if (topology == "tfc" || topology == "sfc" || topology == "lfc")
-        mc.mlp.hidden = models::mlp_preset_widths(topology);
+        mc.mlp().hidden = models::mlp_preset_widths(topology);
       else
-        mc.mlp.hidden = parse_int_list("--topology", topology);
-      mc.mlp.batchnorm = !no_batchnorm;
-      mc.mlp.quant.scheme = quant::parse_weight_scheme(scheme);
-      mc.mlp.quant.granularity = gran;
-      if (bits) mc.mlp.set_bits(parse_int_list("--wbits", wbits), parse_int_list("--abits", abits));
-      mc.mlp.quantized = true;
+        mc.mlp().hidden = parse_int_list("--topology", topology);
+      mc.mlp().batchnorm = !no_batchnorm;
+      mc.mlp().quant.scheme = quant::parse_weight_scheme(scheme);
+      mc.mlp().quant.granularity = gran;
+      if (bits) mc.mlp().set_bits(parse_int_list("--wbits", wbits), parse_int_list("--abits", abits));
+      mc.mlp().quantized = true;
       return mc;
     }
     for (const char* flag : {"--topology", "--no-batchnorm"})
@@ -108,7 +107,7 @@ struct QuantModelFlags {
     if (was_given("--input")) q.input = m.quant.input;
     if (was_given("--input-bits")) q.input_bits = m.quant.input_bits;
     if (was_given("--activation")) *models::quant_activation(mc) = m.activation;
-    if (was_given("--dropout")) (mc.arch == "cnv" ? mc.cnv.dropout : mc.qflexstudent.net.dropout) = m.dropout;
+    if (was_given("--dropout")) (mc.family() == models::Family::cnv ? mc.cnv().dropout : mc.qflexstudent().net.dropout) = m.dropout;
     if (bits && (was_given("--wbits") || was_given("--abits") || !was_given("--model-config")))
       models::set_quant_bits(mc, parse_int_list("--wbits", wbits), parse_int_list("--abits", abits));
     // Validate now, naming the flags' keys, rather than when the model is built.
@@ -197,7 +196,7 @@ void register_quant_train(CLI::App* quant_cmd) {
               "Defaults follow the FINN reference networks: tanh (MLPs) or hard-tanh (CNNs), BatchNorm, 8-bit [-1,1] "
               "input, Adam 0.01, cosine schedule, batch 100; MLPs dropout 0.2.");
   add_dataset_flags(cmd, c.dataset);
-  f->model.add(cmd, c.model.mlp, true);
+  f->model.add(cmd, c.model.mlp(), true);
   f->training.add(cmd, c.train);
   cmd->add_option("--eval-at", f->eval_at,
                   "Evaluate the test set only after these epochs (and the last), e.g. 10,20,30,50,100 (default: every "
@@ -260,7 +259,7 @@ void register_sweep(CLI::App* quant_cmd) {
   cmd->add_option("--fpga-fclk-mhz", f->hw.fclk_mhz, "Table's FPGA columns: clock")->capture_default_str();
   add_dataset_flags(cmd, c.dataset);
   f->dataset_opt = cmd->get_option("--dataset");
-  f->model.add(cmd, c.model.mlp, false);
+  f->model.add(cmd, c.model.mlp(), false);
   f->training.add(cmd, c.train);
   f->epochs_opt = cmd->get_option("--epochs");
   f->run.add(cmd, c, "sweep");
@@ -276,11 +275,13 @@ void register_sweep(CLI::App* quant_cmd) {
       if (f->epochs_opt->count() == 0) c.train.epochs = s.base.train.epochs;
     }
     data::validate(c.dataset);
-    if (!f->preset.empty() && s.base.model.arch != "mlp" && !f->model.was_given("--model")) {
+    if (!f->preset.empty() && s.base.model.family() != models::Family::mlp && !f->model.was_given("--model")) {
       c.model = s.base.model;  // the preset's model, the quantizer flags given on top
       auto flags = f->model;
-      flags.model = s.base.model.arch == "qflexstudent" ? "flexstudent" : s.base.model.arch;
-      if (!flags.was_given("--model-config")) flags.model_config = models::to_json(s.base.model)[s.base.model.arch].dump();
+      const auto family = s.base.model.family();
+      flags.model = family == models::Family::qflexstudent ? "flexstudent" : models::family_name(family);
+      if (!flags.was_given("--model-config"))
+        flags.model_config = models::to_json(s.base.model)[models::family_name(family)].dump();
       c.model = flags.apply(false);
     } else {
       c.model = f->model.apply(false);

@@ -29,8 +29,8 @@ void register_train(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--hidden", f->hidden, "MLP hidden widths, comma-separated (default 256,256,256)");
   cmd->add_flag("--no-batchnorm", f->no_batchnorm, "MLP without BatchNorm after each hidden layer");
-  cmd->add_option("--dropout", c.model.mlp.dropout, "Dropout after each hidden activation")->capture_default_str();
-  cmd->add_option("--activation", c.model.mlp.activation, "Hidden activation: relu, tanh, hardtanh")
+  cmd->add_option("--dropout", c.model.mlp().dropout, "Dropout after each hidden activation")->capture_default_str();
+  cmd->add_option("--activation", c.model.mlp().activation, "Hidden activation: relu, tanh, hardtanh")
       ->capture_default_str();
   f->training.add(cmd, c.train);
   f->run.add(cmd, c, "train", true);
@@ -40,13 +40,15 @@ void register_train(CLI::App& app) {
     auto c = f->config;
     data::validate(c.dataset);
     if (f->model == "tfc" || f->model == "sfc" || f->model == "lfc") {
-      c.model.arch = "mlp";
-      c.model.mlp.hidden = models::mlp_preset_widths(f->model);
+      c.model.set_family(models::Family::mlp);
+      c.model.mlp().hidden = models::mlp_preset_widths(f->model);
     } else {
-      c.model.arch = f->model;
+      c.model.set_family(models::parse_family(f->model, "model.arch"));
     }
-    if (!f->hidden.empty()) c.model.mlp.hidden = parse_int_list("--hidden", f->hidden);
-    c.model.mlp.batchnorm = !f->no_batchnorm;
+    if (c.model.family() == models::Family::mlp) {  // the MLP flags; another family takes its defaults
+      if (!f->hidden.empty()) c.model.mlp().hidden = parse_int_list("--hidden", f->hidden);
+      c.model.mlp().batchnorm = !f->no_batchnorm;
+    }
     f->training.apply(c);
     // Round-trip through JSON so the CLI path and `nemokd run run.json` validate identically.
     auto config = train::train_run_config_from_json(train::to_json(c));

@@ -87,7 +87,7 @@ KdGridConfig kd_grid_preset(const std::string& name, const std::string& teacher,
   } else {
     throw ConfigError(fmt::format("preset: '{}' is not one of k1, k2, k3, k-fmnist", name));
   }
-  kd::apply_reference_recipe(t, b.model.arch, std::max(1, int(std::lround(epochs * scale))));
+  kd::apply_reference_recipe(t, b.model.family(), std::max(1, int(std::lround(epochs * scale))));
   g.base.kd.teacher = teacher;
   g.preset = name;
   return g;

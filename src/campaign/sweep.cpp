@@ -206,8 +206,8 @@ void write_sweep_table(const SweepConfig& config, const SweepResult& result, con
   j["eval_at"] = config.eval_at;
   j["preset"] = config.preset;
   j["dataset"] = config.base.dataset.name;
-  j["arch"] = config.base.model.arch;
-  if (config.base.model.arch == "mlp") j["hidden"] = config.base.model.mlp.hidden;
+  j["arch"] = models::family_name(config.base.model.family());
+  if (config.base.model.family() == models::Family::mlp) j["hidden"] = config.base.model.mlp().hidden;
   j["epochs"] = config.base.train.epochs;
   j["hw"] = config.hw.to_json();
   write_json_file((out / "results.json").string(), j);

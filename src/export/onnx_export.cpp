@@ -18,6 +18,7 @@
 #include "models/mlp.h"
 #include "models/mobilenetv2.h"
 #include "models/qcnn.h"
+#include "models/registry.h"
 #include "models/resnet.h"
 
 namespace nemokd::onnx_export {
@@ -614,23 +615,20 @@ void set_shape(onnx::ValueInfoProto* vi, const std::string& name, const std::vec
   }
 }
 
-std::string arch_of(const models::ClassifierImpl& model) {
-  const auto d = model.describe();
-  return d.contains("arch") ? d["arch"].get<std::string>() : std::string("?");
-}
+std::string arch_of(const models::ClassifierImpl& model) { return models::family_name(model.family()); }
 
 // The input shape the model was built for must be the one asked (flatten sizes and the MLP depend on it).
 void check_input(const models::ClassifierImpl& model, models::InputShape input) {
-  const auto d = model.describe();
-  if (d.contains("input") && d["input"].is_string() && d["input"].get<std::string>() != input.str())
-    throw ConfigError(fmt::format("export: the model was built for input {}, not {}", d["input"].get<std::string>(),
+  if (model.input_shape().str() != input.str())
+    throw ConfigError(fmt::format("export: the model was built for input {}, not {}", model.input_shape().str(),
                                   input.str()));
 }
 
-int classes_of(const models::ClassifierImpl& model) {
-  const auto d = model.describe();
-  if (!d.contains("classes")) throw Error("export: the model does not describe its class count");
-  return d["classes"].get<int>();
+// The model's class as its family says (checked: a Classifier from elsewhere claiming a family is refused).
+template <class Impl>
+const Impl& impl_of(const models::ClassifierImpl& model) {
+  if (const auto* m = dynamic_cast<const Impl*>(&model)) return *m;
+  throw Error(fmt::format("export: this '{}' model is not the family's own class", arch_of(model)));
 }
 
 void write_atomically(const onnx::ModelProto& model, const std::string& path) {
@@ -741,28 +739,41 @@ ExportResult export_model_onnx(const models::ClassifierImpl& model, models::Inpu
   set_shape(gp->add_input(), kInputName, in_dims);
   g.fresh(kInputName);
   std::string x = kInputName;
-  const auto* mlp = dynamic_cast<const models::MlpImpl*>(&model);
-  if (mlp) {
+  if (models::family_traits(model.family()).exports == models::Exports::none)
+    throw ConfigError(fmt::format("export: architecture '{}' has no ONNX exporter", arch));
+  const bool flat_model = model.family() == models::Family::mlp;  // reads flattened pixels
+  if (flat_model) {
     if (options.layout == InputLayout::nchw) x = flatten(g, x, "flatten");
   } else if (options.layout == InputLayout::flat) {
     x = Graph::out(g.node("Reshape", {x, g.int64s("input_shape", {-1, input.channels, input.height, input.width})},
                           "reshape"));
   }
   torch::NoGradGuard no_grad;
-  if (const auto* r = dynamic_cast<const models::ResNetImpl*>(&model))
-    x = export_resnet(g, x, *r);
-  else if (const auto* mb = dynamic_cast<const models::MobileNetV2Impl*>(&model))
-    x = export_mobilenetv2(g, x, *mb);
-  else if (const auto* fs = dynamic_cast<const models::FlexStudentImpl*>(&model))
-    x = export_flexstudent(g, x, *fs);
-  else if (mlp)
-    x = mlp->config().quantized ? export_quant_mlp_plain(g, x, *mlp) : export_float_mlp(g, x, *mlp);
-  else if (const auto* cnn = dynamic_cast<const models::QCnnImpl*>(&model))
-    x = export_quant_cnn_plain(g, x, *cnn);
-  else
-    throw ConfigError(fmt::format("export: architecture '{}' has no ONNX exporter", arch));
+  switch (model.family()) {  // one exporter per family (a new family without one is a -Wswitch warning here)
+    case models::Family::resnet:
+    case models::Family::flexresnet8x4:
+      x = export_resnet(g, x, impl_of<models::ResNetImpl>(model));
+      break;
+    case models::Family::mobilenetv2:
+      x = export_mobilenetv2(g, x, impl_of<models::MobileNetV2Impl>(model));
+      break;
+    case models::Family::flexstudent:
+      x = export_flexstudent(g, x, impl_of<models::FlexStudentImpl>(model));
+      break;
+    case models::Family::mlp: {
+      const auto& mlp = impl_of<models::MlpImpl>(model);
+      x = mlp.config().quantized ? export_quant_mlp_plain(g, x, mlp) : export_float_mlp(g, x, mlp);
+      break;
+    }
+    case models::Family::cnv:
+    case models::Family::qflexstudent:
+      x = export_quant_cnn_plain(g, x, impl_of<models::QCnnImpl>(model));
+      break;
+    case models::Family::qonnx:
+      throw ConfigError(fmt::format("export: architecture '{}' has no ONNX exporter", arch));
+  }
   g.rename_last_output(x, kOutputName);
-  const std::vector<int64_t> out_dims{options.batch, classes_of(model)};
+  const std::vector<int64_t> out_dims{options.batch, model.classes()};
   set_shape(gp->add_output(), kOutputName, out_dims);
   return finish(proto, "onnx", arch, path, in_dims, out_dims);
 }
@@ -780,12 +791,12 @@ ExportResult export_qonnx(const models::ClassifierImpl& model, models::InputShap
                           const ExportOptions& options) {
   check_options(options);
   check_input(model, input);
-  const auto* mlp = dynamic_cast<const models::MlpImpl*>(&model);
-  const auto* cnn = dynamic_cast<const models::QCnnImpl*>(&model);
   const std::string arch = arch_of(model);
+  const bool is_mlp = model.family() == models::Family::mlp;
+  const auto* mlp = is_mlp ? &impl_of<models::MlpImpl>(model) : nullptr;
   if (mlp && !mlp->config().quantized)
     throw ConfigError("export qonnx: the model is a float MLP; QONNX is for quantized models (use `export onnx`)");
-  if (!mlp && !cnn)
+  if (models::family_traits(model.family()).exports != models::Exports::onnx_and_qonnx)
     throw ConfigError(fmt::format("export qonnx: a '{}' model is not quantized; QONNX is for quantized MLPs and CNNs "
                                   "(mlp with quant, cnv, qflexstudent; use `export onnx`)",
                                   arch));
@@ -804,10 +815,10 @@ ExportResult export_qonnx(const models::ClassifierImpl& model, models::InputShap
     if (options.layout == InputLayout::flat)
       x = Graph::out(g.node("Reshape", {x, g.int64s("input_shape", {-1, input.channels, input.height, input.width})},
                             "reshape"));
-    x = export_quant_cnn_qonnx(g, x, *cnn, options.rounding_mode);
+    x = export_quant_cnn_qonnx(g, x, impl_of<models::QCnnImpl>(model), options.rounding_mode);
   }
   g.rename_last_output(x, kOutputName);
-  const std::vector<int64_t> out_dims{options.batch, classes_of(model)};
+  const std::vector<int64_t> out_dims{options.batch, model.classes()};
   set_shape(gp->add_output(), kOutputName, out_dims);
   return finish(proto, "qonnx", arch, path, in_dims, out_dims);
 }

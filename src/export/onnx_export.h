@@ -48,7 +48,7 @@ struct ExportOptions {
 struct ExportResult {
   std::string path;                 // the file written
   std::string format;               // "onnx" | "qonnx"
-  std::string arch;                 // the model's describe()["arch"]
+  std::string arch;                 // the model family's name
   int64_t ir_version = 0, opset = 0;
   int64_t nodes = 0, initializers = 0, bytes = 0;
   std::map<std::string, int64_t> ops;  // op_type -> count

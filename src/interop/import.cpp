@@ -57,8 +57,7 @@ train::TrainedRun imported_run(const std::string& file, const ImportOptions& opt
   train::TrainedRun run;
   run.dir = file;
   run.config.dataset = options.dataset;
-  run.config.model.arch = "qonnx";
-  run.config.model.qonnx = {fs::absolute(file).string(), model->sha256()};
+  run.config.model = models::FileModelConfig{fs::absolute(file).string(), model->sha256()};
   run.config.train.normalization = options.normalization;
   run.record.command = "import qonnx";
   auto config = train::to_json(run.config);
@@ -164,7 +163,7 @@ bool imported_fpga_design(const std::string& path, int pad_output_to, hw::fpga::
     if (!fs::exists(run_json)) return false;
     const auto rec = RunRecord::from_json(read_json_file(run_json.string()));
     const auto arch = rec.config.value("model", nlohmann::json::object()).value("arch", std::string());
-    if (arch != "qonnx") return false;
+    if (models::find_family(arch) != models::Family::qonnx) return false;
     model = std::dynamic_pointer_cast<QonnxModelImpl>(train::load_trained_run(path).model);
     if (!model) return false;
   }

@@ -131,7 +131,10 @@ const IntegerPlan& QonnxModelImpl::plan() const {
   return *plan_;
 }
 
+int QonnxModelImpl::classes() const { return built() ? graph().classes : expect_classes_; }
+
 models::InputShape QonnxModelImpl::input_shape() const {
+  if (!built()) return expect_input_;
   const auto& d = graph().input_dims;
   if (d.size() == 3) return {int(d[0]), int(d[1]), int(d[2])};
   return {1, 1, int(graph().features())};
@@ -240,7 +243,7 @@ models::IntegerNet QonnxModelImpl::integer_view() const {
 
 void register_qonnx_family() {
   models::register_file_model_family(
-      "qonnx", [](const models::FileModelConfig& c, models::InputShape input, int classes) -> models::Classifier {
+      models::Family::qonnx, [](const models::FileModelConfig& c, models::InputShape input, int classes) -> models::Classifier {
         std::shared_ptr<QonnxModelImpl> m;
         // A run folder's config names the file it was imported from and its hash: when that file is still there
         // and unchanged, build from it; otherwise the run's model.pt brings the bytes (load()).

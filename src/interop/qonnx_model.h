@@ -38,7 +38,11 @@ class QonnxModelImpl : public models::ClassifierImpl {
   const Graph& graph() const;
   const std::string& sha256() const { return sha256_; }
   const std::string& name() const { return name_; }
-  models::InputShape input_shape() const;  // a flat input of F features reads as 1 x 1 x F
+  models::Family family() const override { return models::Family::qonnx; }
+  // A flat input of F features reads as 1 x 1 x F. Before the graph is built (a model.pt not loaded yet): the
+  // shape and classes the run recorded.
+  models::InputShape input_shape() const override;
+  int classes() const override;
   // ConfigError unless the graph reads images of that shape (a flat input: that many values) into that many classes.
   void check_shape(models::InputShape input, int classes) const;
   // "" when the integer view exists, else why not (naming the node).

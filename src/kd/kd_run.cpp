@@ -48,11 +48,11 @@ KdRunConfig kd_run_config_from_json(const nlohmann::json& j) {
   return c;
 }
 
-void apply_reference_recipe(train::TrainOptions& t, const std::string& arch, int epochs) {
+void apply_reference_recipe(train::TrainOptions& t, models::Family family, int epochs) {
   t.epochs = epochs;
   t.batch_size = 64;
   t.optim.name = "sgd";
-  t.optim.lr = arch == "mobilenetv2" ? 0.01 : 0.05;
+  t.optim.lr = family == models::Family::mobilenetv2 ? 0.01 : 0.05;
   t.optim.momentum = 0.9;
   t.optim.weight_decay = 5e-4;
   t.optim.schedule = "multistep";

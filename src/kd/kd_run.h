@@ -33,7 +33,7 @@ inline nlohmann::json identity(const KdRunConfig& c) { return train::run_identit
 
 // The reference training recipe (RepDistiller) for teachers and students: SGD momentum 0.9, weight decay 5e-4,
 // batch 64, lr 0.05 (0.01 for MobileNetV2), x0.1 at 150/180/210 of 240 epochs — scaled to `epochs`.
-void apply_reference_recipe(train::TrainOptions& options, const std::string& arch, int epochs);
+void apply_reference_recipe(train::TrainOptions& options, models::Family family, int epochs);
 
 RunRecord run_kd(const KdRunConfig& config, const train::RunContext& ctx);
 

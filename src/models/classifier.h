@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
 
+#include "models/family.h"
+
 namespace nemokd::models {
 
 struct InputShape {
@@ -37,6 +39,11 @@ class ClassifierImpl : public torch::nn::Module {
   virtual torch::Tensor forward(torch::Tensor x) = 0;
   // The JSON description this model was built from (arch + its config), stored with every checkpoint.
   virtual nlohmann::json describe() const = 0;
+  // The family it belongs to, the image shape it was built for and its class count (forward() maps
+  // [N, input_shape()] to [N, classes()]).
+  virtual Family family() const = 0;
+  virtual InputShape input_shape() const = 0;
+  virtual int classes() const = 0;
   // Per-layer summary in forward order (every module with parameters appears; rows' parameters sum to
   // parameter_count). Empty when a model cannot tell (e.g. one loaded from elsewhere).
   virtual std::vector<LayerSummary> layers() const { return {}; }

@@ -51,6 +51,9 @@ class FlexStudentImpl : public ClassifierImpl {
   FlexStudentImpl(const FlexStudentConfig& config, InputShape input, int classes);
   torch::Tensor forward(torch::Tensor x) override;
   nlohmann::json describe() const override;
+  Family family() const override { return Family::flexstudent; }
+  InputShape input_shape() const override { return input_; }
+  int classes() const override { return classes_; }
   std::vector<LayerSummary> layers() const override { return layers_; }
   const FlexStudentConfig& config() const { return config_; }
 

@@ -85,7 +85,9 @@ class MlpImpl : public ClassifierImpl {
   // Linear layers count in * out MACs (hidden layers and the classifier); BatchNorm/activations count 0.
   std::vector<LayerSummary> layers() const override { return layers_; }
   const MlpConfig& config() const { return config_; }
-  InputShape input_shape() const { return input_; }
+  Family family() const override { return Family::mlp; }
+  InputShape input_shape() const override { return input_; }
+  int classes() const override { return classes_; }
 
   // Structured access for the tools that read a trained quantized MLP (integer engine, cost model, export).
   // Layer i: linears[i] -> norms[i] (if batchnorm) -> acts[i] (hidden layers only).

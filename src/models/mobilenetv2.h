@@ -25,6 +25,9 @@ class MobileNetV2Impl : public ClassifierImpl {
   MobileNetV2Impl(const MobileNetV2Config& config, InputShape input, int classes);
   torch::Tensor forward(torch::Tensor x) override;
   nlohmann::json describe() const override;
+  Family family() const override { return Family::mobilenetv2; }
+  InputShape input_shape() const override { return input_; }
+  int classes() const override { return classes_; }
   std::vector<LayerSummary> layers() const override { return layers_; }
   const MobileNetV2Config& config() const { return config_; }
 

@@ -187,10 +187,10 @@ quant::ActQuantConfig act_config(const QCnnSpec& s, size_t layer) {
 std::string bits_text(int bits) { return bits == quant::kFloatBits ? "float" : fmt::format("{}", bits); }
 }  // namespace
 
-QCnnImpl::QCnnImpl(std::string arch, nlohmann::json config, const QCnnSpec& spec, InputShape input, int classes)
-    : arch_(std::move(arch)), config_(std::move(config)), spec_(spec), input_(input), classes_(classes) {
+QCnnImpl::QCnnImpl(Family family, nlohmann::json config, const QCnnSpec& spec, InputShape input, int classes)
+    : family_(family), config_(std::move(config)), spec_(spec), input_(input), classes_(classes) {
   if (classes < 2) throw ConfigError(fmt::format("classes: {} (need >= 2)", classes));
-  validate_quant(spec_.quant, spec_.weighted_layers(), spec_.activations(), spec_.activation, arch_ + ".quant");
+  validate_quant(spec_.quant, spec_.weighted_layers(), spec_.activations(), spec_.activation, family_name(family_) + ".quant");
   const auto& qc = spec_.quant;
   q_.input = register_module("input_quant", InputQuant(qc.input, qc.input_bits));
   if (spec_.input_pad > 0 && qc.input != "float") {
@@ -295,7 +295,7 @@ torch::Tensor QCnnImpl::forward_fake_quant(torch::Tensor x) {
 }
 
 nlohmann::json QCnnImpl::describe() const {
-  return {{"arch", arch_},        {arch_, config_},
+  return {{"arch", family_name(family_)}, {family_name(family_), config_},
           {"input", input_.str()}, {"classes", classes_},
           {"parameters", parameter_count(*this)}, {"macs", macs()}};
 }

@@ -98,8 +98,8 @@ QFlexStudentConfig qflexstudent_config_from_json(const nlohmann::json& j, const 
 
 class QCnnImpl : public ClassifierImpl {
  public:
-  // `arch` and `config` (its JSON) are what describe() reports; `spec` is what gets built.
-  QCnnImpl(std::string arch, nlohmann::json config, const QCnnSpec& spec, InputShape input, int classes);
+  // `family` and `config` (its JSON) are what describe() reports; `spec` is what gets built.
+  QCnnImpl(Family family, nlohmann::json config, const QCnnSpec& spec, InputShape input, int classes);
   // Training mode: fake quantization. Eval mode with an integer view: the integer view (exact, like the
   // integer engine); otherwise the fake-quant arithmetic.
   torch::Tensor forward(torch::Tensor x) override;
@@ -107,7 +107,9 @@ class QCnnImpl : public ClassifierImpl {
   nlohmann::json describe() const override;
   std::vector<LayerSummary> layers() const override { return layers_; }
   const QCnnSpec& spec() const { return spec_; }
-  InputShape input_shape() const { return input_; }
+  Family family() const override { return family_; }
+  InputShape input_shape() const override { return input_; }
+  int classes() const override { return classes_; }
   // "" when eval mode runs the integer view; otherwise why not, naming the layer.
   std::string integer_exact_blocker() const;
 
@@ -126,7 +128,7 @@ class QCnnImpl : public ClassifierImpl {
   const QuantLayers& quant_layers() const { return q_; }
 
  private:
-  std::string arch_;
+  Family family_;
   nlohmann::json config_;
   QCnnSpec spec_;
   InputShape input_;

@@ -9,47 +9,17 @@
 
 namespace nemokd::models {
 
-const std::vector<ArchInfo>& architectures() {
-  static const std::vector<ArchInfo> list = {
-      {"mlp", "multi-layer perceptron on flattened pixels (hidden widths, BatchNorm, dropout, activation)",
-       {"tfc", "sfc", "lfc"}},
-      {"resnet", "CIFAR ResNet with basic blocks: depth 6n+2, widths (stem, stage 1, 2, 3)",
-       {"resnet8", "resnet20", "resnet32", "resnet8x4", "resnet32x4"}},
-      {"mobilenetv2", "MobileNetV2 for small images (inverted residuals, expansion 6, width multiplier)",
-       {"mobilenetv2"}},
-      {"flexstudent", "FlexStudent: conv3x3-BN-ReLU(-pool) blocks, then FC-BN-ReLU layers; default = the 5-layer "
-                      "baseline (conv 32, 64, 128; FC 256, classes)",
-       {}},
-      {"flexresnet8x4", "ResNet8x4 (depth 8) with evolvable stage widths (stem, stage 1, 2, 3)", {}},
-      {"cnv", "FINN's CNV, quantized: conv 64-64-pool-128-128-pool-256-256 (3x3 unpadded), FC 512-512-classes; "
-              "per-layer weight/activation bits; images below 32x32 padded to it",
-       {"cnv"}},
-      {"qflexstudent", "FlexStudent with every layer quantized (the FlexStudent JSON plus activation and quant)", {}},
-  };
-  return list;
-}
-
 namespace {
 struct Preset {
   PresetInfo info;
   ModelConfig config;
 };
 
-ModelConfig arch_config(const std::string& arch) {
-  ModelConfig c;
-  c.arch = arch;
-  return c;
-}
-
-ModelConfig resnet_preset(int depth, std::vector<int> widths) {
-  auto c = arch_config("resnet");
-  c.resnet = ResNetConfig{depth, std::move(widths)};
-  return c;
-}
+ModelConfig resnet_preset(int depth, std::vector<int> widths) { return ResNetConfig{depth, std::move(widths)}; }
 
 ModelConfig mlp_preset(const std::string& name) {
-  auto c = arch_config("mlp");
-  c.mlp.hidden = mlp_preset_widths(name);
+  MlpConfig c;
+  c.hidden = mlp_preset_widths(name);
   return c;
 }
 
@@ -63,11 +33,11 @@ const std::vector<Preset>& presets() {
       {{"resnet32x4", "resnet", "CIFAR ResNet-32, 4x wide (widths 32, 64, 128, 256)"},
        resnet_preset(32, {32, 64, 128, 256})},
       {{"mobilenetv2", "mobilenetv2", "MobileNetV2 x0.5 for 32x32 inputs (the distillation reference)"},
-       arch_config("mobilenetv2")},
+       ModelConfig(Family::mobilenetv2)},
       {{"tfc", "mlp", "MLP 64, 64, 64 (FINN TFC topology, float)"}, mlp_preset("tfc")},
       {{"sfc", "mlp", "MLP 256, 256, 256 (FINN SFC topology, float)"}, mlp_preset("sfc")},
       {{"lfc", "mlp", "MLP 1024, 1024, 1024 (FINN LFC topology, float)"}, mlp_preset("lfc")},
-      {{"cnv", "cnv", "FINN CNV W2A2, 8-bit signed input (set the bits with --wbits/--abits)"}, arch_config("cnv")},
+      {{"cnv", "cnv", "FINN CNV W2A2, 8-bit signed input (set the bits with --wbits/--abits)"}, ModelConfig(Family::cnv)},
   };
   return list;
 }
@@ -82,17 +52,6 @@ const std::vector<PresetInfo>& model_presets() {
   return list;
 }
 
-namespace {
-std::map<std::string, FileModelBuilder>& file_model_builders() {
-  static std::map<std::string, FileModelBuilder> builders;
-  return builders;
-}
-}  // namespace
-
-void register_file_model_family(const std::string& arch, FileModelBuilder builder) {
-  file_model_builders()[arch] = std::move(builder);
-}
-
 nlohmann::json to_json(const FileModelConfig& c) { return {{"file", c.file}, {"sha256", c.sha256}}; }
 
 FileModelConfig file_model_config_from_json(const nlohmann::json& j, const std::string& path) {
@@ -104,17 +63,215 @@ FileModelConfig file_model_config_from_json(const nlohmann::json& j, const std::
   return c;
 }
 
+namespace {
+// The builders of families read from files, registered by the areas above (interop).
+std::map<Family, FileModelBuilder>& file_model_builders() {
+  static std::map<Family, FileModelBuilder> builders;
+  return builders;
+}
+
+// ---- the hooks, one small function per family and operation ----
+template <class C>
+nlohmann::json json_of(const FamilyConfig& v) {
+  return to_json(std::get<C>(v));
+}
+template <class C, C (*Read)(const nlohmann::json&, const std::string&)>
+FamilyConfig read(const nlohmann::json& j, const std::string& path) {
+  return Read(j, path);
+}
+template <class Impl, class C>
+Classifier make(const FamilyConfig& v, InputShape input, int classes) {
+  return std::make_shared<Impl>(std::get<C>(v), input, classes);
+}
+// The quantized CNN families: QCnnImpl from the config's resolved layers.
+template <class C, Family F>
+QCnnSpec cnn_spec_of(const FamilyConfig& v, InputShape input) {
+  return std::get<C>(v).spec(input, "model." + family_name(F));
+}
+template <class C, Family F>
+Classifier make_qcnn(const FamilyConfig& v, InputShape input, int classes) {
+  return std::make_shared<QCnnImpl>(F, to_json(std::get<C>(v)), cnn_spec_of<C, F>(v, input), input, classes);
+}
+template <class C>
+const MlpQuantConfig* quant_of(const FamilyConfig& v) {
+  return &std::get<C>(v).quant;
+}
+template <class C>
+std::string* activation_of(FamilyConfig& v) {
+  return &std::get<C>(v).activation;
+}
+template <class C>
+void set_bits_of(FamilyConfig& v, const std::vector<int>& w, const std::vector<int>& a) {
+  std::get<C>(v).set_bits(w, a);
+}
+Classifier make_file_model(const FamilyConfig& v, InputShape input, int classes) {
+  const auto it = file_model_builders().find(Family::qonnx);
+  if (it == file_model_builders().end())
+    throw ConfigError("model.arch 'qonnx': this program has no QONNX importer registered (interop::register_qonnx_family)");
+  return it->second(std::get<FileModelConfig>(v), input, classes);
+}
+
+using Builder = Classifier (*)(const FamilyConfig&, InputShape, int);
+
+// What every entry has: the config type C (its defaults and JSON) and how it is built.
+template <class C, C (*Read)(const nlohmann::json&, const std::string&)>
+FamilyTraits entry(Family family, const char* name, const char* description, Builder build) {
+  FamilyTraits f;
+  f.family = family;
+  f.name = name;
+  f.description = description;
+  f.defaults = C{};
+  f.to_json = json_of<C>;
+  f.from_json = read<C, Read>;
+  f.build = build;
+  return f;
+}
+
+// Route Q's accessors, for a config with `quant`, `activation` and `set_bits`; such a model exports to QONNX too.
+template <class C>
+FamilyTraits quantized(FamilyTraits f) {
+  f.exports = Exports::onnx_and_qonnx;
+  f.quant = quant_of<C>;
+  f.activation = activation_of<C>;
+  f.set_bits = set_bits_of<C>;
+  return f;
+}
+
+// A quantized CNN: a QCnnImpl of the config's resolved layers, lowered to FINN's units from those layers.
+template <class C, Family F, C (*Read)(const nlohmann::json&, const std::string&)>
+FamilyTraits quantized_cnn(const char* name, const char* description) {
+  auto f = quantized<C>(entry<C, Read>(F, name, description, make_qcnn<C, F>));
+  f.lowering = Lowering::cnn;
+  f.cnn_spec = cnn_spec_of<C, F>;
+  return f;
+}
+
+std::vector<FamilyTraits> make_table() {
+  auto mlp = quantized<MlpConfig>(entry<MlpConfig, mlp_config_from_json>(
+      Family::mlp, "mlp", "multi-layer perceptron on flattened pixels (hidden widths, BatchNorm, dropout, activation)",
+      make<MlpImpl, MlpConfig>));
+  mlp.lowering = Lowering::mlp;
+  mlp.quant = [](const FamilyConfig& v) -> const MlpQuantConfig* {  // a float MLP has none
+    const auto& c = std::get<MlpConfig>(v);
+    return c.quantized ? &c.quant : nullptr;
+  };
+  // Read from a file by the importer registered from interop/ (register_file_model_family); its FPGA lowering and
+  // integer view live there too (interop/qonnx_model.h).
+  auto qonnx = entry<FileModelConfig, file_model_config_from_json>(
+      Family::qonnx, "qonnx", "a QONNX graph read from a file (Brevitas/FINN export; `--model NAME.onnx`)",
+      make_file_model);
+  qonnx.by_name = false;
+  qonnx.exports = Exports::none;
+  return {
+      mlp,
+      entry<ResNetConfig, resnet_config_from_json>(
+          Family::resnet, "resnet", "CIFAR ResNet with basic blocks: depth 6n+2, widths (stem, stage 1, 2, 3)",
+          make<ResNetImpl, ResNetConfig>),
+      entry<MobileNetV2Config, mobilenetv2_config_from_json>(
+          Family::mobilenetv2, "mobilenetv2",
+          "MobileNetV2 for small images (inverted residuals, expansion 6, width multiplier)",
+          make<MobileNetV2Impl, MobileNetV2Config>),
+      entry<FlexStudentConfig, flexstudent_config_from_json>(
+          Family::flexstudent, "flexstudent",
+          "FlexStudent: conv3x3-BN-ReLU(-pool) blocks, then FC-BN-ReLU layers; default = the 5-layer baseline (conv "
+          "32, 64, 128; FC 256, classes)",
+          make<FlexStudentImpl, FlexStudentConfig>),
+      entry<FlexResNet8x4Config, flexresnet8x4_config_from_json>(
+          Family::flexresnet8x4, "flexresnet8x4",
+          "ResNet8x4 (depth 8) with evolvable stage widths (stem, stage 1, 2, 3)",
+          make<ResNetImpl, FlexResNet8x4Config>),
+      quantized_cnn<CnvConfig, Family::cnv, cnv_config_from_json>(
+          "cnv",
+          "FINN's CNV, quantized: conv 64-64-pool-128-128-pool-256-256 (3x3 unpadded), FC 512-512-classes; "
+          "per-layer weight/activation bits; images below 32x32 padded to it"),
+      quantized_cnn<QFlexStudentConfig, Family::qflexstudent, qflexstudent_config_from_json>(
+          "qflexstudent", "FlexStudent with every layer quantized (the FlexStudent JSON plus activation and quant)"),
+      qonnx,
+  };
+}
+
+// The table's order is the enum's and the variant's.
+static_assert(std::variant_size_v<FamilyConfig> == kFamilyCount);
+static_assert(std::is_same_v<std::variant_alternative_t<size_t(Family::mlp), FamilyConfig>, MlpConfig>);
+static_assert(std::is_same_v<std::variant_alternative_t<size_t(Family::resnet), FamilyConfig>, ResNetConfig>);
+static_assert(std::is_same_v<std::variant_alternative_t<size_t(Family::mobilenetv2), FamilyConfig>, MobileNetV2Config>);
+static_assert(std::is_same_v<std::variant_alternative_t<size_t(Family::flexstudent), FamilyConfig>, FlexStudentConfig>);
+static_assert(
+    std::is_same_v<std::variant_alternative_t<size_t(Family::flexresnet8x4), FamilyConfig>, FlexResNet8x4Config>);
+static_assert(std::is_same_v<std::variant_alternative_t<size_t(Family::cnv), FamilyConfig>, CnvConfig>);
+static_assert(std::is_same_v<std::variant_alternative_t<size_t(Family::qflexstudent), FamilyConfig>, QFlexStudentConfig>);
+static_assert(std::is_same_v<std::variant_alternative_t<size_t(Family::qonnx), FamilyConfig>, FileModelConfig>);
+
+const std::vector<FamilyTraits>& table() {
+  static const std::vector<FamilyTraits> t = [] {
+    auto list = make_table();
+    if (list.size() != kFamilyCount) throw Error("models: the family table is incomplete");
+    for (size_t i = 0; i < list.size(); ++i)
+      if (size_t(list[i].family) != i || list[i].defaults.index() != i)
+        throw Error(fmt::format("models: family table entry {} ({}) is out of order", i, list[i].name));
+    return list;
+  }();
+  return t;
+}
+}  // namespace
+
+const FamilyTraits& family_traits(Family family) { return table().at(size_t(family)); }
+
+const std::string& family_name(Family family) { return family_traits(family).name; }
+
+std::vector<std::string> family_names() {
+  std::vector<std::string> names;
+  for (const auto& f : table()) names.push_back(f.name);
+  return names;
+}
+
+std::optional<Family> find_family(const std::string& name) {
+  for (const auto& f : table())
+    if (f.name == name) return f.family;
+  return std::nullopt;
+}
+
+Family parse_family(const std::string& name, const std::string& key) {
+  if (auto f = find_family(name)) return *f;
+  throw ConfigError(fmt::format("{}: unknown architecture '{}'; known: {}", key, name, fmt::join(family_names(), ", ")));
+}
+
+const std::vector<ArchInfo>& architectures() {
+  static const std::vector<ArchInfo> list = [] {
+    std::vector<ArchInfo> out;
+    for (const auto& f : table()) {
+      if (!f.by_name) continue;
+      ArchInfo a{f.name, f.description, {}};
+      for (const auto& p : presets())
+        if (p.config.family() == f.family) a.presets.push_back(p.info.name);
+      out.push_back(a);
+    }
+    return out;
+  }();
+  return list;
+}
+
+void register_file_model_family(Family family, FileModelBuilder builder) {
+  file_model_builders()[family] = std::move(builder);
+}
+
+ModelConfig::ModelConfig(Family family) : config(family_traits(family).defaults) {}
+
+void ModelConfig::set_family(Family f) {
+  if (family() != f) config = family_traits(f).defaults;
+}
+
+void ModelConfig::wrong_family(size_t wanted) const {
+  throw ConfigError(fmt::format("model.arch is '{}', not '{}'", family_name(family()), family_name(Family(wanted))));
+}
+
 ModelConfig preset_model(const std::string& name) {
-  if (name.size() > 5 && name.compare(name.size() - 5, 5, ".onnx") == 0) {
-    auto c = arch_config("qonnx");
-    c.qonnx.file = name;
-    return c;
-  }
+  if (name.size() > 5 && name.compare(name.size() - 5, 5, ".onnx") == 0) return FileModelConfig{name, ""};
   for (const auto& p : presets())
     if (p.info.name == name) return p.config;
   std::vector<std::string> names;
   for (const auto& a : architectures()) {
-    if (a.name == name) return arch_config(name);
+    if (a.name == name) return ModelConfig(parse_family(name));
     names.push_back(a.name);
   }
   for (const auto& p : presets())
@@ -123,47 +280,25 @@ ModelConfig preset_model(const std::string& name) {
 }
 
 nlohmann::json to_json(const ModelConfig& c) {
-  nlohmann::json j = {{"arch", c.arch}};
-  if (c.arch == "mlp") j["mlp"] = to_json(c.mlp);
-  if (c.arch == "resnet") j["resnet"] = to_json(c.resnet);
-  if (c.arch == "mobilenetv2") j["mobilenetv2"] = to_json(c.mobilenetv2);
-  if (c.arch == "flexstudent") j["flexstudent"] = to_json(c.flexstudent);
-  if (c.arch == "flexresnet8x4") j["flexresnet8x4"] = to_json(c.flexresnet8x4);
-  if (c.arch == "cnv") j["cnv"] = to_json(c.cnv);
-  if (c.arch == "qflexstudent") j["qflexstudent"] = to_json(c.qflexstudent);
-  if (c.arch == "qonnx") j["qonnx"] = to_json(c.qonnx);
-  return j;
+  const auto& f = family_traits(c.family());
+  return {{"arch", f.name}, {f.name, f.to_json(c.config)}};
 }
 
 ModelConfig model_config_from_json(const nlohmann::json& j, const std::string& path) {
-  ModelConfig c;
   JsonReader r(j, path);
-  r.get("arch", c.arch);
-  std::vector<std::string> names;
-  for (const auto& a : architectures()) names.push_back(a.name);
-  names.push_back("qonnx");  // a model read from a file (FileModelConfig), not built by name
-  check_one_of(r.key_path("arch"), c.arch, names);
-  // Only the chosen arch's member is read; a block for another arch is an unknown key.
-  if (const auto* m = r.child(c.arch)) {
-    const std::string key = r.key_path(c.arch);
-    if (c.arch == "mlp") c.mlp = mlp_config_from_json(*m, key);
-    if (c.arch == "resnet") c.resnet = resnet_config_from_json(*m, key);
-    if (c.arch == "mobilenetv2") c.mobilenetv2 = mobilenetv2_config_from_json(*m, key);
-    if (c.arch == "flexstudent") c.flexstudent = flexstudent_config_from_json(*m, key);
-    if (c.arch == "flexresnet8x4") c.flexresnet8x4 = flexresnet8x4_config_from_json(*m, key);
-    if (c.arch == "cnv") c.cnv = cnv_config_from_json(*m, key);
-    if (c.arch == "qflexstudent") c.qflexstudent = qflexstudent_config_from_json(*m, key);
-    if (c.arch == "qonnx") c.qonnx = file_model_config_from_json(*m, key);
-  }
+  std::string arch = "mlp";
+  r.get("arch", arch);
+  const auto& f = family_traits(parse_family(arch, r.key_path("arch")));
+  ModelConfig c(f.family);
+  // Only the chosen family's block is read; a block for another family is an unknown key.
+  if (const auto* m = r.child(f.name)) c.config = f.from_json(*m, r.key_path(f.name));
   r.finish();
   return c;
 }
 
 const MlpQuantConfig* quant_config(const ModelConfig& c) {
-  if (c.arch == "mlp") return c.mlp.quantized ? &c.mlp.quant : nullptr;
-  if (c.arch == "cnv") return &c.cnv.quant;
-  if (c.arch == "qflexstudent") return &c.qflexstudent.quant;
-  return nullptr;
+  const auto& f = family_traits(c.family());
+  return f.quant ? f.quant(c.config) : nullptr;
 }
 
 MlpQuantConfig* quant_config(ModelConfig& c) {
@@ -171,23 +306,33 @@ MlpQuantConfig* quant_config(ModelConfig& c) {
 }
 
 std::string* quant_activation(ModelConfig& c) {
-  if (c.arch == "mlp") return &c.mlp.activation;
-  if (c.arch == "cnv") return &c.cnv.activation;
-  if (c.arch == "qflexstudent") return &c.qflexstudent.activation;
-  return nullptr;
+  const auto& f = family_traits(c.family());
+  return f.activation ? f.activation(c.config) : nullptr;
 }
 
+namespace {
+std::string names_with(bool (*has)(const FamilyTraits&)) {
+  std::vector<std::string> names;
+  for (const auto& f : table())
+    if (has(f)) names.push_back(f.name);
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+}  // namespace
+
 void set_quant_bits(ModelConfig& c, const std::vector<int>& w, const std::vector<int>& a) {
-  if (c.arch == "mlp") return c.mlp.set_bits(w, a);
-  if (c.arch == "cnv") return c.cnv.set_bits(w, a);
-  if (c.arch == "qflexstudent") return c.qflexstudent.set_bits(w, a);
-  throw ConfigError(fmt::format("model: '{}' is not a quantized family (mlp, cnv, qflexstudent)", c.arch));
+  const auto& f = family_traits(c.family());
+  if (!f.set_bits)
+    throw ConfigError(fmt::format("model: '{}' is not a quantized family ({})", f.name,
+                                  names_with([](const FamilyTraits& t) { return t.set_bits != nullptr; })));
+  f.set_bits(c.config, w, a);
 }
 
 QCnnSpec quant_cnn_spec(const ModelConfig& c, InputShape input) {
-  if (c.arch == "cnv") return c.cnv.spec(input, "model.cnv");
-  if (c.arch == "qflexstudent") return c.qflexstudent.spec(input, "model.qflexstudent");
-  throw ConfigError(fmt::format("model: '{}' is not a quantized CNN (cnv, qflexstudent)", c.arch));
+  const auto& f = family_traits(c.family());
+  if (!f.cnn_spec)
+    throw ConfigError(fmt::format("model: '{}' is not a quantized CNN ({})", f.name,
+                                  names_with([](const FamilyTraits& t) { return t.cnn_spec != nullptr; })));
+  return f.cnn_spec(c.config, input);
 }
 
 std::string required_normalization(const ModelConfig& c) {
@@ -196,22 +341,7 @@ std::string required_normalization(const ModelConfig& c) {
 }
 
 Classifier build_model(const ModelConfig& config, InputShape input, int classes) {
-  if (config.arch == "mlp") return std::make_shared<MlpImpl>(config.mlp, input, classes);
-  if (config.arch == "resnet") return std::make_shared<ResNetImpl>(config.resnet, input, classes);
-  if (config.arch == "mobilenetv2") return std::make_shared<MobileNetV2Impl>(config.mobilenetv2, input, classes);
-  if (config.arch == "flexstudent") return std::make_shared<FlexStudentImpl>(config.flexstudent, input, classes);
-  if (config.arch == "flexresnet8x4")
-    return std::make_shared<ResNetImpl>(config.flexresnet8x4, input, classes);
-  if (config.arch == "cnv")
-    return std::make_shared<QCnnImpl>("cnv", to_json(config.cnv), config.cnv.spec(input, "model.cnv"), input, classes);
-  if (config.arch == "qflexstudent")
-    return std::make_shared<QCnnImpl>("qflexstudent", to_json(config.qflexstudent),
-                                      config.qflexstudent.spec(input, "model.qflexstudent"), input, classes);
-  if (auto it = file_model_builders().find(config.arch); it != file_model_builders().end())
-    return it->second(config.qonnx, input, classes);
-  if (config.arch == "qonnx")
-    throw ConfigError("model.arch 'qonnx': this program has no QONNX importer registered (interop::register_qonnx_family)");
-  throw ConfigError(fmt::format("model.arch: unknown architecture '{}'", config.arch));
+  return family_traits(config.family()).build(config.config, input, classes);
 }
 
 }  // namespace nemokd::models

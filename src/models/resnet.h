@@ -42,6 +42,9 @@ class ResNetImpl : public ClassifierImpl {
   ResNetImpl(const FlexResNet8x4Config& config, InputShape input, int classes);
   torch::Tensor forward(torch::Tensor x) override;
   nlohmann::json describe() const override;
+  Family family() const override { return flex8x4_ ? Family::flexresnet8x4 : Family::resnet; }
+  InputShape input_shape() const override { return input_; }
+  int classes() const override { return classes_; }
   std::vector<LayerSummary> layers() const override { return layers_; }
   const ResNetConfig& config() const { return config_; }
 

@@ -46,9 +46,9 @@ constexpr int kMaxPopulation = 10000;
 void EvolveConfig::validate() const {
   base.kd.validate("base.kd");
   space.validate("space");
-  if (base.base.model.arch != space.arch)
-    throw ConfigError(fmt::format("space.arch: {} does not match the baseline student's arch {}", space.arch,
-                                  base.base.model.arch));
+  if (base.base.model.family() != space.family)
+    throw ConfigError(fmt::format("space.arch: {} does not match the baseline student's arch {}",
+                                  models::family_name(space.family), models::family_name(base.base.model.family())));
   if (population < 8 || population % 4 != 0 || population > kMaxPopulation)
     throw ConfigError(fmt::format("population: {} (NSGA-II needs >= 8 and a multiple of 4; at most {})", population,
                                   kMaxPopulation));
@@ -109,8 +109,8 @@ EvolveConfig evolve_preset(const std::string& name, const std::string& teacher) 
   EvolveConfig c;
   // Dataset, student, recipe: as phase 1's presets; the partial training is 1 epoch by default.
   c.base = campaign::kd_grid_preset(name, teacher, 1.0).base;
-  kd::apply_reference_recipe(c.base.base.train, c.base.base.model.arch, 1);
-  c.space.arch = c.base.base.model.arch;
+  kd::apply_reference_recipe(c.base.base.train, c.base.base.model.family(), 1);
+  c.space.family = c.base.base.model.family();
   c.preset = name;
   return c;
 }
@@ -183,7 +183,7 @@ class ChildEvaluator : public Evaluator {
       c.run_dir = (fs::path(out_dir_) / "candidates" / short_hash(rq.key)).string();
       RunRecord request;
       request.status = to_string(RunStatus::requested);
-      if (rq.role == "baseline-no-kd") {
+      if (rq.role == Role::baseline_no_kd) {
         auto t = config_.base.base;
         t.model = rq.model;
         t.threads = threads;
@@ -211,12 +211,12 @@ class ChildEvaluator : public Evaluator {
 
  private:
   static void fill(Candidate& c, const campaign::RunSummary& run) {
-    c.status = to_string(run.status);
+    c.status = run.status;
     c.message = run.message;
     if (run.status == RunStatus::completed && std::isfinite(run.test_accuracy))
       c.error = 1.0 - run.test_accuracy;
     else if (run.status == RunStatus::completed)
-      c.status = to_string(RunStatus::failed);
+      c.status = RunStatus::failed;
     c.train_seconds = run.train_seconds;
   }
 
@@ -256,15 +256,15 @@ class ChildEvaluator : public Evaluator {
         record_latency(out[remote_index[k]], answer);
       });
     for (auto& c : out)
-      if (c.status != "completed") c.error = 1.0;
+      if (c.status != RunStatus::completed) c.error = 1.0;
   }
 
   static void record_latency(Candidate& c, const nlohmann::json& answer) {
     if (answer.contains("error")) {
       c.latency = kWorst;
       c.latency_detail = {{"error", answer["error"]}};
-      if (c.status == "completed") {
-        c.status = "failed";
+      if (c.status == RunStatus::completed) {
+        c.status = RunStatus::failed;
         c.message = "latency probe: " + answer["error"].get<std::string>();
       }
       return;
@@ -284,7 +284,7 @@ class ChildEvaluator : public Evaluator {
 
 // The objective vector of an evaluated candidate (failures: the worst values).
 std::vector<double> objectives_of(const EvolveConfig& config, const Candidate& c) {
-  const bool ok = c.status == "completed";
+  const bool ok = c.status == RunStatus::completed;
   std::vector<double> f{ok ? c.error : 1.0, ok ? c.latency : kWorst};
   for (const auto& o : config.extra_objectives) f.push_back(double(o == "params" ? c.params : c.macs));
   return f;
@@ -330,9 +330,9 @@ class BatchRun {
         store_.put_candidate(c);
         ++evaluated_now_;
         if (ctx_.progress)
-          spdlog::info("evolve: gen {} {} [{}]: {}", c.generation, c.summary, c.role,
-                       c.status == "completed" ? fmt::format("error {:.2f}%, latency {:.4g}", 100 * c.error, c.latency)
-                                               : c.status + ": " + c.message);
+          spdlog::info("evolve: gen {} {} [{}]: {}", c.generation, c.summary, to_string(c.role),
+                       c.status == RunStatus::completed ? fmt::format("error {:.2f}%, latency {:.4g}", 100 * c.error, c.latency)
+                                               : fmt::format("{}: {}", to_string(c.status), c.message));
       }
     }
     if (interrupted) throw Interrupted("stopped after the requested number of evaluations");
@@ -429,7 +429,7 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
       if (it == by_key.end())
         throw DataError(fmt::format("{}: generation {} lists candidate '{}', which the store does not hold",
                                     (fs::path(out_dir) / "state.db").string(), g, k));
-      if (it->second->status != "completed") continue;
+      if (it->second->status != RunStatus::completed) continue;
       f.push_back(objectives_of(config, *it->second));
       ok_keys.push_back(k);
     }
@@ -446,7 +446,7 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
   // to "latency_proxy" (never passed off as milliseconds).
   const bool in_ms = !hw::latency::make_probe(hw::latency::parse_probe(config.latency))->is_proxy();
   auto latency_fields = [&](nlohmann::json& j, const Candidate& c) {
-    const bool ok = c.status == "completed";
+    const bool ok = c.status == RunStatus::completed;
     if (in_ms)
       j["latency_ms"] = ok ? nlohmann::json(c.latency) : nlohmann::json();
     else
@@ -468,10 +468,10 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
                           {"id", fmt::format("g{}-{}", g, i)},
                           {"genome", c.genome},
                           {"architecture", c.summary},
-                          {"error", c.status == "completed" ? nlohmann::json(c.error) : nlohmann::json()},
+                          {"error", c.status == RunStatus::completed ? nlohmann::json(c.error) : nlohmann::json()},
                           {"params", c.params},
                           {"macs", c.macs},
-                          {"status", c.status},
+                          {"status", to_string(c.status)},
                           {"pareto", std::find(result.fronts[g].begin(), result.fronts[g].end(), key) !=
                                          result.fronts[g].end()}};
       latency_fields(j, c);
@@ -479,10 +479,10 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
     }
   }
   for (const auto& c : result.candidates) {
-    if (c.role == "search") continue;
-    nlohmann::json j = {{"name", c.role == "baseline-kd" ? "baseline (KD)" : "baseline (no KD)"},
-                        {"error", c.status == "completed" ? nlohmann::json(c.error) : nlohmann::json()},
-                        {"status", c.status},
+    if (c.role == Role::search) continue;
+    nlohmann::json j = {{"name", c.role == Role::baseline_kd ? "baseline (KD)" : "baseline (no KD)"},
+                        {"error", c.status == RunStatus::completed ? nlohmann::json(c.error) : nlohmann::json()},
+                        {"status", to_string(c.status)},
                         {"architecture", c.summary},
                         {"params", c.params},
                         {"macs", c.macs}};
@@ -494,7 +494,7 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
   CsvTable table({"generation", "role", "summary", "status", "test_error", "latency", "latency_unit", "params", "macs",
                   "train_seconds", "genome", "run_dir"});
   for (const auto& c : result.candidates)
-    table.add_row({std::to_string(c.generation), c.role, c.summary, c.status, fmt::format("{:.6f}", c.error),
+    table.add_row({std::to_string(c.generation), to_string(c.role), c.summary, to_string(c.status), fmt::format("{:.6f}", c.error),
                    fmt::format("{:.6g}", c.latency),
                    c.latency_detail.is_object() ? c.latency_detail.value("unit", std::string()) : std::string(),
                    fmt::format("{}", c.params), fmt::format("{}", c.macs), fmt::format("{:.1f}", c.train_seconds),
@@ -512,11 +512,11 @@ nlohmann::json EvolveResult::to_json() const {
   for (const auto& c : candidates)
     cands.push_back({{"key", c.key},
                      {"generation", c.generation},
-                     {"role", c.role},
+                     {"role", to_string(c.role)},
                      {"genome", c.genome},
                      {"config", c.config},
                      {"summary", c.summary},
-                     {"status", c.status},
+                     {"status", to_string(c.status)},
                      {"message", c.message},
                      {"test_error", c.error},
                      {"latency", c.latency},
@@ -624,8 +624,8 @@ EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx)
     kd_rq.model = plain_rq.model = config.base.base.model;
     kd_rq.key = canonical_key(kd_rq.model);
     plain_rq.key = "no-kd:" + kd_rq.key;
-    kd_rq.role = "baseline-kd";
-    plain_rq.role = "baseline-no-kd";
+    kd_rq.role = Role::baseline_kd;
+    plain_rq.role = Role::baseline_no_kd;
     kd_rq.generation = plain_rq.generation = -1;
     run.resolve({kd_rq, plain_rq});
   }

@@ -54,7 +54,7 @@ struct Request {
   std::string key;
   std::vector<double> genome;
   models::ModelConfig model;
-  std::string role = "search";  // search | baseline-kd | baseline-no-kd
+  Role role = Role::search;
   int generation = 0;
 };
 

@@ -23,100 +23,171 @@ int gene(const std::vector<double>& g, size_t i, double lo, double hi) {
 }
 }  // namespace
 
-void SearchSpace::validate(const std::string& key) const {
-  check_one_of(key + ".arch", arch, {"flexstudent", "flexresnet8x4"});
-  if (arch == "flexresnet8x4") {
-    check_choices(key + ".stage_channels", stage_channels);
-    return;
-  }
-  check_range(key + ".min_conv", min_conv, 0, models::FlexStudentConfig::kMaxConvLayers);
-  check_range(key + ".max_conv", max_conv, 1, models::FlexStudentConfig::kMaxConvLayers);
-  if (min_conv >= max_conv)
+// ---- one genome codec per searchable family ----
+namespace {
+struct GenomeCodec {
+  models::Family family;
+  void (*validate)(const SearchSpace&, const std::string& key);
+  size_t (*genes)(const SearchSpace&);
+  std::vector<double> (*lower)(const SearchSpace&);
+  std::vector<double> (*upper)(const SearchSpace&);
+  // Sets the genes' fields of `m` (already of the family, the rest from the baseline).
+  void (*decode)(const SearchSpace&, const std::vector<double>& genome, models::ModelConfig& m);
+  std::string (*summary)(const models::ModelConfig&);
+  nlohmann::json (*to_json)(const SearchSpace&);  // the family's keys
+};
+
+// FlexStudent: [conv layers, channel choice of conv 1..Cmax, FC layers, width choice of hidden FC 1..Fmax-1].
+void flexstudent_validate(const SearchSpace& s, const std::string& key) {
+  check_range(key + ".min_conv", s.min_conv, 0, models::FlexStudentConfig::kMaxConvLayers);
+  check_range(key + ".max_conv", s.max_conv, 1, models::FlexStudentConfig::kMaxConvLayers);
+  if (s.min_conv >= s.max_conv)
     throw ConfigError(fmt::format("{}.max_conv: must exceed min_conv ({} >= {}): NSGA-II needs every gene to vary",
-                                  key, min_conv, max_conv));
-  check_range(key + ".min_fc", min_fc, 1, models::FlexStudentConfig::kMaxHiddenFc + 1);
-  check_range(key + ".max_fc", max_fc, 2, models::FlexStudentConfig::kMaxHiddenFc + 1);
-  if (min_fc >= max_fc)
-    throw ConfigError(fmt::format("{}.max_fc: must exceed min_fc ({} >= {})", key, min_fc, max_fc));
-  check_choices(key + ".channels", channels);
-  check_choices(key + ".neurons", neurons);
+                                  key, s.min_conv, s.max_conv));
+  check_range(key + ".min_fc", s.min_fc, 1, models::FlexStudentConfig::kMaxHiddenFc + 1);
+  check_range(key + ".max_fc", s.max_fc, 2, models::FlexStudentConfig::kMaxHiddenFc + 1);
+  if (s.min_fc >= s.max_fc)
+    throw ConfigError(fmt::format("{}.max_fc: must exceed min_fc ({} >= {})", key, s.min_fc, s.max_fc));
+  check_choices(key + ".channels", s.channels);
+  check_choices(key + ".neurons", s.neurons);
 }
 
-size_t SearchSpace::genes() const {
-  if (arch == "flexresnet8x4") return 4;
-  return size_t(1 + max_conv + 1 + (max_fc - 1));
-}
+size_t flexstudent_genes(const SearchSpace& s) { return size_t(1 + s.max_conv + 1 + (s.max_fc - 1)); }
 
-std::vector<double> SearchSpace::lower() const {
-  if (arch == "flexresnet8x4") return std::vector<double>(4, 0.0);
+std::vector<double> flexstudent_lower(const SearchSpace& s) {
   std::vector<double> lo;
-  lo.push_back(min_conv);
-  lo.insert(lo.end(), size_t(max_conv), 0.0);
-  lo.push_back(min_fc);
-  lo.insert(lo.end(), size_t(max_fc - 1), 0.0);
+  lo.push_back(s.min_conv);
+  lo.insert(lo.end(), size_t(s.max_conv), 0.0);
+  lo.push_back(s.min_fc);
+  lo.insert(lo.end(), size_t(s.max_fc - 1), 0.0);
   return lo;
 }
 
-std::vector<double> SearchSpace::upper() const {
-  if (arch == "flexresnet8x4") return std::vector<double>(4, double(stage_channels.size() - 1));
+std::vector<double> flexstudent_upper(const SearchSpace& s) {
   std::vector<double> hi;
-  hi.push_back(max_conv);
-  hi.insert(hi.end(), size_t(max_conv), double(channels.size() - 1));
-  hi.push_back(max_fc);
-  hi.insert(hi.end(), size_t(max_fc - 1), double(neurons.size() - 1));
+  hi.push_back(s.max_conv);
+  hi.insert(hi.end(), size_t(s.max_conv), double(s.channels.size() - 1));
+  hi.push_back(s.max_fc);
+  hi.insert(hi.end(), size_t(s.max_fc - 1), double(s.neurons.size() - 1));
   return hi;
 }
 
-models::ModelConfig SearchSpace::decode(const std::vector<double>& g, const models::ModelConfig& base) const {
-  if (g.size() != genes()) throw ConfigError(fmt::format("genome: {} genes, the space has {}", g.size(), genes()));
-  const auto lo = lower(), hi = upper();
-  models::ModelConfig m = base;
-  m.arch = arch;
-  if (arch == "flexresnet8x4") {
-    m.flexresnet8x4.widths.clear();
-    for (size_t i = 0; i < 4; ++i) m.flexresnet8x4.widths.push_back(stage_channels[size_t(gene(g, i, lo[i], hi[i]))]);
-    return m;
-  }
+void flexstudent_decode(const SearchSpace& s, const std::vector<double>& g, models::ModelConfig& m) {
+  const auto lo = flexstudent_lower(s), hi = flexstudent_upper(s);
   size_t i = 0;
   const int n_conv = gene(g, i, lo[i], hi[i]);
   ++i;
-  auto& fs = m.flexstudent;
+  auto& fs = m.flexstudent();
   fs.conv_channels.clear();
-  for (int c = 0; c < max_conv; ++c, ++i) {
+  for (int c = 0; c < s.max_conv; ++c, ++i) {
     const int choice = gene(g, i, lo[i], hi[i]);
-    if (c < n_conv) fs.conv_channels.push_back(channels[size_t(choice)]);
+    if (c < n_conv) fs.conv_channels.push_back(s.channels[size_t(choice)]);
   }
   const int n_fc = gene(g, i, lo[i], hi[i]);
   ++i;
   fs.fc_widths.clear();
-  for (int f = 0; f < max_fc - 1; ++f, ++i) {
+  for (int f = 0; f < s.max_fc - 1; ++f, ++i) {
     const int choice = gene(g, i, lo[i], hi[i]);
-    if (f < n_fc - 1) fs.fc_widths.push_back(neurons[size_t(choice)]);
+    if (f < n_fc - 1) fs.fc_widths.push_back(s.neurons[size_t(choice)]);
   }
   // An explicit per-layer pool list would not match a varying depth: evolved students use the auto rule.
   if (!fs.pool.empty() && fs.pool.size() != fs.conv_channels.size()) fs.pool.clear();
-  return m;
 }
 
-std::string SearchSpace::summary(const models::ModelConfig& d) const {
-  if (d.arch == "flexresnet8x4") return fmt::format("resnet8x4 {}", fmt::join(d.flexresnet8x4.widths, "-"));
-  const auto& fs = d.flexstudent;
+std::string flexstudent_summary(const models::ModelConfig& d) {
+  const auto& fs = d.flexstudent();
   return fmt::format("conv {} | fc {}{}", fs.conv_channels.empty() ? "-" : fmt::format("{}", fmt::join(fs.conv_channels, "-")),
                      fmt::join(fs.fc_widths, "-"), fs.fc_widths.empty() ? "classifier" : "-classifier");
 }
 
-nlohmann::json to_json(const SearchSpace& s) {
-  if (s.arch == "flexresnet8x4") return {{"arch", s.arch}, {"stage_channels", s.stage_channels}};
-  return {{"arch", s.arch},         {"min_conv", s.min_conv}, {"max_conv", s.max_conv}, {"channels", s.channels},
+nlohmann::json flexstudent_json(const SearchSpace& s) {
+  return {{"min_conv", s.min_conv}, {"max_conv", s.max_conv}, {"channels", s.channels},
           {"min_fc", s.min_fc},     {"max_fc", s.max_fc},     {"neurons", s.neurons}};
+}
+
+// Flexible ResNet8x4: [stem, stage 1, 2, 3 channel choices] (depth fixed).
+void flexresnet8x4_validate(const SearchSpace& s, const std::string& key) {
+  check_choices(key + ".stage_channels", s.stage_channels);
+}
+size_t flexresnet8x4_genes(const SearchSpace&) { return 4; }
+std::vector<double> flexresnet8x4_lower(const SearchSpace&) { return std::vector<double>(4, 0.0); }
+std::vector<double> flexresnet8x4_upper(const SearchSpace& s) {
+  return std::vector<double>(4, double(s.stage_channels.size() - 1));
+}
+void flexresnet8x4_decode(const SearchSpace& s, const std::vector<double>& g, models::ModelConfig& m) {
+  const auto hi = flexresnet8x4_upper(s);
+  auto& widths = m.flexresnet8x4().widths;
+  widths.clear();
+  for (size_t i = 0; i < 4; ++i) widths.push_back(s.stage_channels[size_t(gene(g, i, 0.0, hi[i]))]);
+}
+std::string flexresnet8x4_summary(const models::ModelConfig& d) {
+  return fmt::format("resnet8x4 {}", fmt::join(d.flexresnet8x4().widths, "-"));
+}
+nlohmann::json flexresnet8x4_json(const SearchSpace& s) { return {{"stage_channels", s.stage_channels}}; }
+
+const std::vector<GenomeCodec>& codecs() {
+  static const std::vector<GenomeCodec> list = {
+      {models::Family::flexstudent, flexstudent_validate, flexstudent_genes, flexstudent_lower, flexstudent_upper,
+       flexstudent_decode, flexstudent_summary, flexstudent_json},
+      {models::Family::flexresnet8x4, flexresnet8x4_validate, flexresnet8x4_genes, flexresnet8x4_lower,
+       flexresnet8x4_upper, flexresnet8x4_decode, flexresnet8x4_summary, flexresnet8x4_json},
+  };
+  return list;
+}
+
+const GenomeCodec* find_codec(models::Family family) {
+  for (const auto& c : codecs())
+    if (c.family == family) return &c;
+  return nullptr;
+}
+
+// The codec of the space's family; ConfigError naming the searchable families for another.
+const GenomeCodec& codec(models::Family family, const std::string& key) {
+  if (const auto* c = find_codec(family)) return *c;
+  std::vector<std::string> names;
+  for (const auto& c : codecs()) names.push_back(models::family_name(c.family));
+  throw ConfigError(fmt::format("{}: '{}' is not one of {}", key, models::family_name(family), fmt::join(names, ", ")));
+}
+}  // namespace
+
+bool searchable(models::Family family) { return find_codec(family) != nullptr; }
+
+void SearchSpace::validate(const std::string& key) const { codec(family, key + ".arch").validate(*this, key); }
+
+size_t SearchSpace::genes() const { return codec(family, "space.arch").genes(*this); }
+
+std::vector<double> SearchSpace::lower() const { return codec(family, "space.arch").lower(*this); }
+
+std::vector<double> SearchSpace::upper() const { return codec(family, "space.arch").upper(*this); }
+
+models::ModelConfig SearchSpace::decode(const std::vector<double>& g, const models::ModelConfig& base) const {
+  const auto& c = codec(family, "space.arch");
+  if (g.size() != c.genes(*this))
+    throw ConfigError(fmt::format("genome: {} genes, the space has {}", g.size(), c.genes(*this)));
+  models::ModelConfig m = base;
+  m.set_family(family);
+  c.decode(*this, g, m);
+  return m;
+}
+
+std::string SearchSpace::summary(const models::ModelConfig& d) const {
+  return codec(d.family(), "model.arch").summary(d);
+}
+
+nlohmann::json to_json(const SearchSpace& s) {
+  nlohmann::json j = {{"arch", models::family_name(s.family)}};
+  j.update(codec(s.family, "space.arch").to_json(s));
+  return j;
 }
 
 SearchSpace search_space_from_json(const nlohmann::json& j, const std::string& path) {
   SearchSpace s;
   JsonReader r(j, path);
-  r.get("arch", s.arch).get("min_conv", s.min_conv).get("max_conv", s.max_conv).get("channels", s.channels);
+  std::string arch = models::family_name(s.family);
+  r.get("arch", arch).get("min_conv", s.min_conv).get("max_conv", s.max_conv).get("channels", s.channels);
   r.get("min_fc", s.min_fc).get("max_fc", s.max_fc).get("neurons", s.neurons).get("stage_channels", s.stage_channels);
   r.finish();
+  s.family = models::parse_family(arch, r.key_path("arch"));
   s.validate(path);
   return s;
 }

@@ -14,7 +14,7 @@
 namespace nemokd::search {
 
 struct SearchSpace {
-  std::string arch = "flexstudent";  // flexstudent | flexresnet8x4
+  models::Family family = models::Family::flexstudent;  // a searchable family (searchable()); JSON "arch"
   // flexstudent
   int min_conv = 1, max_conv = 5;
   std::vector<int> channels{8, 16, 32, 64, 128};
@@ -34,6 +34,8 @@ struct SearchSpace {
   std::string summary(const models::ModelConfig& decoded) const;
 };
 nlohmann::json to_json(const SearchSpace& s);
+// The families with a genome (a codec in space.cpp): flexstudent, flexresnet8x4.
+bool searchable(models::Family family);
 SearchSpace search_space_from_json(const nlohmann::json& j, const std::string& path = "space");
 
 // Canonical identity of a decoded model: equal configs give equal keys (the memo key of an evaluation).

@@ -75,7 +75,7 @@ Candidate read_candidate(const Stmt& q, const std::string& path) {
   c.genome = parse_as<std::vector<double>>(q.col_text(1), where + " genome");
   c.config = parse(q.col_text(2), where + " config");
   c.summary = q.col_text(3);
-  c.status = q.col_text(4);
+  c.status = parse_run_status(q.col_text(4), where + " status");
   c.message = q.col_text(5);
   c.error = q.col_real(6);
   c.latency = q.col_real(7);
@@ -85,7 +85,7 @@ Candidate read_candidate(const Stmt& q, const std::string& path) {
   c.train_seconds = q.col_real(11);
   c.run_dir = q.col_text(12);
   c.generation = int(q.col_int(13));
-  c.role = q.col_text(14);
+  c.role = parse_role(q.col_text(14), where + " role");
   return c;
 }
 
@@ -94,6 +94,21 @@ constexpr const char* kCandidateColumns =
     "run_dir, generation, role";
 
 }  // namespace
+
+const char* to_string(Role role) {
+  switch (role) {
+    case Role::search: return "search";
+    case Role::baseline_kd: return "baseline-kd";
+    case Role::baseline_no_kd: return "baseline-no-kd";
+  }
+  return "?";
+}
+
+Role parse_role(const std::string& text, const std::string& key) {
+  for (Role r : {Role::search, Role::baseline_kd, Role::baseline_no_kd})
+    if (text == to_string(r)) return r;
+  throw ConfigError(fmt::format("{}: '{}' is not one of search, baseline-kd, baseline-no-kd", key, text));
+}
 
 Store::Store(const std::string& path) : path_(path) {
   if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
@@ -157,9 +172,9 @@ void Store::put_candidate(const Candidate& c) {
                      kCandidateColumns),
          path_);
   q.text(1, c.key).text(2, nlohmann::json(c.genome).dump()).text(3, c.config.dump()).text(4, c.summary);
-  q.text(5, c.status).text(6, c.message).real(7, c.error).real(8, c.latency).text(9, c.latency_detail.dump());
+  q.text(5, to_string(c.status)).text(6, c.message).real(7, c.error).real(8, c.latency).text(9, c.latency_detail.dump());
   q.integer(10, c.params).integer(11, c.macs).real(12, c.train_seconds).text(13, c.run_dir);
-  q.integer(14, c.generation).text(15, c.role);
+  q.integer(14, c.generation).text(15, to_string(c.role));
   q.step();
 }
 

@@ -10,16 +10,23 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/run_record.h"
+
 struct sqlite3;
 
 namespace nemokd::search {
+
+// Why a candidate was evaluated: a point of the search, or the baseline student with or without distillation.
+enum class Role { search, baseline_kd, baseline_no_kd };
+const char* to_string(Role role);  // "search", "baseline-kd", "baseline-no-kd": the store's and the tables' text
+Role parse_role(const std::string& text, const std::string& key);  // ConfigError naming `key` for another text
 
 struct Candidate {
   std::string key;           // canonical model config (search/space.h)
   std::vector<double> genome;  // the first genome that produced it
   nlohmann::json config;     // decoded model config
   std::string summary;       // human-readable architecture
-  std::string status;        // completed | diverged | failed
+  RunStatus status = RunStatus::requested;  // completed | diverged | failed once evaluated
   std::string message;
   double error = 1.0;        // test error after partial training (1 when it failed)
   double latency = 0;        // the latency objective (probe value)
@@ -28,7 +35,7 @@ struct Candidate {
   double train_seconds = 0;
   std::string run_dir;
   int generation = 0;        // first generation that asked for it (-1: baseline)
-  std::string role;          // "search" | "baseline-kd" | "baseline-no-kd"
+  Role role = Role::search;
 };
 
 struct Checkpoint {

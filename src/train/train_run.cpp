@@ -47,8 +47,8 @@ nlohmann::json run_identity(const nlohmann::json& run_config) {
 TrainRunConfig default_qat_config() {
   TrainRunConfig c;
   c.dataset.name = "mnist";
-  c.model.arch = "mlp";
-  auto& m = c.model.mlp;
+  c.model = models::MlpConfig{};
+  auto& m = c.model.mlp();
   m.hidden = models::mlp_preset_widths("tfc");
   m.batchnorm = true;
   m.dropout = 0.2;
@@ -102,7 +102,7 @@ RunRecord run_training(const TrainRunConfig& config, const RunContext& ctx) {
   seed_everything(config.train.seed);
   const models::InputShape shape{dataset.spec.channels, dataset.spec.height, dataset.spec.width};
   auto model = models::build_model(config.model, shape, dataset.spec.classes);
-  spdlog::info("model {}: {} parameters; {} threads, device {}", config.model.arch,
+  spdlog::info("model {}: {} parameters; {} threads, device {}", models::family_name(config.model.family()),
                models::parameter_count(*model), threads, config.train.device);
 
   TrainOptions opts = config.train;

@@ -44,13 +44,14 @@ CnnSpec cnn_spec_of(const models::QCnnSpec& q, const models::InputShape& input, 
 
 Design model_design(const models::ModelConfig& model, const models::InputShape& input, int classes,
                     int pad_output_to) {
-  if (model.arch == "mlp")
-    return mlp_design(model.mlp, MlpShape{int64_t(input.channels) * input.height * input.width, classes, pad_output_to});
-  if (model.arch != "cnv" && model.arch != "qflexstudent")
+  const auto& family = models::family_traits(model.family());
+  if (family.lowering == models::Lowering::mlp)
+    return mlp_design(model.mlp(), MlpShape{int64_t(input.channels) * input.height * input.width, classes, pad_output_to});
+  if (family.lowering != models::Lowering::cnn)
     throw ConfigError(fmt::format("model.arch '{}': the FPGA cost model prices quantized MLPs and CNNs (mlp, cnv, "
                                   "qflexstudent); describe another CNN layer by layer (`fpga estimate --cnn`)",
-                                  model.arch));
-  auto cnn = cnn_spec_of(models::quant_cnn_spec(model, input), input, classes, model.arch);
+                                  family.name));
+  auto cnn = cnn_spec_of(models::quant_cnn_spec(model, input), input, classes, family.name);
   cnn.pad_output_to = pad_output_to;
   return cnn_design(cnn);
 }

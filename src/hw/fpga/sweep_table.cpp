@@ -77,7 +77,7 @@ SweepFolder read_sweep_folder(const std::string& dir) {
     if (!models::quant_config(mc))
       throw DataError(fmt::format("{}: base.model.arch '{}': the table prices sweeps of quantized models (mlp, cnv, "
                                   "qflexstudent)",
-                                  sweep_json, mc.arch));
+                                  sweep_json, models::family_name(mc.family())));
     s.model = mc;
     s.dataset = base.at("dataset").at("name").get<std::string>();
     s.epochs = base.at("train").at("epochs").get<int>();
