@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "core/atomic_file.h"
+#include "core/config_layers.h"
 #include "core/csv.h"
 #include "core/error.h"
 #include "core/hash.h"
@@ -58,6 +59,38 @@ TEST(JsonReader, WrongTypeNamesTheKey) {
 }
 
 TEST(JsonReader, NonObjectIsRejected) { EXPECT_THROW(JsonReader(Json::array(), "model"), ConfigError); }
+
+// A config in layers (core/config_layers.h): preset < file < the flags given; a flag given with the default value
+// still wins over the file; lists are replaced, objects merged; a family change replaces the family's object.
+TEST(ConfigLayers, PresetThenFileThenGivenFlags) {
+  nemokd::testing::TempDir dir;
+  const auto file = dir.file("config.json");
+  std::ofstream(file) << R"({"train": {"epochs": 7, "lr": 0.5, "milestones": [3]}, "model": {"arch": "cnv"}})";
+  const Json preset = {{"train", {{"epochs", 30}, {"lr", 0.1}, {"batch", 64}, {"milestones", {10, 20}}}},
+                       {"model", {{"arch", "mlp"}, {"mlp", {{"hidden", {64, 64}}}}}}};
+  const Json flags = {{"train", {{"lr", 0.1}}}};  // given, and equal to the preset's value
+  const auto j = layer_config(preset, file, flags);
+  EXPECT_EQ(j["train"]["epochs"], 7);                 // the file over the preset
+  EXPECT_EQ(j["train"]["lr"], 0.1);                   // the flag over the file, though equal to the preset
+  EXPECT_EQ(j["train"]["batch"], 64);                 // the preset where nothing else speaks
+  EXPECT_EQ(j["train"]["milestones"], Json({3}));     // lists replaced, not merged
+  EXPECT_EQ(j["model"], Json({{"arch", "cnv"}}));     // another family: its object starts afresh
+  EXPECT_EQ(layer_config(preset, "", nullptr), preset);  // no file, no flags: the base itself
+
+  // A key the config does not know stays in the layered JSON, so the config's strict reader refuses it by name.
+  std::ofstream(file) << R"({"train": {"epochz": 7}})";
+  const auto typo = layer_config(preset, file, flags);
+  JsonReader r(typo.at("train"), "train");
+  int epochs = 0, batch = 0;
+  double lr = 0;
+  std::vector<int> milestones;
+  r.get("epochs", epochs).get("lr", lr).get("batch", batch).get("milestones", milestones);
+  EXPECT_THAT([&] { r.finish(); }, ::testing::ThrowsMessage<ConfigError>(::testing::HasSubstr("train.epochz: unknown key")));
+
+  std::ofstream(file) << "[1, 2]";
+  EXPECT_THAT([&] { layer_config(preset, file, flags); },
+              ::testing::ThrowsMessage<ConfigError>(::testing::HasSubstr("not a JSON object")));
+}
 
 TEST(Checks, RangeAndChoiceMessagesNameTheKey) {
   EXPECT_NO_THROW(check_range("bits", 8, 1, 8));

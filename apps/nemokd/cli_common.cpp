@@ -1,9 +1,11 @@
 #include "cli_common.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <ctime>
 #include <iostream>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -117,6 +119,59 @@ std::shared_ptr<campaign::Executor> MpiFlags::executor(CLI::App* cmd, int jobs) 
   return campaign::make_executor(o);
 }
 
+FlagPatch& FlagPatch::bind(CLI::App* cmd, const std::string& flag, const std::string& pointer) {
+  if (auto* opt = cmd->get_option_no_throw(flag)) bound_.emplace_back(opt, pointer);
+  return *this;
+}
+
+FlagPatch& FlagPatch::bind_run(CLI::App* cmd, const std::string& prefix) {
+  static const std::pair<const char*, const char*> kFields[] = {
+      {"--dataset", "/dataset/name"},           {"--from", "/dataset/from"},
+      {"--train-limit", "/dataset/train_limit"}, {"--test-limit", "/dataset/test_limit"},
+      {"--val-size", "/dataset/val_size"},       {"--val-limit", "/dataset/val_limit"},
+      {"--epochs", "/train/epochs"},             {"--batch-size", "/train/batch_size"},
+      {"--eval-batch-size", "/train/eval_batch_size"}, {"--optimizer", "/train/optim/name"},
+      {"--lr", "/train/optim/lr"},               {"--momentum", "/train/optim/momentum"},
+      {"--nesterov", "/train/optim/nesterov"},   {"--weight-decay", "/train/optim/weight_decay"},
+      {"--schedule", "/train/optim/schedule"},   {"--milestones", "/train/optim/milestones"},
+      {"--gamma", "/train/optim/gamma"},         {"--augment", "/train/augment"},
+      {"--normalization", "/train/normalization"}, {"--seed", "/train/seed"},
+      {"--device", "/train/device"},             {"--threads", "/threads"},
+      {"--blas-threads", "/blas_threads"}};
+  for (const auto& [flag, field] : kFields) bind(cmd, flag, prefix + field);
+  return *this;
+}
+
+FlagPatch& FlagPatch::bind_kd(CLI::App* cmd, const std::string& prefix) {
+  static const std::pair<const char*, const char*> kFields[] = {
+      {"--teacher", "/kd/teacher"},     {"--alpha", "/kd/alpha"},   {"--temperature", "/kd/temperature"},
+      {"--loss-form", "/kd/form"},      {"--kd-gamma", "/kd/gamma"}, {"--teacher-cache", "/kd/cache"},
+      {"--teacher-normalization", "/kd/teacher_normalization"}};
+  for (const auto& [flag, field] : kFields) bind(cmd, flag, prefix + field);
+  return *this;
+}
+
+void FlagPatch::set(const std::string& pointer, nlohmann::json value) {
+  extra_[nlohmann::json::json_pointer(pointer)] = std::move(value);
+}
+
+nlohmann::json FlagPatch::patch(const nlohmann::json& flag_config, const std::vector<std::string>& only) const {
+  nlohmann::json p = only.empty() ? extra_ : nlohmann::json();
+  for (const auto& [opt, pointer] : bound_) {
+    if (opt->count() == 0) continue;
+    if (!only.empty() && std::find(only.begin(), only.end(), opt->get_name()) == only.end()) continue;
+    const nlohmann::json::json_pointer at(pointer);
+    p[at] = flag_config.at(at);
+  }
+  return p;
+}
+
+void ConfigFlags::add(CLI::App* cmd, const std::string& example) {
+  cmd->add_option("--config", file,
+                  "JSON file of settings (" + example + ") over the defaults or --preset; the flags given override it");
+  cmd->add_flag("--print-config", print, "Print the resulting config (preset <- --config <- flags) and exit");
+}
+
 std::string default_out_dir(const std::string& command) {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -141,6 +196,22 @@ void refuse_output_over_run(const std::string& flag, const std::string& out, con
     throw ConfigError(fs::is_regular_file(folder, ec)
                           ? fmt::format("{}: {} is the model file itself; write the output next to it", flag, out)
                           : fmt::format("{}: {} is the run folder itself; give a file name", flag, out));
+}
+
+std::vector<double> parse_number_list(const std::string& flag, const std::string& text) {
+  std::vector<double> v;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t used = 0;
+      v.push_back(std::stod(item, &used));
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      throw ConfigError(fmt::format("{}: '{}' is not a number", flag, item));
+    }
+  }
+  return v;
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "campaign/executor.h"
+#include "core/config_layers.h"
 #include "core/run_record.h"
 #include "data/config.h"
 #include "models/registry.h"
@@ -55,6 +56,43 @@ struct MpiFlags {
   std::shared_ptr<campaign::Executor> executor(CLI::App* cmd, int jobs) const;
 };
 
+// The flags a user gave, as the top layer of a config (core/config_layers.h: defaults or preset <- --config file <-
+// given flags). Each flag is bound to the JSON pointer of the config field it sets; patch() takes the value of every
+// flag given on the command line (count() > 0, whatever its value) from the config the flags were parsed into.
+class FlagPatch {
+ public:
+  // Binds `flag` if `cmd` has it.
+  FlagPatch& bind(CLI::App* cmd, const std::string& flag, const std::string& pointer);
+  // The flags of add_dataset_flags, TrainingFlags and RunFlags (threads) of the training run at `prefix`
+  // (e.g. "/base/base" in a KD grid's config).
+  FlagPatch& bind_run(CLI::App* cmd, const std::string& prefix);
+  // The KD flags (KdFlags in cmd_kd.cpp) of the KD run config at `prefix`.
+  FlagPatch& bind_kd(CLI::App* cmd, const std::string& prefix);
+  // A layer for a flag that is not one field (e.g. --space: an object merged into the search space).
+  void set(const std::string& pointer, nlohmann::json value);
+  // The patch; with `only`, just those flags.
+  nlohmann::json patch(const nlohmann::json& flag_config, const std::vector<std::string>& only = {}) const;
+
+ private:
+  std::vector<std::pair<CLI::Option*, std::string>> bound_;
+  nlohmann::json extra_;
+};
+
+// --config FILE (a JSON object of settings over the defaults or --preset, under the flags given) and --print-config.
+struct ConfigFlags {
+  std::string file;
+  bool print = false;
+  void add(CLI::App* cmd, const std::string& example);
+};
+
+// The one way a command with presets or config files makes its config: from_json(base <- --config <- given flags),
+// validated as a stored config would be.
+template <class FromJson>
+auto layered_config(const nlohmann::json& base, const ConfigFlags& config, const nlohmann::json& flags,
+                    FromJson from_json) {
+  return from_json(layer_config(base, config.file, flags));
+}
+
 // Default output folder for a command: runs/<command>-<UTC timestamp>.
 std::string default_out_dir(const std::string& command);
 
@@ -67,6 +105,9 @@ models::ModelConfig model_from_flags(const std::string& name, const std::string&
 // Refuses an output file that is one of the input run folder's own files (train::kRunFiles): `engine build --out
 // RUN/model.pt` replaced the trained weights. Outputs are written next to inputs, never over them.
 void refuse_output_over_run(const std::string& flag, const std::string& out, const std::string& run_dir);
+
+// "0.5,0.9" -> {0.5, 0.9}; ConfigError naming the flag for an item that is not a number.
+std::vector<double> parse_number_list(const std::string& flag, const std::string& text);
 
 // Prints one JSON object on stdout (the --json contract).
 void print_json(const nlohmann::json& j);

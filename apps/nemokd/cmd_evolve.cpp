@@ -18,7 +18,9 @@ namespace nemokd::cli {
 void register_evolve(CLI::App& app) {
   struct Flags {
     search::EvolveConfig config;
-    std::string student = "flexstudent", student_config, space, preset, config_file, objectives;
+    std::string student = "flexstudent", student_config, space, preset, objectives;
+    ConfigFlags config_flags;
+    FlagPatch patch;
     TrainingFlags training;
     RunFlags run;
     OutputFlags output;
@@ -65,66 +67,58 @@ void register_evolve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("!--no-baseline", c.baseline, "Skip the un-evolved student with and without KD");
   cmd->add_option("--preset", f->preset, "k1, k2, k3 (CIFAR) or k-fmnist: dataset, student and recipe");
-  cmd->add_option("--config", f->config_file, "An evolve.json (written to every --out) to run again");
   f->training.add(cmd, c.base.base.train);
   f->run.add(cmd, c.base.base, "evolve");
   f->mpi.add(cmd);
   add_output_flags(cmd, f->output);
+  f->config_flags.add(cmd, "an evolve.json, written to every --out, or a part of one");
+  f->patch.bind_run(cmd, "/base").bind_kd(cmd, "/base");
+  f->patch.bind(cmd, "--student", "/base/model").bind(cmd, "--student-config", "/base/model");
+  f->patch.bind(cmd, "--student", "/space/arch").bind(cmd, "--student-config", "/space/arch");
+  for (const auto& [flag, field] : std::vector<std::pair<std::string, std::string>>{
+           {"--population", "/population"}, {"--generations", "/generations"}, {"--search-seed", "/seed"},
+           {"--latency", "/latency"}, {"--objectives", "/extra_objectives"}, {"--jobs", "/jobs"},
+           {"--mpi-latency", "/mpi_latency"}, {"--no-baseline", "/baseline"}})
+    f->patch.bind(cmd, flag, field);
   cmd->callback([f, cmd] {
-    search::EvolveConfig config;
     const std::string out = f->run.out.empty() ? default_out_dir("evolve") : f->run.out;
     const auto stored = std::filesystem::path(out) / "evolve.json";
-    const bool only_resume = f->run.resume && f->config_file.empty() && !cmd->get_option("--teacher")->count();
-    if (only_resume) {
+    // The flags' own config (the command's defaults, every flag applied): the base without a preset, and where
+    // the values of the flags given come from.
+    auto c = f->config;
+    c.base.base.model = model_from_flags(f->student, f->student_config, "--student-config");
+    c.space.family = c.base.base.model.family();
+    f->training.apply(c.base.base);
+    if (!f->objectives.empty()) {
+      c.extra_objectives.clear();
+      std::stringstream ss(f->objectives);
+      std::string item;
+      while (std::getline(ss, item, ',')) c.extra_objectives.push_back(item);
+    }
+    if (!f->space.empty()) f->patch.set("/space", json_flag("--space", f->space));  // merged into the space
+    const auto flags = search::to_json(c);
+    search::EvolveConfig config;
+    if (f->run.resume && f->config_flags.file.empty() && !cmd->get_option("--teacher")->count()) {
+      // Resume: the stored config; only what may change on a resume comes from the flags.
       if (!std::filesystem::exists(stored))
         throw ConfigError(fmt::format("--resume: {} has no evolve.json to continue", out));
-      config = search::evolve_config_from_json(read_json_file(stored.string()));
-      if (cmd->get_option("--jobs")->count()) config.jobs = f->config.jobs;
-      if (cmd->get_option("--generations")->count()) config.generations = f->config.generations;
-      if (cmd->get_option("--threads")->count()) config.base.base.threads = f->config.base.base.threads;
-      if (cmd->get_option("--mpi-latency")->count()) config.mpi_latency = f->config.mpi_latency;
-    } else if (!f->config_file.empty()) {
-      config = search::evolve_config_from_json(read_json_file(f->config_file));
+      config = layered_config(read_json_file(stored.string()), f->config_flags,
+                              f->patch.patch(flags, {"--jobs", "--generations", "--threads", "--mpi-latency"}),
+                              search::evolve_config_from_json);
     } else {
-      auto c = f->config;
-      if (c.base.kd.teacher.empty()) throw ConfigError("--teacher: required (a run folder or a TorchScript file)");
+      auto base = flags;
       if (!f->preset.empty()) {
         auto p = search::evolve_preset(f->preset, c.base.kd.teacher);
-        p.base.base.dataset.load = c.base.base.dataset.load;
-        p.base.kd.loss = c.base.kd.loss;
-        p.base.base.threads = c.base.base.threads;
+        // --epochs: the preset's recipe at that length (its milestones scaled too).
         if (cmd->get_option("--epochs")->count())
           kd::apply_reference_recipe(p.base.base.train, p.base.base.model.family(), c.base.base.train.epochs);
-        p.population = c.population;
-        p.generations = c.generations;
-        p.seed = c.seed;
-        p.latency = c.latency;
-        p.jobs = c.jobs;
-        p.mpi_latency = c.mpi_latency;
-        // Where and how reproducibly to train are the user's, preset or not.
-        if (cmd->get_option("--device")->count()) p.base.base.train.device = c.base.base.train.device;
-        if (cmd->get_option("--seed")->count()) p.base.base.train.seed = c.base.base.train.seed;
-        p.baseline = c.baseline;
-        c = p;
-      } else {
-        c.base.base.model = model_from_flags(f->student, f->student_config, "--student-config");
-        c.space.family = c.base.base.model.family();
-        f->training.apply(c.base.base);
+        base = search::to_json(p);
       }
-      if (!f->space.empty()) {
-        auto sj = to_json(c.space);
-        const auto overrides = json_flag("--space", f->space);  // named: items() must not outlive a temporary
-        for (auto& [k, v] : overrides.items()) sj[k] = v;
-        c.space = search::search_space_from_json(sj, "space");
-      }
-      if (!f->objectives.empty()) {
-        c.extra_objectives.clear();
-        std::stringstream ss(f->objectives);
-        std::string item;
-        while (std::getline(ss, item, ',')) c.extra_objectives.push_back(item);
-      }
-      config = search::evolve_config_from_json(search::to_json(c));  // one validation path for CLI and files
+      config = layered_config(base, f->config_flags, f->patch.patch(flags), search::evolve_config_from_json);
+      if (config.base.kd.teacher.empty())
+        throw ConfigError("--teacher: required (a run folder or a TorchScript file)");
     }
+    if (f->config_flags.print) return print_json(search::to_json(config));
     auto executor = f->mpi.executor(cmd, config.jobs);
     if (!executor->distributed() && cmd->get_option("--mpi-latency")->count())
       spdlog::warn("--mpi-latency: ignored, this is a single process (latency is measured here)");

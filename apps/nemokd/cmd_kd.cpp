@@ -56,6 +56,8 @@ void register_teacher(CLI::App* kd_cmd) {
     TrainingFlags training;
     RunFlags run;
     OutputFlags output;
+    ConfigFlags config_flags;
+    FlagPatch patch;
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = kd_cmd->add_subcommand(
@@ -68,23 +70,19 @@ void register_teacher(CLI::App* kd_cmd) {
   f->training.add(cmd, f->config.train);
   f->run.add(cmd, f->config, "kd-teacher", true);
   add_output_flags(cmd, f->output);
-  cmd->callback([f, cmd] {
+  f->config_flags.add(cmd, "a run.json's \"config\", or a part of one");
+  f->patch.bind_run(cmd, "").bind(cmd, "--model", "/model").bind(cmd, "--model-config", "/model");
+  cmd->callback([f] {
     auto c = f->config;
     data::validate(c.dataset);
     c.model = model_from_flags(f->model.name, f->model.config, "--model-config");
-    const auto flags_train = c.train;
-    kd::apply_reference_recipe(c.train, c.model.family(), flags_train.epochs);
-    // Flags given on the command line override the recipe.
-    auto given = [cmd](const char* name) { return cmd->get_option(name)->count() > 0; };
-    if (given("--batch-size")) c.train.batch_size = flags_train.batch_size;
-    if (given("--optimizer")) c.train.optim.name = flags_train.optim.name;
-    if (given("--lr")) c.train.optim.lr = flags_train.optim.lr;
-    if (given("--momentum")) c.train.optim.momentum = flags_train.optim.momentum;
-    if (given("--weight-decay")) c.train.optim.weight_decay = flags_train.optim.weight_decay;
-    if (given("--schedule")) c.train.optim.schedule = flags_train.optim.schedule;
-    if (given("--gamma")) c.train.optim.gamma = flags_train.optim.gamma;
     f->training.apply(c);
-    auto config = train::train_run_config_from_json(train::to_json(c));
+    // The recipe at --epochs is the base; the file and then the training flags given override it.
+    const auto flags = train::to_json(c);
+    kd::apply_reference_recipe(c.train, c.model.family(), c.train.epochs);
+    auto config = layered_config(train::to_json(c), f->config_flags, f->patch.patch(flags),
+                                 train::train_run_config_from_json);
+    if (f->config_flags.print) return print_json(train::to_json(config));
     const std::string out = f->run.out.empty() ? default_out_dir("kd-teacher") : f->run.out;
     auto record = train::run_training(config, train::RunContext{out, f->run.resume, !f->output.quiet,
                                                                     nullptr, f->run.force});
@@ -100,6 +98,8 @@ void register_kd_train(CLI::App* kd_cmd) {
     TrainingFlags training;
     RunFlags run;
     OutputFlags output;
+    ConfigFlags config_flags;
+    FlagPatch patch;
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = kd_cmd->add_subcommand("train", "Distil a teacher into a student (KD loss: T^2-scaled batch-mean KL + CE)");
@@ -112,12 +112,16 @@ void register_kd_train(CLI::App* kd_cmd) {
   f->training.add(cmd, f->config.base.train);
   f->run.add(cmd, f->config.base, "kd-train", true);
   add_output_flags(cmd, f->output);
+  f->config_flags.add(cmd, "a run.json's \"config\", or a part of one");
+  f->patch.bind_run(cmd, "").bind_kd(cmd, "").bind(cmd, "--student", "/model").bind(cmd, "--student-config", "/model");
   cmd->callback([f] {
     auto c = f->config;
     data::validate(c.base.dataset);
     c.base.model = model_from_flags(f->student.name, f->student.config, "--student-config");
     f->training.apply(c.base);
-    auto config = kd::kd_run_config_from_json(kd::to_json(c));
+    const auto flags = kd::to_json(c);
+    auto config = layered_config(flags, f->config_flags, f->patch.patch(flags), kd::kd_run_config_from_json);
+    if (f->config_flags.print) return print_json(kd::to_json(config));
     config.kd.cache_dir = c.kd.cache_dir;
     const std::string out = f->run.out.empty() ? default_out_dir("kd-train") : f->run.out;
     auto record = kd::run_kd(config, train::RunContext{out, f->run.resume, !f->output.quiet,
@@ -135,6 +139,8 @@ void register_grid(CLI::App* kd_cmd) {
     RunFlags run;
     OutputFlags output;
     MpiFlags mpi;
+    ConfigFlags config_flags;
+    FlagPatch patch;
     std::string alphas = "0.1,0.3,0.5,0.7,0.9", temperatures = "1,2,4,8,16", preset;
     double scale = 1.0;
     bool no_baseline = false;
@@ -159,49 +165,36 @@ void register_grid(CLI::App* kd_cmd) {
   f->run.add(cmd, f->config.base.base, "kd-grid");
   f->mpi.add(cmd);
   add_output_flags(cmd, f->output);
+  f->config_flags.add(cmd, "{\"alphas\": [0.5], \"base\": {\"train\": {\"epochs\": 5}}}, as --print-config shows");
+  f->patch.bind_run(cmd, "/base").bind_kd(cmd, "/base");
+  f->patch.bind(cmd, "--student", "/base/model").bind(cmd, "--student-config", "/base/model");
+  f->patch.bind(cmd, "--alphas", "/alphas").bind(cmd, "--temperatures", "/temperatures");
+  f->patch.bind(cmd, "--no-baseline", "/baseline").bind(cmd, "--jobs", "/jobs");
   cmd->callback([f, cmd] {
-    auto executor = f->mpi.executor(cmd, f->config.jobs);
+    // The flags' own config (the command's defaults, every flag applied): the base without a preset, and where
+    // the values of the flags given come from.
     auto g = f->config;
+    g.base.base.model = model_from_flags(f->student.name, f->student.config, "--student-config");
+    f->training.apply(g.base.base);
+    g.alphas = parse_number_list("--alphas", f->alphas);
+    g.temperatures = parse_number_list("--temperatures", f->temperatures);
+    g.baseline = !f->no_baseline;
+    auto base = campaign::to_json(g);
     if (!f->preset.empty()) {
       auto p = campaign::kd_grid_preset(f->preset, g.base.kd.teacher, f->scale);
       if (cmd->get_option("--dataset")->count() && g.base.base.dataset.name != p.base.base.dataset.name)
         throw ConfigError(fmt::format("--dataset: preset {} trains on {}; drop --dataset or the preset",
                                       f->preset, p.base.base.dataset.name));
-      p.base.base.dataset.load = g.base.base.dataset.load;  // --from, slices and limits still apply
-      p.base.kd = g.base.kd;
-      p.base.base.threads = g.base.base.threads;
-      p.base.base.blas_threads = g.base.base.blas_threads;
+      // --epochs: the preset's recipe at that length (its milestones scaled too).
       if (cmd->get_option("--epochs")->count()) kd::apply_reference_recipe(p.base.base.train, p.base.base.model.family(),
                                                                               g.base.base.train.epochs);
-      // Where and how reproducibly to train are the user's, preset or not.
-      if (cmd->get_option("--device")->count()) p.base.base.train.device = g.base.base.train.device;
-      if (cmd->get_option("--seed")->count()) p.base.base.train.seed = g.base.base.train.seed;
-      p.jobs = g.jobs;
-      g = p;
-    } else {
-      data::validate(g.base.base.dataset);
-      g.base.base.model = model_from_flags(f->student.name, f->student.config, "--student-config");
-      f->training.apply(g.base.base);
+      base = campaign::to_json(p);
     }
-    auto parse_list = [](const std::string& flag, const std::string& text) {
-      std::vector<double> v;
-      std::stringstream ss(text);
-      std::string item;
-      while (std::getline(ss, item, ',')) {
-        try {
-          size_t used = 0;
-          v.push_back(std::stod(item, &used));
-          if (used != item.size()) throw std::invalid_argument(item);
-        } catch (const std::exception&) {
-          throw ConfigError(fmt::format("{}: '{}' is not a number", flag, item));
-        }
-      }
-      return v;
-    };
-    g.alphas = parse_list("--alphas", f->alphas);
-    g.temperatures = parse_list("--temperatures", f->temperatures);
-    g.baseline = !f->no_baseline;
-    auto config = campaign::kd_grid_config_from_json(campaign::to_json(g));
+    auto config = layered_config(base, f->config_flags, f->patch.patch(campaign::to_json(g)),
+                                 campaign::kd_grid_config_from_json);
+    data::validate(config.base.base.dataset);
+    if (f->config_flags.print) return print_json(campaign::to_json(config));
+    auto executor = f->mpi.executor(cmd, config.jobs);
     config.base.kd.cache_dir = g.base.kd.cache_dir;
     const std::string out = f->run.out.empty() ? default_out_dir("kd-grid") : f->run.out;
     auto result =

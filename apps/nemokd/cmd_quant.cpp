@@ -1,4 +1,5 @@
 // nemokd quant levels | train | sweep — Route Q, quantization-aware training of MLPs and CNNs.
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -185,6 +186,8 @@ void register_quant_train(CLI::App* quant_cmd) {
     RunFlags run;
     std::string eval_at;
     OutputFlags output;
+    ConfigFlags config_flags;
+    FlagPatch patch;
   };
   auto f = std::make_shared<Flags>();
   auto& c = f->config;
@@ -203,13 +206,21 @@ void register_quant_train(CLI::App* quant_cmd) {
                   "epoch)");
   f->run.add(cmd, c, "quant", true);
   add_output_flags(cmd, f->output);
+  f->config_flags.add(cmd, "a run.json's \"config\", or a part of one");
+  f->patch.bind_run(cmd, "").bind(cmd, "--eval-at", "/train/test_eval_epochs");
+  for (const auto& [flag, opt] : f->model.given) f->patch.bind(cmd, flag, "/model");
   cmd->callback([f] {
     auto c = f->config;
     data::validate(c.dataset);
     c.model = f->model.apply(true);
     if (!f->eval_at.empty()) c.train.test_eval_epochs = parse_int_ranges("--eval-at", f->eval_at, 1, 100000);
     f->training.apply(c);
-    auto config = train::train_run_config_from_json(train::to_json(c));
+    const auto flags = train::to_json(c);
+    auto patch = f->patch.patch(flags);
+    if (patch.contains("model"))  // the model's input quantizer decides its input mapping
+      patch["train"]["normalization"] = flags["train"]["normalization"];
+    auto config = layered_config(flags, f->config_flags, patch, train::train_run_config_from_json);
+    if (f->config_flags.print) return print_json(train::to_json(config));
     const std::string out = f->run.out.empty() ? default_out_dir("quant") : f->run.out;
     auto record = train::run_training(config, train::RunContext{out, f->run.resume, !f->output.quiet,
                                                                     nullptr, f->run.force});
@@ -229,7 +240,9 @@ void register_sweep(CLI::App* quant_cmd) {
     hw::fpga::HwPointConfig hw;
     OutputFlags output;
     MpiFlags mpi;
-    CLI::Option *dataset_opt = nullptr, *epochs_opt = nullptr, *wbits_opt = nullptr, *abits_opt = nullptr;
+    ConfigFlags config_flags;
+    FlagPatch patch;
+    CLI::Option* dataset_opt = nullptr;
   };
   auto f = std::make_shared<Flags>();
   auto& c = f->config;
@@ -246,8 +259,8 @@ void register_sweep(CLI::App* quant_cmd) {
       "(--jobs is then ignored); see docs/DISTRIBUTED.md.");
   cmd->add_option("--preset", f->preset, "q1, q2 or cnv-cifar10");
   cmd->add_option("--scale", f->scale, "Preset epochs (and eval points) times this, in (0, 1]")->capture_default_str();
-  f->wbits_opt = cmd->add_option("--wbits,-w", f->wbits, "Weight bits to sweep, e.g. 1-8 or 2,4,8")->capture_default_str();
-  f->abits_opt = cmd->add_option("--abits,-a", f->abits, "Activation bits to sweep")->capture_default_str();
+  cmd->add_option("--wbits,-w", f->wbits, "Weight bits to sweep, e.g. 1-8 or 2,4,8")->capture_default_str();
+  cmd->add_option("--abits,-a", f->abits, "Activation bits to sweep")->capture_default_str();
   cmd->add_option("--pairs", f->pairs, "Explicit cells instead of the W x A grid, e.g. 2x2,3x3,4x4");
   cmd->add_option("--eval-at", f->eval_at, "Epochs whose test accuracy goes in the table, e.g. 10,20,30,50,100");
   cmd->add_option("--jobs", f->jobs, "Trainings at a time (threads are split between them)")->capture_default_str();
@@ -261,39 +274,42 @@ void register_sweep(CLI::App* quant_cmd) {
   f->dataset_opt = cmd->get_option("--dataset");
   f->model.add(cmd, c.model.mlp(), false);
   f->training.add(cmd, c.train);
-  f->epochs_opt = cmd->get_option("--epochs");
   f->run.add(cmd, c, "sweep");
   f->mpi.add(cmd);
   add_output_flags(cmd, f->output);
+  f->config_flags.add(cmd, "a sweep.json, written to every --out, or a part of one");
+  f->patch.bind_run(cmd, "/base").bind(cmd, "--eval-at", "/eval_at").bind(cmd, "--jobs", "/jobs");
+  for (const char* flag : {"--pairs", "--wbits", "--abits"}) f->patch.bind(cmd, flag, "/cells");
+  for (const auto& [flag, field] : std::vector<std::pair<std::string, std::string>>{
+           {"--fpga-device", "/hw/device"}, {"--fpga-pe", "/hw/pe"}, {"--fpga-simd", "/hw/simd"},
+           {"--fpga-fclk-mhz", "/hw/fclk_mhz"}})
+    f->patch.bind(cmd, flag, field);
   cmd->callback([f, cmd] {
-    auto executor = f->mpi.executor(cmd, f->jobs);
-    campaign::SweepConfig s;
-    if (!f->preset.empty()) s = campaign::sweep_preset(f->preset, f->scale);
+    // The flags' own config (the command's defaults, every flag applied): the base without a preset, and where
+    // the values of the flags given come from.
+    campaign::SweepConfig preset;
+    if (!f->preset.empty()) preset = campaign::sweep_preset(f->preset, f->scale);
     auto c = f->config;
-    if (!f->preset.empty()) {
-      if (f->dataset_opt->count() == 0) c.dataset.name = s.base.dataset.name;
-      if (f->epochs_opt->count() == 0) c.train.epochs = s.base.train.epochs;
-    }
-    data::validate(c.dataset);
-    if (!f->preset.empty() && s.base.model.family() != models::Family::mlp && !f->model.was_given("--model")) {
-      c.model = s.base.model;  // the preset's model, the quantizer flags given on top
-      auto flags = f->model;
-      const auto family = s.base.model.family();
+    if (!f->preset.empty() && f->dataset_opt->count() == 0) c.dataset.name = preset.base.dataset.name;
+    const bool model_given = std::any_of(f->model.given.begin(), f->model.given.end(),
+                                         [](const auto& o) { return o.second->count() > 0; });
+    if (!f->preset.empty() && preset.base.model.family() != models::Family::mlp && !f->model.was_given("--model")) {
+      auto flags = f->model;  // the preset's model, the quantizer flags given on top
+      const auto family = preset.base.model.family();
       flags.model = family == models::Family::qflexstudent ? "flexstudent" : models::family_name(family);
       if (!flags.was_given("--model-config"))
-        flags.model_config = models::to_json(s.base.model)[models::family_name(family)].dump();
+        flags.model_config = models::to_json(preset.base.model)[models::family_name(family)].dump();
       c.model = flags.apply(false);
     } else {
       c.model = f->model.apply(false);
     }
     models::set_quant_bits(c.model, {2}, {2});  // placeholder: each cell sets its own bits
     f->training.apply(c);
+    campaign::SweepConfig s;
     s.base = c;
     s.jobs = f->jobs;
     s.hw = f->hw;
-    const bool grid_given = f->wbits_opt->count() > 0 || f->abits_opt->count() > 0;
     if (!f->pairs.empty()) {
-      s.cells.clear();
       std::stringstream ss(f->pairs);
       std::string item;
       while (std::getline(ss, item, ',')) {
@@ -302,14 +318,25 @@ void register_sweep(CLI::App* quant_cmd) {
           throw ConfigError(fmt::format("--pairs: '{}' is not WxA, e.g. 2x2", item));
         s.cells.push_back({w, a});
       }
-    } else if (f->preset.empty() || grid_given) {
-      s.cells.clear();
+    } else {
       for (int w : parse_int_ranges("--wbits", f->wbits, 1, 32))
         for (int a : parse_int_ranges("--abits", f->abits, 1, 32)) s.cells.push_back({w, a});
     }
     if (!f->eval_at.empty()) s.eval_at = parse_int_ranges("--eval-at", f->eval_at, 1, 100000);
-    if (f->preset.empty() && s.eval_at.empty()) s.eval_at = {c.train.epochs};
-    s = campaign::sweep_config_from_json(campaign::to_json(s));  // validate exactly as a stored sweep.json would be
+    const auto flag_config = campaign::to_json(s);
+    auto patch = f->patch.patch(flag_config);
+    // Model flags given: the model they describe (quantizer flags over a preset's CNN), with its input mapping.
+    if (model_given) {
+      patch["base"]["model"] = flag_config["base"]["model"];
+      patch["base"]["train"]["normalization"] = flag_config["base"]["train"]["normalization"];
+    }
+    auto j = layer_config(f->preset.empty() ? flag_config : campaign::to_json(preset), f->config_flags.file, patch);
+    if (j["eval_at"].empty()) j["eval_at"] = {j["base"]["train"]["epochs"]};  // default: the last epoch
+    s = campaign::sweep_config_from_json(j);  // validated exactly as a stored sweep.json would be
+    models::set_quant_bits(s.base.model, {2}, {2});  // placeholder (as stored by every sweep): each cell sets its own
+    data::validate(s.base.dataset);
+    if (f->config_flags.print) return print_json(campaign::to_json(s));
+    auto executor = f->mpi.executor(cmd, s.jobs);
     const std::string out = f->run.out.empty() ? default_out_dir("sweep") : f->run.out;
     auto result = campaign::run_sweep(s, campaign::SweepContext{out, f->run.resume, !f->output.quiet, executor});
     exit_code() = result.failed ? 1 : 0;

@@ -16,6 +16,8 @@ void register_train(CLI::App& app) {
     TrainingFlags training;
     RunFlags run;
     OutputFlags output;
+    ConfigFlags config_flags;
+    FlagPatch patch;
   };
   auto f = std::make_shared<Flags>();
   auto& c = f->config;
@@ -35,6 +37,10 @@ void register_train(CLI::App& app) {
   f->training.add(cmd, c.train);
   f->run.add(cmd, c, "train", true);
   add_output_flags(cmd, f->output);
+  f->config_flags.add(cmd, "a run.json's \"config\", or a part of one");
+  f->patch.bind_run(cmd, "");
+  for (const char* flag : {"--model", "--hidden", "--no-batchnorm", "--dropout", "--activation"})
+    f->patch.bind(cmd, flag, "/model");
 
   cmd->callback([f] {
     auto c = f->config;
@@ -50,8 +56,11 @@ void register_train(CLI::App& app) {
       c.model.mlp().batchnorm = !f->no_batchnorm;
     }
     f->training.apply(c);
-    // Round-trip through JSON so the CLI path and `nemokd run run.json` validate identically.
-    auto config = train::train_run_config_from_json(train::to_json(c));
+    // Through JSON (with --config between the defaults and the flags given), so the CLI path and `nemokd run
+    // run.json` validate identically.
+    const auto flags = train::to_json(c);
+    auto config = layered_config(flags, f->config_flags, f->patch.patch(flags), train::train_run_config_from_json);
+    if (f->config_flags.print) return print_json(train::to_json(config));
     const std::string out = f->run.out.empty() ? default_out_dir("train") : f->run.out;
     auto record = train::run_training(config, train::RunContext{out, f->run.resume, !f->output.quiet,
                                                                     nullptr, f->run.force});

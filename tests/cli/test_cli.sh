@@ -221,6 +221,26 @@ expect_error "kd grid: a second start without --resume is refused" "already|resu
 expect_error "kd train: a missing teacher is named" "no-such-teacher" \
   "$NEMOKD" kd train --teacher "$work/no-such-teacher" --from "$work/good" --epochs 1 --out "$work/kd0"
 
+# A config in layers: --preset < --config FILE < the flags given; a flag given with its default value still beats the
+# file; a key the config does not know, in the file, is an error naming it.
+echo '{"base": {"train": {"epochs": 12, "batch_size": 32}}, "alphas": [0.2], "temperatures": [3]}' > "$work/grid-config.json"
+if "$NEMOKD" kd grid --preset k-fmnist --teacher "$work/teacher" --config "$work/grid-config.json" --batch-size 48 \
+     --alphas 0.1,0.3,0.5,0.7,0.9 --print-config > "$work/layered.json" 2>"$work/layered.err" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); b=d["base"]; t=b["train"]; got=(t["epochs"], t["batch_size"], t["optim"]["lr"], d["alphas"], d["temperatures"], b["dataset"]["name"], b["model"]["arch"]); assert got==(12, 48, 0.05, [0.1,0.3,0.5,0.7,0.9], [3], "fashion-mnist", "flexstudent"), got' "$work/layered.json"; then
+  ok "kd grid: preset < --config < given flags (--alphas at its default beats the file)"
+else bad "kd grid config layers" "$(cat "$work/layered.json" "$work/layered.err" | tail -c 1500)"; fi
+echo '{"population": 12, "generations": 2, "space": {"max_fc": 3}}' > "$work/evolve-config.json"
+if "$NEMOKD" evolve --teacher "$work/teacher" --config "$work/evolve-config.json" --population 16 --print-config > "$work/layered-evo.json" 2>"$work/layered.err" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); got=(d["population"], d["generations"], d["space"]["max_fc"], d["space"]["arch"], d["base"]["train"]["epochs"]); assert got==(16, 2, 3, "flexstudent", 1), got' "$work/layered-evo.json"; then
+  ok "evolve: defaults < --config < given flags (--population at its default beats the file)"
+else bad "evolve config layers" "$(cat "$work/layered-evo.json" "$work/layered.err" | tail -c 1500)"; fi
+echo '{"base": {"train": {"epochz": 3}}}' > "$work/typo-config.json"
+expect_error "kd grid --config: an unknown key in the file is named" "train.epochz: unknown key" \
+  "$NEMOKD" kd grid --preset k-fmnist --teacher "$work/teacher" --config "$work/typo-config.json" --print-config
+echo '{"populaton": 8}' > "$work/typo-evolve.json"
+expect_error "evolve --config: an unknown key in the file is named" "populaton: unknown key" \
+  "$NEMOKD" evolve --teacher "$work/teacher" --config "$work/typo-evolve.json" --print-config
+
 # NEMOKD evolution: a tiny search (generated data, 1 epoch, MACs proxy) run uninterrupted, and the same run killed
 # with SIGKILL mid-generation and resumed: same candidates, same objectives, same fronts, nothing retrained.
 evo_args=(--teacher "$work/teacher" --student flexstudent --from "$work/good" --val-size 20 --epochs 1 --population 8
