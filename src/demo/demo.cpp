@@ -108,7 +108,7 @@ void qat_and_fpga(Tour& t) {
   if (rec.status == "completed") t.qat_dir = t.dir(stage);
   hw::fpga::HwPointConfig hwc;  // the paper's folding and board
   const auto table = hw::fpga::load_device_table(hw::fpga::default_device_table_path());
-  const auto& p = t.fpga = hw::fpga::hw_point(c.model.mlp, hw::fpga::MlpShape{784, 10, 0}, hwc, table.find(hwc.device));
+  const auto& p = t.fpga = hw::fpga::hw_point(c.model.mlp(), hw::fpga::MlpShape{784, 10, 0}, hwc, table.find(hwc.device));
   t.fpga_row = {{"model", "TFC W2A2"}, {"folding", "PE = SIMD = 16"}, {"estimate", p.to_json()}};
   spdlog::info("demo: FPGA estimate of TFC W2A2 at PE = SIMD = 16, {} MHz: {} LUT, {} BRAM18, {:.0f} FPS estimated "
                "({:.0f} expected on board); {}",
@@ -232,7 +232,7 @@ void evolution(Tour& t) {
       ++front;
       t.rows.push_back({{"stage", "fashion-mnist-evolve"},
                         {"what", c.summary},
-                        {"status", search::to_string(c.status)},
+                        {"status", to_string(c.status)},
                         {"test_accuracy", c.status == RunStatus::completed ? nlohmann::json(1 - c.error) : nlohmann::json()},
                         {"train_images_per_second", nlohmann::json()},
                         {"run", c.run_dir}});
