@@ -55,5 +55,8 @@ if ((shots)); then
   fi
   bash "$check" "$out/all.html" docs/img/report-q-vs-k.png 1200x1100 q-vs-k-chart
   bash "$check" "$out/all.html" docs/img/report-q-vs-k-cpu.png 1200x900 q-vs-k-cpu-chart
+  if ((${#q_cnn[@]})); then
+    bash "$check" "$out/qcnn-fmnist.html" docs/img/report-q-cost.png 1200x1000 q-cost-lut,q-cost-fps
+  fi
 fi
 ls -l "$out"/*.html
