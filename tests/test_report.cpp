@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -245,6 +246,42 @@ TEST(Report, EvolutionParetoFrontAndQVsK) {
   for (const auto& r : q) EXPECT_EQ(r["how"], r["route"].get<std::string>()[0] == 'Q' ? "estimated" : "measured");
   // Missing objectives are an error naming the file.
   write_json(t.file("bad/candidates.json"), {{"candidates", {{{"generation", 1}, {"error", 0.1}}}}});
+  EXPECT_THROW(load_evolution(t.file("bad")), nemokd::DataError);
+}
+
+// Issue 17: an evolution says what its error is. Files written before selection on validation (no "selected_on")
+// were selected on test; a new one selected on validation carries each candidate's test error, which is what the
+// Q-vs-K comparison plots as test accuracy.
+TEST(Report, EvolutionSaysWhichErrorItSelectedOn) {
+  nemokd::testing::TempDir t;
+  make_evolution(t.file("old"));
+  const Evolution old = load_evolution(t.file("old"));
+  EXPECT_EQ(old.selected_on, "test");
+  for (const auto& c : old.candidates) EXPECT_EQ(c.test_error, c.error);
+  auto j = json::parse(std::ifstream(t.file("old/candidates.json")));
+  j["selected_on"] = "validation";
+  for (auto& c : j["candidates"]) c["test_error"] = c["error"].get<double>() + 0.05;
+  j["baseline"][0]["test_error"] = 0.26;
+  write_json(t.file("new/candidates.json"), j);
+  const Evolution now = load_evolution(t.file("new"));
+  EXPECT_EQ(now.selected_on, "validation");
+  for (const auto& c : now.candidates) EXPECT_DOUBLE_EQ(c.test_error, c.error + 0.05);
+  RunSet runs = load_runs({t.file("new")});
+  for (const auto& r : q_vs_k_rows(runs, {}))
+    if (r["label"].get<std::string>().find("baseline") != std::string::npos)
+      EXPECT_DOUBLE_EQ(r["accuracy"].get<double>(), 0.74);  // 1 - test error, not 1 - validation error
+  auto html = [&](const std::string& dir) {
+    ReportOptions o;
+    write_report({t.file(dir)}, t.file(dir + "-report.html"), o);
+    std::ifstream in(t.file(dir + "-report.html"));
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const auto old_page = html("old"), new_page = html("new");
+  EXPECT_NE(old_page.find("(selected on test: paper protocol)"), std::string::npos);
+  EXPECT_EQ(new_page.find("paper protocol"), std::string::npos);
+  EXPECT_NE(new_page.find("validation error (selection metric)"), std::string::npos);
+  j["selected_on"] = "train";
+  write_json(t.file("bad/candidates.json"), j);
   EXPECT_THROW(load_evolution(t.file("bad")), nemokd::DataError);
 }
 

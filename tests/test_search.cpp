@@ -10,7 +10,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <map>
+#include <set>
 #include <limits>
 #include <random>
 
@@ -46,7 +49,9 @@ SearchSpace small_space() {
 }
 
 // Deterministic stand-in for training: error falls with capacity (plus a fixed per-architecture wiggle), latency
-// = MACs. Counts what it is asked, so the test can prove nothing is evaluated twice.
+// = MACs. Counts what it is asked, so the test can prove nothing is evaluated twice. The validation and test errors
+// share the capacity term but their wiggles run in opposite directions, so the two metrics rank the architectures
+// differently (a search that selects on one is told apart from one on the other).
 class FakeEvaluator : public Evaluator {
  public:
   int calls = 0;
@@ -69,8 +74,10 @@ class FakeEvaluator : public Evaluator {
       c.params = models::parameter_count(*model);
       c.macs = model->macs();
       c.status = RunStatus::completed;
-      const double wiggle = double(std::hash<std::string>{}(rq.key) % 1000) / 1e5;
-      c.error = 0.5 / std::log(double(c.params) + 3.0) + wiggle + (rq.role == Role::baseline_no_kd ? 0.01 : 0.0);
+      const double wiggle = double(std::hash<std::string>{}(rq.key) % 1000) / 2e4;  // [0, 0.05)
+      const double capacity = 0.5 / std::log(double(c.params) + 3.0) + (rq.role == Role::baseline_no_kd ? 0.01 : 0.0);
+      c.val_error = capacity + wiggle;
+      c.test_error = capacity + 0.05 - wiggle;
       c.latency = double(c.macs);
       c.train_seconds = 0;
       out.push_back(c);
@@ -239,6 +246,143 @@ TEST(Evolution, AnEvolutionRecordedBeforeIsResumedWithItsStoredConfig) {
                    [](const nlohmann::json& j) { return identity(evolve_config_from_json(j)); }, "state.db"),
                ConfigError);
   EXPECT_GT(store.candidates().size(), 50u);
+  EXPECT_TRUE(store.legacy_protocol());
+}
+
+// The committed run, resumed by this version: same identity, nothing evaluated, its protocol (selected on test)
+// kept and said in every output.
+TEST(Evolution, ALegacyRunResumesWithItsTestProtocolLabelled) {
+  nemokd::testing::TempDir tmp;
+  const fs::path run = fs::path(NEMOKD_SOURCE_DIR) / "experiments/nemokd-fmnist/run";
+  fs::create_directories(tmp.file("run"));
+  fs::copy_file(run / "state.db", tmp.file("run/state.db"));
+  fs::copy_file(run / "evolve.json", tmp.file("run/evolve.json"));
+  const auto config = evolve_config_from_json(read_json_file((run / "evolve.json").string()));
+  EXPECT_EQ(config.select_on, SelectOn::validation);  // the file predates the key: the default
+  auto fake = std::make_shared<FakeEvaluator>();
+  const auto r = run_evolution(config, EvolveContext{tmp.file("run"), true, false, nullptr, fake, -1});
+  EXPECT_EQ(fake->calls, 0);
+  EXPECT_EQ(r.selected_on, SelectOn::test);
+  EXPECT_TRUE(r.legacy_protocol);
+  for (const auto& c : r.candidates)
+    if (c.status == RunStatus::completed) {
+      EXPECT_EQ(c.test_error, c.error);
+    }
+  EXPECT_EQ(read_json_file(tmp.file("run/results.json")).at("protocol").at("select_on"), "test");
+  EXPECT_EQ(read_json_file(tmp.file("run/candidates.json")).at("selected_on"), "test");
+  EXPECT_EQ(read_json_file(tmp.file("run/evolve.json")).at("select_on"), "test");
+  // Resumed again (now with select_on stored): the same.
+  EXPECT_EQ(run_evolution(config, EvolveContext{tmp.file("run"), true, false, nullptr, fake, -1}).selected_on,
+            SelectOn::test);
+  EXPECT_EQ(fake->calls, 0);
+}
+
+namespace {
+// Keys of the non-dominated members of `keys` by (metric, latency), computed here independently of pagmo.
+std::set<std::string> front_by(const std::vector<Candidate>& all, const std::vector<std::string>& keys,
+                               double Candidate::*metric) {
+  std::map<std::string, const Candidate*> by_key;
+  for (const auto& c : all) by_key[c.key] = &c;
+  std::set<std::string> out;
+  for (const auto& a : keys) {
+    const auto& ca = *by_key.at(a);
+    bool dominated = false;
+    for (const auto& b : keys) {
+      const auto& cb = *by_key.at(b);
+      dominated = dominated || (cb.*metric <= ca.*metric && cb.latency <= ca.latency &&
+                                (cb.*metric < ca.*metric || cb.latency < ca.latency));
+    }
+    if (!dominated) out.insert(a);
+  }
+  return out;
+}
+}  // namespace
+
+// Issue 17: the search minimises the validation error unless told to reproduce the paper's protocol (test error),
+// and every output says which.
+TEST(Evolution, SelectsOnValidation) {
+  nemokd::testing::TempDir tmp;
+  for (const SelectOn on : {SelectOn::validation, SelectOn::test}) {
+    auto config = tiny_config();
+    config.select_on = on;
+    const auto dir = tmp.file(to_string(on));
+    const auto r = run_evolution(config, EvolveContext{dir, false, false, nullptr, std::make_shared<FakeEvaluator>(), -1});
+    const auto selected = on == SelectOn::validation ? &Candidate::val_error : &Candidate::test_error;
+    const auto other = on == SelectOn::validation ? &Candidate::test_error : &Candidate::val_error;
+    for (const auto& c : r.candidates) {
+      EXPECT_EQ(c.error, c.*selected) << c.summary;
+      EXPECT_TRUE(std::isfinite(c.val_error) && std::isfinite(c.test_error)) << c.summary;
+    }
+    // NSGA-II saw the selected metric: the checkpoint's first objective of every member.
+    Store store(dir + "/state.db");
+    const auto cp = store.last_checkpoint();
+    ASSERT_TRUE(cp);
+    const auto members = store.members(cp->generation);
+    for (size_t i = 0; i < members.size(); ++i) EXPECT_EQ(cp->fs[i][0], (*store.candidate(members[i])).*selected);
+    // The front follows the selected metric, and differs from the front the other metric would draw.
+    const std::set<std::string> front(r.fronts.back().begin(), r.fronts.back().end());
+    EXPECT_EQ(front, front_by(r.candidates, r.members.back(), selected)) << to_string(on);
+    EXPECT_NE(front, front_by(r.candidates, r.members.back(), other)) << to_string(on) << ": the fake cannot tell";
+    // Labelled everywhere: results.json, candidates.json, every CSV row, the text line.
+    const auto results = read_json_file(dir + "/results.json");
+    EXPECT_EQ(results.at("protocol").at("select_on"), to_string(on));
+    EXPECT_FALSE(results.at("protocol").at("legacy").get<bool>());
+    const auto cj = read_json_file(dir + "/candidates.json");
+    EXPECT_EQ(cj.at("selected_on"), to_string(on));
+    for (const auto& c : cj.at("candidates")) {
+      EXPECT_EQ(c.at("error"), c.at(on == SelectOn::validation ? "val_error" : "test_error"));
+      EXPECT_TRUE(c.at("test_error").is_number());
+    }
+    std::ifstream csv(dir + "/candidates.csv");
+    std::string header, line;
+    std::getline(csv, header);
+    EXPECT_NE(header.find("selected_on,error,val_error,test_error"), std::string::npos) << header;
+    int rows = 0;
+    while (std::getline(csv, line)) rows += line.find(std::string(",") + to_string(on) + ",") != std::string::npos;
+    EXPECT_EQ(rows, int(r.candidates.size()));
+    EXPECT_NE(r.selection_line().find(on == SelectOn::validation ? "validation error" : "TEST error"),
+              std::string::npos);
+    // A resume may not switch the metric.
+    auto switched = config;
+    switched.select_on = on == SelectOn::validation ? SelectOn::test : SelectOn::validation;
+    switched.generations = 4;
+    try {
+      run_evolution(switched, EvolveContext{dir, true, false, nullptr, std::make_shared<FakeEvaluator>(), -1});
+      ADD_FAILURE() << "a resume switched select_on";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("select_on"), std::string::npos) << e.what();
+    }
+  }
+  // Validation needs a validation split.
+  auto config = tiny_config();
+  config.base.base.dataset.load.val_size = 0;
+  try {
+    config.validate();
+    ADD_FAILURE() << "select_on validation without a validation split";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("select_on"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--val-size"), std::string::npos) << e.what();
+  }
+  config.select_on = SelectOn::test;
+  EXPECT_NO_THROW(config.validate());
+  // A completed run that measured no validation accuracy failed (it is never ranked on a placeholder).
+  class NoValidation : public FakeEvaluator {
+   public:
+    std::vector<Candidate> evaluate(const std::vector<Request>& requests) override {
+      auto out = FakeEvaluator::evaluate(requests);
+      for (auto& c : out) c.val_error = NAN;
+      return out;
+    }
+  };
+  config = tiny_config();
+  config.generations = 0;
+  const auto r = run_evolution(config, EvolveContext{tmp.file("noval"), false, false, nullptr,
+                                                     std::make_shared<NoValidation>(), -1});
+  for (const auto& c : r.candidates) {
+    EXPECT_EQ(c.status, RunStatus::failed);
+    EXPECT_EQ(c.error, 1.0);
+    EXPECT_NE(c.message.find("no validation accuracy"), std::string::npos) << c.message;
+  }
 }
 
 TEST(Evolution, RefusesBadSettingsAndForeignState) {
@@ -294,6 +438,52 @@ void sql(const std::string& db_path, const std::string& statement) {
   sqlite3_close(db);
 }
 }  // namespace
+
+// A state.db of the first schema (no val_error/test_error columns, no 'schema' meta): opened, migrated in place,
+// its candidates marked as selected on test.
+TEST(SearchStore, MigratesOldSchema) {
+  nemokd::testing::TempDir tmp;
+  const auto old_schema =
+      "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+      "CREATE TABLE candidates (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE NOT NULL, genome TEXT, config "
+      "TEXT, summary TEXT, status TEXT, message TEXT, error REAL, latency REAL, latency_detail TEXT, params INTEGER, "
+      "macs INTEGER, train_seconds REAL, run_dir TEXT, generation INTEGER, role TEXT);"
+      "CREATE TABLE members (generation INTEGER NOT NULL, idx INTEGER NOT NULL, key TEXT NOT NULL, PRIMARY KEY "
+      "(generation, idx));"
+      "CREATE TABLE checkpoints (generation INTEGER PRIMARY KEY, xs TEXT NOT NULL, fs TEXT NOT NULL, algorithm BLOB "
+      "NOT NULL);";
+  const auto db = tmp.file("old.db");
+  sql(db, std::string(old_schema) +
+              "INSERT INTO candidates (key, genome, config, summary, status, message, error, latency, latency_detail, "
+              "params, macs, train_seconds, run_dir, generation, role) VALUES "
+              "('k1', '[1,2]', '{}', 'a', 'completed', '', 0.125, 2.5, 'null', 10, 20, 1.5, 'd1', 0, 'search'),"
+              "('k2', '[2,1]', '{}', 'b', 'failed', 'boom', 1.0, 1e12, 'null', 10, 20, 0, 'd2', 0, 'search');");
+  {
+    Store st(db);
+    EXPECT_TRUE(st.legacy_protocol());
+    EXPECT_EQ(st.meta("schema"), std::to_string(Store::kSchema));
+    const auto c = st.candidate("k1");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->error, 0.125);
+    EXPECT_EQ(c->test_error, 0.125);  // the old error was the test error
+    EXPECT_TRUE(std::isnan(c->val_error));
+    EXPECT_TRUE(std::isnan(st.candidate("k2")->test_error));  // a failure measured nothing
+    Candidate n;
+    n.key = "k3";
+    n.val_error = 0.25;
+    st.put_candidate(n);
+  }
+  Store again(db);  // the mark survives the migration (a resume that failed its check opens it again)
+  EXPECT_TRUE(again.legacy_protocol());
+  EXPECT_EQ(again.candidate("k3")->val_error, 0.25);
+  EXPECT_TRUE(std::isnan(again.candidate("k3")->test_error));
+  // An old file with no candidates yet selected nothing: not marked.
+  sql(tmp.file("empty.db"), old_schema);
+  EXPECT_FALSE(Store(tmp.file("empty.db")).legacy_protocol());
+  // A newer schema is refused, not misread.
+  sql(tmp.file("new.db"), std::string(old_schema) + "INSERT INTO meta VALUES ('schema', '99');");
+  EXPECT_THROW(Store(tmp.file("new.db")), DataError);
+}
 
 // All candidates failing were all printed as the final front at 100 % error. Failures are never on a front.
 TEST(Evolution, FailedCandidatesAreNeverOnAFront) {

@@ -1,5 +1,6 @@
 // nemokd evolve — NEMOKD phase 2: NSGA-II over student architectures, KD-trained briefly, latency measured on the
 // target by a probe; resumable from the run folder's SQLite state.
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 
@@ -18,7 +19,7 @@ namespace nemokd::cli {
 void register_evolve(CLI::App& app) {
   struct Flags {
     search::EvolveConfig config;
-    std::string student = "flexstudent", student_config, space, preset, objectives;
+    std::string student = "flexstudent", student_config, space, preset, objectives, select_on = "validation";
     ConfigFlags config_flags;
     FlagPatch patch;
     TrainingFlags training;
@@ -66,6 +67,11 @@ void register_evolve(CLI::App& app) {
                   "trained it; ranks must be identical hardware) or a rank number (that rank measures all)")
       ->capture_default_str();
   cmd->add_flag("!--no-baseline", c.baseline, "Skip the un-evolved student with and without KD");
+  cmd->add_option("--select-on", f->select_on,
+                  "Error the search minimises: validation (default; test error is measured and reported only) or "
+                  "test (the paper's protocol, labelled so in every output). A resume keeps the run's own")
+      ->check(CLI::IsMember({"validation", "test"}))
+      ->capture_default_str();
   cmd->add_option("--preset", f->preset, "k1, k2, k3 (CIFAR) or k-fmnist: dataset, student and recipe");
   f->training.add(cmd, c.base.base.train);
   f->run.add(cmd, c.base.base, "evolve");
@@ -78,7 +84,7 @@ void register_evolve(CLI::App& app) {
   for (const auto& [flag, field] : std::vector<std::pair<std::string, std::string>>{
            {"--population", "/population"}, {"--generations", "/generations"}, {"--search-seed", "/seed"},
            {"--latency", "/latency"}, {"--objectives", "/extra_objectives"}, {"--jobs", "/jobs"},
-           {"--mpi-latency", "/mpi_latency"}, {"--no-baseline", "/baseline"}})
+           {"--mpi-latency", "/mpi_latency"}, {"--no-baseline", "/baseline"}, {"--select-on", "/select_on"}})
     f->patch.bind(cmd, flag, field);
   cmd->callback([f, cmd] {
     const std::string out = f->run.out.empty() ? default_out_dir("evolve") : f->run.out;
@@ -88,6 +94,7 @@ void register_evolve(CLI::App& app) {
     auto c = f->config;
     c.base.base.model = model_from_flags(f->student, f->student_config, "--student-config");
     c.space.family = c.base.base.model.family();
+    c.select_on = search::parse_select_on(f->select_on, "--select-on");
     f->training.apply(c.base.base);
     if (!f->objectives.empty()) {
       c.extra_objectives.clear();
@@ -99,11 +106,12 @@ void register_evolve(CLI::App& app) {
     const auto flags = search::to_json(c);
     search::EvolveConfig config;
     if (f->run.resume && f->config_flags.file.empty() && !cmd->get_option("--teacher")->count()) {
-      // Resume: the stored config; only what may change on a resume comes from the flags.
+      // Resume: the stored config; only what may change on a resume comes from the flags (--select-on: given, it
+      // must match the stored one, or the resume is refused).
       if (!std::filesystem::exists(stored))
         throw ConfigError(fmt::format("--resume: {} has no evolve.json to continue", out));
       config = layered_config(read_json_file(stored.string()), f->config_flags,
-                              f->patch.patch(flags, {"--jobs", "--generations", "--threads", "--mpi-latency"}),
+                              f->patch.patch(flags, {"--jobs", "--generations", "--threads", "--mpi-latency", "--select-on"}),
                               search::evolve_config_from_json);
     } else {
       auto base = flags;
@@ -136,13 +144,16 @@ void register_evolve(CLI::App& app) {
     }
     fmt::print("nemokd evolve in {}: {} candidates ({} evaluated now, {} reused), {} generations\n", out,
                result.candidates.size(), result.evaluated_now, result.reused, result.members.size() - 1);
-    fmt::print("{:<4} {:<15} {:<42} {:>9} {:>12} {:>10}\n", "gen", "role", "architecture", "error", "latency", "params");
+    fmt::print("{}\n", result.selection_line());
+    fmt::print("{:<4} {:<15} {:<42} {:>9} {:>10} {:>12} {:>10}\n", "gen", "role", "architecture", "val err", "test err",
+               "latency", "params");
+    auto pct = [](double v) { return std::isfinite(v) ? fmt::format("{:.2f}%", 100 * v) : std::string("-"); };
     for (const auto& c : result.candidates) {
       const bool front = std::find(result.fronts.back().begin(), result.fronts.back().end(), c.key) !=
                          result.fronts.back().end();
       if (!front && c.role == search::Role::search) continue;
-      fmt::print("{:<4} {:<15} {:<42} {:>8.2f}% {:>12.4g} {:>10}{}\n", c.generation, search::to_string(c.role), c.summary, 100 * c.error,
-                 c.latency, c.params, front ? "  (final front)" : "");
+      fmt::print("{:<4} {:<15} {:<42} {:>9} {:>10} {:>12.4g} {:>10}{}\n", c.generation, search::to_string(c.role),
+                 c.summary, pct(c.val_error), pct(c.test_error), c.latency, c.params, front ? "  (final front)" : "");
     }
     fmt::print("all candidates: {}/candidates.csv\n", out);
   });

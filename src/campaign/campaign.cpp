@@ -131,7 +131,24 @@ void check_identity(const nlohmann::json& stored, const nlohmann::json& now, con
   } catch (const ConfigError& e) {
     throw ConfigError(fmt::format("{}: cannot be read back ({}); use a new --out", state, e.what()));
   }
-  if (before != now) throw ConfigError(fmt::format("{}: was started with different settings; {}", state, hint));
+  if (before == now) return;
+  // Which settings differ (the first few, values shortened): "select_on: "validation", now "test"".
+  std::vector<std::string> changed;
+  const auto shown = [](const nlohmann::json& j, const nlohmann::json::json_pointer& at) {
+    if (!j.contains(at)) return std::string("absent");
+    auto text = j.at(at).dump();
+    return text.size() > 40 ? text.substr(0, 37) + "..." : text;
+  };
+  for (const auto& op : nlohmann::json::diff(before, now)) {
+    if (changed.size() == 3) {
+      changed.push_back("...");
+      break;
+    }
+    const nlohmann::json::json_pointer at(op.at("path").get<std::string>());
+    changed.push_back(fmt::format("{}: {}, now {}", at.to_string().substr(1), shown(before, at), shown(now, at)));
+  }
+  throw ConfigError(fmt::format("{}: was started with different settings ({}); {}", state, fmt::join(changed, "; "),
+                                hint));
 }
 
 void open_state(const std::string& out_dir, const std::string& state_name, const nlohmann::json& config,

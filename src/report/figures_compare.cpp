@@ -84,10 +84,11 @@ json q_vs_k_rows(const RunSet& runs, const std::vector<int>& generations) {
     const bool torch = ev.device.empty() || ev.device == "cpu" || ev.device.rfind("torch:cpu", 0) == 0;
     const char* route = torch ? kKTorchMeasured : kKTargetMeasured;
     const std::string on = torch ? (ev.host.empty() ? "unrecorded CPU" : ev.host) : ev.device;
+    // Test accuracy (the chart's axis): a search selected on validation reports each candidate's test error beside it.
     auto add = [&](const Candidate& c, const std::string& what) {
-      if (!(c.latency_ms > 0)) return;
+      if (!(c.latency_ms > 0) || std::isnan(c.test_error)) return;
       rows.push_back(row(route, "measured", on, fmt::format("{} {}", what, c.id.empty() ? c.architecture : c.id),
-                         ev.dataset, 1000.0 / c.latency_ms, 1.0 - c.error,
+                         ev.dataset, 1000.0 / c.latency_ms, 1.0 - c.test_error,
                          fmt::format("{:.3f} ms per frame; {}", c.latency_ms, c.architecture)));
     };
     for (const auto& c : pareto_front(chosen_candidates(ev, generations))) add(c, "front");

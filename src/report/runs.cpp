@@ -447,6 +447,9 @@ Evolution load_evolution(const std::string& dir) {
     ev.host = str(j, "host");
     ev.dataset = str(j, "dataset");
     ev.command = j.contains("argv") ? join_argv(j["argv"]) : str(j, "command");
+    if (j.contains("selected_on")) ev.selected_on = str(j, "selected_on");
+    if (ev.selected_on != "validation" && ev.selected_on != "test")
+      throw DataError(fmt::format("{}: selected_on must be \"validation\" or \"test\"", p.string()));
   }
   auto read = [&](const json& c, size_t i, bool baseline) -> std::optional<Candidate> {
     Candidate k;
@@ -458,6 +461,8 @@ Evolution load_evolution(const std::string& dir) {
     if (c.contains("genome")) k.genome = c["genome"].is_string() ? c["genome"].get<std::string>() : c["genome"].dump();
     k.error = num(c, "error");
     if (std::isnan(k.error) && !std::isnan(num(c, "accuracy"))) k.error = 1.0 - num(c, "accuracy");
+    k.test_error = num(c, "test_error");
+    if (std::isnan(k.test_error) && ev.selected_on == "test") k.test_error = k.error;
     k.latency_ms = num(c, "latency_ms");
     if (std::isnan(k.latency_ms)) k.latency_ms = num(c, "latency");
     if (std::isnan(k.latency_ms) && c.contains("latency_proxy")) {

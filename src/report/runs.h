@@ -114,20 +114,24 @@ struct FpgaGrid {
 //    "candidates": [{"generation": 3, "id": "g3-7", "genome": <any JSON>, "architecture": "conv 32-64 | fc 256",
 //                    "error": 0.12, "latency_ms": 1.9, "params": 12345, "macs": 678900, "pareto": true}, ...],
 //    "baseline": [{"name": "baseline (KD)", "error": 0.2, "latency_ms": 2.5, "architecture": "..."}, ...]}
-// error is a fraction in [0, 1]; latency_ms in milliseconds ("latency" is accepted as milliseconds too); a search
+// "selected_on": what "error" is, the metric the search minimised: "validation" (each candidate's "test_error" is
+// then reported beside it) or "test" (the paper's protocol; a file without the key was written before selection on
+// validation existed, and is read as "test"). error is a fraction in [0, 1]; latency_ms in milliseconds ("latency" is accepted as milliseconds too); a search
 // with a proxy probe (--latency macs / params) writes "latency_proxy" instead, read as the objective in the proxy's
 // unit (never as milliseconds); params, macs, id, architecture, genome, pareto optional. Candidates whose "status"
 // is not "completed" (failed trainings or measurements: error and latency null) are counted, not plotted.
 struct Candidate {
   int generation = 0;
   std::string id, architecture, genome;  // genome: compact JSON text
-  double error = kNaN, latency_ms = kNaN;
+  double error = kNaN, latency_ms = kNaN;  // error: the selection metric (Evolution::selected_on)
+  double test_error = kNaN;                 // NaN when not recorded
   long long params = -1, macs = -1;
   bool pareto = false;
 };
 struct Evolution {
   std::string dir, device, dataset, command;
   std::string host;  // the CPU the search ran on ("" in older records): where a torch probe measured
+  std::string selected_on = "test";  // "validation" | "test": what Candidate::error is
   std::vector<Candidate> candidates, baselines;  // baselines: generation unused
   std::string proxy_unit;  // "" = latency_ms is milliseconds; else what the proxy counts ("MACs", "parameters")
   int failed = 0;          // candidates that did not complete (not in `candidates`)

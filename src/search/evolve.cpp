@@ -43,8 +43,23 @@ constexpr double kWorst = 1e12;
 // Every member is a training run: beyond this a search is a typo, and pagmo would reserve the population up front.
 constexpr int kMaxPopulation = 10000;
 
+const char* to_string(SelectOn s) { return s == SelectOn::test ? "test" : "validation"; }
+
+SelectOn parse_select_on(const std::string& text, const std::string& key) {
+  if (text == "validation") return SelectOn::validation;
+  if (text == "test") return SelectOn::test;
+  throw ConfigError(fmt::format("{}: '{}' is not one of validation, test", key, text));
+}
+
 void EvolveConfig::validate() const {
   base.kd.validate("base.kd");
+  if (select_on == SelectOn::validation) {
+    const auto& load = base.base.dataset.load;
+    const int64_t val = load.val_size < 0 ? data::dataset_spec(base.base.dataset.name).default_val_size : load.val_size;
+    if (val == 0)
+      throw ConfigError("select_on: 'validation' needs a validation split, and the dataset has none (--val-size 0): "
+                        "give --val-size N, or --select-on test for the paper's protocol");
+  }
   space.validate("space");
   if (base.base.model.family() != space.family)
     throw ConfigError(fmt::format("space.arch: {} does not match the baseline student's arch {}",
@@ -76,6 +91,7 @@ nlohmann::json to_json(const EvolveConfig& c) {
           {"jobs", c.jobs},
           {"mpi_latency", c.mpi_latency},
           {"baseline", c.baseline},
+          {"select_on", to_string(c.select_on)},
           {"nsga2", {{"cr", c.cr}, {"eta_c", c.eta_c}, {"m", c.m}, {"eta_m", c.eta_m}}},
           {"preset", c.preset}};
 }
@@ -89,6 +105,9 @@ EvolveConfig evolve_config_from_json(const nlohmann::json& j) {
   r.get("latency", c.latency).get("extra_objectives", c.extra_objectives).get("jobs", c.jobs);
   r.get("mpi_latency", c.mpi_latency);
   r.get("baseline", c.baseline).get("preset", c.preset);
+  std::string select_on = to_string(c.select_on);
+  r.get("select_on", select_on);
+  c.select_on = parse_select_on(select_on, r.key_path("select_on"));
   if (const auto* n = r.child("nsga2")) {
     JsonReader nr(*n, "nsga2");
     nr.get("cr", c.cr).get("eta_c", c.eta_c).get("m", c.m).get("eta_m", c.eta_m);
@@ -210,13 +229,12 @@ class ChildEvaluator : public Evaluator {
   }
 
  private:
+  // Both errors as the run recorded them (NaN where it measured none); the search picks the selected one.
   static void fill(Candidate& c, const campaign::RunSummary& run) {
     c.status = run.status;
     c.message = run.message;
-    if (run.status == RunStatus::completed && std::isfinite(run.test_accuracy))
-      c.error = 1.0 - run.test_accuracy;
-    else if (run.status == RunStatus::completed)
-      c.status = RunStatus::failed;
+    c.val_error = 1.0 - run.val_accuracy;
+    c.test_error = 1.0 - run.test_accuracy;
     c.train_seconds = run.train_seconds;
   }
 
@@ -255,8 +273,6 @@ class ChildEvaluator : public Evaluator {
         answer["detail"]["host"] = r.host;
         record_latency(out[remote_index[k]], answer);
       });
-    for (auto& c : out)
-      if (c.status != RunStatus::completed) c.error = 1.0;
   }
 
   static void record_latency(Candidate& c, const nlohmann::json& answer) {
@@ -281,6 +297,16 @@ class ChildEvaluator : public Evaluator {
   models::InputShape input_;
   int classes_ = 10;
 };
+
+// `error` := the selected metric of an evaluated candidate; a completed run that did not measure it failed.
+void apply_selection(Candidate& c, SelectOn select_on) {
+  const double selected = select_on == SelectOn::validation ? c.val_error : c.test_error;
+  if (c.status == RunStatus::completed && !std::isfinite(selected)) {
+    c.status = RunStatus::failed;
+    c.message = fmt::format("the run recorded no {} accuracy (the selection metric)", to_string(select_on));
+  }
+  c.error = c.status == RunStatus::completed ? selected : 1.0;
+}
 
 // The objective vector of an evaluated candidate (failures: the worst values).
 std::vector<double> objectives_of(const EvolveConfig& config, const Candidate& c) {
@@ -327,11 +353,14 @@ class BatchRun {
     if (!todo.empty()) {
       auto done = evaluator_.evaluate(todo);
       for (auto& c : done) {
+        apply_selection(c, config_.select_on);
         store_.put_candidate(c);
         ++evaluated_now_;
         if (ctx_.progress)
           spdlog::info("evolve: gen {} {} [{}]: {}", c.generation, c.summary, to_string(c.role),
-                       c.status == RunStatus::completed ? fmt::format("error {:.2f}%, latency {:.4g}", 100 * c.error, c.latency)
+                       c.status == RunStatus::completed
+                           ? fmt::format("{} error {:.2f}%, latency {:.4g}", to_string(config_.select_on), 100 * c.error,
+                                         c.latency)
                                                : fmt::format("{}: {}", to_string(c.status), c.message));
       }
     }
@@ -456,6 +485,7 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
                        {"host", cpu_description()},  // where the search ran: what a torch probe measured on
                        {"dataset", config.base.base.dataset.name},
                        {"command", fmt::format("nemokd evolve --config {}/evolve.json", out_dir)},
+                       {"selected_on", to_string(config.select_on)},  // what "error" is
                        {"candidates", nlohmann::json::array()},
                        {"baseline", nlohmann::json::array()}};
   for (size_t g = 0; g < result.members.size(); ++g) {
@@ -469,6 +499,8 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
                           {"genome", c.genome},
                           {"architecture", c.summary},
                           {"error", c.status == RunStatus::completed ? nlohmann::json(c.error) : nlohmann::json()},
+                          {"val_error", c.val_error},
+                          {"test_error", c.test_error},
                           {"params", c.params},
                           {"macs", c.macs},
                           {"status", to_string(c.status)},
@@ -482,6 +514,8 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
     if (c.role == Role::search) continue;
     nlohmann::json j = {{"name", c.role == Role::baseline_kd ? "baseline (KD)" : "baseline (no KD)"},
                         {"error", c.status == RunStatus::completed ? nlohmann::json(c.error) : nlohmann::json()},
+                        {"val_error", c.val_error},
+                        {"test_error", c.test_error},
                         {"status", to_string(c.status)},
                         {"architecture", c.summary},
                         {"params", c.params},
@@ -491,10 +525,13 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
   }
   write_json_file((fs::path(out_dir) / "candidates.json").string(), cj);
   const auto csv = (fs::path(out_dir) / "candidates.csv").string();
-  CsvTable table({"generation", "role", "summary", "status", "test_error", "latency", "latency_unit", "params", "macs",
-                  "train_seconds", "genome", "run_dir"});
+  // Every row says what `error` is: a CSV row travels without its file's context.
+  CsvTable table({"generation", "role", "summary", "status", "selected_on", "error", "val_error", "test_error", "latency",
+                  "latency_unit", "params", "macs", "train_seconds", "genome", "run_dir"});
+  auto fraction = [](double v) { return std::isfinite(v) ? fmt::format("{:.6f}", v) : std::string(); };
   for (const auto& c : result.candidates)
-    table.add_row({std::to_string(c.generation), to_string(c.role), c.summary, to_string(c.status), fmt::format("{:.6f}", c.error),
+    table.add_row({std::to_string(c.generation), to_string(c.role), c.summary, to_string(c.status),
+                   to_string(config.select_on), fraction(c.error), fraction(c.val_error), fraction(c.test_error),
                    fmt::format("{:.6g}", c.latency),
                    c.latency_detail.is_object() ? c.latency_detail.value("unit", std::string()) : std::string(),
                    fmt::format("{}", c.params), fmt::format("{}", c.macs), fmt::format("{:.1f}", c.train_seconds),
@@ -518,7 +555,9 @@ nlohmann::json EvolveResult::to_json() const {
                      {"summary", c.summary},
                      {"status", to_string(c.status)},
                      {"message", c.message},
-                     {"test_error", c.error},
+                     {"error", c.error},
+                     {"val_error", c.val_error},
+                     {"test_error", c.test_error},
                      {"latency", c.latency},
                      {"latency_detail", c.latency_detail},
                      {"params", c.params},
@@ -526,8 +565,19 @@ nlohmann::json EvolveResult::to_json() const {
                      {"train_seconds", c.train_seconds},
                      {"run_dir", c.run_dir},
                      {"final_front", in_last_front.count(c.key) > 0}});
-  return {{"candidates", cands}, {"generations", members}, {"fronts", fronts}, {"evaluated_now", evaluated_now},
-          {"reused", reused}};
+  return {{"protocol", protocol_json()}, {"candidates", cands}, {"generations", members}, {"fronts", fronts},
+          {"evaluated_now", evaluated_now}, {"reused", reused}};
+}
+
+std::string EvolveResult::selection_line() const {
+  if (selected_on == SelectOn::validation) return "selection: validation error (test error reported only)";
+  return std::string("selection: TEST error (paper protocol: the front's test errors are what it was selected on, not "
+                     "an unbiased estimate)") +
+         (legacy_protocol ? "; a run recorded before selection on validation" : "");
+}
+
+nlohmann::json EvolveResult::protocol_json() const {
+  return {{"select_on", to_string(selected_on)}, {"legacy", legacy_protocol}, {"note", selection_line()}};
 }
 
 void register_latency_task() {
@@ -585,8 +635,15 @@ static void check_store(const Store& store, const EvolveConfig& config, const st
                                     key));
 }
 
-EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx) {
-  config.validate();
+// What a store recorded before selection on validation was run with, and goes on with.
+static EvolveConfig with_legacy_protocol(EvolveConfig c) {
+  c.select_on = SelectOn::test;
+  return c;
+}
+
+EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& ctx) {
+  requested.validate();
+  EvolveConfig config = requested;  // a store recorded before selection on validation keeps its protocol (below)
   if (ctx.out_dir.empty()) throw ConfigError("out: an evolution needs an output folder");
   auto executor = ctx.executor ? ctx.executor : campaign::make_executor({config.jobs});
   // A device the trainings cannot use where they run is an error now (a plugged-in evaluator trains nothing).
@@ -601,11 +658,23 @@ EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx)
   campaign::refuse_without_resume(existed, ctx.resume, ctx.out_dir, "an evolution");
   fs::create_directories(out);
   Store store(db_path.string());
+  const bool legacy = store.legacy_protocol();
+  if (legacy) {
+    config = with_legacy_protocol(config);
+    spdlog::warn("evolve: {} was recorded before selection on validation: it goes on selecting on TEST error (the "
+                 "paper's protocol), as it began; every output says so",
+                 db_path.string());
+  }
   // The stored identity (older runs stored their config less the speed settings: read back the same way).
   const auto now = identity(config);
   if (auto old = store.meta("config"))
     campaign::check_identity(
-        parse_json(*old, db_path.string() + ": meta 'config'"), now, [](const nlohmann::json& j) { return identity(evolve_config_from_json(j)); },
+        parse_json(*old, db_path.string() + ": meta 'config'"), now,
+        [legacy](const nlohmann::json& j) {
+          auto k = j;
+          if (legacy && k.is_object()) k["select_on"] = to_string(SelectOn::test);  // not in a schema-1 config
+          return identity(evolve_config_from_json(k));
+        },
         db_path.string(),
         fmt::format("resume with the same ones (or `nemokd evolve --resume --out {}` alone) or use a new --out",
                     ctx.out_dir));
@@ -617,6 +686,8 @@ EvolveResult run_evolution(const EvolveConfig& config, const EvolveContext& ctx)
   if (!ctx.evaluator) kd::prepare_teacher_cache(config.base, executor->distributed());
   BatchRun run(config, store, *evaluator, ctx);
   EvolveResult result;
+  result.selected_on = config.select_on;
+  result.legacy_protocol = legacy;
 
   // The baseline student, with and without distillation, trained the same way.
   if (config.baseline) {

@@ -1,5 +1,6 @@
-// NEMOKD phase 2: NSGA-II (pagmo2) over student architectures. Objectives, minimised: test error after partial
-// KD training (phase 1's alpha and T, the teacher-output cache) and latency from a probe on the target (plus,
+// NEMOKD phase 2: NSGA-II (pagmo2) over student architectures. Objectives, minimised: validation error after partial
+// KD training (phase 1's alpha and T, the teacher-output cache; test error is measured and reported, never selected
+// on, unless select_on = test reproduces the paper's protocol) and latency from a probe on the target (plus,
 // optionally, parameters and MACs). One generation = one batch: pagmo builds all offspring, then asks for their
 // fitness in one call (member_bfe -> batch_fitness), which nemokd evaluates as one batch of child runs of the
 // campaign (campaign/campaign.h) on the executor it is given (`jobs` at a time, the next starting when any ends, or
@@ -22,6 +23,13 @@
 
 namespace nemokd::search {
 
+// The error the search minimises. validation: the split held out of the training file (test error only reported,
+// so the test figures of the front are not the ones it was chosen by); test: the paper's protocol, kept to
+// reproduce it (the front's test error is then optimistically biased). JSON and CLI: "validation" | "test".
+enum class SelectOn { validation, test };
+const char* to_string(SelectOn s);
+SelectOn parse_select_on(const std::string& text, const std::string& key);  // ConfigError naming `key`
+
 struct EvolveConfig {
   kd::KdRunConfig base;  // teacher, dataset, training (epochs = the partial training), alpha/T; model = baseline
   SearchSpace space;
@@ -36,6 +44,7 @@ struct EvolveConfig {
   // the generation's trainings: ranks must be identical hardware), or a rank number.
   std::string mpi_latency = "root";
   bool baseline = true;  // also evaluate the un-evolved student with and without KD
+  SelectOn select_on = SelectOn::validation;  // needs a validation split (dataset val_size != 0)
   double cr = 0.95, eta_c = 10, m = 0, eta_m = 50;  // NSGA-II; m = 0: 1 / genes
   std::string preset;
   void validate() const;
@@ -63,7 +72,8 @@ struct Request {
 class Evaluator {
  public:
   virtual ~Evaluator() = default;
-  // One Candidate per request, in order (status, error, latency, params, MACs, run_dir filled).
+  // One Candidate per request, in order (status, val_error and test_error (NaN when not measured), latency,
+  // params, MACs, run_dir filled). The search sets `error` from the selected metric.
   virtual std::vector<Candidate> evaluate(const std::vector<Request>& requests) = 0;
 };
 
@@ -82,11 +92,15 @@ struct Interrupted : std::runtime_error {
 };
 
 struct EvolveResult {
+  SelectOn selected_on = SelectOn::validation;       // what `error` is (results.json "protocol")
+  bool legacy_protocol = false;  // a store recorded before selection on validation: run with its own protocol
   std::vector<Candidate> candidates;                 // every evaluation of the run, in order
   std::vector<std::vector<std::string>> members;     // per generation (0 = initial): canonical keys
   std::vector<std::vector<std::string>> fronts;      // per generation: keys of the non-dominated members
   int evaluated_now = 0, reused = 0;                 // in this invocation
   nlohmann::json to_json() const;
+  std::string selection_line() const;  // "selection: validation error (test error reported only)" or the TEST one
+  nlohmann::json protocol_json() const;  // results.json 'protocol'
 };
 
 std::shared_ptr<Evaluator> make_child_evaluator(const EvolveConfig& config, const EvolveContext& ctx);

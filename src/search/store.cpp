@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <cmath>
+#include <set>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -23,8 +26,11 @@ class Stmt {
     sqlite3_bind_text(s_, i, v.c_str(), int(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
-  Stmt& real(int i, double v) {
-    sqlite3_bind_double(s_, i, v);
+  Stmt& real(int i, double v) {  // NaN is stored as NULL
+    if (std::isnan(v))
+      sqlite3_bind_null(s_, i);
+    else
+      sqlite3_bind_double(s_, i, v);
     return *this;
   }
   Stmt& integer(int i, int64_t v) {
@@ -50,6 +56,9 @@ class Stmt {
     return p ? std::string(p, size_t(sqlite3_column_bytes(s_, i))) : std::string();
   }
   double col_real(int i) const { return sqlite3_column_double(s_, i); }
+  double col_real_or_nan(int i) const {
+    return sqlite3_column_type(s_, i) == SQLITE_NULL ? NAN : sqlite3_column_double(s_, i);
+  }
   int64_t col_int(int i) const { return sqlite3_column_int64(s_, i); }
 
  private:
@@ -86,12 +95,14 @@ Candidate read_candidate(const Stmt& q, const std::string& path) {
   c.run_dir = q.col_text(12);
   c.generation = int(q.col_int(13));
   c.role = parse_role(q.col_text(14), where + " role");
+  c.val_error = q.col_real_or_nan(15);
+  c.test_error = q.col_real_or_nan(16);
   return c;
 }
 
 constexpr const char* kCandidateColumns =
     "key, genome, config, summary, status, message, error, latency, latency_detail, params, macs, train_seconds, "
-    "run_dir, generation, role";
+    "run_dir, generation, role, val_error, test_error";
 
 }  // namespace
 
@@ -125,12 +136,44 @@ Store::Store(const std::string& path) : path_(path) {
   exec("CREATE TABLE IF NOT EXISTS candidates (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE NOT NULL, "
        "genome TEXT, config TEXT, summary TEXT, status TEXT, message TEXT, error REAL, latency REAL, "
        "latency_detail TEXT, params INTEGER, macs INTEGER, train_seconds REAL, run_dir TEXT, generation INTEGER, "
-       "role TEXT)");
+       "role TEXT, val_error REAL, test_error REAL)");
   exec("CREATE TABLE IF NOT EXISTS members (generation INTEGER NOT NULL, idx INTEGER NOT NULL, key TEXT NOT NULL, "
        "PRIMARY KEY (generation, idx))");
   exec("CREATE TABLE IF NOT EXISTS checkpoints (generation INTEGER PRIMARY KEY, xs TEXT NOT NULL, fs TEXT NOT NULL, "
        "algorithm BLOB NOT NULL)");
+  migrate();
 }
+
+// Schema 1 (unversioned): candidates without val_error/test_error, `error` = test error. Columns are added in one
+// transaction with the marks, so a kill leaves the old file or the migrated one.
+void Store::migrate() {
+  exec("BEGIN IMMEDIATE");
+  try {
+    const auto version = meta("schema");
+    if (version && *version != std::to_string(kSchema))
+      throw DataError(fmt::format("{}: schema '{}', this nemokd reads schema {} (a newer nemokd wrote it?)", path_,
+                                  *version, kSchema));
+    if (!version) {
+      std::set<std::string> have;
+      for (Stmt q(db_, "PRAGMA table_info(candidates)", path_); q.step();) have.insert(q.col_text(1));
+      for (const char* column : {"val_error", "test_error"})
+        if (!have.count(column)) exec(fmt::format("ALTER TABLE candidates ADD COLUMN {} REAL", column));
+      Stmt n(db_, "SELECT COUNT(*) FROM candidates", path_);
+      n.step();
+      if (n.col_int(0) > 0) {  // written by a search that selected on test error
+        set_meta("legacy_protocol", "test");
+        exec("UPDATE candidates SET test_error = error WHERE status = 'completed' AND test_error IS NULL");
+      }
+      set_meta("schema", std::to_string(kSchema));
+    }
+    exec("COMMIT");
+  } catch (...) {
+    exec("ROLLBACK");
+    throw;
+  }
+}
+
+bool Store::legacy_protocol() const { return meta("legacy_protocol").has_value(); }
 
 Store::~Store() {
   if (db_) sqlite3_close(db_);
@@ -167,14 +210,14 @@ std::optional<Candidate> Store::candidate(const std::string& key) const {
 
 void Store::put_candidate(const Candidate& c) {
   Stmt q(db_,
-         fmt::format("INSERT INTO candidates ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+         fmt::format("INSERT INTO candidates ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                      "ON CONFLICT(key) DO NOTHING",
                      kCandidateColumns),
          path_);
   q.text(1, c.key).text(2, nlohmann::json(c.genome).dump()).text(3, c.config.dump()).text(4, c.summary);
   q.text(5, to_string(c.status)).text(6, c.message).real(7, c.error).real(8, c.latency).text(9, c.latency_detail.dump());
   q.integer(10, c.params).integer(11, c.macs).real(12, c.train_seconds).text(13, c.run_dir);
-  q.integer(14, c.generation).text(15, to_string(c.role));
+  q.integer(14, c.generation).text(15, to_string(c.role)).real(16, c.val_error).real(17, c.test_error);
   q.step();
 }
 

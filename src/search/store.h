@@ -3,6 +3,7 @@
 // population after every generation, and the (population, algorithm) checkpoint NSGA-II resumes from. A kill at
 // any moment loses at most the evaluations still running; nothing finished is redone.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,7 +29,9 @@ struct Candidate {
   std::string summary;       // human-readable architecture
   RunStatus status = RunStatus::requested;  // completed | diverged | failed once evaluated
   std::string message;
-  double error = 1.0;        // test error after partial training (1 when it failed)
+  double error = 1.0;        // the selection metric after partial training (1 when it failed): val_error, or
+                             // test_error when the search selects on test (EvolveConfig::select_on)
+  double val_error = NAN, test_error = NAN;  // both as measured (NaN: not measured; NULL in the store)
   double latency = 0;        // the latency objective (probe value)
   nlohmann::json latency_detail;
   int64_t params = 0, macs = 0;
@@ -46,7 +49,12 @@ struct Checkpoint {
 
 class Store {
  public:
-  explicit Store(const std::string& path);  // creates the schema if needed
+  // Creates the schema if needed; migrates a file of an older schema (columns added, meta 'schema' set). A store
+  // written before the schema was versioned that holds candidates was selected on test error: it is marked so
+  // (meta 'legacy_protocol' = "test") and its rows' test_error filled from their error.
+  explicit Store(const std::string& path);
+  static constexpr int kSchema = 2;
+  bool legacy_protocol() const;  // recorded before selection on validation (the mark above)
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -65,6 +73,7 @@ class Store {
 
  private:
   void exec(const std::string& sql);
+  void migrate();
   sqlite3* db_ = nullptr;
   std::string path_;
 };

@@ -267,10 +267,18 @@ assert a["generations"] == b["generations"] and a["fronts"] == b["fronts"], "pop
 assert b["evaluated_now"] == len(a["candidates"]) - killed_after, (b["evaluated_now"], killed_after)
 assert all(c["status"] == "completed" for c in a["candidates"]), a["candidates"]
 assert {c["role"] for c in a["candidates"]} >= {"baseline-kd", "baseline-no-kd", "search"}
+assert a["protocol"]["select_on"] == b["protocol"]["select_on"] == "validation", a["protocol"]
+assert all(c["error"] == c["val_error"] for c in a["candidates"]), "not selected on validation"
 PY
 then
   ok "evolve: killed (SIGKILL) after $done_at_kill evaluations and resumed = the uninterrupted run; nothing redone"
 else bad "evolve kill/resume" "$(tail -c 1500 "$work/evo-a.err" "$work/evo-b.err" 2>/dev/null)"; fi
+# Issue 17: selection on validation unless told; a resume cannot switch it; the text output says which.
+expect_error "evolve --resume cannot switch the selection metric" 'select_on: "validation", now "test"' \
+  "$NEMOKD" evolve --resume --out "$work/evo-b" --select-on test
+if "$NEMOKD" evolve --resume --out "$work/evo-b" --quiet 2>"$work/evo-text.err" | grep -qx "selection: validation error (test error reported only)"
+then ok "evolve: the text output says what the search selected on"
+else bad "evolve text output: selection line" "$(cat "$work/evo-text.err")"; fi
 no_cuda_then() {  # runs the command only on a machine without CUDA (else fails the check on purpose)
   "$NEMOKD" doctor --json | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["cuda_available"] else 1)' &&
     { echo cuda-present >&2; return 1; }
