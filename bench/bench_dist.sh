@@ -32,7 +32,7 @@ echo "bench_dist: $("$NEMOKD" --version), ${TRAIN_LIMIT:-10000} training images,
 
 search=(evolve --teacher "$work/teacher" --student flexstudent "${data[@]}" --epochs 1 --alpha 0.5 -T 4
         --population 8 --generations 2 --latency macs --search-seed 1
-        --space '{"max_conv":3,"channels":[8,16,32],"max_fc":2,"neurons":[32,64,128]}' --quiet --json)
+        --space '{"max_conv":3,"channels":[8,16,32],"max_fc":2,"neurons":[32,64,128]}' --no-seed-baseline --quiet --json)
 
 run() {  # NAME COMMAND...: wall seconds of the command, its JSON in $work/NAME.json
   local name=$1; shift

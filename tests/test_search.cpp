@@ -86,10 +86,18 @@ class FakeEvaluator : public Evaluator {
   }
 };
 
+// A baseline student inside small_space() (it seeds generation 0).
+models::ModelConfig small_student() {
+  auto m = models::preset_model("flexstudent");
+  m.flexstudent().conv_channels = {8, 16};
+  m.flexstudent().fc_widths = {16};
+  return m;
+}
+
 EvolveConfig tiny_config() {
   EvolveConfig c;
   c.base.kd.teacher = "teacher-not-used-by-the-fake-evaluator";
-  c.base.base.model = models::preset_model("flexstudent");
+  c.base.base.model = small_student();
   c.space = small_space();
   c.population = 8;
   c.generations = 3;
@@ -131,6 +139,51 @@ TEST(SearchSpace, DecodesIgnoringUnusedGenesAndChecksBounds) {
   r.validate();
   auto rn = r.decode({0, 1, 2, 3}, models::preset_model("flexresnet8x4"));
   EXPECT_EQ(rn.flexresnet8x4().widths, (std::vector<int>{8, 16, 32, 64}));
+}
+
+// Issue 17: seeds are encoded; every architecture of the space round-trips, anything else is refused with a reason.
+TEST(SearchSpace, EncodesWhatItDecodes) {
+  const auto s = small_space();
+  const auto base = small_student();
+  std::mt19937 rng(5);
+  const auto lo = s.lower(), hi = s.upper();
+  for (int k = 0; k < 200; ++k) {
+    std::vector<double> g;
+    for (size_t i = 0; i < lo.size(); ++i) g.push_back(double(lo[i] + rng() % int(hi[i] - lo[i] + 1)));
+    const auto m = s.decode(g, base);
+    std::string why;
+    const auto e = s.encode(m, base, &why);
+    ASSERT_TRUE(e) << why;
+    EXPECT_EQ(canonical_key(s.decode(*e, base)), canonical_key(m));
+  }
+  EXPECT_EQ(*s.encode(base, base), (std::vector<double>{2, 1, 2, 0, 2, 1, 0}));  // unused genes 0
+  auto outside = [&](models::ModelConfig m, const std::string& expected) {
+    std::string why;
+    EXPECT_FALSE(s.encode(m, base, &why)) << expected;
+    EXPECT_NE(why.find(expected), std::string::npos) << why;
+  };
+  auto m = base;
+  m.flexstudent().conv_channels = {8, 48};
+  outside(m, "conv channels 48 not in space.channels [4, 8, 16]");
+  m.flexstudent().conv_channels = {8, 8, 8, 8};
+  outside(m, "4 conv layers, the space has 1..3");
+  m = base;
+  m.flexstudent().fc_widths = {16, 16, 16};
+  outside(m, "4 FC layers");
+  m = base;
+  m.flexstudent().dropout = 0.25;
+  outside(m, "dropout is 0.25");
+  outside(models::preset_model("flexresnet8x4"), "arch flexresnet8x4, the space searches flexstudent");
+  SearchSpace r;
+  r.family = models::Family::flexresnet8x4;
+  const auto rbase = models::preset_model("flexresnet8x4");
+  const auto rm = r.decode({5, 0, 3, 1}, rbase);
+  EXPECT_EQ(*r.encode(rm, rbase), (std::vector<double>{5, 0, 3, 1}));
+  auto rw = rbase;
+  rw.flexresnet8x4().widths = {32, 64, 100, 256};
+  std::string why;
+  EXPECT_FALSE(r.encode(rw, rbase, &why));
+  EXPECT_NE(why.find("width 100 not in space.stage_channels"), std::string::npos) << why;
 }
 
 TEST(SearchStore, CandidatesAndCheckpointsRoundTripExactly) {
@@ -383,6 +436,79 @@ TEST(Evolution, SelectsOnValidation) {
     EXPECT_EQ(c.error, 1.0);
     EXPECT_NE(c.message.find("no validation accuracy"), std::string::npos) << c.message;
   }
+}
+
+// Issue 17: the baseline student and the user's architectures are members of generation 0 (evaluated with the same
+// partial training as every candidate), the rest random; a seed outside the space is refused before any evaluation.
+TEST(Evolution, SeedsTheBaselineAndUserArchsInGenerationZero) {
+  nemokd::testing::TempDir tmp;
+  auto config = tiny_config();
+  config.generations = 1;
+  auto mine = small_student();
+  mine.flexstudent().conv_channels = {4, 4, 16};
+  mine.flexstudent().fc_widths = {};
+  config.seed_archs = {mine, config.base.base.model};  // the baseline again: one seed, not two
+  EXPECT_EQ(config.seed_genomes().size(), 2u);
+  auto fake = std::make_shared<FakeEvaluator>();
+  const auto r = run_evolution(config, EvolveContext{tmp.file("s"), false, false, nullptr, fake, -1});
+  ASSERT_GE(r.members.size(), 1u);
+  const auto& gen0 = r.members[0];
+  ASSERT_EQ(gen0.size(), size_t(config.population));
+  EXPECT_EQ(gen0[0], canonical_key(config.base.base.model));
+  EXPECT_EQ(gen0[1], canonical_key(mine));
+  EXPECT_EQ(std::count(gen0.begin(), gen0.end(), gen0[0]), 1) << "the seed was drawn again at random?";
+  EXPECT_EQ(read_json_file(tmp.file("s/results.json")).at("protocol").at("seeds"), 2);
+  // The seeded baseline is the baseline-KD evaluation itself (same key, same training): not trained twice.
+  auto keys = fake->keys;
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(std::adjacent_find(keys.begin(), keys.end()), keys.end());
+  // Without seeds, generation 0 is the random population alone, and differs.
+  auto plain = tiny_config();
+  plain.generations = 0;
+  plain.seed_baseline = false;
+  const auto p = run_evolution(plain, EvolveContext{tmp.file("p"), false, false, nullptr, fake, -1});
+  EXPECT_EQ(std::count(p.members[0].begin(), p.members[0].end(), canonical_key(plain.base.base.model)), 0);
+  // Seeding is part of the identity: a resume cannot add or drop seeds.
+  auto more = config;
+  more.seed_archs.pop_back();
+  more.seed_archs.push_back(small_student());
+  more.seed_archs.back().flexstudent().fc_widths = {32};
+  EXPECT_THROW(run_evolution(more, EvolveContext{tmp.file("s"), true, false, nullptr, fake, -1}), ConfigError);
+  // Outside the space: refused with the reason, naming the seed, before anything is evaluated or written.
+  auto bad = tiny_config();
+  auto wide = small_student();
+  wide.flexstudent().conv_channels = {8, 48};
+  bad.seed_archs = {small_student(), wide};
+  const int calls = fake->calls;
+  try {
+    run_evolution(bad, EvolveContext{tmp.file("b"), false, false, nullptr, fake, -1});
+    ADD_FAILURE() << "a seed outside the space was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("seed_archs[1]: not in the search space: conv channels 48"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(fake->calls, calls);
+  EXPECT_FALSE(fs::exists(tmp.file("b/state.db")));
+  auto default_baseline = tiny_config();
+  default_baseline.base.base.model = models::preset_model("flexstudent");  // conv 32-64-128: not in small_space()
+  try {
+    default_baseline.validate();
+    ADD_FAILURE() << "a baseline outside the space was seeded";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("seed_baseline: not in the search space"), std::string::npos) << e.what();
+  }
+  default_baseline.seed_baseline = false;
+  EXPECT_NO_THROW(default_baseline.validate());
+  // More distinct seeds than the population.
+  auto many = tiny_config();
+  for (int c = 1; c <= 3; ++c)
+    for (int f : {8, 16, 32}) {
+      auto m = small_student();
+      m.flexstudent().conv_channels = std::vector<int>(size_t(c), 4);
+      m.flexstudent().fc_widths = {f};
+      many.seed_archs.push_back(m);
+    }
+  EXPECT_THROW(many.validate(), ConfigError);
 }
 
 TEST(Evolution, RefusesBadSettingsAndForeignState) {

@@ -20,6 +20,7 @@ void register_evolve(CLI::App& app) {
   struct Flags {
     search::EvolveConfig config;
     std::string student = "flexstudent", student_config, space, preset, objectives, select_on = "validation";
+    std::vector<std::string> seed_archs;
     ConfigFlags config_flags;
     FlagPatch patch;
     TrainingFlags training;
@@ -72,6 +73,12 @@ void register_evolve(CLI::App& app) {
                   "test (the paper's protocol, labelled so in every output). A resume keeps the run's own")
       ->check(CLI::IsMember({"validation", "test"}))
       ->capture_default_str();
+  cmd->add_flag("!--no-seed-baseline", c.seed_baseline,
+                "Leave the baseline student out of the initial population (seeded by default: the search evaluates "
+                "its architecture in generation 0)");
+  cmd->add_option("--seed-arch", f->seed_archs,
+                  "A student (JSON file or inline, like --student-config) seeding the initial population; repeatable. "
+                  "It must be in the search space");
   cmd->add_option("--preset", f->preset, "k1, k2, k3 (CIFAR) or k-fmnist: dataset, student and recipe");
   f->training.add(cmd, c.base.base.train);
   f->run.add(cmd, c.base.base, "evolve");
@@ -84,7 +91,8 @@ void register_evolve(CLI::App& app) {
   for (const auto& [flag, field] : std::vector<std::pair<std::string, std::string>>{
            {"--population", "/population"}, {"--generations", "/generations"}, {"--search-seed", "/seed"},
            {"--latency", "/latency"}, {"--objectives", "/extra_objectives"}, {"--jobs", "/jobs"},
-           {"--mpi-latency", "/mpi_latency"}, {"--no-baseline", "/baseline"}, {"--select-on", "/select_on"}})
+           {"--mpi-latency", "/mpi_latency"}, {"--no-baseline", "/baseline"}, {"--select-on", "/select_on"},
+           {"--no-seed-baseline", "/seed_baseline"}, {"--seed-arch", "/seed_archs"}})
     f->patch.bind(cmd, flag, field);
   cmd->callback([f, cmd] {
     const std::string out = f->run.out.empty() ? default_out_dir("evolve") : f->run.out;
@@ -95,6 +103,8 @@ void register_evolve(CLI::App& app) {
     c.base.base.model = model_from_flags(f->student, f->student_config, "--student-config");
     c.space.family = c.base.base.model.family();
     c.select_on = search::parse_select_on(f->select_on, "--select-on");
+    for (const auto& text : f->seed_archs)
+      c.seed_archs.push_back(model_from_flags(models::family_name(c.space.family), text, "--seed-arch"));
     f->training.apply(c.base.base);
     if (!f->objectives.empty()) {
       c.extra_objectives.clear();

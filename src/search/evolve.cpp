@@ -18,7 +18,9 @@
 #include <pagmo/bfe.hpp>
 #include <pagmo/population.hpp>
 #include <pagmo/problem.hpp>
+#include <pagmo/rng.hpp>
 #include <pagmo/s11n.hpp>
+#include <pagmo/utils/generic.hpp>
 #include <pagmo/utils/multi_objective.hpp>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -78,6 +80,31 @@ void EvolveConfig::validate() const {
   check_range("nsga2.eta_c", eta_c, 1.0, 100.0);
   check_range("nsga2.m", m, 0.0, 1.0);
   check_range("nsga2.eta_m", eta_m, 1.0, 100.0);
+  if (const auto n = seed_genomes().size(); n > size_t(population))
+    throw ConfigError(fmt::format("seed_archs: {} distinct seeds (with the baseline) exceed the population of {}", n,
+                                  population));
+}
+
+std::vector<std::vector<double>> EvolveConfig::seed_genomes() const {
+  std::vector<std::vector<double>> out;
+  std::set<std::string> keys;
+  auto add = [&](const models::ModelConfig& m, const std::string& key, const std::string& hint) {
+    std::string why;
+    auto g = space.encode(m, base.base.model, &why);
+    if (!g) throw ConfigError(fmt::format("{}: not in the search space: {}{}", key, why, hint));
+    if (keys.insert(canonical_key(space.decode(*g, base.base.model))).second) out.push_back(std::move(*g));
+  };
+  if (seed_baseline)
+    add(base.base.model, "seed_baseline",
+        " (the baseline student seeds generation 0: widen --space, or --no-seed-baseline)");
+  for (size_t i = 0; i < seed_archs.size(); ++i) add(seed_archs[i], fmt::format("seed_archs[{}]", i), "");
+  return out;
+}
+
+static nlohmann::json seed_archs_json(const EvolveConfig& c) {
+  auto out = nlohmann::json::array();
+  for (const auto& m : c.seed_archs) out.push_back(models::to_json(m));
+  return out;
 }
 
 nlohmann::json to_json(const EvolveConfig& c) {
@@ -92,6 +119,8 @@ nlohmann::json to_json(const EvolveConfig& c) {
           {"mpi_latency", c.mpi_latency},
           {"baseline", c.baseline},
           {"select_on", to_string(c.select_on)},
+          {"seed_baseline", c.seed_baseline},
+          {"seed_archs", seed_archs_json(c)},
           {"nsga2", {{"cr", c.cr}, {"eta_c", c.eta_c}, {"m", c.m}, {"eta_m", c.eta_m}}},
           {"preset", c.preset}};
 }
@@ -108,6 +137,12 @@ EvolveConfig evolve_config_from_json(const nlohmann::json& j) {
   std::string select_on = to_string(c.select_on);
   r.get("select_on", select_on);
   c.select_on = parse_select_on(select_on, r.key_path("select_on"));
+  r.get("seed_baseline", c.seed_baseline);
+  if (const auto* seeds = r.child("seed_archs"); seeds && !seeds->is_null()) {
+    if (!seeds->is_array()) throw ConfigError(r.key_path("seed_archs") + ": expected a list of model configs");
+    for (size_t i = 0; i < seeds->size(); ++i)
+      c.seed_archs.push_back(models::model_config_from_json((*seeds)[i], fmt::format("{}[{}]", r.key_path("seed_archs"), i)));
+  }
   if (const auto* n = r.child("nsga2")) {
     JsonReader nr(*n, "nsga2");
     nr.get("cr", c.cr).get("eta_c", c.eta_c).get("m", c.m).get("eta_m", c.eta_m);
@@ -577,7 +612,7 @@ std::string EvolveResult::selection_line() const {
 }
 
 nlohmann::json EvolveResult::protocol_json() const {
-  return {{"select_on", to_string(selected_on)}, {"legacy", legacy_protocol}, {"note", selection_line()}};
+  return {{"select_on", to_string(selected_on)}, {"legacy", legacy_protocol}, {"seeds", seeds}, {"note", selection_line()}};
 }
 
 void register_latency_task() {
@@ -638,6 +673,7 @@ static void check_store(const Store& store, const EvolveConfig& config, const st
 // What a store recorded before selection on validation was run with, and goes on with.
 static EvolveConfig with_legacy_protocol(EvolveConfig c) {
   c.select_on = SelectOn::test;
+  c.seed_baseline = false;
   return c;
 }
 
@@ -660,6 +696,9 @@ EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& c
   Store store(db_path.string());
   const bool legacy = store.legacy_protocol();
   if (legacy) {
+    if (!config.seed_archs.empty())
+      throw ConfigError(fmt::format("seed_archs: {} was recorded before seeding; seeds need a new --out",
+                                    db_path.string()));
     config = with_legacy_protocol(config);
     spdlog::warn("evolve: {} was recorded before selection on validation: it goes on selecting on TEST error (the "
                  "paper's protocol), as it began; every output says so",
@@ -672,7 +711,10 @@ EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& c
         parse_json(*old, db_path.string() + ": meta 'config'"), now,
         [legacy](const nlohmann::json& j) {
           auto k = j;
-          if (legacy && k.is_object()) k["select_on"] = to_string(SelectOn::test);  // not in a schema-1 config
+          if (legacy && k.is_object()) {  // not in a schema-1 config
+            k["select_on"] = to_string(SelectOn::test);
+            k["seed_baseline"] = false;
+          }
           return identity(evolve_config_from_json(k));
         },
         db_path.string(),
@@ -688,6 +730,7 @@ EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& c
   EvolveResult result;
   result.selected_on = config.select_on;
   result.legacy_protocol = legacy;
+  result.seeds = int(config.seed_genomes().size());
 
   // The baseline student, with and without distillation, trained the same way.
   if (config.baseline) {
@@ -731,8 +774,20 @@ EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& c
     uda.set_bfe(pagmo::bfe(pagmo::member_bfe{}));
     algo = pagmo::algorithm(uda);
     run.set_generation(0);
-    pop = pagmo::population(prob, pagmo::bfe(pagmo::member_bfe{}), pagmo::population::size_type(config.population),
-                            config.seed);
+    // Generation 0: the seeds, then pagmo's random decision vectors from the search seed (without seeds: exactly
+    // the population pagmo::population(prob, bfe, N, seed) draws), evaluated as one batch.
+    const auto seeds = config.seed_genomes();
+    pagmo::detail::random_engine_type rng(static_cast<unsigned>(config.seed));
+    pagmo::vector_double dvs;
+    for (const auto& x : seeds) dvs.insert(dvs.end(), x.begin(), x.end());
+    const auto random = pagmo::batch_random_decision_vector(prob, size_t(config.population) - seeds.size(), rng);
+    dvs.insert(dvs.end(), random.begin(), random.end());
+    const auto fvs = pagmo::bfe(pagmo::member_bfe{})(prob, dvs);
+    const size_t nobj = prob.get_nf();
+    pop = pagmo::population(prob, 0u, config.seed);
+    for (size_t i = 0; i < size_t(config.population); ++i)
+      pop.push_back(pagmo::vector_double(dvs.begin() + long(i * genes), dvs.begin() + long((i + 1) * genes)),
+                    pagmo::vector_double(fvs.begin() + long(i * nobj), fvs.begin() + long((i + 1) * nobj)));
     checkpoint_of(pop, algo, 0);
     start = 1;
   }

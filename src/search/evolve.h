@@ -45,10 +45,18 @@ struct EvolveConfig {
   std::string mpi_latency = "root";
   bool baseline = true;  // also evaluate the un-evolved student with and without KD
   SelectOn select_on = SelectOn::validation;  // needs a validation split (dataset val_size != 0)
+  // Seeding: the initial population holds the baseline student (when seed_baseline) and every seed_archs model
+  // (each must be in the space: SearchSpace::encode), the rest random; so the search has evaluated the baseline's
+  // architecture with the same partial training as every candidate, in generation 0.
+  bool seed_baseline = true;
+  std::vector<models::ModelConfig> seed_archs;
   double cr = 0.95, eta_c = 10, m = 0, eta_m = 50;  // NSGA-II; m = 0: 1 / genes
   std::string preset;
   void validate() const;
   int objectives() const { return 2 + int(extra_objectives.size()); }
+  // The seeds' genomes (baseline first, then seed_archs), one per distinct architecture; ConfigError naming
+  // seed_baseline / seed_archs[i] for a model outside the space.
+  std::vector<std::vector<double>> seed_genomes() const;
 };
 nlohmann::json to_json(const EvolveConfig& c);
 EvolveConfig evolve_config_from_json(const nlohmann::json& j);
@@ -94,6 +102,7 @@ struct Interrupted : std::runtime_error {
 struct EvolveResult {
   SelectOn selected_on = SelectOn::validation;       // what `error` is (results.json "protocol")
   bool legacy_protocol = false;  // a store recorded before selection on validation: run with its own protocol
+  int seeds = 0;                 // distinct seeded architectures in generation 0 (0: all random)
   std::vector<Candidate> candidates;                 // every evaluation of the run, in order
   std::vector<std::vector<std::string>> members;     // per generation (0 = initial): canonical keys
   std::vector<std::vector<std::string>> fronts;      // per generation: keys of the non-dominated members

@@ -1,5 +1,6 @@
 #include "search/space.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -35,7 +36,15 @@ struct GenomeCodec {
   void (*decode)(const SearchSpace&, const std::vector<double>& genome, models::ModelConfig& m);
   std::string (*summary)(const models::ModelConfig&);
   nlohmann::json (*to_json)(const SearchSpace&);  // the family's keys
+  // The genes of `m` (of the family); "" or the reason it has none.
+  std::string (*encode)(const SearchSpace&, const models::ModelConfig& m, std::vector<double>& genome);
 };
+
+// Index of `value` among the choices, -1 if absent.
+int choice_of(const std::vector<int>& choices, int value) {
+  const auto it = std::find(choices.begin(), choices.end(), value);
+  return it == choices.end() ? -1 : int(it - choices.begin());
+}
 
 // FlexStudent: [conv layers, channel choice of conv 1..Cmax, FC layers, width choice of hidden FC 1..Fmax-1].
 void flexstudent_validate(const SearchSpace& s, const std::string& key) {
@@ -94,6 +103,35 @@ void flexstudent_decode(const SearchSpace& s, const std::vector<double>& g, mode
   if (!fs.pool.empty() && fs.pool.size() != fs.conv_channels.size()) fs.pool.clear();
 }
 
+std::string flexstudent_encode(const SearchSpace& s, const models::ModelConfig& m, std::vector<double>& g) {
+  const auto& fs = m.flexstudent();
+  const int n_conv = fs.conv_layers(), n_fc = fs.fc_layers();
+  if (n_conv < s.min_conv || n_conv > s.max_conv)
+    return fmt::format("{} conv layers, the space has {}..{} (space.min_conv, max_conv)", n_conv, s.min_conv, s.max_conv);
+  if (n_fc < s.min_fc || n_fc > s.max_fc)
+    return fmt::format("{} FC layers (classifier included), the space has {}..{} (space.min_fc, max_fc)", n_fc,
+                       s.min_fc, s.max_fc);
+  g.assign(flexstudent_genes(s), 0.0);
+  size_t i = 0;
+  g[i++] = n_conv;
+  for (int c = 0; c < s.max_conv; ++c, ++i) {
+    if (c >= n_conv) continue;
+    const int k = choice_of(s.channels, fs.conv_channels[size_t(c)]);
+    if (k < 0)
+      return fmt::format("conv channels {} not in space.channels [{}]", fs.conv_channels[size_t(c)], fmt::join(s.channels, ", "));
+    g[i] = k;
+  }
+  g[i++] = n_fc;
+  for (int f = 0; f < s.max_fc - 1; ++f, ++i) {
+    if (f >= n_fc - 1) continue;
+    const int k = choice_of(s.neurons, fs.fc_widths[size_t(f)]);
+    if (k < 0)
+      return fmt::format("FC width {} not in space.neurons [{}]", fs.fc_widths[size_t(f)], fmt::join(s.neurons, ", "));
+    g[i] = k;
+  }
+  return "";
+}
+
 std::string flexstudent_summary(const models::ModelConfig& d) {
   const auto& fs = d.flexstudent();
   return fmt::format("conv {} | fc {}{}", fs.conv_channels.empty() ? "-" : fmt::format("{}", fmt::join(fs.conv_channels, "-")),
@@ -120,6 +158,18 @@ void flexresnet8x4_decode(const SearchSpace& s, const std::vector<double>& g, mo
   widths.clear();
   for (size_t i = 0; i < 4; ++i) widths.push_back(s.stage_channels[size_t(gene(g, i, 0.0, hi[i]))]);
 }
+std::string flexresnet8x4_encode(const SearchSpace& s, const models::ModelConfig& m, std::vector<double>& g) {
+  const auto& widths = m.flexresnet8x4().widths;
+  if (widths.size() != 4) return fmt::format("{} widths, the genome has 4 (stem, stages 1-3)", widths.size());
+  g.clear();
+  for (int w : widths) {
+    const int k = choice_of(s.stage_channels, w);
+    if (k < 0) return fmt::format("width {} not in space.stage_channels [{}]", w, fmt::join(s.stage_channels, ", "));
+    g.push_back(k);
+  }
+  return "";
+}
+
 std::string flexresnet8x4_summary(const models::ModelConfig& d) {
   return fmt::format("resnet8x4 {}", fmt::join(d.flexresnet8x4().widths, "-"));
 }
@@ -128,9 +178,9 @@ nlohmann::json flexresnet8x4_json(const SearchSpace& s) { return {{"stage_channe
 const std::vector<GenomeCodec>& codecs() {
   static const std::vector<GenomeCodec> list = {
       {models::Family::flexstudent, flexstudent_validate, flexstudent_genes, flexstudent_lower, flexstudent_upper,
-       flexstudent_decode, flexstudent_summary, flexstudent_json},
+       flexstudent_decode, flexstudent_summary, flexstudent_json, flexstudent_encode},
       {models::Family::flexresnet8x4, flexresnet8x4_validate, flexresnet8x4_genes, flexresnet8x4_lower,
-       flexresnet8x4_upper, flexresnet8x4_decode, flexresnet8x4_summary, flexresnet8x4_json},
+       flexresnet8x4_upper, flexresnet8x4_decode, flexresnet8x4_summary, flexresnet8x4_json, flexresnet8x4_encode},
   };
   return list;
 }
@@ -168,6 +218,28 @@ models::ModelConfig SearchSpace::decode(const std::vector<double>& g, const mode
   m.set_family(family);
   c.decode(*this, g, m);
   return m;
+}
+
+std::optional<std::vector<double>> SearchSpace::encode(const models::ModelConfig& m, const models::ModelConfig& base,
+                                                       std::string* why) const {
+  auto fail = [&](std::string reason) -> std::optional<std::vector<double>> {
+    if (why) *why = std::move(reason);
+    return std::nullopt;
+  };
+  if (m.family() != family)
+    return fail(fmt::format("arch {}, the space searches {}", models::family_name(m.family()), models::family_name(family)));
+  std::vector<double> g;
+  if (auto reason = codec(family, "space.arch").encode(*this, m, g); !reason.empty()) return fail(reason);
+  // What the genome does not set comes from the base (pooling rule, dropout): it must be the same.
+  const auto wanted = models::to_json(m), got = models::to_json(decode(g, base));
+  if (wanted != got) {
+    const auto op = nlohmann::json::diff(got, wanted).at(0);
+    const nlohmann::json::json_pointer at(op.at("path").get<std::string>());
+    return fail(fmt::format("{} is {}, the baseline student's {} (a field the genome does not set)",
+                            at.to_string().substr(1), wanted.contains(at) ? wanted.at(at).dump() : "absent",
+                            got.contains(at) ? got.at(at).dump() : "absent"));
+  }
+  return g;
 }
 
 std::string SearchSpace::summary(const models::ModelConfig& d) const {

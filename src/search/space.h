@@ -4,6 +4,7 @@
 // ResNet8x4: [stem, stage 1, stage 2, stage 3 channel choices] (depth fixed). Equal models share one canonical
 // key whatever their unused genes, so a phenotype is trained once.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,11 @@ struct SearchSpace {
   // Genome (integral values within the bounds) -> the student's config; `base` supplies everything the genome
   // does not set (pooling rule, dropout). Throws ConfigError for a genome outside the bounds.
   models::ModelConfig decode(const std::vector<double>& genome, const models::ModelConfig& base) const;
+  // The inverse: a genome that decodes (with `base`) to exactly `m` (same canonical_key), or nullopt with the
+  // reason in `why` ("conv channels 48 not in space.channels [8, 16, 32]", a depth outside the bounds, a field the
+  // genome does not set that differs from the base's). Unused genes are 0. Seeds the initial population.
+  std::optional<std::vector<double>> encode(const models::ModelConfig& m, const models::ModelConfig& base,
+                                            std::string* why = nullptr) const;
   // Human-readable summary: "conv 16-64-32 | fc 128-10" / "resnet8x4 32-64-128-256".
   std::string summary(const models::ModelConfig& decoded) const;
 };

@@ -243,8 +243,11 @@ expect_error "evolve --config: an unknown key in the file is named" "populaton: 
 
 # NEMOKD evolution: a tiny search (generated data, 1 epoch, MACs proxy) run uninterrupted, and the same run killed
 # with SIGKILL mid-generation and resumed: same candidates, same objectives, same fronts, nothing retrained.
-evo_args=(--teacher "$work/teacher" --student flexstudent --from "$work/good" --val-size 20 --epochs 1 --population 8
-          --generations 3 --latency macs --jobs 2 --search-seed 3 --space '{"max_conv":3,"channels":[2,4,8],"max_fc":2,"neurons":[4,8,16]}')
+# The baseline student and one --seed-arch are in the space: they seed generation 0.
+evo_args=(--teacher "$work/teacher" --student flexstudent --student-config '{"conv_channels":[4,8],"fc_widths":[8]}'
+          --seed-arch '{"conv_channels":[2,2,2],"fc_widths":[]}' --from "$work/good" --val-size 20 --epochs 1
+          --population 8 --generations 3 --latency macs --jobs 2 --search-seed 3
+          --space '{"max_conv":3,"channels":[2,4,8],"max_fc":2,"neurons":[4,8,16]}')
 "$NEMOKD" evolve "${evo_args[@]}" --out "$work/evo-a" --quiet --json > "$work/evo-a.json" 2>"$work/evo-a.err"
 evo_a=$?
 setsid "$NEMOKD" evolve "${evo_args[@]}" --out "$work/evo-b" --quiet --json > /dev/null 2>&1 &
@@ -269,11 +272,19 @@ assert all(c["status"] == "completed" for c in a["candidates"]), a["candidates"]
 assert {c["role"] for c in a["candidates"]} >= {"baseline-kd", "baseline-no-kd", "search"}
 assert a["protocol"]["select_on"] == b["protocol"]["select_on"] == "validation", a["protocol"]
 assert all(c["error"] == c["val_error"] for c in a["candidates"]), "not selected on validation"
+seeds = ['{"arch":"flexstudent","flexstudent":{"conv_channels":[4,8],"dropout":0.0,"fc_widths":[8],"pool":"auto"}}',
+         '{"arch":"flexstudent","flexstudent":{"conv_channels":[2,2,2],"dropout":0.0,"fc_widths":[],"pool":"auto"}}']
+assert a["generations"][0][:2] == seeds and a["protocol"]["seeds"] == 2, (a["generations"][0][:2], a["protocol"])
 PY
 then
   ok "evolve: killed (SIGKILL) after $done_at_kill evaluations and resumed = the uninterrupted run; nothing redone"
 else bad "evolve kill/resume" "$(tail -c 1500 "$work/evo-a.err" "$work/evo-b.err" 2>/dev/null)"; fi
 # Issue 17: selection on validation unless told; a resume cannot switch it; the text output says which.
+expect_error "evolve --seed-arch outside the space: refused with the reason, nothing written" \
+  'seed_archs\[0\]: not in the search space: conv channels 48 not in space.channels \[8, 16, 32, 64, 128\]' \
+  "$NEMOKD" evolve --teacher "$work/teacher" --from "$work/good" --val-size 20 --seed-arch '{"conv_channels":[32,48]}' \
+  --out "$work/evo-seed-bad"
+[ -e "$work/evo-seed-bad" ] && bad "evolve --seed-arch outside the space wrote $work/evo-seed-bad"
 expect_error "evolve --resume cannot switch the selection metric" 'select_on: "validation", now "test"' \
   "$NEMOKD" evolve --resume --out "$work/evo-b" --select-on test
 if "$NEMOKD" evolve --resume --out "$work/evo-b" --quiet 2>"$work/evo-text.err" | grep -qx "selection: validation error (test error reported only)"

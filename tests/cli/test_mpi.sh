@@ -35,8 +35,8 @@ make_set "$work/good"
 
 # One thread per training everywhere (single process: 2 cores / --jobs 2; MPI: 2 cores / 2 training ranks), so
 # the trainings are the same computations and the two searches must agree exactly.
-evo_args=(--teacher "$work/teacher" --student flexstudent --from "$work/good" --val-size 20 --epochs 1 --population 8
-          --generations 3 --latency macs --search-seed 5 --space '{"max_conv":3,"channels":[2,4,8],"max_fc":2,"neurons":[4,8,16]}')
+evo_args=(--teacher "$work/teacher" --student flexstudent --student-config '{"conv_channels":[4,8],"fc_widths":[8]}'
+          --from "$work/good" --val-size 20 --epochs 1 --population 8 --generations 3 --latency macs --search-seed 5 --space '{"max_conv":3,"channels":[2,4,8],"max_fc":2,"neurons":[4,8,16]}')
 "$NEMOKD" evolve "${evo_args[@]}" --jobs 2 --out "$work/evo-local" --quiet --json > "$work/local.json" 2>"$work/local.err" ||
   { bad "single-process search" "$(tail -c 1500 "$work/local.err")"; exit 1; }
 
