@@ -220,7 +220,8 @@ else bad "11: small CIFAR folder" "$(cat "$work/cifar.txt")"; fi
 
 # 12. Every run nemokd writes is reportable: `report` refused an evolution made with --latency macs ("needs
 # 'latency_ms'"; evolve wrote latency_proxy) and any evolution with a failed candidate (error null).
-evo=(--teacher "$work/run" --student flexstudent --from "$work/good" --val-size 20 --epochs 1 --population 8 --generations 0
+evo=(--teacher "$work/run" --student flexstudent --student-config '{"conv_channels":[2,4],"fc_widths":[4]}'
+     --from "$work/good" --val-size 20 --epochs 1 --population 8 --generations 0
      --jobs 2 --search-seed 3 --space '{"max_conv":2,"channels":[2,4],"max_fc":2,"neurons":[4,8]}' --quiet --json)
 kinds=("$work/run")
 for probe in macs params torch:cpu:runs=3,blocks=2,max_seconds=0.2; do
