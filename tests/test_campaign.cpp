@@ -79,6 +79,14 @@ class ScriptedExecutor : public Executor {
   void run_tasks(const std::vector<dist::Task>&, const OnTaskDone&) override {}
 };
 
+// A stand-in for the nemokd binary: an executable python script in tmp.
+std::string python_stand_in(const nemokd::testing::TempDir& tmp, const std::string& body) {
+  const auto path = tmp.file("fake-nemokd");
+  std::ofstream(path) << "#!/usr/bin/env python3\n" << body;
+  fs::permissions(path, fs::perms::owner_all);
+  return path;
+}
+
 }  // namespace
 
 TEST(Campaign, RunSummaryIsReadFromTheRecord) {
@@ -253,24 +261,20 @@ TEST(Campaign, ABatchStartsTheCostliestChildrenFirstAndMapsResultsBack) {
 // would start job3 only after job0 ended (20 s later), giving 1, 0, 2, 3.
 TEST(LocalExecutor, RunsOneDynamicBatchNotChunks) {
   nemokd::testing::TempDir tmp;
-  const auto fake = tmp.file("fake-nemokd");
-  {
-    std::ofstream f(fake);
-    f << "#!/usr/bin/env python3\n"
-         "import json, sys, time, os\n"
-         "req = json.load(open(sys.argv[2])); out = sys.argv[4]\n"
-         "open(os.path.join(out, 'pid'), 'w').write(str(os.getpid()))\n"
-         "def job3_gone():\n"
-         "  try:\n"
-         "    os.kill(int(open(os.path.join(os.path.dirname(os.path.abspath(out)), 'job3', 'pid')).read()), 0)\n"
-         "  except (OSError, ValueError): return os.path.exists(os.path.join(os.path.dirname(os.path.abspath(out)), 'job3', 'run.json'))\n"
-         "  return False\n"
-         "t0 = time.time()\n"
-         "while req['config']['train']['epochs'] > 1 and not job3_gone() and time.time() - t0 < 20: time.sleep(0.05)\n"
-         "req['status'] = 'completed'; req['results'] = {'final_test_accuracy': 0.5}\n"
-         "json.dump(req, open(os.path.join(out, 'run.json'), 'w'))\n";
-  }
-  fs::permissions(fake, fs::perms::owner_all);
+  const auto fake = python_stand_in(
+      tmp,
+      "import json, sys, time, os\n"
+      "req = json.load(open(sys.argv[2])); out = sys.argv[4]\n"
+      "open(os.path.join(out, 'pid'), 'w').write(str(os.getpid()))\n"
+      "def job3_gone():\n"
+      "  try:\n"
+      "    os.kill(int(open(os.path.join(os.path.dirname(os.path.abspath(out)), 'job3', 'pid')).read()), 0)\n"
+      "  except (OSError, ValueError): return os.path.exists(os.path.join(os.path.dirname(os.path.abspath(out)), 'job3', 'run.json'))\n"
+      "  return False\n"
+      "t0 = time.time()\n"
+      "while req['config']['train']['epochs'] > 1 and not job3_gone() and time.time() - t0 < 20: time.sleep(0.05)\n"
+      "req['status'] = 'completed'; req['results'] = {'final_test_accuracy': 0.5}\n"
+      "json.dump(req, open(os.path.join(out, 'run.json'), 'w'))\n");
   auto ex = make_executor({2, fake});
   EXPECT_FALSE(ex->distributed());
   EXPECT_EQ(ex->ranks(), 1);
@@ -297,29 +301,25 @@ TEST(LocalExecutor, RunsOneDynamicBatchNotChunks) {
 // the signal; a fresh worker takes the rest; a second batch on the same executor finds the same (warm) worker.
 TEST(WarmExecutor, AWorkerThatDiesFailsItsChildAloneAndIsReplaced) {
   nemokd::testing::TempDir tmp;
-  const auto fake = tmp.file("fake-nemokd");
-  {
-    std::ofstream f(fake);
-    f << "#!/usr/bin/env python3\n"
-         "import json, os, signal, sys\n"
-         "assert sys.argv[1] == 'worker'\n"
-         "io = os.fdopen(3, 'r+b', buffering=0)\n"
-         "buf = b''\n"
-         "while True:\n"
-         "  while b'\\n' not in buf:\n"
-         "    chunk = io.read(4096)\n"
-         "    if not chunk: sys.exit(0)\n"
-         "    buf += chunk\n"
-         "  line, buf = buf.split(b'\\n', 1)\n"
-         "  out = json.loads(line)['dir']\n"
-         "  req = json.load(open(os.path.join(out, 'request.json')))\n"
-         "  open(os.path.join(out, 'pid'), 'w').write(str(os.getpid()))\n"
-         "  if req['config']['train']['epochs'] == 3: os.kill(os.getpid(), signal.SIGKILL)\n"
-         "  req['status'] = 'completed'; req['results'] = {'final_test_accuracy': 0.5}\n"
-         "  json.dump(req, open(os.path.join(out, 'run.json'), 'w'))\n"
-         "  io.write(json.dumps({'exit_code': 0, 'seconds': 0.0}).encode() + b'\\n')\n";
-  }
-  fs::permissions(fake, fs::perms::owner_all);
+  const auto fake = python_stand_in(
+      tmp,
+      "import json, os, signal, sys\n"
+      "assert sys.argv[1] == 'worker'\n"
+      "io = os.fdopen(3, 'r+b', buffering=0)\n"
+      "buf = b''\n"
+      "while True:\n"
+      "  while b'\\n' not in buf:\n"
+      "    chunk = io.read(4096)\n"
+      "    if not chunk: sys.exit(0)\n"
+      "    buf += chunk\n"
+      "  line, buf = buf.split(b'\\n', 1)\n"
+      "  out = json.loads(line)['dir']\n"
+      "  req = json.load(open(os.path.join(out, 'request.json')))\n"
+      "  open(os.path.join(out, 'pid'), 'w').write(str(os.getpid()))\n"
+      "  if req['config']['train']['epochs'] == 3: os.kill(os.getpid(), signal.SIGKILL)\n"
+      "  req['status'] = 'completed'; req['results'] = {'final_test_accuracy': 0.5}\n"
+      "  json.dump(req, open(os.path.join(out, 'run.json'), 'w'))\n"
+      "  io.write(json.dumps({'exit_code': 0, 'seconds': 0.0}).encode() + b'\\n')\n");
   auto ex = make_executor({1, fake, ExecutorKind::warm});
   EXPECT_EQ(ex->describe(2), "1 at a time in warm workers (2 threads each)");
   auto batch_of = [&](const std::string& prefix, std::vector<int> epochs) {
