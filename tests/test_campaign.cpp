@@ -4,6 +4,7 @@
 // by tests/cli/test_cli.sh (and test_mpi.sh under mpirun).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -77,6 +78,14 @@ class ScriptedExecutor : public Executor {
   }
   void run_tasks(const std::vector<dist::Task>&, const OnTaskDone&) override {}
 };
+
+// A stand-in for the nemokd binary: an executable python script in tmp.
+std::string python_stand_in(const nemokd::testing::TempDir& tmp, const std::string& body) {
+  const auto path = tmp.file("fake-nemokd");
+  std::ofstream(path) << "#!/usr/bin/env python3\n" << body;
+  fs::permissions(path, fs::perms::owner_all);
+  return path;
+}
 
 }  // namespace
 
@@ -205,6 +214,45 @@ TEST(Campaign, ABatchReadsBackRunsAndFailuresAndSkipsFinishedChildren) {
   EXPECT_EQ(batch.pending(), 0u);
 }
 
+// Longest processing time first: a batch hands its pending children to the executor in descending cost_hint (equal
+// hints in the order added; finished children are never handed out), and each result comes back to its own index.
+TEST(Campaign, ABatchStartsTheCostliestChildrenFirstAndMapsResultsBack) {
+  nemokd::testing::TempDir tmp;
+  Batch batch("test", false);
+  const std::vector<double> hints = {1, 5, 0, 3, 5};
+  for (size_t k = 0; k < hints.size(); ++k) {
+    auto c = small_train_config();
+    c.train.epochs = 2 * int(k + 1);  // even: the scripted executor finishes it, with accuracy epochs / 100
+    batch.add({fmt::format("c{}", k), tmp.file(fmt::format("c{}", k)), request_of(c), hints[k]});
+  }
+  auto earlier = small_train_config();
+  earlier.train.epochs = 40;
+  write_finished(tmp.file("earlier"), request_of(earlier), "completed", 0.9);
+  batch.add({"earlier", tmp.file("earlier"), request_of(earlier), 100});  // the costliest, but already finished
+  struct Recording : ScriptedExecutor {
+    void run(const std::vector<ChildJob>& jobs, const OnChildDone& on_done) override {
+      // Report in reverse start order, so the index mapping is exercised, not the identity.
+      for (size_t i = jobs.size(); i-- > 0;) {
+        ran.push_back(jobs[i].dir);
+        write_finished(jobs[i].dir, jobs[i].request, "completed", jobs[i].request.config["train"]["epochs"].get<int>() / 100.0);
+        ChildOutcome o;
+        o.exit_code = 0;
+        on_done(i, o);
+      }
+      std::reverse(ran.begin(), ran.end());
+    }
+  } ex;
+  batch.run(ex);
+  EXPECT_EQ(ex.ran, (std::vector<std::string>{tmp.file("c1"), tmp.file("c4"), tmp.file("c3"), tmp.file("c0"),
+                                              tmp.file("c2")}));
+  for (size_t k = 0; k < hints.size(); ++k) {
+    EXPECT_TRUE(batch.result(k).ran) << k;
+    EXPECT_DOUBLE_EQ(batch.result(k).run.test_accuracy, 2.0 * double(k + 1) / 100.0) << k;
+  }
+  EXPECT_TRUE(batch.result(5).reused);
+  EXPECT_DOUBLE_EQ(batch.result(5).run.test_accuracy, 0.9);
+}
+
 // The local executor runs real child processes; a stand-in program (python) plays `nemokd run` and writes a completed
 // run.json. With 2 at a time, a long child must not hold back the short ones queued behind it: the next child starts
 // as soon as any ends. The long child (job0) ends only once the last short one (job3) has ended and been reaped by the
@@ -213,24 +261,20 @@ TEST(Campaign, ABatchReadsBackRunsAndFailuresAndSkipsFinishedChildren) {
 // would start job3 only after job0 ended (20 s later), giving 1, 0, 2, 3.
 TEST(LocalExecutor, RunsOneDynamicBatchNotChunks) {
   nemokd::testing::TempDir tmp;
-  const auto fake = tmp.file("fake-nemokd");
-  {
-    std::ofstream f(fake);
-    f << "#!/usr/bin/env python3\n"
-         "import json, sys, time, os\n"
-         "req = json.load(open(sys.argv[2])); out = sys.argv[4]\n"
-         "open(os.path.join(out, 'pid'), 'w').write(str(os.getpid()))\n"
-         "def job3_gone():\n"
-         "  try:\n"
-         "    os.kill(int(open(os.path.join(os.path.dirname(os.path.abspath(out)), 'job3', 'pid')).read()), 0)\n"
-         "  except (OSError, ValueError): return os.path.exists(os.path.join(os.path.dirname(os.path.abspath(out)), 'job3', 'run.json'))\n"
-         "  return False\n"
-         "t0 = time.time()\n"
-         "while req['config']['train']['epochs'] > 1 and not job3_gone() and time.time() - t0 < 20: time.sleep(0.05)\n"
-         "req['status'] = 'completed'; req['results'] = {'final_test_accuracy': 0.5}\n"
-         "json.dump(req, open(os.path.join(out, 'run.json'), 'w'))\n";
-  }
-  fs::permissions(fake, fs::perms::owner_all);
+  const auto fake = python_stand_in(
+      tmp,
+      "import json, sys, time, os\n"
+      "req = json.load(open(sys.argv[2])); out = sys.argv[4]\n"
+      "open(os.path.join(out, 'pid'), 'w').write(str(os.getpid()))\n"
+      "def job3_gone():\n"
+      "  try:\n"
+      "    os.kill(int(open(os.path.join(os.path.dirname(os.path.abspath(out)), 'job3', 'pid')).read()), 0)\n"
+      "  except (OSError, ValueError): return os.path.exists(os.path.join(os.path.dirname(os.path.abspath(out)), 'job3', 'run.json'))\n"
+      "  return False\n"
+      "t0 = time.time()\n"
+      "while req['config']['train']['epochs'] > 1 and not job3_gone() and time.time() - t0 < 20: time.sleep(0.05)\n"
+      "req['status'] = 'completed'; req['results'] = {'final_test_accuracy': 0.5}\n"
+      "json.dump(req, open(os.path.join(out, 'run.json'), 'w'))\n");
   auto ex = make_executor({2, fake});
   EXPECT_FALSE(ex->distributed());
   EXPECT_EQ(ex->ranks(), 1);
@@ -249,6 +293,73 @@ TEST(LocalExecutor, RunsOneDynamicBatchNotChunks) {
   // Chunks of 2 would wait for child 0 before starting 2 and 3: they would end after it.
   EXPECT_EQ(order, (std::vector<size_t>{1, 2, 3, 0}));
   for (const auto& j : jobs) EXPECT_TRUE(read_finished(j.dir, j.request)) << j.dir;
+}
+
+// The warm executor keeps `jobs` worker processes and hands them one folder after another over fd 3 (one JSON line
+// each way). A stand-in worker (python) plays `nemokd worker`: it records its pid in each folder and writes a
+// completed run.json, except for the child with 3 epochs, where it kills itself mid-run. That child alone fails, with
+// the signal; a fresh worker takes the rest; a second batch on the same executor finds the same (warm) worker.
+TEST(WarmExecutor, AWorkerThatDiesFailsItsChildAloneAndIsReplaced) {
+  nemokd::testing::TempDir tmp;
+  const auto fake = python_stand_in(
+      tmp,
+      "import json, os, signal, sys\n"
+      "assert sys.argv[1] == 'worker'\n"
+      "io = os.fdopen(3, 'r+b', buffering=0)\n"
+      "buf = b''\n"
+      "while True:\n"
+      "  while b'\\n' not in buf:\n"
+      "    chunk = io.read(4096)\n"
+      "    if not chunk: sys.exit(0)\n"
+      "    buf += chunk\n"
+      "  line, buf = buf.split(b'\\n', 1)\n"
+      "  out = json.loads(line)['dir']\n"
+      "  req = json.load(open(os.path.join(out, 'request.json')))\n"
+      "  open(os.path.join(out, 'pid'), 'w').write(str(os.getpid()))\n"
+      "  if req['config']['train']['epochs'] == 3: os.kill(os.getpid(), signal.SIGKILL)\n"
+      "  req['status'] = 'completed'; req['results'] = {'final_test_accuracy': 0.5}\n"
+      "  json.dump(req, open(os.path.join(out, 'run.json'), 'w'))\n"
+      "  io.write(json.dumps({'exit_code': 0, 'seconds': 0.0}).encode() + b'\\n')\n");
+  auto ex = make_executor({1, fake, ExecutorKind::warm});
+  EXPECT_EQ(ex->describe(2), "1 at a time in warm workers (2 threads each)");
+  auto batch_of = [&](const std::string& prefix, std::vector<int> epochs) {
+    std::vector<ChildJob> jobs;
+    for (int e : epochs) {
+      auto c = small_train_config();
+      c.train.epochs = e;
+      jobs.push_back({tmp.file(fmt::format("{}{}", prefix, jobs.size())), request_of(c)});
+    }
+    return jobs;
+  };
+  auto pid_of = [](const ChildJob& j) {
+    std::ifstream f(fs::path(j.dir) / "pid");
+    int pid = 0;
+    f >> pid;
+    return pid;
+  };
+  const auto jobs = batch_of("a", {2, 3, 2, 2});
+  std::vector<ChildOutcome> outcomes(jobs.size());
+  std::vector<size_t> order;
+  ex->run(jobs, [&](size_t i, const ChildOutcome& o) {
+    outcomes[i] = o;
+    order.push_back(i);
+  });
+  EXPECT_EQ(order, (std::vector<size_t>{0, 1, 2, 3}));
+  EXPECT_EQ(outcomes[1].signal, 9) << outcomes[1].describe();
+  EXPECT_FALSE(read_finished(jobs[1].dir, jobs[1].request));
+  for (size_t i : {0, 2, 3}) {
+    EXPECT_EQ(outcomes[i].exit_code, 0) << i << ": " << outcomes[i].describe();
+    EXPECT_GE(outcomes[i].wall_seconds, 0.0);
+    EXPECT_TRUE(read_finished(jobs[i].dir, jobs[i].request)) << i;
+  }
+  EXPECT_EQ(pid_of(jobs[0]), pid_of(jobs[1]));  // one warm worker ran both
+  EXPECT_NE(pid_of(jobs[2]), pid_of(jobs[1]));  // a fresh one after the crash
+  EXPECT_EQ(pid_of(jobs[2]), pid_of(jobs[3]));
+  const auto more = batch_of("b", {2});
+  ex->run(more, [&](size_t, const ChildOutcome& o) { EXPECT_EQ(o.exit_code, 0) << o.describe(); });
+  EXPECT_EQ(pid_of(more[0]), pid_of(jobs[3]));  // still warm between batches
+  EXPECT_THROW(parse_executor_kind("threads", "--executor"), ConfigError);
+  EXPECT_EQ(parse_executor_kind("warm", "--executor"), ExecutorKind::warm);
 }
 
 // The campaigns committed under experiments/ were recorded by earlier versions: resuming them must reuse every

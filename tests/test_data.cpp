@@ -440,6 +440,29 @@ TEST(DataLoad, FromDirSplitsAndLimits) {
   EXPECT_EQ(ds.val.size(), 0);
 }
 
+// A long-lived process (a warm worker) keeps the files it has read: the same files again come from memory (the same
+// tensors), a file that changed (size, modification time) is read again.
+TEST(DataLoad, KeptFilesAreServedFromMemoryUntilTheyChange) {
+  TempDir dir;
+  write_tiny_mnist(dir.path(), 120, 40);
+  nd::LoadOptions options;
+  options.from_dir = dir.path();
+  options.val_size = 20;
+  nd::keep_loaded_files();
+  const auto first = nd::load_dataset("mnist", options);
+  const auto again = nd::load_dataset("mnist", options);
+  EXPECT_EQ(again.test.images.data_ptr(), first.test.images.data_ptr());
+  EXPECT_EQ(again.train.images.data_ptr(), first.train.images.data_ptr());
+  EXPECT_EQ(again.val.size(), 20);
+  options.train_limit = 30;  // the split and the limits still follow each call's options
+  EXPECT_EQ(nd::load_dataset("mnist", options).train.size(), 30);
+  options.train_limit = 0;
+  write_tiny_mnist(dir.path(), 130, 40);
+  const auto changed = nd::load_dataset("mnist", options);
+  EXPECT_EQ(changed.train.size(), 110);
+  EXPECT_EQ(changed.val.images[19][0][0][0].item<int>(), 129);
+}
+
 TEST(DataLoad, ValidationSizeMustLeaveTrainingImages) {
   TempDir dir;
   write_tiny_mnist(dir.path(), 120, 40);

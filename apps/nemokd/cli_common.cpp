@@ -101,6 +101,10 @@ void RunFlags::add(CLI::App* cmd, train::TrainRunConfig& c, const std::string& w
 }
 
 void MpiFlags::add(CLI::App* cmd) {
+  cmd->add_option("--executor", executor_kind,
+                  "How child runs start: process (a `nemokd run` per child) or warm (--jobs long-lived workers that "
+                  "take one child after another; the same run folders and run.json)")
+      ->capture_default_str();
   cmd->add_flag("--mpi-root-works", options.root_works,
                 "Under mpirun/srun: rank 0 also trains when it has nothing else to do (default: it only coordinates)");
   cmd->add_option("--mpi-threads", options.threads,
@@ -112,6 +116,7 @@ void MpiFlags::add(CLI::App* cmd) {
 std::shared_ptr<campaign::Executor> MpiFlags::executor(CLI::App* cmd, int jobs) const {
   campaign::ExecutorOptions o;
   o.jobs = jobs;
+  o.kind = campaign::parse_executor_kind(executor_kind, "--executor");
   o.mpi = options;
   auto* jobs_opt = cmd->get_option_no_throw("--jobs");
   o.jobs_given = jobs_opt && jobs_opt->count() > 0;

@@ -47,11 +47,13 @@ struct RunFlags {
   void add(CLI::App* cmd, train::TrainRunConfig& config, const std::string& what, bool single_run = false);
 };
 
-// --mpi-root-works, --mpi-threads: how a batch of trainings is spread over MPI ranks when the command was started by
-// mpirun/srun (docs/DISTRIBUTED.md). executor() makes the command's executor (campaign/executor.h) from them and the
-// command's --jobs, warning about the flags that do not apply.
+// --executor process|warm: how local child runs start (campaign/executor.h); --mpi-root-works, --mpi-threads: how a
+// batch of trainings is spread over MPI ranks when the command was started by mpirun/srun (docs/DISTRIBUTED.md).
+// executor() makes the command's executor from them and the command's --jobs, warning about the flags that do not
+// apply.
 struct MpiFlags {
   dist::Options options;
+  std::string executor_kind = "process";
   void add(CLI::App* cmd);
   std::shared_ptr<campaign::Executor> executor(CLI::App* cmd, int jobs) const;
 };

@@ -1,4 +1,5 @@
-// nemokd run RUN.json: re-runs a recorded run from its resolved config.
+// nemokd run RUN.json: re-runs a recorded run from its resolved config; the hidden `nemokd worker` runs them for a
+// warm executor.
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -6,7 +7,9 @@
 #include "cli_common.h"
 #include "core/error.h"
 #include "core/json_config.h"
+#include "campaign/executor.h"
 #include "campaign/run_kinds.h"
+#include "core/process.h"
 
 namespace nemokd::cli {
 
@@ -39,6 +42,11 @@ void register_run(CLI::App& app) {
     auto result = kind.run(record.config, f->threads, train::RunContext{out, f->resume, !f->output.quiet, nullptr, f->force});
     exit_code() = report_training(result, out, f->output);
   });
+
+  // Hidden: a warm executor's worker (campaign/executor.h), started by nemokd itself with its socket on fd 3.
+  auto* worker = app.add_subcommand("worker", "Serve a warm executor's child runs (started by nemokd itself)");
+  worker->group("");
+  worker->callback([] { exit_code() = campaign::serve_worker(kPassedFd); });
 }
 
 }  // namespace nemokd::cli

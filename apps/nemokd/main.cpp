@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   // else happens (MPI start-up included); quick ones (data, fpga, models, report, export, --help) are not worth it.
   // One thread (--threads 1) has no idle team to spin, so no restart either.
   static const std::set<std::string> kParallel = {"train", "run", "quant", "kd", "evolve", "demo", "latency", "engine",
-                                                  "doctor"};
+                                                  "doctor", "worker"};
   bool one_thread = false;
   for (int i = 1; i < argc; ++i)
     one_thread |= (std::string(argv[i]) == "--threads" && i + 1 < argc && std::string(argv[i + 1]) == "1") ||

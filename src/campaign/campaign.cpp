@@ -87,6 +87,9 @@ int Batch::failed() const {
 }
 
 void Batch::run(Executor& executor, const std::function<void(size_t)>& after_each) {
+  // Longest first (LPT): the executor starts jobs in the order given.
+  std::stable_sort(pending_.begin(), pending_.end(),
+                   [&](size_t a, size_t b) { return children_[a].cost_hint > children_[b].cost_hint; });
   std::vector<ChildJob> jobs;
   for (size_t i : pending_) jobs.push_back({children_[i].dir, children_[i].request});
   size_t done = 0;

@@ -50,6 +50,9 @@ struct ChildRun {
   std::string name;   // in progress lines: "w2a2", "a0.5-t4", an architecture
   std::string dir;    // its run folder
   RunRecord request;  // command + config ("requested")
+  // Relative cost of running it (any unit; 0 = unknown). A batch hands the costliest children out first (longest
+  // processing time first), so the longest run does not start last and leave the other slots idle at the end.
+  double cost_hint = 0;
 };
 
 struct ChildResult {
@@ -73,7 +76,8 @@ class Batch {
   const ChildRun& child(size_t i) const { return children_.at(i); }
   const ChildResult& result(size_t i) const { return results_.at(i); }
 
-  // Runs the pending children on `executor` as one batch. As each ends its result is read back (status failed with
+  // Runs the pending children on `executor` as one batch, in descending cost_hint (stable: equal hints keep the
+  // order they were added in; results stay by index). As each ends its result is read back (status failed with
   // the process's exit when it left no finished record), a progress line with the ETA is logged, and
   // after_each(index) is called (e.g. to rewrite the results table).
   void run(Executor& executor, const std::function<void(size_t index)>& after_each = {});

@@ -1,6 +1,7 @@
 #include "campaign/executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -31,6 +32,12 @@ std::string tail_of_file(const std::string& path, size_t max_chars) {
   return last.size() > max_chars ? last.substr(last.size() - max_chars) : last;
 }
 
+void write_request(const ChildJob& job) {
+  const fs::path dir(job.dir);
+  fs::create_directories(dir);
+  write_json_file((dir / "request.json").string(), job.request.to_json());
+}
+
 namespace {
 constexpr const char* kChildRunTask = "child_run";
 
@@ -44,12 +51,6 @@ ChildOutcome outcome_of(const ChildExit& ex, const fs::path& dir) {
   o.signal = ex.signal;
   o.log_tail = tail_of_file((dir / "log.txt").string(), 300);
   return o;
-}
-
-void write_request(const ChildJob& job) {
-  const fs::path dir(job.dir);
-  fs::create_directories(dir);
-  write_json_file((dir / "request.json").string(), job.request.to_json());
 }
 
 // Child processes on this machine, `jobs` at a time, one dynamic batch.
@@ -70,6 +71,7 @@ class LocalExecutor : public Executor {
     const std::string exe = executable_.empty() ? self_executable() : executable_;
     const std::string exec_path = executable_.empty() ? std::string(kSameProgram) : executable_;
     std::map<int, size_t> running;  // pid -> index
+    std::map<int, std::chrono::steady_clock::time_point> started;  // pid -> spawn time
     size_t next = 0;
     while (next < jobs.size() || !running.empty()) {
       while (next < jobs.size() && int(running.size()) < jobs_) {
@@ -79,13 +81,17 @@ class LocalExecutor : public Executor {
         auto child = spawn_process(child_argv(exe, dir), (dir / "stdout.json").string(), (dir / "log.txt").string(),
                                    exec_path);
         running[child.pid] = i;
+        started[child.pid] = std::chrono::steady_clock::now();
       }
       auto ex = wait_any_child();
       auto it = running.find(ex.pid);
       if (it == running.end()) continue;
       const size_t i = it->second;
       running.erase(it);
-      on_done(i, outcome_of(ex, fs::path(jobs[i].dir)));
+      auto outcome = outcome_of(ex, fs::path(jobs[i].dir));
+      outcome.wall_seconds = seconds_since(started[ex.pid]);
+      started.erase(ex.pid);
+      on_done(i, outcome);
     }
   }
 
@@ -126,6 +132,7 @@ class MpiExecutor : public Executor {
       o.log_tail = r.value.at("log_tail");
       o.rank = r.rank;
       o.host = r.host;
+      o.wall_seconds = r.seconds;
       spdlog::debug("{}: {} on rank {} ({}) in {:.1f} s", jobs[i].dir, o.signal || o.exit_code ? "failed" : "done",
                     r.rank, r.host, r.seconds);
       on_done(i, o);
@@ -143,13 +150,24 @@ class MpiExecutor : public Executor {
 
 }  // namespace
 
+const char* to_string(ExecutorKind kind) { return kind == ExecutorKind::warm ? "warm" : "process"; }
+
+ExecutorKind parse_executor_kind(const std::string& text, const std::string& where) {
+  for (auto k : {ExecutorKind::process, ExecutorKind::warm})
+    if (text == to_string(k)) return k;
+  throw ConfigError(fmt::format("{}: '{}' is not an executor (process or warm)", where, text));
+}
+
 std::shared_ptr<Executor> make_executor(const ExecutorOptions& o) {
   auto* cluster = dist::Cluster::current();
   if (!cluster) {
     if (o.mpi_given)
       spdlog::warn("--mpi-* flags: ignored, this is a single process (start it with mpirun or srun to distribute)");
+    if (o.kind == ExecutorKind::warm) return make_warm_executor(o.jobs, o.executable);
     return std::make_shared<LocalExecutor>(o.jobs, o.executable);
   }
+  if (o.kind == ExecutorKind::warm)
+    spdlog::warn("--executor warm: ignored under MPI (each rank starts its own child process per run)");
   cluster->set_options(o.mpi);
   if (o.jobs_given)
     spdlog::warn("--jobs: ignored under MPI (each rank trains one run at a time; --mpi-threads sizes them)");

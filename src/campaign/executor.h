@@ -14,10 +14,10 @@
 //  - MPI (the process is rank 0 of `mpirun -np N nemokd ...`, dist/cluster.h): rank 0 writes each request.json and hands
 //    the folder to whichever rank is free; that rank starts the child with its own threads (and its own GPU). Run
 //    folders must be on a filesystem all ranks share.
-// A later executor (e.g. warm workers: long-lived processes that keep the dataset and the teacher-output cache
-// loaded and take one request folder after another, see issue 17) implements the same run(): it receives the same
-// folders and must leave the same run.json in them, so no campaign changes. campaign/run_kinds.h is what such a
-// worker calls to run a request in-process.
+//  - warm (--executor warm, campaign/warm_executor.cpp): `jobs` long-lived hidden `nemokd worker` processes take one
+//    child folder after another over a socket and run it in-process (campaign/run_kinds.h), leaving the same files
+//    and the same run.json as `nemokd run` would, so no campaign changes; what it saves is a process start per child.
+//    A worker that dies fails its child (as a crashed `nemokd run` would) and a fresh one takes the rest.
 #pragma once
 #include <functional>
 #include <memory>
@@ -42,6 +42,7 @@ struct ChildOutcome {
   std::string log_tail;  // last line of log.txt
   int rank = 0;          // the MPI rank that ran it (0 without MPI)
   std::string host;      // and its machine (empty without MPI)
+  double wall_seconds = 0;  // spawn -> reap of the child (or request -> answer of a warm worker; MPI: the task's)
   std::string describe() const;  // "exit code 1: <last log line>" / "killed by signal 9"
 };
 
@@ -71,10 +72,17 @@ class Executor {
   virtual void run_tasks(const std::vector<dist::Task>& tasks, const OnTaskDone& on_done) = 0;
 };
 
+// How local child runs are started: a process per child, or warm workers (see above). MPI ranks ignore it.
+enum class ExecutorKind { process, warm };
+const char* to_string(ExecutorKind kind);
+ExecutorKind parse_executor_kind(const std::string& text, const std::string& where);  // ConfigError naming `where`
+
 struct ExecutorOptions {
-  ExecutorOptions(int jobs = 1, std::string executable = "") : jobs(jobs), executable(std::move(executable)) {}
+  ExecutorOptions(int jobs = 1, std::string executable = "", ExecutorKind kind = ExecutorKind::process)
+      : jobs(jobs), executable(std::move(executable)), kind(kind) {}
   int jobs;                // local: child runs at a time
   std::string executable;  // nemokd binary for the children (empty: this very program)
+  ExecutorKind kind;
   // Under MPI: whether rank 0 trains too and the threads per rank (--mpi-root-works, --mpi-threads).
   dist::Options mpi;
   // What the user typed, for the warnings about flags that do not apply (--jobs under MPI, --mpi-* alone).
@@ -86,8 +94,16 @@ struct ExecutorOptions {
 // whether a cluster exists; it also hands the MPI options to the cluster.
 std::shared_ptr<Executor> make_executor(const ExecutorOptions& options);
 
+// The warm executor itself (make_executor chooses it for ExecutorKind::warm without MPI).
+std::shared_ptr<Executor> make_warm_executor(int jobs, std::string executable);
+// The hidden `nemokd worker`: serves the warm executor's requests arriving on socket `fd` until it closes; returns 0.
+int serve_worker(int fd);
+
 // Registers the "child_run" task with dist, so any rank can run a child (call once per process, before serving).
 void register_tasks();
+
+// Creates the job's folder and writes its request.json (what every executor does before a child runs).
+void write_request(const ChildJob& job);
 
 // Last line of a text file, at most max_chars (for failure messages).
 std::string tail_of_file(const std::string& path, size_t max_chars);

@@ -17,15 +17,19 @@
 namespace nemokd {
 
 ChildProcess spawn_process(const std::vector<std::string>& argv, const std::string& stdout_path,
-                           const std::string& stderr_path, const std::string& executable) {
+                           const std::string& stderr_path, const std::string& executable, int pass_fd) {
   if (argv.empty()) throw Error("spawn: empty command");
   const char* exec_path = executable.empty() ? argv[0].c_str() : executable.c_str();
   // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  const int out_fd = ::open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  const int err_fd = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // An empty path keeps this process's stream.
+  auto open_out = [](const std::string& path, int own) {
+    return path.empty() ? ::fcntl(own, F_DUPFD_CLOEXEC, 0) : ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  };
+  const int out_fd = open_out(stdout_path, STDOUT_FILENO);
+  const int err_fd = open_out(stderr_path, STDERR_FILENO);
   if (out_fd < 0 || err_fd < 0) {
     if (out_fd >= 0) ::close(out_fd);
     if (err_fd >= 0) ::close(err_fd);
@@ -39,6 +43,8 @@ ChildProcess spawn_process(const std::vector<std::string>& argv, const std::stri
     if (::getppid() != parent) ::_exit(125);  // the parent died before prctl took effect
     ::dup2(out_fd, STDOUT_FILENO);
     ::dup2(err_fd, STDERR_FILENO);
+    if (pass_fd >= 0 && pass_fd != kPassedFd) ::dup2(pass_fd, kPassedFd);  // dup2 clears O_CLOEXEC on the copy
+    if (pass_fd == kPassedFd) ::fcntl(kPassedFd, F_SETFD, 0);
     ::execv(exec_path, args.data());
     // Only async-signal-safe calls here: say why in the child's log, then exit like a shell would.
     const char* msg = "spawn: cannot execute the program (execv failed)\n";

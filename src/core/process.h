@@ -10,11 +10,14 @@ struct ChildProcess {
   int pid = -1;
 };
 
-// Starts `executable` (default argv[0]) with argv, stdout/stderr redirected to the given files
-// (created/truncated). The child is killed if this process dies (PR_SET_PDEATHSIG), so a killed sweep never
-// leaves orphans writing into run folders that a restarted sweep would use too.
+// Starts `executable` (default argv[0]) with argv, stdout/stderr redirected to the given files (created/truncated;
+// an empty path keeps this process's stream). The child is killed if this process dies (PR_SET_PDEATHSIG), so a
+// killed sweep never leaves orphans writing into run folders that a restarted sweep would use too.
+// `pass_fd` >= 0: that descriptor of this process becomes the child's fd 3 (kPassedFd; e.g. one end of a socketpair
+// to a long-lived worker), every other one opened with O_CLOEXEC stays out of the child.
 ChildProcess spawn_process(const std::vector<std::string>& argv, const std::string& stdout_path,
-                           const std::string& stderr_path, const std::string& executable = "");
+                           const std::string& stderr_path, const std::string& executable = "", int pass_fd = -1);
+constexpr int kPassedFd = 3;
 
 // Pass as `executable` to run this very program in the child: the forked child's /proc/self/exe is the
 // parent's binary even after a rebuild replaced the file on disk (children then still run the same code).

@@ -1,5 +1,9 @@
 #include "data/dataset.h"
 
+#include <filesystem>
+#include <map>
+#include <mutex>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -68,9 +72,36 @@ std::vector<DatasetSpec> make_specs() {
   return specs;
 }
 
+bool g_keep_files = false;
+std::mutex g_kept_mutex;
+std::map<std::string, ImageSet> g_kept;  // read_split's results by memo key (keep_loaded_files)
+
+// The files' identity for the memo: paths, sizes and modification times.
+std::string files_key(const DatasetSpec& spec, const std::vector<std::string>& files) {
+  std::string key = spec.name;
+  for (const auto& f : files) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(f, ec);
+    const auto time = std::filesystem::last_write_time(f, ec).time_since_epoch().count();
+    key += fmt::format("|{}|{}|{}", f, ec ? 0 : size, ec ? 0 : time);
+  }
+  return key;
+}
+
 ImageSet read_split(const DatasetSpec& spec, const std::vector<std::string>& files) {
-  if (spec.format == FileFormat::idx) return read_idx_pair(files.at(0), files.at(1), spec);
-  return read_cifar_bin(files, spec.format, spec.classes);
+  std::string key;
+  if (g_keep_files) {
+    key = files_key(spec, files);
+    std::lock_guard<std::mutex> lock(g_kept_mutex);
+    if (auto it = g_kept.find(key); it != g_kept.end()) return it->second;
+  }
+  ImageSet set = spec.format == FileFormat::idx ? read_idx_pair(files.at(0), files.at(1), spec)
+                                                : read_cifar_bin(files, spec.format, spec.classes);
+  if (g_keep_files) {
+    std::lock_guard<std::mutex> lock(g_kept_mutex);
+    g_kept[key] = set;
+  }
+  return set;
 }
 
 void check_limit(const char* key, int64_t value) {
@@ -127,6 +158,8 @@ nlohmann::json Dataset::describe() const {
       {"limits", {{"train", options.train_limit}, {"val", options.val_limit}, {"test", options.test_limit}}},
   };
 }
+
+void keep_loaded_files() { g_keep_files = true; }
 
 Dataset load_dataset(const std::string& name, const LoadOptions& options) {
   Dataset ds;

@@ -65,4 +65,9 @@ struct Dataset {
 // (validation = the last val_size images of the training file) and applies the limits.
 Dataset load_dataset(const std::string& name, const LoadOptions& options);
 
+// From now on this process keeps every split it reads in memory and serves the same files again from there (key:
+// the paths with each file's size and modification time; the tensors are shared, never written). For long-lived
+// processes that load the same dataset run after run (the warm executor's workers); off by default.
+void keep_loaded_files();
+
 }  // namespace nemokd::data

@@ -250,7 +250,10 @@ class ChildEvaluator : public Evaluator {
         request.command = "kd train";
         request.config = kd::to_json(k);
       }
-      batch.add({c.summary, c.run_dir, request});
+      // Longest first in the batch: MACs x epochs ranks the trainings' cost (same data, same batch size).
+      const double cost = double(models::build_model(rq.model, input_, classes_)->macs()) *
+                          double(std::max(1, config_.base.base.train.epochs));
+      batch.add({c.summary, c.run_dir, request, cost});
     }
     batch.run(*executor_);
     std::vector<int> trained_on(out.size(), -1);  // MPI rank that trained each (-1: read back, not trained now)

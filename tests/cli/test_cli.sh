@@ -127,6 +127,59 @@ if [ -n "$first" ] && ! pgrep -f "$work/killed/w2a2" >/dev/null &&
   ok "sweep killed mid-way resumes without retraining finished cells (no orphan children)"
 else bad "killed sweep resume" "$(cat "$work/killed.json" 2>/dev/null)"; fi
 
+# --executor warm: one long-lived worker runs the three cells one after another and leaves the same run.json (all but
+# timings) and the same model.pt as a process per cell.
+for ex in process warm; do
+  "$NEMOKD" quant sweep --from "$work/good" --val-size 20 --topology 16 --pairs 1x1,2x2,3x3 --epochs 2 --jobs 1 \
+    --threads 1 --executor $ex --out "$work/exec-$ex" --quiet --json > "$work/exec-$ex.json" 2>"$work/exec-$ex.err"
+done
+if python3 - "$work/exec-process" "$work/exec-warm" <<'PY'
+import hashlib, json, os, sys
+def clean(x):
+    if isinstance(x, dict):
+        return {k: clean(v) for k, v in x.items() if "seconds" not in k and k not in ("images_per_second", "train_images_per_second")}
+    if isinstance(x, list):
+        return [clean(v) for v in x]
+    return x
+a, b = sys.argv[1], sys.argv[2]
+for cell in ("w1a1", "w2a2", "w3a3"):
+    ra = json.load(open(os.path.join(a, cell, "run.json"))); rb = json.load(open(os.path.join(b, cell, "run.json")))
+    assert ra["status"] == rb["status"] == "completed", (ra["status"], rb["status"])
+    for key in ("command", "config", "results"):
+        assert clean(ra[key]) == clean(rb[key]), (cell, key, clean(ra[key]), clean(rb[key]))
+    assert [x.replace(a, b) for x in ra["argv"][1:]] == rb["argv"][1:], (ra["argv"], rb["argv"])
+    ha = hashlib.sha1(open(os.path.join(a, cell, "model.pt"), "rb").read()).hexdigest()
+    hb = hashlib.sha1(open(os.path.join(b, cell, "model.pt"), "rb").read()).hexdigest()
+    assert ha == hb, (cell, "model.pt differs")
+    assert json.load(open(os.path.join(b, cell, "stdout.json")))["status"] == "completed"
+PY
+then ok "quant sweep --executor warm: run.json results and model.pt equal to a process per cell"
+else bad "--executor warm parity" "$(tail -c 1500 "$work/exec-warm.err" "$work/exec-warm.json")"; fi
+expect_error "--executor: an unknown kind is named" "executor: 'threads' is not an executor" \
+  "$NEMOKD" quant sweep --from "$work/good" --pairs 1x1 --epochs 1 --executor threads --out "$work/exec-bad"
+
+# A warm worker killed (SIGKILL) mid-run fails that cell alone, a fresh worker runs the rest, and --resume finishes
+# the failed cell from its checkpoint without touching the others.
+"$NEMOKD" quant sweep --from "$work/good" --val-size 20 --topology 32 --pairs 1x1,2x2,3x3 --epochs 40 --jobs 1 \
+  --threads 1 --executor warm --out "$work/wkill" --quiet --json > "$work/wkill.json" 2>/dev/null &
+sweep_pid=$!
+for _ in $(seq 1 600); do
+  [ -s "$work/wkill/w2a2/checkpoint.pt" ] && break
+  sleep 0.05
+done
+worker=$(pgrep -P $sweep_pid -f worker | head -1)
+[ -n "$worker" ] && kill -9 "$worker"
+wait $sweep_pid
+w1=$(sha1sum "$work/wkill/w1a1/run.json" 2>/dev/null)
+if [ -n "$worker" ] &&
+   python3 -c 'import json,sys; s=[r["status"] for r in json.load(open(sys.argv[1]))["rows"]]; assert s==["completed","failed","completed"], s' "$work/wkill.json" &&
+   "$NEMOKD" quant sweep --from "$work/good" --val-size 20 --topology 32 --pairs 1x1,2x2,3x3 --epochs 40 --jobs 1 \
+     --threads 1 --executor warm --out "$work/wkill" --resume --quiet --json > "$work/wkill2.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["failed"]==0 and d["reused"]==2 and d["ran"]==1 and all(r["status"]=="completed" for r in d["rows"]), d' "$work/wkill2.json" &&
+   [ "$w1" = "$(sha1sum "$work/wkill/w1a1/run.json")" ]; then
+  ok "--executor warm: a worker killed mid-run fails its cell alone; --resume completes it, the others untouched"
+else bad "--executor warm worker kill" "worker=$worker $(cat "$work/wkill.json" "$work/wkill2.json" 2>/dev/null | tail -c 1500)"; fi
+
 # FPGA cost model: --json estimate fields, the published TFC example folding, an illegal PE, a bad device table.
 if "$NEMOKD" fpga estimate --topology tfc --wbits 1 --abits 1 --input-bits 1 --pe 16,8,8,10 --simd 49,8,8,8 --json > "$work/est.json" 2>/dev/null &&
    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); e=d["estimate"]; assert e["max_cycles"]==64 and e["fps_estimated"]==1562500 and 0 < e["fps_expected"] < 1562500 and e["fps_expected_sd"] > 0 and "fps" not in e and len(e["layers"])==5 and all(k in e["total"] for k in ("lut","ff","bram18","uram","dsp")) and d["fit"]["device"]=="xc7z020" and d["fit"]["fits_planning"] is True and d["fit"]["fits_device"] is True, d' "$work/est.json"; then
