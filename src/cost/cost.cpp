@@ -1,0 +1,172 @@
+// The cost spec, CostValue and the run-folder reading every backend shares (cost.h). The backends: fpga_cost.cpp
+// (FINN's cost model) and probe_cost.cpp (the latency probes).
+#include "cost/cost.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/json_config.h"
+#include "core/run_record.h"
+#include "cost/backends.h"
+#include "data/dataset.h"
+#include "hw/latency/probe.h"
+#include "models/registry.h"
+
+namespace nemokd::cost {
+
+namespace fs = std::filesystem;
+
+const char* to_string(CostHow how) {
+  switch (how) {
+    case CostHow::estimated: return "estimated";
+    case CostHow::expected_on_board: return "expected on board";
+    case CostHow::measured: return "measured";
+    case CostHow::proxy: return "proxy";
+  }
+  return "?";
+}
+
+nlohmann::json CostValue::to_json() const {
+  nlohmann::json j = {{"ok", ok},       {"feasible", feasible}, {"priceable", priceable},
+                      {"objective", objective}, {"unit", unit}, {"how", to_string(how)},
+                      {"label", label}, {"detail", detail}};
+  if (!message.empty()) j["message"] = message;
+  if (!feasible && priceable) j["violation"] = violation;
+  return j;
+}
+
+std::string cost_forms() {
+  return "fpga:DEVICE[,fclk=MHz][,usable=finn|device] (e.g. fpga:xc7z020,fclk=100) | " + hw::latency::probe_forms();
+}
+
+namespace {
+
+[[noreturn]] void bad_cost(const std::string& text, const std::string& why) {
+  throw ConfigError(fmt::format("cost '{}': {}; accepted: {}", text, why, cost_forms()));
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return s;
+}
+
+// "100", "100.0", "250.5": a positive clock in MHz (at most 10 GHz).
+double parse_mhz(const std::string& text, const std::string& value) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != value.size() || !std::isfinite(v) || v <= 0 || v > 10000)
+    bad_cost(text, fmt::format("fclk '{}' is not a clock in MHz (0 < fclk <= 10000)", value));
+  return v;
+}
+
+CostSpec parse_fpga(const std::string& text, const std::string& rest) {
+  CostSpec s;
+  s.kind = "fpga";
+  size_t start = 0;
+  bool first = true, seen_fclk = false, seen_usable = false;
+  while (true) {
+    const auto comma = rest.find(',', start);
+    const std::string part = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (first) {
+      if (part.empty()) bad_cost(text, "no device (fpga:DEVICE, e.g. fpga:xc7z020)");
+      if (part.find('=') != std::string::npos) bad_cost(text, "the device comes first (fpga:DEVICE,KEY=VALUE)");
+      s.device = lower(part);
+      first = false;
+    } else {
+      const auto eq = part.find('=');
+      if (eq == std::string::npos) bad_cost(text, fmt::format("'{}' is not KEY=VALUE", part));
+      const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+      if (key == "fclk") {
+        if (seen_fclk) bad_cost(text, "fclk given twice");
+        seen_fclk = true;
+        s.fclk_mhz = parse_mhz(text, value);
+      } else if (key == "usable") {
+        if (seen_usable) bad_cost(text, "usable given twice");
+        seen_usable = true;
+        if (value != "finn" && value != "device")
+          bad_cost(text, fmt::format("usable '{}' (finn: FINN's planning shares, device: the whole part)", value));
+        s.usable = value;
+      } else {
+        bad_cost(text, fmt::format("unknown option '{}' (fclk, usable)", key));
+      }
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string CostSpec::text() const {
+  if (kind == "fpga") return fmt::format("fpga:{},fclk={},usable={}", device, fclk_mhz, usable);
+  return probe;
+}
+
+CostSpec parse_cost(const std::string& text) {
+  const auto colon = text.find(':');
+  const std::string kind = text.substr(0, colon);
+  if (kind == "fpga") return parse_fpga(text, colon == std::string::npos ? "" : text.substr(colon + 1));
+  if (kind == "engine") bad_cost(text, "the engine backend is not available yet");
+  if (kind == "torch" || kind == "command" || kind == "macs" || kind == "params") {
+    CostSpec s;
+    s.kind = kind;
+    try {
+      s.probe = hw::latency::parse_probe(text).text();
+    } catch (const ConfigError& e) {
+      throw ConfigError(fmt::format("cost '{}': {}", text, e.what()));
+    }
+    return s;
+  }
+  bad_cost(text, kind.empty() ? "empty" : fmt::format("unknown kind '{}'", kind));
+}
+
+double violation_of(const hw::fpga::FitReport& fit) {
+  double v = 0;
+  for (const auto& r : fit.resources) {
+    const double budget = r.budget > 0 ? r.budget : 1.0;
+    v += std::max(0.0, double(r.used) / budget - 1.0);
+  }
+  return v;
+}
+
+CostBackend::~CostBackend() = default;
+
+RunModel read_run_model(const std::string& run_dir) {
+  const std::string path = (fs::path(run_dir) / "run.json").string();
+  if (!fs::is_regular_file(path)) throw ConfigError(fmt::format("{}: no run.json (not a run folder)", run_dir));
+  const auto rec = RunRecord::from_json(read_json_file(path));
+  if (!rec.config.is_object() || !rec.config.contains("model") || !rec.config.contains("dataset") ||
+      !rec.config["dataset"].is_object())
+    throw ConfigError(fmt::format("{}: config has no model/dataset (not a training run)", path));
+  RunModel m;
+  m.model = models::model_config_from_json(rec.config["model"], "model");
+  const auto& spec = data::dataset_spec(rec.config["dataset"].value("name", std::string()));
+  m.input = models::InputShape{spec.channels, spec.height, spec.width};
+  m.classes = spec.classes;
+  return m;
+}
+
+CostValue CostBackend::price_run(const std::string& run_dir) {
+  const auto m = read_run_model(run_dir);
+  return price(m.model, m.input, m.classes);
+}
+
+std::unique_ptr<CostBackend> make_cost(const CostSpec& spec, const CostContext& context) {
+  if (spec.kind == "fpga") return make_fpga_cost(spec, context);
+  if (spec.kind == "torch" || spec.kind == "command" || spec.kind == "macs" || spec.kind == "params")
+    return make_probe_cost(spec, context);
+  throw ConfigError(fmt::format("cost: unknown kind '{}'; accepted: {}", spec.kind, cost_forms()));
+}
+
+}  // namespace nemokd::cost
