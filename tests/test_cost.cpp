@@ -13,11 +13,13 @@
 #include "core/json_config.h"
 #include "core/pareto.h"
 #include "core/run_record.h"
+#include "data/sources.h"
 #include "cost/cost.h"
 #include "hw/fpga/model_design.h"
 #include "hw/fpga/search.h"
 #include "models/registry.h"
 #include "test_support.h"
+#include "train/train_run.h"
 
 namespace nemokd {
 namespace {
@@ -59,7 +61,10 @@ TEST(CostSpec, CanonicalTextRoundTrips) {
            {"torch:cpu:batch=8,threads=1", "torch:cpu:batch=8,threads=1"},
            {"macs", "macs"},
            {"params", "params"},
-           {"command:echo {model}", "command:echo {model}"}}) {
+           {"command:echo {model}", "command:echo {model}"},
+           {"engine", "engine:threads=1,batch=256"},
+           {"engine:batch=64,threads=2", "engine:threads=2,batch=64"},
+           {"engine:seconds=0.3", "engine:threads=1,batch=256,seconds=0.3"}}) {
     const auto s = cost::parse_cost(given);
     EXPECT_EQ(s.text(), canonical) << given;
     EXPECT_EQ(cost::parse_cost(s.text()).text(), canonical) << given;
@@ -84,7 +89,12 @@ TEST(CostSpec, BadSpecsAreOneClearError) {
       {"fpga:xc7z020,usable=half", "usable 'half'"},
       {"fpga:xc7z020,pe=4", "unknown option 'pe'"},
       {"fpga:xc7z020,100", "'100' is not KEY=VALUE"},
-      {"engine", "not available yet"},
+      {"engine:", "empty option list"},
+      {"engine:threads=0", "threads '0'"},
+      {"engine:batch=x", "batch 'x'"},
+      {"engine:seconds=0", "seconds '0'"},
+      {"engine:pe=2", "unknown option 'pe'"},
+      {"engine:threads=1,threads=2", "threads given twice"},
       {"gpu:0", "unknown kind 'gpu'"},
       {"macs:1", "takes no options"},
       {"torch:tpu", "device 'tpu'"},
@@ -222,6 +232,40 @@ TEST(CostProbe, ProxiesAndMeasurementsKeepTheProbesNumbers) {
   // Not a run folder at all: one clear error.
   testing::TempDir empty;
   EXPECT_NE(config_error([&] { macs->price_run(empty.path()); }).find("no run.json"), std::string::npos);
+}
+
+TEST(CostEngine, MeasuresTheIntegerEngineOfATrainedRun) {
+  auto engine = cost::make_cost(cost::parse_cost("engine:batch=64,seconds=0.15"));
+  EXPECT_TRUE(engine->measures_time());
+  EXPECT_FALSE(engine->architecture_only());
+  EXPECT_FALSE(engine->prices_float());
+  // A bare config cannot be measured; a folder without weights is not priced, and says why.
+  EXPECT_FALSE(engine->price(tfc_config(), kMnist, 10).ok);
+  testing::TempDir dir;
+  std::filesystem::copy_file(kTfcW1A1 + "/run.json", dir.file("run.json"));
+  EXPECT_NE(engine->price_run(dir.path()).message.find("no model.pt"), std::string::npos);
+  // A float model has no integer engine model: not priceable, the reason named.
+  testing::TempDir fdir;
+  auto cfg = train::train_run_config_from_json(RunRecord::from_json(read_json_file(kTfcW1A1 + "/run.json")).config);
+  cfg.model = models::preset_model("tfc");
+  train::save_trained_run(fdir.path(), cfg, *models::build_model(cfg.model, kMnist, 10), kMnist, 10);
+  const auto f = engine->price_run(fdir.path());
+  EXPECT_FALSE(f.feasible);
+  EXPECT_FALSE(f.priceable);
+  EXPECT_NE(f.message.find("not priceable on the integer engine"), std::string::npos) << f.message;
+  if (!data::locate(data::dataset_spec("mnist"), "").has_value())
+    GTEST_SKIP() << "MNIST is not installed: the engine is measured on real test images";
+  const auto v = engine->price_run(kData + "/qat-tfc-w2a2");
+  ASSERT_TRUE(v.ok) << v.message;
+  EXPECT_TRUE(v.feasible);
+  EXPECT_EQ(v.how, cost::CostHow::measured);
+  EXPECT_EQ(v.unit, "ms/frame");
+  EXPECT_NE(v.label.find("integer engine"), std::string::npos);
+  EXPECT_NE(v.label.find(v.detail.at("measured_on").get<std::string>()), std::string::npos);  // names the CPU
+  EXPECT_GT(v.objective, 0);
+  EXPECT_DOUBLE_EQ(v.objective, 1000.0 / v.detail.at("frames_per_second").get<double>());
+  EXPECT_EQ(v.detail.at("batch"), 64);
+  EXPECT_GT(v.detail.at("single_frame_latency_us").get<double>(), 0);
 }
 
 TEST(Pareto, Hypervolume2dEqualsPagmo) {

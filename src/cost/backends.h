@@ -19,6 +19,7 @@ struct RunModel {
 RunModel read_run_model(const std::string& run_dir);
 
 std::unique_ptr<CostBackend> make_fpga_cost(const CostSpec& spec, const CostContext& context);
+std::unique_ptr<CostBackend> make_engine_cost(const CostSpec& spec, const CostContext& context);
 std::unique_ptr<CostBackend> make_probe_cost(const CostSpec& spec, const CostContext& context);
 
 }  // namespace nemokd::cost

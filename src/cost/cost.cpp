@@ -41,7 +41,9 @@ nlohmann::json CostValue::to_json() const {
 }
 
 std::string cost_forms() {
-  return "fpga:DEVICE[,fclk=MHz][,usable=finn|device] (e.g. fpga:xc7z020,fclk=100) | " + hw::latency::probe_forms();
+  return "fpga:DEVICE[,fclk=MHz][,usable=finn|device] (e.g. fpga:xc7z020,fclk=100) | "
+         "engine[:threads=N,batch=B,seconds=S] (the integer engine, measured on this CPU) | " +
+         hw::latency::probe_forms();
 }
 
 namespace {
@@ -106,10 +108,60 @@ CostSpec parse_fpga(const std::string& text, const std::string& rest) {
   return s;
 }
 
+// engine[:threads=N,batch=B,seconds=S]
+CostSpec parse_engine(const std::string& text, const std::string& rest, bool has_options) {
+  CostSpec s;
+  s.kind = "engine";
+  if (has_options && rest.empty()) bad_cost(text, "empty option list after ':'");
+  std::vector<std::string> seen;
+  size_t start = 0;
+  while (has_options) {
+    const auto comma = rest.find(',', start);
+    const std::string part = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const auto eq = part.find('=');
+    if (eq == std::string::npos) bad_cost(text, fmt::format("'{}' is not KEY=VALUE", part));
+    const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) bad_cost(text, fmt::format("{} given twice", key));
+    seen.push_back(key);
+    if (key == "threads" || key == "batch") {
+      size_t used = 0;
+      long v = 0;
+      try {
+        v = std::stol(value, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      const long max = key == "threads" ? 1024 : (1L << 22);
+      if (used == 0 || used != value.size() || v < 1 || v > max)
+        bad_cost(text, fmt::format("{} '{}' (an integer 1..{})", key, value, max));
+      (key == "threads" ? s.threads : s.batch) = int(v);
+    } else if (key == "seconds") {
+      size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(value, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != value.size() || !(v >= 0.05 && v <= 600))
+        bad_cost(text, fmt::format("seconds '{}' (0.05..600)", value));
+      s.seconds = v;
+    } else {
+      bad_cost(text, fmt::format("unknown option '{}' (threads, batch, seconds)", key));
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return s;
+}
+
 }  // namespace
 
 std::string CostSpec::text() const {
   if (kind == "fpga") return fmt::format("fpga:{},fclk={},usable={}", device, fclk_mhz, usable);
+  if (kind == "engine")
+    return fmt::format("engine:threads={},batch={}{}", threads, batch,
+                       seconds == CostSpec{}.seconds ? "" : fmt::format(",seconds={}", seconds));
   return probe;
 }
 
@@ -117,7 +169,8 @@ CostSpec parse_cost(const std::string& text) {
   const auto colon = text.find(':');
   const std::string kind = text.substr(0, colon);
   if (kind == "fpga") return parse_fpga(text, colon == std::string::npos ? "" : text.substr(colon + 1));
-  if (kind == "engine") bad_cost(text, "the engine backend is not available yet");
+  if (kind == "engine")
+    return parse_engine(text, colon == std::string::npos ? "" : text.substr(colon + 1), colon != std::string::npos);
   if (kind == "torch" || kind == "command" || kind == "macs" || kind == "params") {
     CostSpec s;
     s.kind = kind;
@@ -164,6 +217,7 @@ CostValue CostBackend::price_run(const std::string& run_dir) {
 
 std::unique_ptr<CostBackend> make_cost(const CostSpec& spec, const CostContext& context) {
   if (spec.kind == "fpga") return make_fpga_cost(spec, context);
+  if (spec.kind == "engine") return make_engine_cost(spec, context);
   if (spec.kind == "torch" || spec.kind == "command" || spec.kind == "macs" || spec.kind == "params")
     return make_probe_cost(spec, context);
   throw ConfigError(fmt::format("cost: unknown kind '{}'; accepted: {}", spec.kind, cost_forms()));

@@ -9,6 +9,9 @@
 //                                                   frame). Nothing fits, not even PE = SIMD = 1: infeasible, with a
 //                                                   graded violation (below). A float or unmappable layer: infeasible,
 //                                                   the lowering's message.
+//   engine[:threads=N,batch=B,seconds=S]           the bit-exact integer engine built from a trained run, MEASURED on
+//                                                   this CPU: frames/s on B real test images (defaults 1 thread, batch
+//                                                   256, 0.6 s); objective ms per frame. Needs the run's model.pt.
 //   torch:..., command:..., macs, params            the latency probes of hw/latency (docs/LATENCY.md), numbers
 //                                                   unchanged: ms per forward pass, or MACs / parameters (proxies).
 //
@@ -51,16 +54,20 @@ struct CostValue {
   nlohmann::json to_json() const;
 };
 
-// A parsed target. kind: fpga | torch | command | macs | params.
+// A parsed target. kind: fpga | engine | torch | command | macs | params.
 struct CostSpec {
   std::string kind;
   // fpga
   std::string device;
   double fclk_mhz = 100;
   std::string usable = "finn";  // finn (FINN's planning shares) | device (the whole part)
+  // engine
+  int threads = 1, batch = 256;
+  double seconds = 0.6;  // measurement effort: in the text only when not the default
   // torch | command | macs | params: the probe's canonical text (hw::latency::ProbeSpec::text())
   std::string probe;
-  // Canonical text: "fpga:xc7z020,fclk=100,usable=finn", "torch:cpu:batch=8", "macs", "command:<cmd>". Stored in
+  // Canonical text: "fpga:xc7z020,fclk=100,usable=finn", "engine:threads=1,batch=256", "torch:cpu:batch=8", "macs",
+  // "command:<cmd>". Stored in
   // records and compared (a recorded cost is reused only for the same text).
   std::string text() const;
 };
