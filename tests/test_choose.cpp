@@ -9,6 +9,7 @@
 #include "choose/choose.h"
 #include "core/error.h"
 #include "core/json_config.h"
+#include "test_errors.h"
 #include "test_support.h"
 
 namespace nemokd {
@@ -41,21 +42,14 @@ std::string best_by_test(const choose::Result& r) {
 
 std::string chosen(const choose::Result& r) { return r.chosen >= 0 ? r.rows.at(r.chosen).model.label : "(none)"; }
 
-template <class F> std::string config_error(F f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+template <class F> std::string config_error(F&& f) { return testing::error_of<ConfigError>(f); }
 
 TEST(Choose, CollectsEveryKindOfRunFolder) {
   const auto models = choose::collect_models(kAll);
   std::map<std::string, int> kinds;
   for (const auto& m : models) ++kinds[m.source_kind];
   EXPECT_EQ(kinds["sweep"], 4);
-  EXPECT_EQ(kinds["run"], 2);  // one level down in runs/
+  EXPECT_EQ(kinds["run"], 3);  // one level down in runs/
   EXPECT_EQ(kinds["kd grid"], 2);
   EXPECT_EQ(kinds["evolution"], 4);
   for (const auto& m : models) {
@@ -101,12 +95,31 @@ TEST(Choose, TheFpsBasisMatters) {
 TEST(Choose, AnImpossibleConstraintNamesTheClosestModel) {
   const auto r = run("fpga:xc7z020", min_fps(2e6));
   EXPECT_EQ(r.chosen, -1);
-  EXPECT_EQ(r.priced, 6);  // the six quantized MLPs
-  EXPECT_NE(r.why.find("no model meets --min-fps 2000000 (expected on board) on xc7z020 among 6 priced"),
+  EXPECT_EQ(r.priced, 7);  // the seven quantized MLPs
+  EXPECT_NE(r.why.find("no model meets --min-fps 2000000 (expected on board) on xc7z020 among 7 priced"),
             std::string::npos)
       << r.why;
   EXPECT_NE(r.why.find("closest (least relative violation): tfc-w2a2"), std::string::npos) << r.why;
   EXPECT_NE(r.why.find("% short of 2000000"), std::string::npos) << r.why;
+}
+
+TEST(Choose, ADesignThatFitsNowhereIsNeverChosen) {
+  // LFC W2A2 has the best val of the quantized models, but no folding of it fits the XC7Z020 (BRAM18).
+  const auto r = run("fpga:xc7z020", {}, {kChoose + "/runs"});
+  EXPECT_EQ(chosen(r), "lfc-w1a1") << r.why;
+  EXPECT_NE(r.why.find("of 2 that fit xc7z020"), std::string::npos) << r.why;
+  const auto& last = r.rows.back();
+  EXPECT_EQ(last.model.label, "lfc-w2a2");
+  EXPECT_TRUE(last.priced);
+  EXPECT_FALSE(last.cost.feasible);
+  EXPECT_FALSE(last.meets);
+  EXPECT_EQ(last.rank, 0);
+  EXPECT_GT(last.miss, 0);
+  EXPECT_NE(last.misses.at(0).find("does not fit xc7z020 at any folding"), std::string::npos);
+  EXPECT_FALSE(std::isfinite(last.fps));  // no deployable design, so no FPS
+  // Asked for more than anything gives, the closest named is one that fits, not the design that fits nowhere.
+  const auto none = run("fpga:xc7z020", min_fps(2e6), {kChoose + "/runs"});
+  EXPECT_NE(none.why.find("closest (least relative violation): tfc-w2a2"), std::string::npos) << none.why;
 }
 
 TEST(Choose, FloatModelsAreListedAsNotPriceableOnAnFpga) {
@@ -122,7 +135,7 @@ TEST(Choose, FloatModelsAreListedAsNotPriceableOnAnFpga) {
     }
   EXPECT_EQ(listed, 6);  // their val is the best of all, yet none is chosen
   const auto j = r.to_json();
-  EXPECT_EQ(j.at("rows").size(), 12u);
+  EXPECT_EQ(j.at("rows").size(), 13u);
   EXPECT_EQ(j.at("chosen").at("label"), "lfc-w1a1");
   EXPECT_EQ(j.at("chosen").at("fps_basis"), "expected on board");
   EXPECT_NE(r.table().find("not priceable on xc7z020"), std::string::npos);
@@ -170,6 +183,27 @@ TEST(Choose, SelectingOnTestIsLabelledOptimistic) {
   EXPECT_EQ(chosen(r), "sfc W4A4");
   EXPECT_EQ(r.rows.at(0).note, "selected on test (optimistic)");
   EXPECT_NE(r.why.find("optimistic"), std::string::npos);
+}
+
+TEST(Choose, AModelWithoutValidationIsListedNotRanked) {
+  // A run trained without a validation split (val_size 0): no val accuracy to choose on.
+  testing::TempDir dir;
+  auto rec = read_json_file(kChoose + "/runs/tfc-w2a2/run.json");
+  rec["results"]["final_val_accuracy"] = nullptr;
+  fs::create_directories(dir.path() + "/noval");
+  write_json_file(dir.path() + "/noval/run.json", rec);
+  auto r = run("fpga:xc7z020", min_fps(100000), {dir.path() + "/noval"});
+  EXPECT_EQ(r.chosen, -1);
+  ASSERT_EQ(r.rows.size(), 1u);
+  EXPECT_TRUE(r.rows[0].meets);
+  EXPECT_EQ(r.rows[0].rank, 0);
+  EXPECT_NE(r.rows[0].note.find("no validation accuracy: listed, not ranked"), std::string::npos) << r.rows[0].note;
+  EXPECT_NE(r.why.find("no validation accuracy"), std::string::npos) << r.why;
+  auto c = min_fps(100000);
+  c.select_on = "test";
+  r = run("fpga:xc7z020", c, {dir.path() + "/noval"});
+  EXPECT_EQ(chosen(r), "noval");
+  EXPECT_EQ(r.rows[0].note, "selected on test (optimistic)");
 }
 
 TEST(Choose, BadRequestsAreOneClearError) {

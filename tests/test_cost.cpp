@@ -18,6 +18,7 @@
 #include "hw/fpga/model_design.h"
 #include "hw/fpga/search.h"
 #include "models/registry.h"
+#include "test_errors.h"
 #include "test_support.h"
 #include "train/train_run.h"
 
@@ -41,15 +42,7 @@ models::ModelConfig lfc_config(int wbits, int abits) {
 
 const models::InputShape kMnist{1, 28, 28};
 
-// The ConfigError message of `f`, or "" when it does not throw one.
-template <class F> std::string config_error(F f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+template <class F> std::string config_error(F&& f) { return testing::error_of<ConfigError>(f); }
 
 TEST(CostSpec, CanonicalTextRoundTrips) {
   for (const auto& [given, canonical] : std::vector<std::pair<std::string, std::string>>{
@@ -90,6 +83,8 @@ TEST(CostSpec, BadSpecsAreOneClearError) {
       {"fpga:xc7z020,pe=4", "unknown option 'pe'"},
       {"fpga:xc7z020,100", "'100' is not KEY=VALUE"},
       {"engine:", "empty option list"},
+      {"fpga:xc7z020,", "empty option list"},
+      {"engine:threads=1.5", "threads '1.5' (an integer"},
       {"engine:threads=0", "threads '0'"},
       {"engine:batch=x", "batch 'x'"},
       {"engine:seconds=0", "seconds '0'"},

@@ -61,38 +61,35 @@ void read_run(ModelRef& m) {
   if (std::isfinite(s.test_accuracy)) m.test_acc = s.test_accuracy;
 }
 
+// One model of a campaign's table (or a run): the table's status and accuracies, then its own run.json's where the
+// folder has one.
+ModelRef model_ref(const char* kind, const std::string& dir, std::string run_dir, std::string label, std::string role,
+                   const std::string& status, double val, double test) {
+  ModelRef m;
+  m.source_kind = kind;
+  m.source_dir = dir;
+  m.run_dir = std::move(run_dir);
+  m.label = std::move(label);
+  m.role = std::move(role);
+  m.status = status;
+  m.val_acc = val;
+  m.test_acc = test;
+  read_run(m);
+  return m;
+}
+
 void collect_sweep(const std::string& dir, std::vector<ModelRef>& out) {
   const auto sweep = report::load_sweep(dir);
-  for (const auto& c : sweep.cells) {
-    ModelRef m;
-    m.source_kind = "sweep";
-    m.source_dir = dir;
-    m.run_dir = row_folder(fs::path(dir) / fmt::format("w{}a{}", c.wbits, c.abits), c.run_dir);
-    m.label = fmt::format("{} W{}A{}", sweep.topology.empty() ? "sweep" : sweep.topology, c.wbits, c.abits);
-    m.role = "uniform";
-    m.status = c.status;
-    m.val_acc = c.final_val_accuracy;
-    m.test_acc = c.final_test_accuracy;
-    read_run(m);
-    out.push_back(std::move(m));
-  }
+  for (const auto& c : sweep.cells)
+    out.push_back(model_ref("sweep", dir, row_folder(fs::path(dir) / fmt::format("w{}a{}", c.wbits, c.abits), c.run_dir),
+                            fmt::format("{} W{}A{}", sweep.topology.empty() ? "sweep" : sweep.topology, c.wbits, c.abits),
+                            "uniform", c.status, c.final_val_accuracy, c.final_test_accuracy));
 }
 
 void collect_kd_grid(const std::string& dir, std::vector<ModelRef>& out) {
-  const auto grid = report::load_kd_grid(dir);
-  for (const auto& c : grid.cells) {
-    ModelRef m;
-    m.source_kind = "kd grid";
-    m.source_dir = dir;
-    m.run_dir = row_folder(fs::path(dir) / c.name, c.run_dir);
-    m.label = c.name;
-    m.role = c.kd ? "kd" : "no-kd";
-    m.status = c.status;
-    m.val_acc = c.val_accuracy;
-    m.test_acc = c.test_accuracy;
-    read_run(m);
-    out.push_back(std::move(m));
-  }
+  for (const auto& c : report::load_kd_grid(dir).cells)
+    out.push_back(model_ref("kd grid", dir, row_folder(fs::path(dir) / c.name, c.run_dir), c.name, c.kd ? "kd" : "no-kd",
+                            c.status, c.val_accuracy, c.test_accuracy));
 }
 
 // An evolution's results.json: every candidate with its config, run folder and the latency the search measured.
@@ -107,17 +104,11 @@ void collect_evolution(const std::string& dir, std::vector<ModelRef>& out) {
   const auto cpath = fs::path(dir) / "candidates.json";
   if (fs::is_regular_file(cpath)) host = read_json_file(cpath.string()).value("host", std::string());
   for (const auto& c : res["candidates"]) {
-    ModelRef m;
-    m.source_kind = "evolution";
-    m.source_dir = dir;
     const std::string recorded = c.value("run_dir", std::string());
-    m.run_dir = row_folder(fs::path(dir) / "candidates" / fs::path(recorded).filename(), recorded);
-    m.label = c.value("summary", c.value("key", std::string()));
-    m.role = c.value("role", std::string("search"));
-    m.status = c.value("status", std::string());
     const double err = number_or_nan(c, "test_error");
-    m.test_acc = std::isfinite(err) ? 1 - err : NAN;
-    read_run(m);
+    ModelRef m = model_ref("evolution", dir, row_folder(fs::path(dir) / "candidates" / fs::path(recorded).filename(), recorded),
+                           c.value("summary", c.value("key", std::string())), c.value("role", std::string("search")),
+                           c.value("status", std::string()), NAN, std::isfinite(err) ? 1 - err : NAN);
     const auto& d = c.value("latency_detail", nlohmann::json::object());
     if (m.status == "completed" && d.is_object() && d.contains("probe") && number_or_nan(c, "latency") > 0) {
       try {
@@ -141,15 +132,9 @@ void collect_evolution(const std::string& dir, std::vector<ModelRef>& out) {
 }
 
 void collect_run(const std::string& dir, std::vector<ModelRef>& out) {
-  ModelRef m;
-  m.source_kind = "run";
-  m.source_dir = dir;
-  m.run_dir = dir;
-  m.label = fs::path(dir).lexically_normal().filename().string();
-  if (m.label.empty()) m.label = fs::path(dir).lexically_normal().parent_path().filename().string();
-  m.role = "run";
-  read_run(m);
-  out.push_back(std::move(m));
+  const auto norm = fs::path(dir).lexically_normal();
+  const auto name = norm.filename().empty() ? norm.parent_path().filename() : norm.filename();
+  out.push_back(model_ref("run", dir, dir, name.string(), "run", "", NAN, NAN));
 }
 
 // Returns false when `dir` holds no run of a kind that has models.
@@ -203,9 +188,11 @@ void assess(Row& r, const Constraints& c, const cost::CostSpec& spec, const std:
     r.fps = 1000 / per_image;
   }
   auto short_of = [](double need, double has) { return (need - has) / need; };
-  if (!v.feasible) {
-    r.misses.push_back(fmt::format("does not fit {} (violation {:.3g})", target_name, v.violation));
-    r.miss += v.violation;
+  if (!v.feasible) {  // no folding fits: its figures (at PE = SIMD = 1) are no design one could deploy
+    r.misses.push_back(fmt::format("does not fit {} at any folding (violation {:.3g})", target_name, v.violation));
+    r.miss = v.violation;
+    r.fps = r.latency_ms = NAN;
+    return;
   }
   if (c.min_fps > 0 && !(r.fps >= c.min_fps)) {
     const double s = std::isfinite(r.fps) ? short_of(c.min_fps, r.fps) : 1;
@@ -386,17 +373,23 @@ Result choose(const std::vector<std::string>& dirs, const std::string& target, c
                              pct(res.rows[1].model.test_acc));
     return res;
   }
+  const auto unranked = std::count_if(res.rows.begin(), res.rows.end(), [](const Row& r) { return r.meets; });
+  if (unranked > 0) {
+    res.why = fmt::format("{} model(s) meet {} on {} but have no validation accuracy to rank on (--select-on test ranks "
+                          "on test, optimistically)",
+                          unranked, what, res.target_name);
+    return res;
+  }
+  // Closest: of those that fit the target, the least relative shortfall; a design that fits nowhere only when none fits.
   const Row* closest = nullptr;
+  auto key = [](const Row& r) { return std::make_pair(r.cost.feasible ? 0 : 1, r.miss); };
   for (const auto& r : res.rows)
-    if (r.priced && !r.meets && (!closest || r.miss < closest->miss)) closest = &r;
+    if (r.priced && !r.meets && (!closest || key(r) < key(*closest))) closest = &r;
   if (closest)
     res.why = fmt::format("no model meets {} on {} among {} priced; closest (least relative violation): {} from {}: {}, "
                           "val {}",
                           what, res.target_name, res.priced, closest->model.label, closest->model.source_dir,
                           fmt::join(closest->misses, ", "), pct(closest->model.val_acc));
-  else if (res.priced > 0)
-    res.why = fmt::format("no model meets {} on {}: the {} priced have no validation accuracy (--select-on test)", what,
-                          res.target_name, res.priced);
   else
     res.why = fmt::format("no model could be priced on {} among {} found{}", res.target_name, res.rows.size(),
                           res.rows.empty() ? "" : ": " + res.rows.front().note);
@@ -437,7 +430,7 @@ std::string Result::table() const {
   for (const auto& r : rows) {
     const auto& d = r.cost.detail;
     std::string a = "-", b = "-", lut, bram;
-    if (r.priced && fpga) {
+    if (r.priced && fpga && r.cost.feasible) {
       a = num(d, "fps_estimated", "{:.0f}");
       b = num(d, "fps_expected", "{:.0f}");
       lut = num(d, "lut", "{:.0f}");

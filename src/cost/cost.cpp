@@ -57,53 +57,55 @@ std::string lower(std::string s) {
   return s;
 }
 
-// "100", "100.0", "250.5": a positive clock in MHz (at most 10 GHz).
-double parse_mhz(const std::string& text, const std::string& value) {
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
+// "KEY=VALUE,KEY=VALUE" in order; each key once.
+std::vector<std::pair<std::string, std::string>> options_of(const std::string& text, const std::string& list) {
+  if (list.empty()) bad_cost(text, "empty option list");
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t start = 0;
+  while (true) {
+    const auto comma = list.find(',', start);
+    const std::string part = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const auto eq = part.find('=');
+    if (eq == std::string::npos) bad_cost(text, fmt::format("'{}' is not KEY=VALUE", part));
+    const std::string key = part.substr(0, eq);
+    for (const auto& o : out)
+      if (o.first == key) bad_cost(text, fmt::format("{} given twice", key));
+    out.emplace_back(key, part.substr(eq + 1));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
   }
-  if (used == 0 || used != value.size() || !std::isfinite(v) || v <= 0 || v > 10000)
-    bad_cost(text, fmt::format("fclk '{}' is not a clock in MHz (0 < fclk <= 10000)", value));
+}
+
+// A number in [lo, hi] written in full ("100", "187.5"); `integer`: no fraction.
+double number_of(const std::string& text, const std::string& key, const std::string& value, double lo, double hi,
+                 bool integer) {
+  char* end = nullptr;
+  const double v = std::strtod(value.c_str(), &end);
+  if (value.empty() || end != value.c_str() + value.size() || !(v >= lo && v <= hi) || (integer && v != std::floor(v)))
+    bad_cost(text, fmt::format("{} '{}' ({} {:g}..{:g})", key, value, integer ? "an integer" : "a number", lo, hi));
   return v;
 }
 
+// fpga:DEVICE[,fclk=MHz][,usable=finn|device]
 CostSpec parse_fpga(const std::string& text, const std::string& rest) {
   CostSpec s;
   s.kind = "fpga";
-  size_t start = 0;
-  bool first = true, seen_fclk = false, seen_usable = false;
-  while (true) {
-    const auto comma = rest.find(',', start);
-    const std::string part = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (first) {
-      if (part.empty()) bad_cost(text, "no device (fpga:DEVICE, e.g. fpga:xc7z020)");
-      if (part.find('=') != std::string::npos) bad_cost(text, "the device comes first (fpga:DEVICE,KEY=VALUE)");
-      s.device = lower(part);
-      first = false;
+  const auto comma = rest.find(',');
+  const std::string device = rest.substr(0, comma);
+  if (device.empty()) bad_cost(text, "no device (fpga:DEVICE, e.g. fpga:xc7z020)");
+  if (device.find('=') != std::string::npos) bad_cost(text, "the device comes first (fpga:DEVICE,KEY=VALUE)");
+  s.device = lower(device);
+  if (comma == std::string::npos) return s;
+  for (const auto& [key, value] : options_of(text, rest.substr(comma + 1))) {
+    if (key == "fclk") {
+      s.fclk_mhz = number_of(text, "fclk", value, 1e-3, 10000, false);  // MHz
+    } else if (key == "usable") {
+      if (value != "finn" && value != "device")
+        bad_cost(text, fmt::format("usable '{}' (finn: FINN's planning shares, device: the whole part)", value));
+      s.usable = value;
     } else {
-      const auto eq = part.find('=');
-      if (eq == std::string::npos) bad_cost(text, fmt::format("'{}' is not KEY=VALUE", part));
-      const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
-      if (key == "fclk") {
-        if (seen_fclk) bad_cost(text, "fclk given twice");
-        seen_fclk = true;
-        s.fclk_mhz = parse_mhz(text, value);
-      } else if (key == "usable") {
-        if (seen_usable) bad_cost(text, "usable given twice");
-        seen_usable = true;
-        if (value != "finn" && value != "device")
-          bad_cost(text, fmt::format("usable '{}' (finn: FINN's planning shares, device: the whole part)", value));
-        s.usable = value;
-      } else {
-        bad_cost(text, fmt::format("unknown option '{}' (fclk, usable)", key));
-      }
+      bad_cost(text, fmt::format("unknown option '{}' (fclk, usable)", key));
     }
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   return s;
 }
@@ -112,45 +114,12 @@ CostSpec parse_fpga(const std::string& text, const std::string& rest) {
 CostSpec parse_engine(const std::string& text, const std::string& rest, bool has_options) {
   CostSpec s;
   s.kind = "engine";
-  if (has_options && rest.empty()) bad_cost(text, "empty option list after ':'");
-  std::vector<std::string> seen;
-  size_t start = 0;
-  while (has_options) {
-    const auto comma = rest.find(',', start);
-    const std::string part = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    const auto eq = part.find('=');
-    if (eq == std::string::npos) bad_cost(text, fmt::format("'{}' is not KEY=VALUE", part));
-    const std::string key = part.substr(0, eq), value = part.substr(eq + 1);
-    if (std::find(seen.begin(), seen.end(), key) != seen.end()) bad_cost(text, fmt::format("{} given twice", key));
-    seen.push_back(key);
-    if (key == "threads" || key == "batch") {
-      size_t used = 0;
-      long v = 0;
-      try {
-        v = std::stol(value, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      const long max = key == "threads" ? 1024 : (1L << 22);
-      if (used == 0 || used != value.size() || v < 1 || v > max)
-        bad_cost(text, fmt::format("{} '{}' (an integer 1..{})", key, value, max));
-      (key == "threads" ? s.threads : s.batch) = int(v);
-    } else if (key == "seconds") {
-      size_t used = 0;
-      double v = 0;
-      try {
-        v = std::stod(value, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used == 0 || used != value.size() || !(v >= 0.05 && v <= 600))
-        bad_cost(text, fmt::format("seconds '{}' (0.05..600)", value));
-      s.seconds = v;
-    } else {
-      bad_cost(text, fmt::format("unknown option '{}' (threads, batch, seconds)", key));
-    }
-    if (comma == std::string::npos) break;
-    start = comma + 1;
+  if (!has_options) return s;
+  for (const auto& [key, value] : options_of(text, rest)) {
+    if (key == "threads") s.threads = int(number_of(text, key, value, 1, 1024, true));
+    else if (key == "batch") s.batch = int(number_of(text, key, value, 1, double(1 << 22), true));
+    else if (key == "seconds") s.seconds = number_of(text, key, value, 0.05, 600, false);
+    else bad_cost(text, fmt::format("unknown option '{}' (threads, batch, seconds)", key));
   }
   return s;
 }

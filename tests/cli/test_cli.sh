@@ -532,11 +532,11 @@ else bad "quant train with a float classifier"; fi
 ch="$(cd "$(dirname "$0")/../data" && pwd)"
 if "$NEMOKD" choose "$ch/choose/sweep-sfc" "$ch/choose/runs" "$ch/choose/kd-grid" "$ch/choose/evolution" \
      --target fpga:xc7z020 --min-fps 100000 --json > "$work/choose.json" 2>/dev/null &&
-   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["chosen"]; assert c["label"]=="sfc W2A2" and c["rank"]==1 and c["fps_basis"]=="expected on board" and c["fits_planning"] and d["priced"]==6 and len(d["rows"])==12 and sum(1 for r in d["rows"] if "not priceable on xc7z020" in r.get("note","")) == 6, d' "$work/choose.json"; then
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["chosen"]; assert c["label"]=="sfc W2A2" and c["rank"]==1 and c["fps_basis"]=="expected on board" and c["fits_planning"] and d["priced"]==7 and len(d["rows"])==13 and sum(1 for r in d["rows"] if "not priceable on xc7z020" in r.get("note","")) == 6, d' "$work/choose.json"; then
   ok "choose --json: the most accurate by validation that meets --min-fps on xc7z020; float students not priceable"
 else bad "choose --json" "$(head -c 800 "$work/choose.json")"; fi
 expect_error "choose: nothing meets -> exit 1, one line naming the closest model" \
-  "no model meets --min-fps 2000000 \(expected on board\) on xc7z020 among 6 priced; closest \(least relative violation\): tfc-w2a2 .*% short" \
+  "no model meets --min-fps 2000000 \(expected on board\) on xc7z020 among 7 priced; closest \(least relative violation\): tfc-w2a2 .*% short" \
   "$NEMOKD" choose "$ch/choose/sweep-sfc" "$ch/choose/runs" --target fpga:xc7z020 --min-fps 2000000
 expect_error "choose: --max-lut on a target that is no FPGA" "max-lut.*is no FPGA" \
   "$NEMOKD" choose "$ch/choose/runs" --target torch:cpu --max-lut 1000

@@ -7,7 +7,7 @@ has one known answer by validation accuracy and a different one by test accuracy
 not results of any training. The FPS/LUT figures the tests rely on come from nemokd's FINN cost model (fastest folding
 that fits the XC7Z020 at FINN's planning shares, 100 MHz), e.g. `nemokd fpga fold --topology sfc -w 2 -a 2
 --fastest-fit`: TFC W2A2 ~687 k FPS expected on board, SFC W1A1 ~172 k, SFC W2A2 ~150 k, SFC W4A4 ~75 k,
-SFC W6A2 ~66 k (LUT 33 708), LFC W1A1 ~33 k (LUT 32 726).
+SFC W6A2 ~66 k (LUT 33 708), LFC W1A1 ~33 k (LUT 32 726); LFC W2A2 fits at no folding.
 Run: python3 tests/data/choose/make_fixtures.py (rewrites the folders below)."""
 import json
 import os
@@ -63,9 +63,11 @@ write(f"{HERE}/sweep-sfc/sweep.json", {"base": run_json("train", mlp([256] * 3, 
 write(f"{HERE}/sweep-sfc/results.json", {"dataset": "mnist", "epochs": 10, "hidden": [256] * 3, "preset": "",
                                          "rows": rows})
 
-# Single runs, one level down in runs/: TFC W2A2 (fast, lower val, high test) and LFC W1A1 (slow, best val).
+# Single runs, one level down in runs/: TFC W2A2 (fast, lower val, high test), LFC W1A1 (slow, best val of what fits)
+# and LFC W2A2 (better still, but it fits the XC7Z020 at no folding: BRAM18).
 write(f"{HERE}/runs/tfc-w2a2/run.json", run_json("train", mlp([64] * 3, 2, 2), 0.950, 0.985))
 write(f"{HERE}/runs/lfc-w1a1/run.json", run_json("train", mlp([1024] * 3, 1, 1), 0.985, 0.975))
+write(f"{HERE}/runs/lfc-w2a2/run.json", run_json("train", mlp([1024] * 3, 2, 2), 0.989, 0.991))
 
 # A KD grid of float students (not priceable on an FPGA): the best val of all.
 kd_rows = []
