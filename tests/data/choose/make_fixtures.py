@@ -94,7 +94,7 @@ for i, (channels, fc, role, val, test, ms) in enumerate([
     key = json.dumps(flex(channels, fc), separators=(",", ":"), sort_keys=True)
     h = f"{i:016x}"
     write(f"{HERE}/evolution/candidates/{h}/run.json", run_json("kd train", flex(channels, fc), val, test,
-                                                                 {"alpha": 0.5, "temperature": 4.0}))
+                                                                 {"alpha": 0.5, "temperature": 4.0, "teacher": "teacher"}))
     detail = {"probe": "torch:cpu:threads=1", "proxy": False, "unit": "ms", "value": ms, "median_ms": ms,
               "per_image_ms": ms, "batch": 1, "runs": 100}
     summary = f"conv {'-'.join(map(str, channels))} | fc {'-'.join(map(str, fc))}-classifier"
