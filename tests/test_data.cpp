@@ -20,6 +20,7 @@
 #include "data/formats.h"
 #include "data/loader.h"
 #include "data/sources.h"
+#include "test_errors.h"
 #include "test_support.h"
 
 namespace {
@@ -31,17 +32,7 @@ using nemokd::DataError;
 using nemokd::testing::TempDir;
 using ::testing::HasSubstr;
 
-// The message of the exception of type E that `f` throws (a test failure if it throws nothing).
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return "";
-}
+using nemokd::testing::error_of;
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 

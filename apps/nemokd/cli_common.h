@@ -131,6 +131,7 @@ void register_evolve(CLI::App& app);
 void register_export(CLI::App& app);  // cmd_export.cpp
 void register_latency(CLI::App& app);  // cmd_latency.cpp
 void register_report(CLI::App& app);   // cmd_report.cpp
+void register_choose(CLI::App& app);   // cmd_choose.cpp
 void register_import(CLI::App& app);   // cmd_import.cpp
 
 // Exit code of the command that ran (callbacks cannot return one through CLI11).

@@ -84,6 +84,7 @@ int run_command(int argc, char** argv) {
   nemokd::cli::register_models(app);
   nemokd::cli::register_latency(app);
   nemokd::cli::register_report(app);
+  nemokd::cli::register_choose(app);
   nemokd::cli::register_import(app);
 
   try {

@@ -9,6 +9,8 @@
 // objective and better in one; equal points are all kept). With strict dominance the result is the non-dominated
 // set whatever the order among equal points, because a kept point dominates everything its dominated ones do.
 #pragma once
+#include <algorithm>
+#include <array>
 #include <utility>
 #include <vector>
 
@@ -30,6 +32,27 @@ std::vector<T> sweep_front(std::vector<T> sorted, Covers covers, Accept accept) 
 template <class T, class Covers>
 std::vector<T> sweep_front(std::vector<T> sorted, Covers covers) {
   return sweep_front(std::move(sorted), covers, [](const T&) { return true; });
+}
+
+// Hypervolume of a set of 2-D points, both objectives minimised: the area dominated by the set and bounded by
+// `reference` (the measure of Zitzler and Thiele, "Multiobjective optimization using evolutionary algorithms — a
+// comparative case study", PPSN V, 1998). A point not strictly better than the reference in both objectives adds
+// nothing (pagmo::hypervolume refuses such a set; here it is simply outside the box). One sort and a sweep: points by
+// the first objective, each adding the strip between its second objective and the lowest one seen so far.
+inline double hypervolume_2d(std::vector<std::array<double, 2>> points, std::array<double, 2> reference) {
+  points.erase(std::remove_if(points.begin(), points.end(),
+                              [&](const std::array<double, 2>& p) {
+                                return !(p[0] < reference[0] && p[1] < reference[1]);  // NaN never counts
+                              }),
+               points.end());
+  std::sort(points.begin(), points.end());
+  double area = 0, lowest = reference[1];
+  for (const auto& p : points)
+    if (p[1] < lowest) {
+      area += (reference[0] - p[0]) * (lowest - p[1]);
+      lowest = p[1];
+    }
+  return area;
 }
 
 }  // namespace nemokd

@@ -599,5 +599,26 @@ if "$NEMOKD" quant train --from "$work/good" --val-size 20 --model flexstudent -
     "$NEMOKD" fpga estimate --model "$work/qfs-float"
 else bad "quant train with a float classifier"; fi
 
+# nemokd choose on the committed fixtures (tests/data/choose: no weights, invented accuracies): the --json contract, the
+# choice by validation accuracy, an impossible constraint refused in one line naming the closest model, --export.
+ch="$(cd "$(dirname "$0")/../data" && pwd)"
+if "$NEMOKD" choose "$ch/choose/sweep-sfc" "$ch/choose/runs" "$ch/choose/kd-grid" "$ch/choose/evolution" \
+     --target fpga:xc7z020 --min-fps 100000 --json > "$work/choose.json" 2>/dev/null &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["chosen"]; assert c["label"]=="sfc W2A2" and c["rank"]==1 and c["fps_basis"]=="expected on board" and c["fits_planning"] and d["priced"]==7 and len(d["rows"])==13 and sum(1 for r in d["rows"] if "not priceable on xc7z020" in r.get("note","")) == 6, d' "$work/choose.json"; then
+  ok "choose --json: the most accurate by validation that meets --min-fps on xc7z020; float students not priceable"
+else bad "choose --json" "$(head -c 800 "$work/choose.json")"; fi
+expect_error "choose: nothing meets -> exit 1, one line naming the closest model" \
+  "no model meets --min-fps 2000000 \(expected on board\) on xc7z020 among 7 priced; closest \(least relative violation\): tfc-w2a2 .*% short" \
+  "$NEMOKD" choose "$ch/choose/sweep-sfc" "$ch/choose/runs" --target fpga:xc7z020 --min-fps 2000000
+expect_error "choose: --max-lut on a target that is no FPGA" "max-lut.*is no FPGA" \
+  "$NEMOKD" choose "$ch/choose/runs" --target torch:cpu --max-lut 1000
+if "$NEMOKD" choose "$ch/qat-tfc-w1a1" --target fpga:xc7z020 --export "$work/deploy" > "$work/choose.txt" 2>&1 &&
+   grep -q "chosen: qat-tfc-w1a1" "$work/choose.txt" &&
+   ls "$work/deploy/"{run.json,model.pt,cost.json,fpga.json,model.nqe,model.qonnx.onnx,bundle.json} >/dev/null 2>&1 &&
+   "$NEMOKD" engine eval --model "$work/deploy/model.nqe" --compare "$work/deploy" --from "$work/good" --val-size 20 --json 2>/dev/null |
+     python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["compare"]["exact"] and d["frames"]==50, d'; then
+  ok "choose --export: the chosen run's bundle (model.pt, fpga.json, QONNX, a model.nqe bit-exact with the model.pt)"
+else bad "choose --export" "$(cat "$work/choose.txt")"; fi
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
