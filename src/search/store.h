@@ -39,7 +39,18 @@ struct Candidate {
   std::string run_dir;
   int generation = 0;        // first generation that asked for it (-1: baseline)
   Role role = Role::search;
+  // false: the cost backend found, from the config alone, that it cannot be deployed on the target (an FPGA it fits
+  // at no folding, or a layer the target cannot run): never trained, never on a front; status text "infeasible"
+  // (status failed inside the process), graded by cost["violation"].
+  bool feasible = true;
+  // How the cost objective was obtained, for costs priced through the cost interface before training (fpga):
+  // cost::CostValue::to_json() less its detail (that is latency_detail): how, unit, label, feasible, priceable,
+  // violation, message. Null otherwise.
+  nlohmann::json cost;
+  double violation() const { return cost.is_object() ? cost.value("violation", 0.0) : 0.0; }
 };
+// "infeasible" for a candidate that is not feasible, else its status's text: what the store and every output say.
+std::string status_text(const Candidate& c);
 
 struct Checkpoint {
   int generation = -1;                       // population after this generation (0 = initial)
@@ -53,7 +64,7 @@ class Store {
   // written before the schema was versioned that holds candidates was selected on test error: it is marked so
   // (meta 'legacy_protocol' = "test") and its rows' test_error filled from their error.
   explicit Store(const std::string& path);
-  static constexpr int kSchema = 2;
+  static constexpr int kSchema = 3;
   bool legacy_protocol() const;  // recorded before selection on validation (the mark above)
   ~Store();
   Store(const Store&) = delete;
