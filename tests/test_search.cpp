@@ -107,6 +107,20 @@ EvolveConfig tiny_config() {
   return c;
 }
 
+// `config` run in `dir` "killed" twice mid-generation (after 5, then 9 more evaluations), then resumed to the end.
+EvolveResult killed_twice_then_resumed(const EvolveConfig& config, const std::string& dir,
+                                       const std::shared_ptr<FakeEvaluator>& fake,
+                                       std::shared_ptr<cost::CostBackend> cost = nullptr) {
+  EvolveContext b{dir, false, false, nullptr, fake, 5};
+  b.cost = std::move(cost);
+  EXPECT_THROW(run_evolution(config, b), Interrupted);
+  b.resume = true;
+  b.stop_after_evaluations = 9;
+  EXPECT_THROW(run_evolution(config, b), Interrupted);
+  b.stop_after_evaluations = -1;
+  return run_evolution(config, b);
+}
+
 nlohmann::json comparable(EvolveResult r) {
   auto j = r.to_json();
   j.erase("evaluated_now");
@@ -237,13 +251,7 @@ TEST(Evolution, KilledAndResumedRunsEndExactlyLikeAnUninterruptedOne) {
 
   // The same run, "killed" twice mid-generation (after 5, then 9 more evaluations), then resumed to the end.
   auto fake_b = std::make_shared<FakeEvaluator>();
-  EvolveContext b{tmp.file("b"), false, false, nullptr, fake_b, 5};
-  EXPECT_THROW(run_evolution(config, b), Interrupted);
-  b.resume = true;
-  b.stop_after_evaluations = 9;
-  EXPECT_THROW(run_evolution(config, b), Interrupted);
-  b.stop_after_evaluations = -1;
-  const auto resumed = run_evolution(config, b);
+  const auto resumed = killed_twice_then_resumed(config, tmp.file("b"), fake_b);
   EXPECT_EQ(fake_b->calls, fake_a->calls) << "an evaluation was lost or repeated";
   EXPECT_EQ(fake_b->keys, fake_a->keys);
   auto ja = comparable(full), jb = comparable(resumed);
@@ -1058,14 +1066,7 @@ TEST(Evolution, JointKilledAndResumedEndsExactly) {
   EXPECT_GT(infeasible, 0);
 
   auto fake_b = std::make_shared<FakeEvaluator>();
-  EvolveContext b{tmp.file("b"), false, false, nullptr, fake_b, 5};
-  b.cost = tiny_fpga();
-  EXPECT_THROW(run_evolution(config, b), Interrupted);
-  b.resume = true;
-  b.stop_after_evaluations = 9;
-  EXPECT_THROW(run_evolution(config, b), Interrupted);
-  b.stop_after_evaluations = -1;
-  const auto resumed = run_evolution(config, b);
+  const auto resumed = killed_twice_then_resumed(config, tmp.file("b"), fake_b, tiny_fpga());
   EXPECT_EQ(fake_b->keys, fake_a->keys);
   auto ja = comparable(full), jb = comparable(resumed);
   for (auto* j : {&ja, &jb})

@@ -211,6 +211,18 @@ nlohmann::json price_candidate(cost::CostBackend& cost, const std::string& kind,
   return {{"value", v.objective}, {"detail", v.detail}};
 }
 
+// What a candidate is, from its request (the rest is what evaluating it finds).
+Candidate candidate_of(const Request& rq, const SearchSpace& space) {
+  Candidate c;
+  c.key = rq.key;
+  c.genome = rq.genome;
+  c.config = models::to_json(rq.model);
+  c.summary = space.summary(rq.model);
+  c.role = rq.role;
+  c.generation = rq.generation;
+  return c;
+}
+
 // A target that prices a model from its config alone and can refuse it (fpga: a design that fits at no folding, a
 // layer FINN cannot map) prices every new candidate before training (BatchRun::resolve); the evaluator then leaves
 // the cost alone. The probes keep being measured by the evaluator after the trainings, as before.
@@ -253,12 +265,7 @@ class ChildEvaluator : public Evaluator {
     for (size_t i = 0; i < requests.size(); ++i) {
       const auto& rq = requests[i];
       auto& c = out[i];
-      c.key = rq.key;
-      c.genome = rq.genome;
-      c.config = models::to_json(rq.model);
-      c.summary = config_.space.summary(rq.model);
-      c.role = rq.role;
-      c.generation = rq.generation;
+      c = candidate_of(rq, config_.space);
       c.run_dir = (fs::path(out_dir_) / "candidates" / short_hash(rq.key)).string();
       RunRecord request;
       request.status = to_string(RunStatus::requested);
@@ -493,13 +500,7 @@ class BatchRun {
         out.push_back(std::move(trained.at(t++)));
       } else {
         const auto& rq = todo[i];
-        Candidate c;
-        c.key = rq.key;
-        c.genome = rq.genome;
-        c.config = models::to_json(rq.model);
-        c.summary = config_.space.summary(rq.model);
-        c.role = rq.role;
-        c.generation = rq.generation;
+        Candidate c = candidate_of(rq, config_.space);
         c.status = RunStatus::failed;
         c.feasible = !v.ok;  // a backend that could not price it: failed, not infeasible
         c.message = v.message;

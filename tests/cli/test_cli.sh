@@ -305,9 +305,10 @@ evo_args=(--teacher "$work/teacher" --student flexstudent --student-config '{"co
 evo_a=$?
 setsid "$NEMOKD" evolve "${evo_args[@]}" --out "$work/evo-b" --quiet --json > /dev/null 2>&1 &
 evo_pid=$!
+# count_done [STATE_DB]: candidates recorded so far (default: the evo-b search's).
 count_done() { python3 -c 'import sqlite3,sys
 try: print(sqlite3.connect(sys.argv[1]).execute("select count(*) from candidates").fetchone()[0])
-except Exception: print(0)' "$work/evo-b/state.db"; }
+except Exception: print(0)' "${1:-$work/evo-b/state.db}"; }
 for _ in $(seq 1 600); do [ "$(count_done)" -ge 6 ] && break; sleep 0.1; done
 kill -9 -- -"$evo_pid" 2>/dev/null; wait "$evo_pid" 2>/dev/null
 done_at_kill=$(count_done)
@@ -343,9 +344,7 @@ joint_args=(--teacher "$work/teacher" --student qmlp --bits per-layer --cost fpg
 joint_a=$?
 setsid "$NEMOKD" evolve "${joint_args[@]}" --out "$work/joint-b" --quiet --json > /dev/null 2>&1 &
 joint_pid=$!
-count_joint() { python3 -c 'import sqlite3,sys
-try: print(sqlite3.connect(sys.argv[1]).execute("select count(*) from candidates").fetchone()[0])
-except Exception: print(0)' "$work/joint-b/state.db"; }
+count_joint() { count_done "$work/joint-b/state.db"; }
 for _ in $(seq 1 600); do [ "$(count_joint)" -ge 6 ] && break; sleep 0.1; done
 kill -9 -- -"$joint_pid" 2>/dev/null; wait "$joint_pid" 2>/dev/null
 joint_killed=$(count_joint)
