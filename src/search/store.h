@@ -17,9 +17,12 @@ struct sqlite3;
 
 namespace nemokd::search {
 
-// Why a candidate was evaluated: a point of the search, or the baseline student with or without distillation.
-enum class Role { search, baseline_kd, baseline_no_kd };
-const char* to_string(Role role);  // "search", "baseline-kd", "baseline-no-kd": the store's and the tables' text
+// Why a candidate was evaluated: a point of the search, or the baseline student with or without distillation; the
+// final stage's retrainings of a front point and of the two baselines (search/final_stage.h).
+enum class Role { search, baseline_kd, baseline_no_kd, final_point, final_baseline_kd, final_baseline_no_kd };
+// "search", "baseline-kd", "baseline-no-kd", "final", "final-baseline-kd", "final-baseline-no-kd": the store's and
+// the tables' text
+const char* to_string(Role role);
 Role parse_role(const std::string& text, const std::string& key);  // ConfigError naming `key` for another text
 
 struct Candidate {
@@ -39,6 +42,18 @@ struct Candidate {
   std::string run_dir;
   int generation = 0;        // first generation that asked for it (-1: baseline)
   Role role = Role::search;
+};
+
+// One finished training of the final stage: a point (key, role) at `epochs` with train seed base + `seed`.
+struct FinalRun {
+  std::string key;
+  Role role = Role::final_point;
+  int seed = 0, epochs = 0;
+  RunStatus status = RunStatus::requested;
+  std::string message;
+  double val_error = NAN, test_error = NAN;
+  double train_seconds = 0;
+  std::string run_dir;
 };
 
 struct Checkpoint {
@@ -65,6 +80,10 @@ class Store {
   std::optional<Candidate> candidate(const std::string& key) const;
   void put_candidate(const Candidate& c);
   std::vector<Candidate> candidates() const;  // in insertion order
+
+  // The final stage's memo: a finished training is stored once (its own transaction) and never trained again.
+  std::optional<FinalRun> final_run(const std::string& key, Role role, int seed, int epochs) const;
+  void put_final_run(const FinalRun& run);
 
   void put_generation(int generation, const std::vector<std::string>& keys, const Checkpoint& checkpoint);
   std::optional<Checkpoint> last_checkpoint() const;
