@@ -39,7 +39,8 @@ void register_evolve(CLI::App& app) {
       "Resume after a kill: nemokd evolve --resume --out runs/evolve   (the stored config is used)\n"
       "Latency probes: " + hw::latency::probe_forms() + "\n"
       "Outputs in --out: candidates.csv, results.json (every candidate, per-generation populations and fronts),\n"
-      "candidates/<id>/ (each candidate's run folder: run.json, model.pt), state.db (SQLite, resumable).\n"
+      "candidates/<id>/ (each candidate's run folder: run.json, model.pt), state.db (SQLite, resumable);\n"
+      "with --final-epochs: final.json, final.csv (front + baselines retrained over seeds, docs/SEARCH.md).\n"
       "Across machines: mpirun -np 5 nemokd evolve ... --out /shared/evolve — rank 0 runs NSGA-II and the state,\n"
       "ranks 1-4 train each generation's candidates (docs/DISTRIBUTED.md).");
   add_dataset_flags(cmd, c.base.base.dataset);

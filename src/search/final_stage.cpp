@@ -270,7 +270,8 @@ FinalResult run_final_stage(const EvolveConfig& config, Store& store, Evaluator&
       rq.epochs = config.final_epochs;
       rq.seed_offset = s;
       rq.measure = false;
-      rq.run_dir = final_folder(result.dir, training_request(config, rq, threads));
+      const auto request = training_request(config, rq, threads);
+      rq.run_dir = final_folder(result.dir, request);
       if (!dirs.insert(rq.run_dir).second)  // two points, one training: a bug, never a shared folder written twice
         throw Error(fmt::format("final stage: {} and another point train the same run ({})", p.summary, rq.run_dir));
       FinalRun& r = p.runs[size_t(s)];
@@ -279,6 +280,17 @@ FinalResult run_final_stage(const EvolveConfig& config, Store& store, Evaluator&
       r.seed = s;
       r.epochs = config.final_epochs;
       r.run_dir = rq.run_dir;
+      // Finished in the shared folder (by another search, or before this store knew of it): read back.
+      if (const auto finished = campaign::read_finished(rq.run_dir, request)) {
+        r.status = finished->status;
+        r.message = finished->message;
+        r.val_error = 1.0 - finished->val_accuracy;
+        r.test_error = 1.0 - finished->test_accuracy;
+        r.train_seconds = finished->train_seconds;
+        store.put_final_run(r);
+        ++result.reused;
+        continue;
+      }
       todo.push_back(std::move(rq));
       todo_at.emplace_back(i, s);
     }
