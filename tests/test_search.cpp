@@ -1093,3 +1093,27 @@ TEST(FinalStage, CapKeepsThePointsFasterThanTheBaselineFirst) {
   // More fast points than room: spread among them (1 ... 8 in log: 1, 8 and the nearest to sqrt(8)).
   EXPECT_EQ(keys(cap_front(front, 3, 10.0)), (std::vector<double>{1, 3, 8}));
 }
+
+// The committed run (recorded before selection on validation) resumed with a final stage: its archive front is
+// drawn on its own (test) protocol, capped at final_max, and retrained with both baselines.
+TEST(FinalStage, ALegacyRunGetsAFinalStageOnItsOwnProtocol) {
+  nemokd::testing::TempDir tmp;
+  const fs::path run = fs::path(NEMOKD_SOURCE_DIR) / "experiments/nemokd-fmnist/run";
+  fs::create_directories(tmp.file("run"));
+  fs::copy_file(run / "state.db", tmp.file("run/state.db"));
+  fs::copy_file(run / "evolve.json", tmp.file("run/evolve.json"));
+  auto config = evolve_config_from_json(read_json_file((run / "evolve.json").string()));
+  config.final_epochs = 10;
+  config.final_seeds = 2;
+  config.final_max = 4;
+  auto fake = std::make_shared<RemeasuringEvaluator>();
+  const auto r = run_evolution(config, EvolveContext{tmp.file("run"), true, false, nullptr, fake, -1});
+  ASSERT_FALSE(r.final.is_null());
+  EXPECT_EQ(r.final.at("selected_on"), "test");
+  const auto& points = r.final.at("points");
+  ASSERT_GE(points.size(), 3u);
+  EXPECT_LE(points.size(), 4u + 2u);
+  EXPECT_EQ(fake->final_requests.size(), points.size() * 2);
+  EXPECT_EQ(fake->calls, int(points.size() * 2));  // the search itself: nothing evaluated
+  for (const auto& rq : fake->final_requests) EXPECT_EQ(rq.epochs, 10);
+}
