@@ -312,14 +312,22 @@ TEST(Evolution, AnEvolutionRecordedBeforeIsResumedWithItsStoredConfig) {
   EXPECT_TRUE(store.legacy_protocol());
 }
 
-// The committed run, resumed by this version: same identity, nothing evaluated, its protocol (selected on test)
-// kept and said in every output.
-TEST(Evolution, ALegacyRunResumesWithItsTestProtocolLabelled) {
-  nemokd::testing::TempDir tmp;
+namespace {
+// A copy of the committed run (experiments/nemokd-fmnist/run: state.db and evolve.json) in tmp/run.
+fs::path copy_committed_run(nemokd::testing::TempDir& tmp) {
   const fs::path run = fs::path(NEMOKD_SOURCE_DIR) / "experiments/nemokd-fmnist/run";
   fs::create_directories(tmp.file("run"));
   fs::copy_file(run / "state.db", tmp.file("run/state.db"));
   fs::copy_file(run / "evolve.json", tmp.file("run/evolve.json"));
+  return run;
+}
+}  // namespace
+
+// The committed run, resumed by this version: same identity, nothing evaluated, its protocol (selected on test)
+// kept and said in every output.
+TEST(Evolution, ALegacyRunResumesWithItsTestProtocolLabelled) {
+  nemokd::testing::TempDir tmp;
+  const fs::path run = copy_committed_run(tmp);
   const auto config = evolve_config_from_json(read_json_file((run / "evolve.json").string()));
   EXPECT_EQ(config.select_on, SelectOn::validation);  // the file predates the key: the default
   auto fake = std::make_shared<FakeEvaluator>();
@@ -1098,10 +1106,7 @@ TEST(FinalStage, CapKeepsThePointsFasterThanTheBaselineFirst) {
 // drawn on its own (test) protocol, capped at final_max, and retrained with both baselines.
 TEST(FinalStage, ALegacyRunGetsAFinalStageOnItsOwnProtocol) {
   nemokd::testing::TempDir tmp;
-  const fs::path run = fs::path(NEMOKD_SOURCE_DIR) / "experiments/nemokd-fmnist/run";
-  fs::create_directories(tmp.file("run"));
-  fs::copy_file(run / "state.db", tmp.file("run/state.db"));
-  fs::copy_file(run / "evolve.json", tmp.file("run/evolve.json"));
+  const fs::path run = copy_committed_run(tmp);
   auto config = evolve_config_from_json(read_json_file((run / "evolve.json").string()));
   config.final_epochs = 10;
   config.final_seeds = 2;
