@@ -26,6 +26,7 @@
 #include "models/mlp.h"
 #include "models/registry.h"
 #include "test_support.h"
+#include "test_errors.h"
 
 using namespace nemokd;
 using namespace nemokd::hw::fpga;
@@ -34,13 +35,7 @@ namespace {
 
 template <typename F>
 std::string config_error_of(F fn) {
-  try {
-    fn();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no ConfigError thrown";
-  return "";
+  return nemokd::testing::error_of<ConfigError>(fn);
 }
 
 models::MlpConfig mlp(std::vector<int> hidden, int wbits, int abits, const std::string& input = "signed",

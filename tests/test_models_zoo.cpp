@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "models/registry.h"
+#include "test_errors.h"
 
 using namespace nemokd;
 using namespace nemokd::models;
@@ -33,13 +34,7 @@ LayerSummary row(const std::vector<LayerSummary>& rows, const std::string& name)
 // The ConfigError message of `fn` (fails the test if nothing is thrown).
 template <typename Fn>
 std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no ConfigError";
-  return "";
+  return nemokd::testing::error_of<ConfigError>(fn);
 }
 
 ModelConfig from(const std::string& arch, const nlohmann::json& config) {

@@ -1,6 +1,7 @@
 // NEMOKD search: genome decoding and canonical keys, the SQLite store, and NSGA-II runs that are killed and
 // resumed (with a deterministic in-process evaluator) ending exactly where an uninterrupted run ends, with no
 // evaluation lost or repeated.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <torch/torch.h>
@@ -16,6 +17,7 @@
 #include <set>
 #include <limits>
 #include <random>
+#include <tuple>
 
 #include <filesystem>
 
@@ -27,6 +29,7 @@
 #include "train/train_run.h"
 #include "models/registry.h"
 #include "search/evolve.h"
+#include "search/final_stage.h"
 #include "search/space.h"
 #include "search/store.h"
 #include "cost/cost.h"
@@ -58,12 +61,16 @@ class FakeEvaluator : public Evaluator {
   int calls = 0;
   std::vector<std::string> keys;
   std::vector<size_t> batches;  // size of each evaluate() call
+  std::vector<Request> final_requests;  // the final stage's (roles final*), in order
   std::vector<Candidate> evaluate(const std::vector<Request>& requests) override {
     batches.push_back(requests.size());
     std::vector<Candidate> out;
     for (const auto& rq : requests) {
       ++calls;
       keys.push_back(rq.key);
+      const bool final = rq.role == Role::final_point || rq.role == Role::final_baseline_kd ||
+                         rq.role == Role::final_baseline_no_kd;
+      if (final) final_requests.push_back(rq);
       auto model = models::build_model(rq.model, {1, 28, 28}, 10);
       Candidate c;
       c.key = rq.key;
@@ -76,9 +83,12 @@ class FakeEvaluator : public Evaluator {
       c.macs = model->macs();
       c.status = RunStatus::completed;
       const double wiggle = double(std::hash<std::string>{}(rq.key) % 1000) / 2e4;  // [0, 0.05)
-      const double capacity = 0.5 / std::log(double(c.params) + 3.0) + (rq.role == Role::baseline_no_kd ? 0.01 : 0.0);
-      c.val_error = capacity + wiggle;
-      c.test_error = capacity + 0.05 - wiggle;
+      const double capacity = 0.5 / std::log(double(c.params) + 3.0) +
+                              (rq.role == Role::baseline_no_kd || rq.role == Role::final_baseline_no_kd ? 0.01 : 0.0);
+      // The final stage's trainings: longer (lower error) and one seed apart from the next (a spread to average).
+      const double retrained = final ? -0.002 * rq.epochs + 0.003 * rq.seed_offset : 0.0;
+      c.val_error = capacity + wiggle + retrained;
+      c.test_error = capacity + 0.05 - wiggle + retrained;
       c.latency = double(c.macs);
       c.train_seconds = 0;
       out.push_back(c);
@@ -311,14 +321,22 @@ TEST(Evolution, AnEvolutionRecordedBeforeIsResumedWithItsStoredConfig) {
   EXPECT_TRUE(store.legacy_protocol());
 }
 
-// The committed run, resumed by this version: same identity, nothing evaluated, its protocol (selected on test)
-// kept and said in every output.
-TEST(Evolution, ALegacyRunResumesWithItsTestProtocolLabelled) {
-  nemokd::testing::TempDir tmp;
+namespace {
+// A copy of the committed run (experiments/nemokd-fmnist/run: state.db and evolve.json) in tmp/run.
+fs::path copy_committed_run(nemokd::testing::TempDir& tmp) {
   const fs::path run = fs::path(NEMOKD_SOURCE_DIR) / "experiments/nemokd-fmnist/run";
   fs::create_directories(tmp.file("run"));
   fs::copy_file(run / "state.db", tmp.file("run/state.db"));
   fs::copy_file(run / "evolve.json", tmp.file("run/evolve.json"));
+  return run;
+}
+}  // namespace
+
+// The committed run, resumed by this version: same identity, nothing evaluated, its protocol (selected on test)
+// kept and said in every output.
+TEST(Evolution, ALegacyRunResumesWithItsTestProtocolLabelled) {
+  nemokd::testing::TempDir tmp;
+  const fs::path run = copy_committed_run(tmp);
   const auto config = evolve_config_from_json(read_json_file((run / "evolve.json").string()));
   EXPECT_EQ(config.select_on, SelectOn::validation);  // the file predates the key: the default
   auto fake = std::make_shared<FakeEvaluator>();
@@ -1075,4 +1093,342 @@ TEST(Evolution, JointKilledAndResumedEndsExactly) {
       if (c["latency_detail"].is_object()) c["latency_detail"].erase("search_seconds");  // a timing
     }
   EXPECT_EQ(ja.dump(), jb.dump());  // as text: an infeasible candidate's errors are NaN (not measured), never equal
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The final stage (search/final_stage.h): the archive front and both baselines retrained over seeds.
+namespace {
+
+// The fake evaluator, re-measuring latency as MACs + 2, MACs, MACs + 1 in its three rounds (median: MACs + 1).
+class RemeasuringEvaluator : public FakeEvaluator {
+ public:
+  int remeasured = 0;
+  std::vector<std::vector<double>> remeasure_latency(const std::vector<models::ModelConfig>& models,
+                                                     int rounds) override {
+    std::vector<std::vector<double>> out;
+    for (const auto& m : models) {
+      const double macs = double(models::build_model(m, {1, 28, 28}, 10)->macs());
+      const double by_round[] = {macs + 2, macs, macs + 1};
+      out.emplace_back();
+      for (int r = 0; r < rounds; ++r) out.back().push_back(by_round[r % 3]);
+      ++remeasured;
+    }
+    return out;
+  }
+};
+
+EvolveConfig final_config() {
+  auto c = tiny_config();
+  c.final_epochs = 2;
+  c.final_seeds = 3;
+  c.final_max = 100;
+  return c;
+}
+
+// The non-dominated completed candidates by (selection error, latency), found the slow way.
+std::set<std::string> brute_force_front(const std::vector<Candidate>& all) {
+  std::set<std::string> out;
+  for (const auto& a : all) {
+    if (a.status != RunStatus::completed || a.role == Role::baseline_no_kd) continue;
+    bool dominated = false;
+    for (const auto& b : all) {
+      if (b.status != RunStatus::completed || b.role == Role::baseline_no_kd) continue;
+      if (b.error <= a.error && b.latency <= a.latency && (b.error < a.error || b.latency < a.latency)) dominated = true;
+    }
+    if (!dominated) out.insert(a.key);
+  }
+  return out;
+}
+
+std::vector<std::tuple<std::string, std::string, int, int>> final_calls(const FakeEvaluator& f) {
+  std::vector<std::tuple<std::string, std::string, int, int>> out;
+  for (const auto& rq : f.final_requests) out.emplace_back(rq.key, to_string(rq.role), rq.seed_offset, rq.epochs);
+  return out;
+}
+
+nlohmann::json final_without_counts(nlohmann::json j) {
+  j.erase("trained_now");
+  j.erase("reused");
+  return j;
+}
+
+}  // namespace
+
+TEST(FinalStage, RetrainsTheArchiveFrontAndBothBaselinesOverSeeds) {
+  nemokd::testing::TempDir tmp;
+  const auto config = final_config();
+  auto fake = std::make_shared<RemeasuringEvaluator>();
+  const auto r = run_evolution(config, EvolveContext{tmp.file("r"), false, false, nullptr, fake, -1});
+  ASSERT_FALSE(r.final.is_null());
+  const auto fin = read_json_file(tmp.file("r/final.json"));
+  EXPECT_EQ(fin, r.final);
+  EXPECT_EQ(read_json_file(tmp.file("r/results.json")).at("final"), fin);
+  // The points: the archive front over every stored candidate (the baseline's architecture is its own point), then
+  // the two baselines.
+  const std::string base_key = canonical_key(config.base.base.model);
+  auto expected = brute_force_front(r.candidates);
+  ASSERT_FALSE(expected.empty());
+  expected.erase(base_key);
+  std::set<std::string> front_points;
+  const auto& points = fin.at("points");
+  ASSERT_EQ(points.size(), expected.size() + 2);
+  for (size_t i = 0; i + 2 < points.size(); ++i) {
+    EXPECT_EQ(points[i].at("role"), "final");
+    front_points.insert(points[i].at("key").get<std::string>());
+  }
+  EXPECT_EQ(front_points, expected);
+  EXPECT_EQ(points[points.size() - 2].at("role"), "final-baseline-kd");
+  EXPECT_EQ(points[points.size() - 2].at("key"), base_key);
+  EXPECT_EQ(points.back().at("role"), "final-baseline-no-kd");
+  // Seeds x points requests, each once, at the final epochs, in one batch; measured later, not with the training.
+  const auto calls = final_calls(*fake);
+  EXPECT_EQ(calls.size(), points.size() * 3);
+  const std::set<std::tuple<std::string, std::string, int, int>> distinct(calls.begin(), calls.end());
+  EXPECT_EQ(distinct.size(), calls.size());
+  for (const auto& rq : fake->final_requests) {
+    EXPECT_EQ(rq.epochs, 2);
+    EXPECT_FALSE(rq.measure);
+    EXPECT_EQ(fs::path(rq.run_dir).parent_path(), fs::path(tmp.file("r/final")));
+  }
+  EXPECT_EQ(fake->batches.back(), calls.size());
+  EXPECT_EQ(fin.at("trained_now"), int(calls.size()));
+  // Mean and sample sd of the per-seed values (the fake: +0.003 per seed -> sd 0.003), latency the median round.
+  for (const auto& p : points) {
+    const auto& runs = p.at("runs");
+    ASSERT_EQ(runs.size(), 3u);
+    double sum = 0;
+    for (const auto& run : runs) sum += run.at("test_error").get<double>();
+    EXPECT_NEAR(p.at("test_error").at("mean").get<double>(), sum / 3, 1e-12);
+    EXPECT_NEAR(p.at("test_error").at("sd").get<double>(), 0.003, 1e-9);
+    EXPECT_EQ(p.at("test_error").at("n"), 3);
+    EXPECT_EQ(p.at("latency").get<double>(), double(p.at("macs").get<int64_t>()) + 1);
+  }
+  EXPECT_EQ(fake->remeasured, int(points.size()) - 1);  // the baselines share an architecture: measured once
+  // The re-drawn front: on the validation means (the selection metric), never the no-KD baseline.
+  EXPECT_FALSE(points.back().at("front").get<bool>());
+  EXPECT_TRUE(fin.at("verdicts").contains("beats_baseline_kd"));
+  // final.csv: a row per point, labelled with the selection metric.
+  std::ifstream csv(tmp.file("r/final.csv"));
+  std::string line;
+  size_t rows = 0;
+  std::getline(csv, line);
+  while (std::getline(csv, line)) {
+    ++rows;
+    EXPECT_NE(line.find("validation"), std::string::npos);
+  }
+  EXPECT_EQ(rows, points.size());
+}
+
+TEST(FinalStage, AKilledFinalStageResumesTrainingNothingTwice) {
+  nemokd::testing::TempDir tmp;
+  const auto config = final_config();
+  auto whole = std::make_shared<RemeasuringEvaluator>();
+  run_evolution(config, EvolveContext{tmp.file("a"), false, false, nullptr, whole, -1});
+  const int search_calls = whole->calls - int(whole->final_requests.size());
+  auto fake = std::make_shared<RemeasuringEvaluator>();
+  // Killed twice inside the final stage (after 4 of its trainings, then after 5 more), then to the end.
+  EXPECT_THROW(run_evolution(config, EvolveContext{tmp.file("b"), false, false, nullptr, fake, search_calls + 4}),
+               Interrupted);
+  EXPECT_EQ(fake->final_requests.size(), 4u);
+  EXPECT_THROW(run_evolution(config, EvolveContext{tmp.file("b"), true, false, nullptr, fake, 5}), Interrupted);
+  EXPECT_EQ(fake->final_requests.size(), 9u);
+  const auto r = run_evolution(config, EvolveContext{tmp.file("b"), true, false, nullptr, fake, -1});
+  EXPECT_EQ(fake->calls, whole->calls);  // nothing of the search or the final stage trained twice
+  auto calls = final_calls(*fake), once = final_calls(*whole);
+  std::sort(calls.begin(), calls.end());
+  std::sort(once.begin(), once.end());
+  EXPECT_EQ(calls, once);
+  EXPECT_EQ(r.final.at("reused"), 9);
+  // The same numbers as the uninterrupted run (run folders differ only by the output folder).
+  auto strip = [](nlohmann::json j) {
+    for (auto& p : j["points"])
+      for (auto& run : p["runs"]) run.erase("run_dir");
+    j.erase("dir");
+    return final_without_counts(j);
+  };
+  EXPECT_EQ(strip(r.final), strip(read_json_file(tmp.file("a/final.json"))));
+  // Run again: everything read back.
+  const auto again = run_evolution(config, EvolveContext{tmp.file("b"), true, false, nullptr, fake, -1});
+  EXPECT_EQ(fake->calls, whole->calls);
+  EXPECT_EQ(again.final.at("trained_now"), 0);
+}
+
+TEST(FinalStage, MoreSeedsLaterTrainOnlyTheNewSeeds) {
+  nemokd::testing::TempDir tmp;
+  auto config = final_config();
+  auto fake = std::make_shared<RemeasuringEvaluator>();
+  const auto first = run_evolution(config, EvolveContext{tmp.file("r"), false, false, nullptr, fake, -1});
+  const size_t points = first.final.at("points").size();
+  const size_t before = fake->final_requests.size();
+  const int calls_before = fake->calls;
+  config.final_seeds = 5;  // not part of the identity: a resume may raise it
+  const auto more = run_evolution(config, EvolveContext{tmp.file("r"), true, false, nullptr, fake, -1});
+  EXPECT_EQ(fake->calls - calls_before, int(points * 2));
+  ASSERT_EQ(fake->final_requests.size(), before + points * 2);
+  for (size_t i = before; i < fake->final_requests.size(); ++i)
+    EXPECT_TRUE(fake->final_requests[i].seed_offset == 3 || fake->final_requests[i].seed_offset == 4);
+  for (const auto& p : more.final.at("points")) EXPECT_EQ(p.at("test_error").at("n"), 5);
+  EXPECT_EQ(more.final.at("reused"), int(points * 3));
+  // Final settings are not the identity; the search's are.
+  EXPECT_EQ(identity(config), identity(final_config()));
+}
+
+TEST(FinalStage, SearchesSharingAFinalDirShareTheirBaselinesFolders) {
+  nemokd::testing::TempDir tmp;
+  auto a = final_config();
+  a.final_dir = tmp.file("shared-final");
+  auto b = a;
+  b.seed = 7;  // another search, same baselines
+  auto fa = std::make_shared<RemeasuringEvaluator>(), fb = std::make_shared<RemeasuringEvaluator>();
+  run_evolution(a, EvolveContext{tmp.file("a"), false, false, nullptr, fa, -1});
+  run_evolution(b, EvolveContext{tmp.file("b"), false, false, nullptr, fb, -1});
+  auto dirs_of = [](const FakeEvaluator& f, Role role) {
+    std::map<int, std::string> out;
+    for (const auto& rq : f.final_requests)
+      if (rq.role == role) out[rq.seed_offset] = rq.run_dir;
+    return out;
+  };
+  for (Role role : {Role::final_baseline_kd, Role::final_baseline_no_kd}) {
+    const auto da = dirs_of(*fa, role), db = dirs_of(*fb, role);
+    ASSERT_EQ(da.size(), 3u);
+    EXPECT_EQ(da, db);  // the same training, the same folder (the child evaluator reads it back)
+    EXPECT_NE(da.at(0), da.at(1));  // another seed, another training
+  }
+  EXPECT_NE(dirs_of(*fa, Role::final_baseline_kd).at(0), dirs_of(*fa, Role::final_baseline_no_kd).at(0));
+}
+
+TEST(FinalStage, VerdictsAreComputedFromTheNumbers) {
+  auto point = [](Role role, const std::string& name, double latency, double mean, double sd) {
+    FinalPoint p;
+    p.role = role;
+    p.summary = name;
+    p.latency = latency;
+    p.test.mean = mean;
+    p.test.sd = sd;
+    p.test.n = std::isfinite(sd) ? 3 : 1;
+    return p;
+  };
+  const auto base = point(Role::final_baseline_kd, "base", 1.0, 0.100, 0.005);
+  // Yes: lower error beyond one sd at lower latency; 3.4x faster within a point.
+  auto v = final_verdicts({point(Role::final_point, "better", 0.9, 0.080, 0.005),
+                           point(Role::final_point, "fast", 0.29, 0.109, 0.004), base,
+                           point(Role::final_baseline_no_kd, "plain", 1.0, 0.02, 0.001)});
+  EXPECT_TRUE(v.beats_baseline_kd);
+  EXPECT_EQ(v.beats_point, "better");
+  EXPECT_TRUE(v.fast_within_1pt);
+  EXPECT_EQ(v.fast_point, "fast");
+  // No: the intervals overlap (0.092 + 0.005 >= 0.100 - 0.005); slower than the baseline; one seed (no sd); the
+  // fast one is 2.9x faster only, or 1.1 points worse; the no-KD baseline never counts.
+  v = final_verdicts({point(Role::final_point, "close", 0.9, 0.092, 0.005),
+                      point(Role::final_point, "slower", 1.01, 0.050, 0.001),
+                      point(Role::final_point, "one seed", 0.5, 0.050, NAN),
+                      point(Role::final_point, "not fast enough", 0.345, 0.101, 0.001),
+                      point(Role::final_point, "too bad", 0.2, 0.111, 0.001), base,
+                      point(Role::final_baseline_no_kd, "plain", 0.1, 0.02, 0.001)});
+  EXPECT_FALSE(v.beats_baseline_kd);
+  EXPECT_FALSE(v.fast_within_1pt);
+  EXPECT_EQ(v.beats_point, "");
+  // No baseline: no claim.
+  EXPECT_FALSE(final_verdicts({point(Role::final_point, "better", 0.9, 0.08, 0.005)}).beats_baseline_kd);
+  // mean_sd: sample sd.
+  const auto s = mean_sd({1.0, 2.0, 3.0, 4.0});
+  EXPECT_DOUBLE_EQ(s.mean, 2.5);
+  EXPECT_NEAR(s.sd, std::sqrt(5.0 / 3.0), 1e-12);
+  EXPECT_TRUE(std::isnan(mean_sd({1.0}).sd));
+}
+
+TEST(FinalStage, CapKeepsThePointsFasterThanTheBaselineFirst) {
+  std::vector<Candidate> front;
+  for (double l : {1.0, 2.0, 3.0, 4.0, 8.0, 16.0, 32.0, 64.0}) {
+    Candidate c;
+    c.key = fmt::format("k{}", l);
+    c.latency = l;
+    front.push_back(c);
+  }
+  auto keys = [](const std::vector<Candidate>& v) {
+    std::vector<double> out;
+    for (const auto& c : v) out.push_back(c.latency);
+    return out;
+  };
+  EXPECT_EQ(keys(cap_front(front, 100, 5)), keys(front));
+  // Three at or under the baseline's 3.0, then two of the rest spread in log-latency (its ends: 4 and 64).
+  EXPECT_EQ(keys(cap_front(front, 5, 3.0)), (std::vector<double>{1, 2, 3, 4, 64}));
+  // More fast points than room: spread among them (1 ... 8 in log: 1, 8 and the nearest to sqrt(8)).
+  EXPECT_EQ(keys(cap_front(front, 3, 10.0)), (std::vector<double>{1, 3, 8}));
+}
+
+// The committed run (recorded before selection on validation) resumed with a final stage: its archive front is
+// drawn on its own (test) protocol, capped at final_max, and retrained with both baselines.
+TEST(FinalStage, ALegacyRunGetsAFinalStageOnItsOwnProtocol) {
+  nemokd::testing::TempDir tmp;
+  const fs::path run = copy_committed_run(tmp);
+  auto config = evolve_config_from_json(read_json_file((run / "evolve.json").string()));
+  config.final_epochs = 10;
+  config.final_seeds = 2;
+  config.final_max = 4;
+  auto fake = std::make_shared<RemeasuringEvaluator>();
+  const auto r = run_evolution(config, EvolveContext{tmp.file("run"), true, false, nullptr, fake, -1});
+  ASSERT_FALSE(r.final.is_null());
+  EXPECT_EQ(r.final.at("selected_on"), "test");
+  const auto& points = r.final.at("points");
+  ASSERT_GE(points.size(), 3u);
+  EXPECT_LE(points.size(), 4u + 2u);
+  EXPECT_EQ(fake->final_requests.size(), points.size() * 2);
+  EXPECT_EQ(fake->calls, int(points.size() * 2));  // the search itself: nothing evaluated
+  for (const auto& rq : fake->final_requests) EXPECT_EQ(rq.epochs, 10);
+}
+
+// Under the fpga cost, the final stage's points are feasible designs only (an infeasible one was never trained; one
+// marked completed but infeasible — a hand-made store — is not a point either), and final.json labels its "latency"
+// with the backend's unit and how (ms/frame, estimated), not as a measured latency. Fails without both guards of
+// archive_front (objectives_of's penalty and its feasible filter) or without the cost label.
+TEST(FinalStage, InfeasibleDesignsAreNeverPoints) {
+  auto config = tiny_fpga_config();
+  config.final_epochs = 1;
+  config.final_seeds = 1;
+  // archive_front alone: a completed but infeasible candidate that would dominate everything is left out.
+  Candidate ok, bad;
+  ok.key = "ok";
+  ok.status = bad.status = RunStatus::completed;
+  ok.error = 0.2;
+  ok.latency = 2;
+  bad.key = "bad";
+  bad.error = 0.1;
+  bad.latency = 1;
+  bad.feasible = false;
+  const auto front = archive_front(config, {ok, bad});
+  ASSERT_EQ(front.size(), 1u);
+  EXPECT_EQ(front[0].key, "ok");
+
+  nemokd::testing::TempDir tmp;
+  auto fake = std::make_shared<FakeEvaluator>();
+  EvolveContext ctx{tmp.file("e"), false, false, nullptr, fake, -1};
+  ctx.cost = tiny_fpga();
+  const auto r = run_evolution(config, ctx);
+  std::map<std::string, Candidate> by_key;
+  int infeasible = 0;
+  for (const auto& c : r.candidates) {
+    by_key[c.key] = c;
+    infeasible += !c.feasible;
+  }
+  ASSERT_GT(infeasible, 0) << "no infeasible design: the test would prove nothing";
+  const auto& fin = r.final;
+  ASSERT_TRUE(fin.is_object());
+  EXPECT_EQ(fin["cost"]["spec"], "fpga:tiny,fclk=100,usable=finn");
+  EXPECT_EQ(fin["cost"]["unit"], "ms/frame");
+  EXPECT_EQ(fin["cost"]["how"], "estimated");
+  int front_points = 0;
+  for (const auto& p : fin["points"]) {
+    if (p["role"] != "final") continue;
+    ++front_points;
+    const auto& c = by_key.at(p["key"].get<std::string>());
+    EXPECT_TRUE(c.feasible && c.status == RunStatus::completed) << c.key;
+    EXPECT_DOUBLE_EQ(p["latency"].get<double>(), c.latency);  // the search's 1000 / estimated FPS
+  }
+  EXPECT_GT(front_points, 0);
+  for (const auto& rq : fake->final_requests)
+    if (rq.role == Role::final_point) {
+      EXPECT_TRUE(by_key.at(rq.key).feasible) << rq.key;
+    }
+  EXPECT_EQ(read_json_file(tmp.file("e/final.json"))["cost"], fin["cost"]);
 }

@@ -41,7 +41,8 @@ void register_evolve(CLI::App& app) {
       "Resume after a kill: nemokd evolve --resume --out runs/evolve   (the stored config is used)\n"
       "Costs (--cost; --latency is its old name): " + cost::cost_forms() + "\n"
       "Outputs in --out: candidates.csv, results.json (every candidate, per-generation populations and fronts),\n"
-      "candidates/<id>/ (each candidate's run folder: run.json, model.pt), state.db (SQLite, resumable).\n"
+      "candidates/<id>/ (each candidate's run folder: run.json, model.pt), state.db (SQLite, resumable);\n"
+      "with --final-epochs: final.json, final.csv (front + baselines retrained over seeds, docs/SEARCH.md).\n"
       "Across machines: mpirun -np 5 nemokd evolve ... --out /shared/evolve — rank 0 runs NSGA-II and the state,\n"
       "ranks 1-4 train each generation's candidates (docs/DISTRIBUTED.md).");
   add_dataset_flags(cmd, c.base.base.dataset);
@@ -89,6 +90,21 @@ void register_evolve(CLI::App& app) {
   cmd->add_option("--seed-arch", f->seed_archs,
                   "A student (JSON file or inline, like --student-config) seeding the initial population; repeatable. "
                   "It must be in the search space");
+  cmd->add_option("--final-epochs", c.final_epochs,
+                  "Final stage: retrain the archive front (at most --final-max points) and both baselines for this "
+                  "many epochs over --final-seeds seeds, reported as mean +- sd (0 = off; may be set on a resume)")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  cmd->add_option("--final-seeds", c.final_seeds,
+                  "Final stage: train seeds per point (base seed + 0..N-1); raised on a resume, only the new seeds train")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--final-max", c.final_max, "Final stage: at most this many front points")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  cmd->add_option("--final-dir", c.final_dir,
+                  "Final stage: run folders, one per training identity (default OUT/final); searches sharing it share "
+                  "identical trainings (e.g. the baselines)");
   cmd->add_option("--preset", f->preset, "k1, k2, k3 (CIFAR) or k-fmnist: dataset, student and recipe");
   f->training.add(cmd, c.base.base.train);
   f->run.add(cmd, c.base.base, "evolve");
@@ -104,7 +120,9 @@ void register_evolve(CLI::App& app) {
            {"--population", "/population"}, {"--generations", "/generations"}, {"--search-seed", "/seed"},
            {"--cost", "/cost"}, {"--objectives", "/extra_objectives"}, {"--jobs", "/jobs"},
            {"--mpi-latency", "/mpi_latency"}, {"--no-baseline", "/baseline"}, {"--select-on", "/select_on"},
-           {"--no-seed-baseline", "/seed_baseline"}, {"--seed-arch", "/seed_archs"}, {"--bits", "/space/bits"}})
+           {"--no-seed-baseline", "/seed_baseline"}, {"--seed-arch", "/seed_archs"}, {"--bits", "/space/bits"},
+           {"--final-epochs", "/final/epochs"}, {"--final-seeds", "/final/seeds"}, {"--final-max", "/final/max"},
+           {"--final-dir", "/final/dir"}})
     f->patch.bind(cmd, flag, field);
   cmd->callback([f, cmd] {
     const std::string out = f->run.out.empty() ? default_out_dir("evolve") : f->run.out;
@@ -148,7 +166,8 @@ void register_evolve(CLI::App& app) {
       if (!std::filesystem::exists(stored))
         throw ConfigError(fmt::format("--resume: {} has no evolve.json to continue", out));
       config = layers(read_json_file(stored.string()),
-                      f->patch.patch(flags, {"--jobs", "--generations", "--threads", "--mpi-latency", "--select-on"}));
+                      f->patch.patch(flags, {"--jobs", "--generations", "--threads", "--mpi-latency", "--select-on",
+                                             "--final-epochs", "--final-seeds", "--final-max", "--final-dir"}));
     } else {
       auto base = flags;
       if (!f->preset.empty()) {
@@ -192,6 +211,27 @@ void register_evolve(CLI::App& app) {
                  c.summary, pct(c.val_error), pct(c.test_error), c.latency, c.params, front ? "  (final front)" : "");
     }
     fmt::print("all candidates: {}/candidates.csv\n", out);
+    if (!result.final.is_null()) {
+      const auto& fin = result.final;
+      fmt::print("final stage: {} epochs x {} seeds ({} trained now, {} reused), cost in {} ({}): {}\n",
+                 fin["epochs"].get<int>(), fin["seeds"].get<int>(), fin["trained_now"].get<int>(),
+                 fin["reused"].get<int>(), fin["cost"]["unit"].get<std::string>(),
+                 fin["cost"]["how"].get<std::string>(), fin["latency"].get<std::string>());
+      auto stat = [](const nlohmann::json& s) {
+        return s["mean"].is_number() ? fmt::format("{:.2f}% +- {}", 100 * s["mean"].get<double>(),
+                                                   s["sd"].is_number() ? fmt::format("{:.2f}", 100 * s["sd"].get<double>())
+                                                                       : std::string("-"))
+                                     : std::string("-");
+      };
+      for (const auto& p : fin["points"])
+        fmt::print("{:<18} {:<42} {:>10} {:>18} {:>18}{}\n", p["name"].get<std::string>(), p["architecture"].get<std::string>(),
+                   p["latency"].is_number() ? fmt::format("{:.4g}", p["latency"].get<double>()) : std::string("-"),
+                   "val " + stat(p["val_error"]), "test " + stat(p["test_error"]), p["front"].get<bool>() ? "  (front)" : "");
+      const auto& v = fin["verdicts"];
+      fmt::print("Beats the distilled baseline: {}\n", v["beats_baseline_kd"].get<bool>() ? "yes" : "no");
+      fmt::print(">= 3x faster within 1 point of it: {}\n", v["fast_within_1pt"].get<bool>() ? "yes" : "no");
+      fmt::print("final results: {}/final.json, final.csv\n", out);
+    }
   });
 }
 

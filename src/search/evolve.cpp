@@ -37,6 +37,7 @@
 #include "export/onnx_export.h"
 #include "cost/cost.h"
 #include "hw/latency/probe.h"
+#include "search/final_stage.h"
 
 namespace nemokd::search {
 namespace fs = std::filesystem;
@@ -90,6 +91,9 @@ void EvolveConfig::validate() const {
   check_range("nsga2.eta_c", eta_c, 1.0, 100.0);
   check_range("nsga2.m", m, 0.0, 1.0);
   check_range("nsga2.eta_m", eta_m, 1.0, 100.0);
+  check_range("final.epochs", final_epochs, 0, 100000);
+  check_range("final.seeds", final_seeds, 1, 1000);
+  check_range("final.max", final_max, 1, 10000);
   if (const auto n = seed_genomes().size(); n > size_t(population))
     throw ConfigError(fmt::format("seed_archs: {} distinct seeds (with the baseline) exceed the population of {}", n,
                                   population));
@@ -132,6 +136,7 @@ nlohmann::json to_json(const EvolveConfig& c) {
           {"seed_baseline", c.seed_baseline},
           {"seed_archs", seed_archs_json(c)},
           {"nsga2", {{"cr", c.cr}, {"eta_c", c.eta_c}, {"m", c.m}, {"eta_m", c.eta_m}}},
+          {"final", {{"epochs", c.final_epochs}, {"seeds", c.final_seeds}, {"max", c.final_max}, {"dir", c.final_dir}}},
           {"preset", c.preset}};
 }
 
@@ -169,13 +174,18 @@ EvolveConfig evolve_config_from_json(const nlohmann::json& j_in) {
     nr.get("cr", c.cr).get("eta_c", c.eta_c).get("m", c.m).get("eta_m", c.eta_m);
     nr.finish();
   }
+  if (const auto* f = r.child("final")) {
+    JsonReader fr(*f, "final");
+    fr.get("epochs", c.final_epochs).get("seeds", c.final_seeds).get("max", c.final_max).get("dir", c.final_dir);
+    fr.finish();
+  }
   r.finish();
   c.validate();
   return c;
 }
 
 nlohmann::json identity(const EvolveConfig& c) {
-  auto j = without(to_json(c), {"jobs", "mpi_latency", "generations"});
+  auto j = without(to_json(c), {"jobs", "mpi_latency", "generations", "final"});
   j["base"] = kd::identity(c.base);
   return j;
 }
@@ -266,25 +276,11 @@ class ChildEvaluator : public Evaluator {
       const auto& rq = requests[i];
       auto& c = out[i];
       c = candidate_of(rq, config_.space);
-      c.run_dir = (fs::path(out_dir_) / "candidates" / short_hash(rq.key)).string();
-      RunRecord request;
-      request.status = to_string(RunStatus::requested);
-      if (rq.role == Role::baseline_no_kd) {
-        auto t = config_.base.base;
-        t.model = rq.model;
-        t.threads = threads;
-        request.command = "train";
-        request.config = train::to_json(t);
-      } else {
-        auto k = config_.base;
-        k.base.model = rq.model;
-        k.base.threads = threads;
-        request.command = "kd train";
-        request.config = kd::to_json(k);
-      }
+      c.run_dir = rq.run_dir.empty() ? (fs::path(out_dir_) / "candidates" / short_hash(rq.key)).string() : rq.run_dir;
+      const RunRecord request = training_request(config_, rq, threads);
       // Longest first in the batch: MACs x epochs ranks the trainings' cost (same data, same batch size).
       const double cost = double(models::build_model(rq.model, input_, classes_)->macs()) *
-                          double(std::max(1, config_.base.base.train.epochs));
+                          double(std::max(1, rq.epochs > 0 ? rq.epochs : config_.base.base.train.epochs));
       batch.add({c.summary, c.run_dir, request, cost});
     }
     batch.run(*executor_);
@@ -294,7 +290,22 @@ class ChildEvaluator : public Evaluator {
       fill(out[i], r.run);
       if (r.ran) trained_on[i] = r.outcome.rank;
     }
-    measure(out, trained_on);
+    measure(out, trained_on, requests);
+    return out;
+  }
+
+  // The final stage's rounds: the cost priced again from each architecture on this process (a measured time varies, an
+  // estimate or a proxy gives the same figure each round; FinalResult says which). The engine measures a trained
+  // run folder (a final point has several): empty, the search's figure stays.
+  std::vector<std::vector<double>> remeasure_latency(const std::vector<models::ModelConfig>& configs,
+                                                     int rounds) override {
+    if (kind_ == "engine") return {};
+    std::vector<std::vector<double>> out(configs.size());
+    for (int r = 0; r < rounds; ++r)
+      for (size_t i = 0; i < configs.size(); ++i) {
+        const auto answer = price_candidate(*cost_, kind_, models::to_json(configs[i]), "", input_, classes_);
+        out[i].push_back(answer.contains("error") ? NAN : answer.at("value").get<double>());
+      }
     return out;
   }
 
@@ -309,7 +320,7 @@ class ChildEvaluator : public Evaluator {
   }
 
   // Latency after all the batch's trainings: here, or under MPI where --mpi-latency says.
-  void measure(std::vector<Candidate>& out, const std::vector<int>& trained_on) {
+  void measure(std::vector<Candidate>& out, const std::vector<int>& trained_on, const std::vector<Request>& requests) {
     std::vector<dist::Task> remote;
     std::vector<size_t> remote_index;
     const bool cluster = executor_->distributed();
@@ -323,7 +334,8 @@ class ChildEvaluator : public Evaluator {
         rank = trained_on[i] >= 0 ? trained_on[i] : dist::kAnyRank;
       else if (cluster && config_.mpi_latency != "root")
         rank = std::stoi(config_.mpi_latency);
-      if (priced_before_training(kind_)) continue;  // BatchRun::resolve sets its cost
+      // Priced before training (BatchRun::evaluate sets its cost), or a final-stage training (re-measured apart).
+      if (priced_before_training(kind_) || !requests[i].measure) continue;
       if (rank == 0) {
         record_latency(c, price_candidate(*cost_, kind_, c.config, c.run_dir, input_, classes_));
       } else {
@@ -381,6 +393,8 @@ void apply_selection(Candidate& c, SelectOn select_on) {
   c.error = c.status == RunStatus::completed ? selected : 1.0;
 }
 
+}  // namespace
+
 // The objective vector of an evaluated candidate (failures: the worst values). An infeasible candidate (never
 // trained) gets a graded penalty instead of a pagmo constraint (pagmo's nsga2 refuses constrained problems):
 // (1 + v) * [1, kWorst, kWorst...] with v its violation >= 0, so every feasible candidate (error <= 1, cost <
@@ -398,6 +412,8 @@ std::vector<double> objectives_of(const EvolveConfig& config, const Candidate& c
   for (const auto& o : config.extra_objectives) f.push_back(double(o == "params" ? c.params : c.macs));
   return f;
 }
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------------------------
 // What pagmo's problem calls: decode, memo lookup in the store, evaluate the unknown ones as one batch, objectives.
@@ -562,14 +578,16 @@ pagmo::algorithm load_algorithm(const std::string& bytes) {
   return algo;
 }
 
-// Indices of the non-dominated points (all objectives minimised), ascending: pagmo's first non-dominated front
-// (pagmo::pareto_dominance; equal points are all on it). pagmo wants two points at least.
+}  // namespace
+
 std::vector<size_t> non_dominated(const std::vector<std::vector<double>>& f) {
   if (f.size() < 2) return f.empty() ? std::vector<size_t>{} : std::vector<size_t>{0};
   const auto sorted = pagmo::fast_non_dominated_sorting(f);
   const auto& first = std::get<0>(sorted).front();
   return {first.begin(), first.end()};
 }
+
+namespace {
 
 void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult& result, const std::string& out_dir) {
   result.candidates = store.candidates();
@@ -727,8 +745,11 @@ nlohmann::json EvolveResult::to_json() const {
     }
     pareto.push_back(p);
   }
-  return {{"protocol", protocol_json()}, {"candidates", cands}, {"generations", members}, {"fronts", fronts},
-          {"pareto", pareto}, {"evaluated_now", evaluated_now}, {"reused", reused}};
+  nlohmann::json j = {{"protocol", protocol_json()}, {"candidates", cands}, {"generations", members},
+                      {"fronts", fronts},         {"pareto", pareto},     {"evaluated_now", evaluated_now},
+                      {"reused", reused}};
+  if (!final.is_null()) j["final"] = final;
+  return j;
 }
 
 std::string EvolveResult::selection_line() const {
@@ -740,6 +761,24 @@ std::string EvolveResult::selection_line() const {
 
 nlohmann::json EvolveResult::protocol_json() const {
   return {{"select_on", to_string(selected_on)}, {"legacy", legacy_protocol}, {"seeds", seeds}, {"note", selection_line()}};
+}
+
+RunRecord training_request(const EvolveConfig& config, const Request& rq, int threads) {
+  RunRecord request;
+  request.status = to_string(RunStatus::requested);
+  auto k = config.base;
+  k.base.model = rq.model;
+  k.base.threads = threads;
+  if (rq.epochs > 0) kd::apply_reference_recipe(k.base.train, rq.model.family(), rq.epochs);
+  k.base.train.seed += uint64_t(rq.seed_offset);
+  if (rq.role == Role::baseline_no_kd || rq.role == Role::final_baseline_no_kd) {
+    request.command = "train";
+    request.config = train::to_json(k.base);
+  } else {
+    request.command = "kd train";
+    request.config = kd::to_json(k);
+  }
+  return request;
 }
 
 void register_latency_task() {
@@ -934,6 +973,11 @@ EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& c
   result.evaluated_now = run.evaluated_now();
   result.reused = run.reused();
   write_outputs(config, store, result, ctx.out_dir);
+  if (config.final_epochs > 0) {  // the final stage: results.json gains "final"
+    const int64_t left = ctx.stop_after_evaluations < 0 ? -1 : std::max<int64_t>(0, ctx.stop_after_evaluations - run.evaluated_now());
+    result.final = run_final_stage(config, store, *evaluator, ctx.out_dir, ctx.progress, left).to_json();
+    write_json_file((out / "results.json").string(), result.to_json());
+  }
   return result;
 }
 

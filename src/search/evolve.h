@@ -55,6 +55,11 @@ struct EvolveConfig {
   bool seed_baseline = true;
   std::vector<models::ModelConfig> seed_archs;
   double cr = 0.95, eta_c = 10, m = 0, eta_m = 50;  // NSGA-II; m = 0: 1 / genes
+  // Final stage (search/final_stage.h), after the last generation: the archive front (at most final_max points)
+  // and both baselines retrained for final_epochs over final_seeds train seeds, in final_dir (empty: OUT/final).
+  // final_epochs = 0: off. None of them is in identity(): they may change or grow on a resume.
+  int final_epochs = 0, final_seeds = 3, final_max = 12;
+  std::string final_dir;
   std::string preset;
   void validate() const;
   int objectives() const { return 2 + int(extra_objectives.size()); }
@@ -80,6 +85,12 @@ struct Request {
   models::ModelConfig model;
   Role role = Role::search;
   int generation = 0;
+  // The final stage's trainings (0 / empty: the search's own): epochs with the reference recipe at that length,
+  // train seed = base.train.seed + seed_offset, the run folder; measure = false: no latency probe (measured later).
+  int epochs = 0;
+  int seed_offset = 0;
+  std::string run_dir;
+  bool measure = true;
 };
 
 // Trains and measures candidates. The default (make_child_evaluator) runs each training as a child `nemokd run`;
@@ -90,7 +101,19 @@ class Evaluator {
   // One Candidate per request, in order (status, val_error and test_error (NaN when not measured), latency,
   // params, MACs, run_dir filled). The search sets `error` from the selected metric.
   virtual std::vector<Candidate> evaluate(const std::vector<Request>& requests) = 0;
+  // The cost objective of each model measured (or priced) again, nothing training: `rounds` interleaved rounds (each
+  // round measures every model once, in order); per model its `rounds` values. Empty (the default): this evaluator
+  // cannot re-measure.
+  virtual std::vector<std::vector<double>> remeasure_latency(const std::vector<models::ModelConfig>& models,
+                                                             int rounds) {
+    (void)models, (void)rounds;
+    return {};
+  }
 };
+
+// The child run a request trains: "kd train" (or "train" for a no-KD baseline) with the search's config, the
+// request's model, `threads`, and its epochs / seed offset (Request).
+RunRecord training_request(const EvolveConfig& config, const Request& rq, int threads);
 
 struct EvolveContext {
   std::string out_dir;
@@ -117,10 +140,18 @@ struct EvolveResult {
   std::vector<std::vector<std::string>> members;     // per generation (0 = initial): canonical keys
   std::vector<std::vector<std::string>> fronts;      // per generation: keys of the non-dominated members
   int evaluated_now = 0, reused = 0;                 // in this invocation
+  nlohmann::json final;                              // the final stage's results (null when it is off)
   nlohmann::json to_json() const;
   std::string selection_line() const;  // "selection: validation error (test error reported only)" or the TEST one
   nlohmann::json protocol_json() const;  // results.json 'protocol'
 };
+
+// The objective vector of an evaluated candidate (error, cost, extras; failures: the worst values; an infeasible
+// one: a penalty every feasible candidate dominates, graded by its violation).
+std::vector<double> objectives_of(const EvolveConfig& config, const Candidate& c);
+// Indices of the non-dominated points (all objectives minimised), ascending: pagmo's first non-dominated front
+// (pagmo::pareto_dominance; equal points are all on it).
+std::vector<size_t> non_dominated(const std::vector<std::vector<double>>& f);
 
 std::shared_ptr<Evaluator> make_child_evaluator(const EvolveConfig& config, const EvolveContext& ctx);
 // Registers the "latency" task with dist, so any rank can measure a candidate (call once per process).

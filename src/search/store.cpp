@@ -116,14 +116,20 @@ const char* to_string(Role role) {
     case Role::search: return "search";
     case Role::baseline_kd: return "baseline-kd";
     case Role::baseline_no_kd: return "baseline-no-kd";
+    case Role::final_point: return "final";
+    case Role::final_baseline_kd: return "final-baseline-kd";
+    case Role::final_baseline_no_kd: return "final-baseline-no-kd";
   }
   return "?";
 }
 
 Role parse_role(const std::string& text, const std::string& key) {
-  for (Role r : {Role::search, Role::baseline_kd, Role::baseline_no_kd})
+  for (Role r : {Role::search, Role::baseline_kd, Role::baseline_no_kd, Role::final_point, Role::final_baseline_kd,
+                 Role::final_baseline_no_kd})
     if (text == to_string(r)) return r;
-  throw ConfigError(fmt::format("{}: '{}' is not one of search, baseline-kd, baseline-no-kd", key, text));
+  throw ConfigError(fmt::format("{}: '{}' is not one of search, baseline-kd, baseline-no-kd, final, final-baseline-kd, "
+                                "final-baseline-no-kd",
+                                key, text));
 }
 
 Store::Store(const std::string& path) : path_(path) {
@@ -146,6 +152,10 @@ Store::Store(const std::string& path) : path_(path) {
        "PRIMARY KEY (generation, idx))");
   exec("CREATE TABLE IF NOT EXISTS checkpoints (generation INTEGER PRIMARY KEY, xs TEXT NOT NULL, fs TEXT NOT NULL, "
        "algorithm BLOB NOT NULL)");
+  // The final stage (added within schema 2: a file without it gains it empty).
+  exec("CREATE TABLE IF NOT EXISTS final_runs (key TEXT NOT NULL, role TEXT NOT NULL, seed INTEGER NOT NULL, "
+       "epochs INTEGER NOT NULL, status TEXT, message TEXT, val_error REAL, test_error REAL, train_seconds REAL, "
+       "run_dir TEXT, PRIMARY KEY (key, role, seed, epochs))");
   migrate();
 }
 
@@ -234,6 +244,37 @@ std::vector<Candidate> Store::candidates() const {
   std::vector<Candidate> out;
   while (q.step()) out.push_back(read_candidate(q, path_));
   return out;
+}
+
+std::optional<FinalRun> Store::final_run(const std::string& key, Role role, int seed, int epochs) const {
+  Stmt q(db_,
+         "SELECT status, message, val_error, test_error, train_seconds, run_dir FROM final_runs WHERE key = ? AND "
+         "role = ? AND seed = ? AND epochs = ?",
+         path_);
+  q.text(1, key).text(2, to_string(role)).integer(3, seed).integer(4, epochs);
+  if (!q.step()) return std::nullopt;
+  FinalRun r;
+  r.key = key;
+  r.role = role;
+  r.seed = seed;
+  r.epochs = epochs;
+  r.status = parse_run_status(q.col_text(0), fmt::format("{}: final run '{}' seed {} status", path_, key, seed));
+  r.message = q.col_text(1);
+  r.val_error = q.col_real_or_nan(2);
+  r.test_error = q.col_real_or_nan(3);
+  r.train_seconds = q.col_real(4);
+  r.run_dir = q.col_text(5);
+  return r;
+}
+
+void Store::put_final_run(const FinalRun& r) {
+  Stmt q(db_,
+         "INSERT OR REPLACE INTO final_runs (key, role, seed, epochs, status, message, val_error, test_error, "
+         "train_seconds, run_dir) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         path_);
+  q.text(1, r.key).text(2, to_string(r.role)).integer(3, r.seed).integer(4, r.epochs).text(5, to_string(r.status));
+  q.text(6, r.message).real(7, r.val_error).real(8, r.test_error).real(9, r.train_seconds).text(10, r.run_dir);
+  q.step();
 }
 
 void Store::put_generation(int generation, const std::vector<std::string>& keys, const Checkpoint& cp) {

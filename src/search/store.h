@@ -17,9 +17,12 @@ struct sqlite3;
 
 namespace nemokd::search {
 
-// Why a candidate was evaluated: a point of the search, or the baseline student with or without distillation.
-enum class Role { search, baseline_kd, baseline_no_kd };
-const char* to_string(Role role);  // "search", "baseline-kd", "baseline-no-kd": the store's and the tables' text
+// Why a candidate was evaluated: a point of the search, or the baseline student with or without distillation; the
+// final stage's retrainings of a front point and of the two baselines (search/final_stage.h).
+enum class Role { search, baseline_kd, baseline_no_kd, final_point, final_baseline_kd, final_baseline_no_kd };
+// "search", "baseline-kd", "baseline-no-kd", "final", "final-baseline-kd", "final-baseline-no-kd": the store's and
+// the tables' text
+const char* to_string(Role role);
 Role parse_role(const std::string& text, const std::string& key);  // ConfigError naming `key` for another text
 
 struct Candidate {
@@ -52,6 +55,18 @@ struct Candidate {
 // "infeasible" for a candidate that is not feasible, else its status's text: what the store and every output say.
 std::string status_text(const Candidate& c);
 
+// One finished training of the final stage: a point (key, role) at `epochs` with train seed base + `seed`.
+struct FinalRun {
+  std::string key;
+  Role role = Role::final_point;
+  int seed = 0, epochs = 0;
+  RunStatus status = RunStatus::requested;
+  std::string message;
+  double val_error = NAN, test_error = NAN;
+  double train_seconds = 0;
+  std::string run_dir;
+};
+
 struct Checkpoint {
   int generation = -1;                       // population after this generation (0 = initial)
   std::vector<std::vector<double>> xs, fs;   // decision and fitness vectors, in population order
@@ -76,6 +91,10 @@ class Store {
   std::optional<Candidate> candidate(const std::string& key) const;
   void put_candidate(const Candidate& c);
   std::vector<Candidate> candidates() const;  // in insertion order
+
+  // The final stage's memo: a finished training is stored once (its own transaction) and never trained again.
+  std::optional<FinalRun> final_run(const std::string& key, Role role, int seed, int epochs) const;
+  void put_final_run(const FinalRun& run);
 
   void put_generation(int generation, const std::vector<std::string>& keys, const Checkpoint& checkpoint);
   std::optional<Checkpoint> last_checkpoint() const;

@@ -370,9 +370,66 @@ PY
 then
   ok "evolve --student qmlp --bits per-layer --cost fpga:xc7z020: infeasible designs never trained nor on a front; killed after $joint_killed evaluations and resumed = uninterrupted"
 else bad "joint search (qmlp, fpga cost) kill/resume" "$(tail -c 1500 "$work/joint-a.err" "$work/joint-b.err" 2>/dev/null)"; fi
+# Its final stage under the fpga cost: points are feasible only, their "latency" is the cost objective labelled by
+# the backend (ms/frame, estimated), never passed off as a measured latency.
+if [ $joint_a -eq 0 ] &&
+   "$NEMOKD" evolve --resume --out "$work/joint-a" --final-epochs 1 --final-seeds 1 --final-max 2 --quiet --json \
+     > "$work/joint-fin.json" 2>"$work/joint-fin.err" &&
+   python3 - "$work/joint-a.json" "$work/joint-fin.json" <<'PY'
+import json, sys
+a, f = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))["final"]
+cands = {c["key"]: c for c in a["candidates"]}
+assert f["cost"] == {"spec": "fpga:xc7z020,fclk=100,usable=finn", "unit": "ms/frame", "how": "estimated"}, f["cost"]
+assert f["latency"].startswith("priced again") and "estimated" in f["latency"], f["latency"]
+front = [p for p in f["points"] if p["role"] == "final"]
+assert front, "no front point: the check would prove nothing"
+for p in front:
+    c = cands[p["key"]]
+    assert c["feasible"] and c["status"] == "completed", c
+    assert abs(p["latency"] - c["latency"]) <= 1e-9 * c["latency"] and p["latency_rounds"] == [c["latency"]] * 3, (p, c)
+PY
+then ok "evolve final stage under --cost fpga: feasible points only, cost labelled ms/frame estimated"
+else bad "evolve final stage under fpga cost" "$(tail -c 1500 "$work/joint-fin.err" 2>/dev/null)"; fi
 echo '{"latency":"macs","cost":"params"}' > "$work/both-cost.json"
 expect_error "evolve: a cost file key and its old name together are refused" "both 'cost' and 'latency' given" \
   "$NEMOKD" evolve --teacher "$work/teacher" --config "$work/both-cost.json" --print-config
+# The final stage (issue 17): the finished search resumed with --final-epochs retrains its archive front and both
+# baselines over 2 seeds in a shared --final-dir; a second search given the same --final-dir reads the identical
+# trainings back from their folders (nothing trained twice); --final-seeds 3 later trains only seed 2.
+if [ $evo_a -eq 0 ] &&
+   "$NEMOKD" evolve --resume --out "$work/evo-a" --final-epochs 1 --final-seeds 2 --final-dir "$work/evo-final" \
+     --quiet --json > "$work/fin-a.json" 2>"$work/fin-a.err" &&
+   "$NEMOKD" evolve --resume --out "$work/evo-b" --final-epochs 1 --final-seeds 2 --final-dir "$work/evo-final" \
+     --quiet --json > "$work/fin-b.json" 2>"$work/fin-b.err" &&
+   "$NEMOKD" evolve --resume --out "$work/evo-a" --final-seeds 3 --quiet --json > "$work/fin-c.json" 2>"$work/fin-c.err" &&
+   python3 - "$work" <<'PY'
+import csv, json, os, sys
+w = sys.argv[1]
+a, b, c = (json.load(open(f"{w}/fin-{x}.json"))["final"] for x in "abc")
+assert c["points"] == json.load(open(f"{w}/evo-a/final.json"))["points"]  # the last run's
+roles = [p["role"] for p in a["points"]]
+assert roles[-2:] == ["final-baseline-kd", "final-baseline-no-kd"] and set(roles[:-2]) <= {"final"}, roles
+assert a["cost"]["unit"] == "MACs" and a["cost"]["how"] == "proxy", a["cost"]
+assert a["trained_now"] == 2 * len(roles) and a["reused"] == 0, (a["trained_now"], a["reused"])
+for p in a["points"]:
+    assert [r["status"] for r in p["runs"]] == ["completed"] * 2, p["runs"]
+    assert p["test_error"]["n"] == 2 and p["test_error"]["sd"] is not None, p["test_error"]
+    assert len(p["latency_rounds"]) == 3, p
+    for r in p["runs"]:
+        assert os.path.dirname(r["run_dir"]) == f"{w}/evo-final" and os.path.exists(r["run_dir"] + "/run.json"), r
+        rec = json.load(open(r["run_dir"] + "/run.json"))
+        assert rec["config"]["train"]["epochs"] == 1, rec["config"]["train"]
+assert len({r["run_dir"] for p in a["points"] for r in p["runs"]}) == 2 * len(roles)
+# evo-b is the same search: its final trainings are the same folders, read back (its store knew none of them).
+assert b["trained_now"] == 0 and b["points"] == a["points"], (b["trained_now"], b["reused"])
+assert c["trained_now"] == len(roles) and c["reused"] == 2 * len(roles), (c["trained_now"], c["reused"])
+assert all(p["test_error"]["n"] == 3 for p in c["points"])
+assert set(c["verdicts"]) >= {"beats_baseline_kd", "fast_within_1pt"}
+rows = list(csv.DictReader(open(f"{w}/evo-a/final.csv")))
+assert len(rows) == len(roles) and all(r["selected_on"] == "validation" for r in rows), rows
+PY
+then ok "evolve --final-epochs: front + baselines over seeds, shared --final-dir read back, more seeds train only the new"
+else bad "evolve final stage" "$(tail -c 1500 "$work/fin-a.err" "$work/fin-b.err" "$work/fin-c.err" 2>/dev/null)"; fi
 # Issue 17: selection on validation unless told; a resume cannot switch it; the text output says which.
 expect_error "evolve --seed-arch outside the space: refused with the reason, nothing written" \
   'seed_archs\[0\]: not in the search space: conv channels 48 not in space.channels \[8, 16, 32, 64, 128\]' \
