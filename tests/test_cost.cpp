@@ -14,7 +14,9 @@
 #include "core/pareto.h"
 #include "core/run_record.h"
 #include "data/sources.h"
+#include "cost/bundle.h"
 #include "cost/cost.h"
+#include "engine/model_file.h"
 #include "hw/fpga/model_design.h"
 #include "hw/fpga/search.h"
 #include "models/registry.h"
@@ -261,6 +263,60 @@ TEST(CostEngine, MeasuresTheIntegerEngineOfATrainedRun) {
   EXPECT_DOUBLE_EQ(v.objective, 1000.0 / v.detail.at("frames_per_second").get<double>());
   EXPECT_EQ(v.detail.at("batch"), 64);
   EXPECT_GT(v.detail.at("single_frame_latency_us").get<double>(), 0);
+}
+
+// The one bundle writer (choose --export, evolve's front): a quantized run gets everything, a float one what applies
+// and the reasons for the rest; nothing is written over; no staging folder is left behind.
+TEST(CostBundle, AQuantizedRunGetsEverythingAFloatRunSaysWhyNot) {
+  namespace fs = std::filesystem;
+  testing::TempDir out;
+  auto fpga = cost::make_cost(cost::parse_cost("fpga:xc7z020"));
+  cost::BundleOptions o;
+  o.origin = "test";
+  o.label = "tfc w1a1";
+  o.val_accuracy = 0.91;
+  o.test_accuracy = 0.9;
+  o.engine = "engine:batch=16,seconds=0.05";
+  o.info["key"] = "k";
+  const auto b = cost::write_bundle(kTfcW1A1, out.file("q"), fpga.get(), o);
+  for (const char* f : {"run.json", "model.pt", "accuracy.json", "fpga.json", "model.nqe", "model.qonnx.onnx",
+                        "bundle.json"})
+    EXPECT_TRUE(fs::is_regular_file(out.file("q") + "/" + f)) << f << " " << b.dump();
+  EXPECT_EQ(b.at("key"), "k");
+  EXPECT_EQ(read_json_file(out.file("q/bundle.json")), b);
+  const auto acc = read_json_file(out.file("q/accuracy.json"));
+  EXPECT_DOUBLE_EQ(acc.at("val_accuracy").get<double>(), 0.91);
+  EXPECT_DOUBLE_EQ(acc.at("test_accuracy").get<double>(), 0.9);
+  const auto fj = read_json_file(out.file("q/fpga.json"));
+  EXPECT_EQ(fj.at("target"), fpga->text());
+  EXPECT_EQ(fj.at("cost").at("how"), "estimated");
+  EXPECT_FALSE(fj.at("cost").at("detail").at("folding").empty());
+  EXPECT_GT(engine::load_model(out.file("q/model.nqe")).layers.size(), 0u);
+  if (data::locate(data::dataset_spec("mnist"), "").has_value()) {
+    const auto ej = read_json_file(out.file("q/engine.json"));
+    EXPECT_EQ(ej.at("cost").at("how"), "measured");
+    EXPECT_GT(ej.at("cost").at("detail").at("frames_per_second").get<double>(), 0);
+  } else {
+    EXPECT_TRUE(b.at("not_written").contains("engine.json"));
+  }
+  // Nothing written over; nothing left beside.
+  EXPECT_NE(config_error([&] { cost::write_bundle(kTfcW1A1, out.file("q"), fpga.get(), o); }).find("not empty"),
+            std::string::npos);
+  for (const auto& e : fs::directory_iterator(out.path()))
+    EXPECT_EQ(e.path().filename().string().find(".partial"), std::string::npos) << e.path();
+
+  // A float run: run.json, model.pt, accuracy.json; why no engine model, QONNX or FPGA figures.
+  testing::TempDir fdir;
+  auto cfg = train::train_run_config_from_json(RunRecord::from_json(read_json_file(kTfcW1A1 + "/run.json")).config);
+  cfg.model = models::preset_model("tfc");
+  train::save_trained_run(fdir.path(), cfg, *models::build_model(cfg.model, kMnist, 10), kMnist, 10);
+  const auto fb = cost::write_bundle(fdir.path(), out.file("f"), fpga.get(), o);
+  for (const char* f : {"run.json", "model.pt", "accuracy.json", "bundle.json"})
+    EXPECT_TRUE(fs::is_regular_file(out.file("f") + "/" + f)) << f << " " << fb.dump();
+  for (const char* f : {"model.nqe", "fpga.json", "engine.json"}) {
+    EXPECT_FALSE(fs::exists(out.file("f") + "/" + f)) << f;
+    EXPECT_FALSE(fb.at("not_written").value(f, std::string()).empty()) << f << " " << fb.dump();
+  }
 }
 
 TEST(Pareto, Hypervolume2dEqualsPagmo) {

@@ -4,23 +4,15 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include <fmt/format.h>
 
 #include "campaign/campaign.h"
-#include "core/atomic_file.h"
+#include "cost/bundle.h"
 #include "core/error.h"
 #include "core/json_config.h"
 #include "core/run_record.h"
-#include "data/dataset.h"
-#include "data/loader.h"
-#include "engine/build.h"
-#include "engine/model_file.h"
-#include "export/onnx_export.h"
 #include "report/runs.h"
-#include "train/train_run.h"
 
 namespace nemokd::choose {
 
@@ -458,53 +450,20 @@ nlohmann::json export_bundle(const Result& result, const std::string& dir) {
   const auto& row = result.rows.at(result.chosen);
   if (fs::exists(dir) && !fs::is_empty(dir))
     throw ConfigError(fmt::format("--export {}: the folder is not empty (nothing is written over)", dir));
-  fs::create_directories(dir);
-  const fs::path out(dir), src(row.model.run_dir);
-  nlohmann::json written = nlohmann::json::array(), skipped = nlohmann::json::object();
-  auto copy = [&](const char* name) {
-    if (!fs::is_regular_file(src / name)) {
-      skipped[name] = fmt::format("not in {}", src.string());
-      return false;
-    }
-    std::ifstream in(src / name, std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    write_file_atomically((out / name).string(), bytes);
-    written.push_back(name);
-    return true;
-  };
-  copy("run.json");
-  const bool weights = copy("model.pt");
-  write_json_file((out / "cost.json").string(), row_json(row, result.constraints));
-  written.push_back("cost.json");
+  // The one bundle writer (cost/bundle.h), given this row's figures: its cost.json, and for an FPGA target the
+  // row's cost (priced now or the search's record for the same target) as fpga.json.
+  cost::BundleOptions o;
+  o.origin = "nemokd choose";
+  o.label = row.model.label;
+  o.val_accuracy = row.model.val_acc;
+  o.test_accuracy = row.model.test_acc;
+  o.files["cost.json"] = row_json(row, result.constraints);
   if (result.target.rfind("fpga:", 0) == 0) {
-    write_json_file((out / "fpga.json").string(), nlohmann::json{{"target", result.target}, {"cost", row.cost.to_json()}});
-    written.push_back("fpga.json");
+    o.fpga_value = row.cost;
+    o.fpga_target = result.target;
   }
-  if (weights) {
-    const auto run = train::load_trained_run(row.model.run_dir);
-    try {
-      const auto affine = data::pixel_affine(data::dataset_spec(run.config.dataset.name), run.config.train.normalization);
-      const nlohmann::json source = {{"run", fs::absolute(src).string()}, {"dataset", run.config.dataset.name}};
-      engine::save_model(engine::build_integer_model(*run.model, affine, source.dump()), (out / "model.nqe").string());
-      written.push_back("model.nqe");
-    } catch (const Error& e) {
-      skipped["model.nqe"] = e.what();
-    }
-    try {
-      onnx_export::ExportOptions o;
-      o.doc = fmt::format("nemokd choose: {}", row.model.run_dir);
-      onnx_export::export_qonnx(*run.model, run.model->input_shape(), (out / "model.qonnx.onnx").string(), o);
-      written.push_back("model.qonnx.onnx");
-    } catch (const Error& e) {
-      skipped["model.qonnx.onnx"] = e.what();
-    }
-  } else {
-    for (const char* f : {"model.nqe", "model.qonnx.onnx"}) skipped[f] = "no model.pt (weights not kept)";
-  }
-  const nlohmann::json bundle = {{"model", row.model.label}, {"run_dir", row.model.run_dir}, {"target", result.target},
-                                 {"written", written}, {"not_written", skipped}};
-  write_json_file((out / "bundle.json").string(), bundle);
-  return bundle;
+  o.info["target"] = result.target;
+  return cost::write_bundle(row.model.run_dir, dir, nullptr, o);
 }
 
 }  // namespace nemokd::choose

@@ -35,6 +35,7 @@
 #include "core/runtime.h"
 #include "data/dataset.h"
 #include "export/onnx_export.h"
+#include "cost/bundle.h"
 #include "cost/cost.h"
 #include "hw/latency/probe.h"
 #include "search/final_stage.h"
@@ -589,7 +590,58 @@ std::vector<size_t> non_dominated(const std::vector<std::vector<double>>& f) {
 
 namespace {
 
-void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult& result, const std::string& out_dir) {
+// OUT/front/<short key>/: the deployable bundle (cost::write_bundle) of every member of the final front, and nothing
+// else. A member whose folder already holds a finished bundle of its run folder keeps it (a resume re-measures
+// nothing); the others are written (atomically: a kill leaves no half bundle). Folders of candidates that left the
+// front (and leftovers of a killed write) are removed: the pareto list is the truth, and every candidate's run folder
+// stays in candidates/ (`nemokd choose --export` rebuilds a bundle from it). Members without a run folder (a test's
+// evaluator) get none.
+std::map<std::string, std::string> write_front_bundles(const std::vector<const Candidate*>& front,
+                                                       const std::string& out_dir, cost::CostBackend* fpga) {
+  std::map<std::string, std::string> out;
+  const fs::path dir = fs::path(out_dir) / "front";
+  std::set<std::string> keep;
+  for (const auto* c : front) {
+    if (c->run_dir.empty() || !fs::is_regular_file(fs::path(c->run_dir) / "run.json")) continue;
+    const auto folder = dir / short_hash(c->key);
+    keep.insert(folder.filename().string());
+    const auto listing = folder / "bundle.json";
+    bool current = false;
+    if (fs::is_regular_file(listing)) {
+      try {
+        const auto j = read_json_file(listing.string());
+        current = j.value("key", std::string()) == c->key && j.value("run_dir", std::string()) == c->run_dir &&
+                  j.value("fpga_target", std::string()) == (fpga ? fpga->text() : std::string());
+      } catch (const Error&) {
+      }
+    }
+    if (!current) {
+      fs::remove_all(folder);
+      cost::BundleOptions o;
+      o.origin = "nemokd evolve";
+      o.label = c->summary;
+      o.val_accuracy = 1.0 - c->val_error;
+      o.test_accuracy = 1.0 - c->test_error;
+      o.info = {{"key", c->key}, {"fpga_target", fpga ? fpga->text() : std::string()}};
+      if (!fpga) o.info["no_fpga"] = "the search's cost is no FPGA target";
+      try {
+        cost::write_bundle(c->run_dir, folder.string(), fpga, o);
+      } catch (const std::exception& e) {  // a finished search keeps its outputs; this member has no bundle
+        spdlog::warn("evolve: no bundle for {} ({}): {}", c->summary, c->run_dir, e.what());
+        keep.erase(folder.filename().string());
+        continue;
+      }
+    }
+    out[c->key] = folder.string();
+  }
+  if (fs::is_directory(dir))
+    for (const auto& e : fs::directory_iterator(dir))
+      if (!keep.count(e.path().filename().string())) fs::remove_all(e.path());
+  return out;
+}
+
+void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult& result, const std::string& out_dir,
+                   cost::CostBackend* fpga) {
   result.candidates = store.candidates();
   result.members.clear();
   result.fronts.clear();
@@ -619,6 +671,10 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
     result.members.push_back(keys);
     result.fronts.push_back(front);
   }
+  std::vector<const Candidate*> last_front;
+  if (!result.fronts.empty())
+    for (const auto& k : result.fronts.back()) last_front.push_back(by_key.at(k));
+  result.bundles = write_front_bundles(last_front, out_dir, fpga);
   write_json_file((fs::path(out_dir) / "results.json").string(), result.to_json());
 
   // candidates.json: what `nemokd report` draws — every generation's population in (latency, error) with its
@@ -734,6 +790,8 @@ nlohmann::json EvolveResult::to_json() const {
     nlohmann::json p = {{"key", c.key},         {"summary", c.summary},       {"error", c.error},
                         {"val_error", c.val_error}, {"test_error", c.test_error}, {"cost", c.latency},
                         {"params", c.params},   {"macs", c.macs},             {"run_dir", c.run_dir}};
+    const auto bundle = bundles.find(c.key);
+    p["bundle"] = bundle == bundles.end() ? nlohmann::json() : nlohmann::json(bundle->second);
     if (c.latency_detail.is_object()) {
       if (c.latency_detail.contains("unit")) p["cost_unit"] = c.latency_detail["unit"];
       for (const char* k : {"fps_estimated", "fps_expected", "lut", "bram18", "fits_planning", "fits_device"})
@@ -972,7 +1030,8 @@ EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& c
   }
   result.evaluated_now = run.evaluated_now();
   result.reused = run.reused();
-  write_outputs(config, store, result, ctx.out_dir);
+  write_outputs(config, store, result, ctx.out_dir,
+                cost && cost::parse_cost(config.cost).kind == "fpga" ? cost.get() : nullptr);
   if (config.final_epochs > 0) {  // the final stage: results.json gains "final"
     const int64_t left = ctx.stop_after_evaluations < 0 ? -1 : std::max<int64_t>(0, ctx.stop_after_evaluations - run.evaluated_now());
     result.final = run_final_stage(config, store, *evaluator, ctx.out_dir, ctx.progress, left).to_json();

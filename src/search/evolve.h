@@ -10,6 +10,7 @@
 // back from their run folders), and ends exactly where an uninterrupted run with the same seed ends.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -141,6 +142,9 @@ struct EvolveResult {
   std::vector<std::vector<std::string>> fronts;      // per generation: keys of the non-dominated members
   int evaluated_now = 0, reused = 0;                 // in this invocation
   nlohmann::json final;                              // the final stage's results (null when it is off)
+  // The deployable bundle of each member of the final front (key -> OUT/front/<short key>); a member without one
+  // (no run folder, e.g. a test's evaluator) is absent. write_front_bundles in evolve.cpp, docs/SEARCH.md.
+  std::map<std::string, std::string> bundles;
   nlohmann::json to_json() const;
   std::string selection_line() const;  // "selection: validation error (test error reported only)" or the TEST one
   nlohmann::json protocol_json() const;  // results.json 'protocol'

@@ -357,7 +357,7 @@ strip = lambda r: [(c["key"], c["role"], c["status"], c["feasible"], c["val_erro
                    for c in r["candidates"]]
 assert 6 <= killed_after < len(a["candidates"]), (killed_after, len(a["candidates"]))
 assert strip(a) == strip(b), "candidates differ after kill + resume"
-no_dir = lambda r: [{k: v for k, v in p.items() if k != "run_dir"} for p in r["pareto"]]  # two --out folders
+no_dir = lambda r: [{k: v for k, v in p.items() if k not in ("run_dir", "bundle")} for p in r["pareto"]]  # two --out
 assert a["fronts"] == b["fronts"] and no_dir(a) == no_dir(b), "fronts or pareto differ"
 infeasible = {c["key"] for c in a["candidates"] if c["status"] == "infeasible"}
 assert infeasible, "no infeasible design: the check would prove nothing"
@@ -370,6 +370,49 @@ PY
 then
   ok "evolve --student qmlp --bits per-layer --cost fpga:xc7z020: infeasible designs never trained nor on a front; killed after $joint_killed evaluations and resumed = uninterrupted"
 else bad "joint search (qmlp, fpga cost) kill/resume" "$(tail -c 1500 "$work/joint-a.err" "$work/joint-b.err" 2>/dev/null)"; fi
+# Issue 19: a deployable bundle per final-front member in OUT/front/<key>/: its model.nqe loads and is bit-exact with
+# its model.pt, accuracy.json is the candidate's, fpga.json its folding and estimate; a resume keeps the bundles
+# (nothing measured again: engine.json unchanged) and removes a folder that is no front member's.
+joint_bundles_ok=0
+if [ $joint_a -eq 0 ]; then
+  mkdir -p "$work/joint-a/front/0000000000000000" && echo '{}' > "$work/joint-a/front/0000000000000000/bundle.json"
+  cat "$work/joint-a/front/"*/engine.json > "$work/joint-engine-before.txt" 2>/dev/null
+  if "$NEMOKD" evolve --resume --out "$work/joint-a" --quiet --json > "$work/joint-a2.json" 2>"$work/joint-a2.err" &&
+     cat "$work/joint-a/front/"*/engine.json > "$work/joint-engine-after.txt" 2>/dev/null &&
+     cmp -s "$work/joint-engine-before.txt" "$work/joint-engine-after.txt" &&
+     [ ! -e "$work/joint-a/front/0000000000000000" ] &&
+     python3 - "$work/joint-a.json" "$work/joint-a2.json" "$work/joint-a" <<'PY'
+import json, os, sys
+a, a2, out = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+assert a["pareto"] and a["pareto"] == a2["pareto"], "the resume changed the pareto list or its bundles"
+assert sorted(os.listdir(out + "/front")) == sorted(os.path.basename(p["bundle"]) for p in a["pareto"])
+for p in a["pareto"]:
+    b = p["bundle"]
+    assert os.path.dirname(b) == out + "/front", b
+    bj = json.load(open(b + "/bundle.json"))
+    assert bj["key"] == p["key"] and bj["run_dir"] == p["run_dir"], bj
+    assert {"run.json", "model.pt", "accuracy.json", "fpga.json", "model.nqe", "model.qonnx.onnx",
+            "engine.json"} <= set(bj["written"]), bj
+    acc = json.load(open(b + "/accuracy.json"))
+    assert abs(acc["val_accuracy"] - (1 - p["val_error"])) < 1e-12, (acc, p)
+    assert abs(acc["test_accuracy"] - (1 - p["test_error"])) < 1e-12, (acc, p)
+    f = json.load(open(b + "/fpga.json"))
+    assert f["cost"]["detail"]["folding"] and abs(f["cost"]["objective"] - p["cost"]) < 1e-9 * p["cost"], (f, p)
+    e = json.load(open(b + "/engine.json"))["cost"]
+    assert e["how"] == "measured" and e["detail"]["frames_per_second"] > 0 and "integer engine" in e["label"], e
+    print(b)
+PY
+  then
+    joint_bundles_ok=1
+    for b in "$work/joint-a/front/"*/; do
+      "$NEMOKD" engine eval --model "$b/model.nqe" --compare "$b" --from "$work/good" --val-size 20 --json 2>/dev/null |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["compare"]["exact"], d' || joint_bundles_ok=0
+    done
+  fi
+fi
+if [ $joint_bundles_ok -eq 1 ]
+then ok "evolve: a bundle per front member (model.nqe bit-exact with its model.pt, accuracy = the candidate's, fpga.json, engine measured); a resume keeps them and removes a stale folder"
+else bad "evolve front bundles" "$(tail -c 1500 "$work/joint-a2.err" 2>/dev/null)"; fi
 # Its final stage under the fpga cost: points are feasible only, their "latency" is the cost objective labelled by
 # the backend (ms/frame, estimated), never passed off as a measured latency.
 if [ $joint_a -eq 0 ] &&
@@ -410,6 +453,11 @@ assert c["points"] == json.load(open(f"{w}/evo-a/final.json"))["points"]  # the 
 roles = [p["role"] for p in a["points"]]
 assert roles[-2:] == ["final-baseline-kd", "final-baseline-no-kd"] and set(roles[:-2]) <= {"final"}, roles
 assert a["cost"]["unit"] == "MACs" and a["cost"]["how"] == "proxy", a["cost"]
+# A float student's front bundles: what applies, and why the rest is absent.
+for p in json.load(open(f"{w}/fin-a.json"))["pareto"]:
+    bj = json.load(open(p["bundle"] + "/bundle.json"))
+    assert {"run.json", "model.pt", "accuracy.json"} <= set(bj["written"]), bj
+    assert all(bj["not_written"].get(f) for f in ("model.nqe", "fpga.json", "engine.json")), bj
 assert a["trained_now"] == 2 * len(roles) and a["reused"] == 0, (a["trained_now"], a["reused"])
 for p in a["points"]:
     assert [r["status"] for r in p["runs"]] == ["completed"] * 2, p["runs"]
