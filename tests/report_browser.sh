@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CTest `report.browser`: one report of the committed experiments that are present (Q1, Q2, K on Fashion-MNIST, the
-# integer engine) plus a hand-written evolution fixture, opened in headless Chromium by scripts/report-check.sh
+# integer engine) plus the hand-written fixtures of tests/data/report (invented numbers: an evolution with a final
+# stage), opened in headless Chromium by scripts/report-check.sh
 # (every chart rendered, no console error) with a screenshot. Exit 77 (CTest: skipped) when Chromium is absent.
 #   tests/report_browser.sh NEMOKD_BINARY OUT_DIR
 set -euo pipefail

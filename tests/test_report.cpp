@@ -442,6 +442,128 @@ TEST(Report, CommittedQ1SweepHeatmapMatchesItsResults) {
       EXPECT_DOUBLE_EQ(r["relative"].get<double>(), 1.0);
     }
 }
+
+// Issue 17: the final stage (OUT/final.json) gets its own chart: test error mean +- sd after the final retraining
+// against latency, the re-drawn front, both baselines, the verdicts with their numbers and rule. The fixture
+// (tests/data/report/evolution/final.json) is hand-written with invented numbers.
+std::string fixture(const std::string& name) { return std::string(NEMOKD_SOURCE_DIR) + "/tests/data/report/" + name; }
+std::string page_of(const std::vector<std::string>& dirs, const std::string& out) {
+  write_report(dirs, out);
+  std::ifstream in(out);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST(Report, FinalStageIsDrawnFromFinalJson) {
+  nemokd::testing::TempDir t;
+  const json file = json::parse(std::ifstream(fixture("evolution/final.json")));
+  const Evolution ev = load_evolution(fixture("evolution"));
+  ASSERT_TRUE(ev.final_stage.has_value());
+  const FinalStage& f = *ev.final_stage;
+  EXPECT_EQ(f.epochs, 10);
+  EXPECT_EQ(f.seeds, 3);
+  ASSERT_EQ(f.points.size(), file["points"].size());
+  // Every number of the chart is final.json's: test mean, sd, bar ends, latency; no search-time error in it.
+  const json rows = final_stage_rows(f);
+  ASSERT_EQ(rows.size(), file["points"].size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const json& p = file["points"][i];
+    const json& r = rows[i];
+    EXPECT_EQ(r["architecture"], p["architecture"]);
+    EXPECT_EQ(r["test_mean"].get<double>(), p["test_error"]["mean"].get<double>());
+    EXPECT_EQ(r["test_sd"].get<double>(), p["test_error"]["sd"].get<double>());
+    EXPECT_DOUBLE_EQ(r["lo"].get<double>(), p["test_error"]["mean"].get<double>() - p["test_error"]["sd"].get<double>());
+    EXPECT_DOUBLE_EQ(r["hi"].get<double>(), p["test_error"]["mean"].get<double>() + p["test_error"]["sd"].get<double>());
+    EXPECT_EQ(r["latency"].get<double>(), p["latency"].get<double>());
+    EXPECT_EQ(r["front"], p["front"]);
+    EXPECT_EQ(r["kind"], p["role"] == "final" ? "front point (retrained)" : p["name"].get<std::string>());
+    for (const auto& [k, v] : r.items())
+      if (v.is_number()) {
+        EXPECT_NE(v.get<double>(), p["search_error"].get<double>()) << k;
+      }
+  }
+  EXPECT_TRUE(f.beats_baseline_kd);
+  EXPECT_EQ(f.beats_point, "conv 16-32-64 | fc 128");
+  const auto html = page_of({fixture("evolution")}, t.file("r.html"));
+  const auto summary = write_report({fixture("evolution")}, t.file("r2.html"));
+  EXPECT_THAT(summary.charts, ::testing::ElementsAre("evo0-pareto", "evo0-final", "q-vs-k-chart", "q-vs-k-cpu-chart"));
+  for (const char* text : {"test error after 10 epochs × 3 seeds (mean ± 1 sd)",
+                           "latency (ms, batch 1), measured: LibTorch on an unrecorded CPU (log)",
+                           "re-measured (3 interleaved rounds, median; nothing training)",
+                           "beats the distilled baseline (KD)", "3× faster, within 1 point of the KD baseline",
+                           "test 11.28 % ± 0.08 % (3 seeds) at 0.6310 ms; baseline (KD): test 11.95 % ± 0.15 % (3 seeds)",
+                           "test mean + sd &lt; the baseline&#39;s test mean - sd"})
+    EXPECT_NE(html.find(text), std::string::npos) << text;
+  // The same stage read from results.json "final" (a run whose final.json was not copied).
+  fs::create_directories(t.file("evo"));
+  fs::copy_file(fixture("evolution/candidates.json"), t.file("evo/candidates.json"));
+  write_json(t.file("evo/results.json"), {{"final", file}});
+  const Evolution from_results = load_evolution(t.file("evo"));
+  ASSERT_TRUE(from_results.final_stage.has_value());
+  EXPECT_EQ(final_stage_rows(*from_results.final_stage), rows);
+  // Old runs without a final stage render as before: one chart, no final section text.
+  make_evolution(t.file("old"));
+  EXPECT_FALSE(load_evolution(t.file("old")).final_stage.has_value());
+  const auto old = write_report({t.file("old")}, t.file("old.html"));
+  EXPECT_THAT(old.charts, ::testing::Not(::testing::Contains(std::string("evo0-final"))));
+  // A damaged final.json is an error naming the file.
+  write_json(t.file("evo/final.json"), {{"points", 3}});
+  try {
+    load_evolution(t.file("evo"));
+    FAIL() << "accepted";
+  } catch (const nemokd::DataError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("final.json"));
+  }
+}
+
+// Labels in final.json are user strings (architecture summaries, names, the verdict's point and rule, the latency
+// source): escaped in the page, never markup; hostile values at every key are accepted or one nemokd error.
+TEST(Report, FinalStageStringsAreEscapedAndHostileValuesRefusedCleanly) {
+  nemokd::testing::TempDir t;
+  const std::string evil = "</script><img src=x onerror=alert(1)>\"'&";
+  json file = json::parse(std::ifstream(fixture("evolution/final.json")));
+  for (auto& p : file["points"]) p["architecture"] = evil + p["architecture"].get<std::string>(), p["name"] = evil;
+  file["verdicts"]["beats_baseline_kd_point"] = file["points"][3]["architecture"];
+  file["verdicts"]["beats_baseline_kd_rule"] = evil;
+  file["latency"] = evil;
+  fs::create_directories(t.file("evo"));
+  fs::copy_file(fixture("evolution/candidates.json"), t.file("evo/candidates.json"));
+  write_json(t.file("evo/final.json"), file);
+  const auto html = page_of({t.file("evo")}, t.file("r.html"));
+  EXPECT_EQ(html.find("<img src=x"), std::string::npos);
+  EXPECT_EQ(html.find("</script><img"), std::string::npos);
+  EXPECT_NE(html.find("&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;conv 16-32-64 | fc 128"),
+            std::string::npos);                                          // the tables and the caption
+  EXPECT_NE(html.find("\\u003c/script>\\u003cimg src=x"), std::string::npos);  // the chart data
+  // Hostile values at every key of final.json: read, drawn, or refused with one nemokd::Error.
+  json deep = json::array();
+  for (int i = 0; i < 60; ++i) deep = json::array({deep});
+  const std::vector<json> values = {true, "x", -1, 1e308, nullptr, json::array(), json{{"mean", "x"}}, deep};
+  const json valid = json::parse(std::ifstream(fixture("evolution/final.json")));
+  std::vector<json::json_pointer> at;
+  std::function<void(const json&, const json::json_pointer&)> walk = [&](const json& j, const json::json_pointer& p) {
+    if (j.is_object())
+      for (auto it = j.begin(); it != j.end(); ++it) at.push_back(p / it.key()), walk(it.value(), p / it.key());
+    if (j.is_array())
+      for (size_t i = 0; i < j.size(); ++i) at.push_back(p / i), walk(j[i], p / i);
+  };
+  walk(valid, json::json_pointer());
+  size_t cases = 0;
+  for (const auto& p : at)
+    for (const auto& v : values) {
+      json j = valid;
+      j[p] = v;
+      write_json(t.file("evo/final.json"), j);
+      ++cases;
+      try {
+        const RunSet runs = load_runs({t.file("evo")});
+        build_sections(runs, {});
+      } catch (const nemokd::Error&) {
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << p.to_string() << " = " << v.dump().substr(0, 40) << ": " << e.what();
+      }
+    }
+  EXPECT_GT(cases, 1000u);
+}
 #endif
 
 }  // namespace

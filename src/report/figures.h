@@ -67,6 +67,11 @@ std::vector<Candidate> chosen_candidates(const Evolution& ev, const std::vector<
 // non-dominated candidates. Sorted by latency.
 std::vector<Candidate> pareto_front(const std::vector<Candidate>& candidates);
 
+// The final stage's chart data: one row per point with a test mean and a positive latency: {kind ("front point
+// (retrained)" | "baseline (KD)" | "baseline (no KD)"), architecture, latency, latency_sd, test_mean, test_sd, lo, hi
+// (mean -+ sd, only with an sd), val_mean, seeds, front, per_seed}. Test errors only: never the search-time errors.
+nlohmann::json final_stage_rows(const FinalStage& f);
+
 // Accuracy against throughput for both routes: Q = sweep cells with an FPGA estimate (and FPGA grid rows joined
 // with a sweep of the same topology by W and A), K = evolution candidates and baselines (FPS from latency).
 // {route, series, label, dataset, fps, accuracy, detail}.

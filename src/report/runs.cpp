@@ -450,11 +450,21 @@ Evolution load_evolution(const std::string& dir) {
     if (j.contains("selected_on")) ev.selected_on = str(j, "selected_on");
     if (ev.selected_on != "validation" && ev.selected_on != "test")
       throw DataError(fmt::format("{}: selected_on must be \"validation\" or \"test\"", p.string()));
+    ev.cost_spec = j.contains("cost") ? str(j["cost"], "spec") : std::string();
+    if (ev.cost_spec.empty()) ev.cost_spec = ev.device;
   }
   auto read = [&](const json& c, size_t i, bool baseline) -> std::optional<Candidate> {
     Candidate k;
     if (!c.is_object()) throw DataError(fmt::format("{}: entry {} is not an object", p.string(), i));
-    if (c.contains("status") && str(c, "status") != "completed") return std::nullopt;  // a failure: nothing to plot
+    // A failure or an infeasible design (never trained): nothing to plot.
+    if (c.contains("status") && str(c, "status") != "completed") {
+      if (str(c, "status") == "infeasible" || (c.contains("feasible") && c["feasible"] == false)) ++ev.infeasible;
+      return std::nullopt;
+    }
+    if (c.contains("feasible") && c["feasible"] == false) {  // never plotted, whatever the status says
+      ++ev.infeasible;
+      return std::nullopt;
+    }
     k.generation = static_cast<int>(integer(c, "generation"));
     k.id = c.contains("id") ? (c["id"].is_string() ? c["id"].get<std::string>() : c["id"].dump()) : str(c, "name");
     k.architecture = str(c, "architecture");
@@ -472,6 +482,10 @@ Evolution load_evolution(const std::string& dir) {
     k.params = integer(c, "params", -1);
     k.macs = integer(c, "macs", -1);
     k.pareto = c.value("pareto", false);
+    k.fps_estimated = num(c, "fps_estimated");
+    k.fps_expected = num(c, "fps_expected");
+    k.lut = num(c, "lut");
+    k.bram18 = num(c, "bram18");
     if (std::isnan(k.error) || std::isnan(k.latency_ms))
       throw DataError(fmt::format("{}: {} {} needs 'error' and 'latency_ms' (or 'latency_proxy')", p.string(),
                                   baseline ? "baseline" : "candidate", i));
@@ -483,10 +497,92 @@ Evolution load_evolution(const std::string& dir) {
   }
   if (j.is_object() && j.contains("baseline")) {
     const json b = j["baseline"].is_array() ? j["baseline"] : json::array({j["baseline"]});
+    const int failed = ev.failed, infeasible = ev.infeasible;  // baselines are not candidates
     for (size_t i = 0; i < b.size(); ++i)
       if (auto k = read(b[i], i, true)) ev.baselines.push_back(*k);
+    ev.infeasible = infeasible;
+    ev.failed = failed;
   }
+  ev.final_stage = load_final_stage(dir);
   return ev;
+}
+
+std::string fpga_device_of(const std::string& cost_spec) {
+  if (cost_spec.rfind("fpga:", 0) != 0) return {};
+  const std::string rest = cost_spec.substr(5);
+  return rest.substr(0, rest.find(','));
+}
+
+const FinalStagePoint* FinalStage::find_role(const std::string& role) const {
+  for (const auto& p : points)
+    if (p.role == role) return &p;
+  return nullptr;
+}
+const FinalStagePoint* FinalStage::find_point(const std::string& architecture) const {
+  for (const auto& p : points)
+    if (p.role == "final" && p.architecture == architecture) return &p;
+  return nullptr;
+}
+
+std::optional<FinalStage> load_final_stage(const std::string& dir) {
+  const fs::path file = fs::path(dir) / "final.json", results = fs::path(dir) / "results.json";
+  json j;
+  fs::path from;
+  if (is_file(file)) {
+    j = read_json(file), from = file;
+  } else if (is_file(results)) {
+    const json r = read_json(results);
+    if (!r.is_object() || !r.contains("final") || r["final"].is_null()) return std::nullopt;
+    j = r["final"], from = results;
+  } else {
+    return std::nullopt;
+  }
+  const std::string where = from == results ? from.string() + " \"final\"" : from.string();
+  if (!j.is_object() || !j.contains("points") || !j["points"].is_array())
+    throw DataError(fmt::format("{}: no 'points' array (not a final stage written by nemokd evolve --final-epochs)", where));
+  FinalStage f;
+  f.file = from.string();
+  f.epochs = static_cast<int>(integer(j, "epochs"));
+  f.seeds = static_cast<int>(integer(j, "seeds"));
+  f.selected_on = str(j, "selected_on");
+  f.latency_source = str(j, "latency");
+  const json& pts = j["points"];
+  for (size_t i = 0; i < pts.size(); ++i) {
+    const json& q = pts[i];
+    if (!q.is_object()) throw DataError(fmt::format("{}: point {} is not an object", where, i));
+    FinalStagePoint p;
+    p.name = str(q, "name");
+    p.role = str(q, "role");
+    if (p.role != "final" && p.role != "final-baseline-kd" && p.role != "final-baseline-no-kd")
+      throw DataError(fmt::format("{}: point {}: role must be final, final-baseline-kd or final-baseline-no-kd", where, i));
+    p.architecture = str(q, "architecture");
+    p.params = integer(q, "params", -1);
+    p.macs = integer(q, "macs", -1);
+    p.search_error = num(q, "search_error");
+    p.search_epochs = static_cast<int>(integer(q, "search_epochs"));
+    p.latency = num(q, "latency");
+    p.latency_sd = num(q, "latency_sd");
+    const json val = q.value("val_error", json()), test = q.value("test_error", json());
+    p.val_mean = num(val, "mean"), p.val_sd = num(val, "sd"), p.val_n = static_cast<int>(integer(val, "n"));
+    p.test_mean = num(test, "mean"), p.test_sd = num(test, "sd"), p.test_n = static_cast<int>(integer(test, "n"));
+    if (q.contains("runs") && q["runs"].is_array())
+      for (const auto& r : q["runs"])
+        if (str(r, "status") == "completed" && !std::isnan(num(r, "test_error"))) p.test_per_seed.push_back(num(r, "test_error"));
+    p.front = q.value("front", json(false)).is_boolean() && q["front"].get<bool>();
+    for (double v : {p.test_mean, p.test_sd, p.val_mean, p.val_sd, p.search_error})
+      if (!std::isnan(v) && (v < 0 || v > 1))
+        throw DataError(fmt::format("{}: point {}: errors are fractions in [0, 1]", where, i));
+    f.points.push_back(std::move(p));
+  }
+  const json v = j.value("verdicts", json::object());
+  auto flag = [&](const char* k) { return v.is_object() && v.contains(k) && v[k].is_boolean() && v[k].get<bool>(); };
+  f.beats_baseline_kd = flag("beats_baseline_kd");
+  f.fast_within_1pt = flag("fast_within_1pt");
+  f.beats_point = str(v, "beats_baseline_kd_point");
+  f.beats_rule = str(v, "beats_baseline_kd_rule");
+  f.fast_point = str(v, "fast_within_1pt_point");
+  f.fast_rule = str(v, "fast_within_1pt_rule");
+  return f;
 }
 
 RunSet load_runs(const std::vector<std::string>& dirs) {
