@@ -71,5 +71,6 @@ Section engine_section(const EngineCompare& ec, const RunSet::Entry& e, const st
 
 std::optional<Section> q_cost_section(const RunSet& runs);
 std::optional<Section> q_vs_k_section(const RunSet& runs, const ReportOptions& o);
+std::optional<Section> joint_section(const RunSet& runs);
 
 }  // namespace nemokd::report

@@ -102,7 +102,8 @@ Section evolution_section(const Evolution& ev, const RunSet::Entry& e, const std
                                 {{"field", "latency_ms"}, {"title", basis.unit},
                                  {"format", proxy ? ",.0f" : ".3f"}},
                                 {{"field", "params"}, {"format", ","}}, {{"field", "macs"}, {"title", "MACs"}, {"format", ","}}});
-  if (!on_test) tip.insert(tip.begin() + 5, {{"field", "test_error"}, {"title", "test error"}, {"format", ".2%"}});
+  // One tooltip entry (a braced list alone would insert its three pairs as three entries).
+  if (!on_test) tip.insert(tip.begin() + 5, json{{"field", "test_error"}, {"title", "test error"}, {"format", ".2%"}});
   const json x = {{"field", "latency_ms"}, {"type", "quantitative"}, {"title", cost}, {"scale", {{"zero", false}}}};
   const json y = {{"field", "error"}, {"type", "quantitative"}, {"title", metric + (on_test ? "" : " (selection metric)")},
                   {"scale", {{"zero", false}}},

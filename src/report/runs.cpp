@@ -58,6 +58,13 @@ long long integer(const json& j, const char* key, long long fallback = 0) {
   return it != j.end() && it->is_number() ? it->get<long long>() : fallback;
 }
 
+// A flag that may be absent; anything but a JSON boolean reads as `fallback` (never a type_error).
+bool boolean(const json& j, const char* key, bool fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() ? it->get<bool>() : fallback;
+}
+
 std::vector<EpochPoint> curve_from_history(const json& history) {
   std::vector<EpochPoint> out;
   if (!history.is_array()) return out;
@@ -143,7 +150,7 @@ HwEstimate hw_from_json(const json& h) {
   e.fps = h.contains("fps_estimated") ? num(h, "fps_estimated") : num(h, "fps");
   e.fps_expected = num(h, "fps_expected");
   e.fps_expected_sd = num(h, "fps_expected_sd");
-  e.fits = h.contains("fits_planning") ? h.value("fits_planning", false) : h.value("fits", false);
+  e.fits = h.contains("fits_planning") ? boolean(h, "fits_planning", false) : boolean(h, "fits", false);
   e.fit = str(h, "fit");
   return e;
 }
@@ -291,7 +298,7 @@ Sweep load_sweep(const std::string& dir) {
     if (r.contains("test_accuracy_at") && r["test_accuracy_at"].is_object())
       for (const auto& [k, v] : r["test_accuracy_at"].items())
         if (v.is_number()) c.test_accuracy_at[std::stoi(k)] = v.get<double>();
-    if (r.contains("hw") && r["hw"].is_object() && r["hw"].value("ok", true)) {
+    if (r.contains("hw") && r["hw"].is_object() && boolean(r["hw"], "ok", true)) {
       c.hw = hw_from_json(r["hw"]);
       c.hw->pe = static_cast<int>(integer(s.hw_setup, "pe"));
       c.hw->simd = static_cast<int>(integer(s.hw_setup, "simd"));
@@ -333,7 +340,7 @@ KdGrid load_kd_grid(const std::string& dir) {
     c.name = str(r, "name");
     c.status = str(r, "status");
     c.run_dir = str(r, "run_dir");
-    c.kd = r.value("kd", true);
+    c.kd = boolean(r, "kd", true);
     c.alpha = num(r, "alpha");
     c.temperature = num(r, "temperature");
     c.test_accuracy = num(r, "test_accuracy");
@@ -481,7 +488,7 @@ Evolution load_evolution(const std::string& dir) {
     }
     k.params = integer(c, "params", -1);
     k.macs = integer(c, "macs", -1);
-    k.pareto = c.value("pareto", false);
+    k.pareto = boolean(c, "pareto", false);
     k.fps_estimated = num(c, "fps_estimated");
     k.fps_expected = num(c, "fps_expected");
     k.lut = num(c, "lut");
@@ -568,16 +575,15 @@ std::optional<FinalStage> load_final_stage(const std::string& dir) {
     if (q.contains("runs") && q["runs"].is_array())
       for (const auto& r : q["runs"])
         if (str(r, "status") == "completed" && !std::isnan(num(r, "test_error"))) p.test_per_seed.push_back(num(r, "test_error"));
-    p.front = q.value("front", json(false)).is_boolean() && q["front"].get<bool>();
+    p.front = boolean(q, "front", false);
     for (double v : {p.test_mean, p.test_sd, p.val_mean, p.val_sd, p.search_error})
       if (!std::isnan(v) && (v < 0 || v > 1))
         throw DataError(fmt::format("{}: point {}: errors are fractions in [0, 1]", where, i));
     f.points.push_back(std::move(p));
   }
   const json v = j.value("verdicts", json::object());
-  auto flag = [&](const char* k) { return v.is_object() && v.contains(k) && v[k].is_boolean() && v[k].get<bool>(); };
-  f.beats_baseline_kd = flag("beats_baseline_kd");
-  f.fast_within_1pt = flag("fast_within_1pt");
+  f.beats_baseline_kd = boolean(v, "beats_baseline_kd", false);
+  f.fast_within_1pt = boolean(v, "fast_within_1pt", false);
   f.beats_point = str(v, "beats_baseline_kd_point");
   f.beats_rule = str(v, "beats_baseline_kd_rule");
   f.fast_point = str(v, "fast_within_1pt_point");
