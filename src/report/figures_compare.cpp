@@ -85,8 +85,9 @@ json q_vs_k_rows(const RunSet& runs, const std::vector<int>& generations) {
       const std::string device = fpga_device_of(ev.cost_spec);
       for (const auto& c : pareto_front(chosen_candidates(ev, generations)))
         if (c.latency_ms > 0 && !std::isnan(c.test_error))
-          rows.push_back(row(kJointFpgaEstimated, "estimated", device, fmt::format("front {}", c.id.empty() ? c.architecture : c.id),
-                             ev.dataset, c.fps_estimated > 0 ? c.fps_estimated : 1000.0 / c.latency_ms, 1.0 - c.test_error,
+          rows.push_back(row(kJointFpgaEstimated, "estimated", device,
+                             fmt::format("front {}", c.id.empty() ? c.architecture : c.id), ev.dataset,
+                             c.fps_estimated > 0 ? c.fps_estimated : 1000.0 / c.latency_ms, 1.0 - c.test_error,
                              fmt::format("{}; LUT {}", c.architecture, grouped(c.lut))));
       continue;
     }
@@ -121,8 +122,8 @@ json q_vs_k_chart(const json& rows, const std::vector<std::string>& routes) {
   const json palette = {"#9ecae1", "#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#9467bd"};
   json range = json::array();
   for (const auto& r : routes) {
-    const std::vector<std::string> all = {kQFpgaEstimated, kQFpgaExpected, kQEngineMeasured, kKTorchMeasured,
-                                          kKTargetMeasured, kJointFpgaEstimated};
+    const std::vector<std::string> all = {kQFpgaEstimated, kQFpgaExpected,   kQEngineMeasured,
+                                          kKTorchMeasured, kKTargetMeasured, kJointFpgaEstimated};
     range.push_back(palette[std::find(all.begin(), all.end(), r) - all.begin()]);
   }
   const json color = {{"field", "route"}, {"type", "nominal"}, {"title", "how each number was obtained"},
@@ -164,8 +165,8 @@ Table q_vs_k_table(const json& rows, const std::string& caption) {
 
 std::vector<std::string> routes_in(const json& rows) {
   std::vector<std::string> out;
-  for (const char* r : {kQFpgaEstimated, kQFpgaExpected, kQEngineMeasured, kKTorchMeasured, kKTargetMeasured,
-                        kJointFpgaEstimated})
+  for (const char* r :
+       {kQFpgaEstimated, kQFpgaExpected, kQEngineMeasured, kKTorchMeasured, kKTargetMeasured, kJointFpgaEstimated})
     for (const auto& row : rows)
       if (row["route"] == r) {
         out.push_back(r);
@@ -319,10 +320,17 @@ JointComparison joint_comparison(const RunSet& runs) {
   out.dataset = first->dataset;
   const double fclk = fclk_of(first->cost_spec);
   auto row = [](const std::string& set, const char* kind, const std::string& label, const std::string& dataset,
-                double test_error, double fps, double lut, double bram18, double fps_expected, const std::string& detail) {
-    return json{{"set", set},           {"kind", kind},          {"label", label},
-                {"dataset", dataset},   {"test_error", test_error}, {"fps", fps},
-                {"lut", num_or_null(lut)}, {"bram18", num_or_null(bram18)}, {"fps_expected", num_or_null(fps_expected)},
+                double test_error, double fps, double lut, double bram18, double fps_expected,
+                const std::string& detail) {
+    return json{{"set", set},
+                {"kind", kind},
+                {"label", label},
+                {"dataset", dataset},
+                {"test_error", test_error},
+                {"fps", fps},
+                {"lut", num_or_null(lut)},
+                {"bram18", num_or_null(bram18)},
+                {"fps_expected", num_or_null(fps_expected)},
                 {"detail", detail}};
   };
   // Another dataset or FPGA (or clock) is another basis: its points would not compare.
@@ -345,11 +353,13 @@ JointComparison joint_comparison(const RunSet& runs) {
         out.left_out.push_back({set, why});
         continue;
       }
-    } else if (front.empty() || !std::all_of(front.begin(), front.end(), [](const Candidate& c) { return c.fps_estimated > 0; })) {
+    } else if (front.empty() ||
+               !std::all_of(front.begin(), front.end(), [](const Candidate& c) { return c.fps_estimated > 0; })) {
       const CostBasis b = cost_basis(ev);
-      out.left_out.push_back({set, fmt::format("its cost is {} ({}), not the FPGA cost model's estimate for {}: another "
-                                               "basis (the Q-vs-K section shows it on its own axis)",
-                                               b.how, b.title, out.device)});
+      out.left_out.push_back(
+          {set, fmt::format("its cost is {} ({}), not the FPGA cost model's estimate for {}: another "
+                            "basis (the Q-vs-K section shows it on its own axis)",
+                            b.how, b.title, out.device)});
       continue;
     } else if (auto why = other_basis(out.device, kNaN, ev.dataset); !why.empty()) {
       out.left_out.push_back({set, why});
@@ -358,10 +368,17 @@ JointComparison joint_comparison(const RunSet& runs) {
     int no_test = 0, no_fps = 0;
     bool any = false;
     for (const auto& c : front) {
-      if (std::isnan(c.test_error)) { ++no_test; continue; }
-      if (!(c.fps_estimated > 0)) { ++no_fps; continue; }
-      out.rows.push_back(row(set, joint ? "joint front" : "route K front", c.id.empty() ? c.architecture : c.id + " " + c.architecture,
-                             ev.dataset, c.test_error, c.fps_estimated, c.lut, c.bram18, c.fps_expected,
+      if (std::isnan(c.test_error)) {
+        ++no_test;
+        continue;
+      }
+      if (!(c.fps_estimated > 0)) {
+        ++no_fps;
+        continue;
+      }
+      out.rows.push_back(row(set, joint ? "joint front" : "route K front",
+                             c.id.empty() ? c.architecture : c.id + " " + c.architecture, ev.dataset, c.test_error,
+                             c.fps_estimated, c.lut, c.bram18, c.fps_expected,
                              fmt::format("{}; {} {}", c.architecture, ev.selected_on, pct(c.error))));
       any = true;
     }
@@ -376,12 +393,14 @@ JointComparison joint_comparison(const RunSet& runs) {
   for (const auto& s : runs.sweeps) {
     const std::string device = s.hw_setup.is_object() ? s.hw_setup.value("device", "") : "";
     const double mhz = s.hw_setup.is_object() && s.hw_setup.contains("fclk_mhz") && s.hw_setup["fclk_mhz"].is_number()
-                           ? s.hw_setup["fclk_mhz"].get<double>() : kNaN;
+                           ? s.hw_setup["fclk_mhz"].get<double>()
+                           : kNaN;
     int pe = 0, simd = 0;
     for (const auto& c : s.cells)
       if (c.hw) pe = c.hw->pe, simd = c.hw->simd;
-    const std::string set = pe ? fmt::format("uniform sweep: {} PE{} SIMD{}, {}", s.topology, pe, simd, short_dir(s.dir))
-                               : fmt::format("uniform sweep: {}, {}", s.topology, short_dir(s.dir));
+    const std::string set =
+        pe ? fmt::format("uniform sweep: {} PE{} SIMD{}, {}", s.topology, pe, simd, short_dir(s.dir))
+           : fmt::format("uniform sweep: {}, {}", s.topology, short_dir(s.dir));
     if (std::none_of(s.cells.begin(), s.cells.end(), [](const SweepCell& c) { return c.hw && c.hw->fps > 0; })) {
       out.left_out.push_back({set, "no FPGA estimate columns (a sweep run without the FPGA cost model)"});
       continue;
@@ -394,7 +413,10 @@ JointComparison joint_comparison(const RunSet& runs) {
     bool any = false;
     for (const auto& c : s.cells) {
       if (!c.hw || !(c.hw->fps > 0) || std::isnan(c.final_test_accuracy)) continue;
-      if (!c.hw->fits) { ++misfits; continue; }
+      if (!c.hw->fits) {
+        ++misfits;
+        continue;
+      }
       out.rows.push_back(row(set, "uniform sweep", fmt::format("{} {}", s.topology, c.label()), s.dataset,
                              1.0 - c.final_test_accuracy, c.hw->fps, c.hw->lut, c.hw->bram18, c.hw->fps_expected,
                              c.hw->fit));
@@ -410,9 +432,11 @@ JointComparison joint_comparison(const RunSet& runs) {
 
 std::optional<Section> joint_section(const RunSet& runs) {
   const JointComparison jc = joint_comparison(runs);
-  const bool others = !runs.sweeps.empty() ||
-                      std::count_if(runs.evolution.begin(), runs.evolution.end(), [](const Evolution& e) { return !e.fpga_cost(); }) > 0 ||
-                      std::count_if(runs.evolution.begin(), runs.evolution.end(), [](const Evolution& e) { return e.fpga_cost(); }) > 1;
+  const bool others =
+      !runs.sweeps.empty() ||
+      std::count_if(runs.evolution.begin(), runs.evolution.end(), [](const Evolution& e) { return !e.fpga_cost(); }) >
+          0 ||
+      std::count_if(runs.evolution.begin(), runs.evolution.end(), [](const Evolution& e) { return e.fpga_cost(); }) > 1;
   if (jc.rows.empty() || !others) return std::nullopt;
   Section sec;
   sec.id = "joint";
@@ -425,41 +449,58 @@ std::optional<Section> joint_section(const RunSet& runs) {
       "measured on {}'s test split. Infeasible designs (fit at no folding) are never drawn; sets on another basis "
       "are left out, with the reason below.",
       jc.device, jc.dataset.empty() ? "the dataset" : jc.dataset);
-  const std::map<std::string, std::string> shapes = {{"joint front", "circle"}, {"uniform sweep", "square"},
-                                                     {"route K front", "triangle-up"}};
+  const std::map<std::string, std::string> shapes = {
+      {"joint front", "circle"}, {"uniform sweep", "square"}, {"route K front", "triangle-up"}};
   json kinds = json::array(), kind_shapes = json::array();
   for (const auto& [k, shape] : shapes)
     if (std::any_of(jc.rows.begin(), jc.rows.end(), [&](const json& r) { return r["kind"] == k; }))
       kinds.push_back(k), kind_shapes.push_back(shape);
-  const json y = {{"field", "test_error"}, {"type", "quantitative"}, {"title", "test error (measured, test split)"},
-                  {"scale", {{"zero", false}}}, {"axis", {{"format", ".1%"}}}};
-  const json tip = json::array({{{"field", "set"}}, {{"field", "label"}, {"title", "design"}},
+  const json y = {{"field", "test_error"},
+                  {"type", "quantitative"},
+                  {"title", "test error (measured, test split)"},
+                  {"scale", {{"zero", false}}},
+                  {"axis", {{"format", ".1%"}}}};
+  const json tip = json::array({{{"field", "set"}},
+                                {{"field", "label"}, {"title", "design"}},
                                 {{"field", "test_error"}, {"title", "test error"}, {"format", ".2%"}},
                                 {{"field", "fps"}, {"title", "FPS (estimated)"}, {"format", ",.0f"}},
                                 {{"field", "lut"}, {"title", "LUT (estimated)"}, {"format", ",.0f"}},
                                 {{"field", "bram18"}, {"title", "BRAM18 (estimated)"}, {"format", ",.0f"}},
                                 {{"field", "detail"}}});
   auto chart = [&](const char* field, const std::string& title) {
-    json spec = {{"data", {{"values", jc.rows}}}, {"width", 520}, {"height", 320},
+    json spec = {{"data", {{"values", jc.rows}}},
+                 {"width", 520},
+                 {"height", 320},
                  {"mark", {{"type", "point"}, {"filled", true}, {"size", 70}, {"opacity", 0.85}}},
                  {"encoding",
-                  {{"x", {{"field", field}, {"type", "quantitative"}, {"title", title}, {"scale", {{"type", "log"}}},
-                          {"axis", {{"titleLimit", 520}}}}},
+                  {{"x",
+                    {{"field", field},
+                     {"type", "quantitative"},
+                     {"title", title},
+                     {"scale", {{"type", "log"}}},
+                     {"axis", {{"titleLimit", 520}}}}},
                    {"y", y},
-                   {"color", {{"field", "set"}, {"type", "nominal"}, {"title", "set"},
-                              {"legend", {{"labelLimit", 420}, {"orient", "bottom"}, {"columns", 1}}}}},
-                   {"shape", {{"field", "kind"}, {"type", "nominal"}, {"title", "kind"},
-                              {"scale", {{"domain", kinds}, {"range", kind_shapes}}}}},
+                   {"color",
+                    {{"field", "set"},
+                     {"type", "nominal"},
+                     {"title", "set"},
+                     {"legend", {{"labelLimit", 420}, {"orient", "bottom"}, {"columns", 1}}}}},
+                   {"shape",
+                    {{"field", "kind"},
+                     {"type", "nominal"},
+                     {"title", "kind"},
+                     {"scale", {{"domain", kinds}, {"range", kind_shapes}}}}},
                    {"tooltip", tip}}}};
     if (std::string(field) == "lut") spec["transform"] = json::array({{{"filter", "isValid(datum.lut)"}}});
     return vl(spec);
   };
   Block f;
-  f.chart = {"joint-fps", "Test error against FPS (estimated)",
-             fmt::format("Frames per second of each design as the FPGA cost model estimates it for {} (f_clk / slowest "
-                         "unit, log scale): the joint search at the folding it chose, sweep cells at their sweep's folding.",
-                         jc.device),
-             chart("fps", fmt::format("frames per second, estimated by the FPGA cost model for {} (log)", jc.device))};
+  f.chart = {
+      "joint-fps", "Test error against FPS (estimated)",
+      fmt::format("Frames per second of each design as the FPGA cost model estimates it for {} (f_clk / slowest "
+                  "unit, log scale): the joint search at the folding it chose, sweep cells at their sweep's folding.",
+                  jc.device),
+      chart("fps", fmt::format("frames per second, estimated by the FPGA cost model for {} (log)", jc.device))};
   sec.blocks.push_back(std::move(f));
   if (std::any_of(jc.rows.begin(), jc.rows.end(), [](const json& r) { return r["lut"].is_number(); })) {
     Block l;
@@ -471,9 +512,18 @@ std::optional<Section> joint_section(const RunSet& runs) {
   Table t;
   t.caption = "Every point drawn";
   t.collapsed = jc.rows.size() > 16;
-  t.header = {"set", "design", "dataset", "test error", "FPS (estimated)", "LUT (estimated)", "BRAM18 (estimated)",
-              "FPS expected on board (not plotted)", "detail"};
-  auto n = [](const json& v, bool fps) { return v.is_number() ? (fps ? fps_text(v.get<double>()) : grouped(v.get<double>())) : "–"; };
+  t.header = {"set",
+              "design",
+              "dataset",
+              "test error",
+              "FPS (estimated)",
+              "LUT (estimated)",
+              "BRAM18 (estimated)",
+              "FPS expected on board (not plotted)",
+              "detail"};
+  auto n = [](const json& v, bool fps) {
+    return v.is_number() ? (fps ? fps_text(v.get<double>()) : grouped(v.get<double>())) : "–";
+  };
   for (const auto& r : jc.rows)
     t.rows.push_back({r["set"], r["label"], r["dataset"], pct(r["test_error"].get<double>()), n(r["fps"], true),
                       n(r["lut"], false), n(r["bram18"], false), n(r["fps_expected"], true), r["detail"]});

@@ -546,7 +546,8 @@ std::optional<FinalStage> load_final_stage(const std::string& dir) {
   }
   const std::string where = from == results ? from.string() + " \"final\"" : from.string();
   if (!j.is_object() || !j.contains("points") || !j["points"].is_array())
-    throw DataError(fmt::format("{}: no 'points' array (not a final stage written by nemokd evolve --final-epochs)", where));
+    throw DataError(
+        fmt::format("{}: no 'points' array (not a final stage written by nemokd evolve --final-epochs)", where));
   FinalStage f;
   f.file = from.string();
   f.epochs = static_cast<int>(integer(j, "epochs"));
@@ -561,7 +562,8 @@ std::optional<FinalStage> load_final_stage(const std::string& dir) {
     p.name = str(q, "name");
     p.role = str(q, "role");
     if (p.role != "final" && p.role != "final-baseline-kd" && p.role != "final-baseline-no-kd")
-      throw DataError(fmt::format("{}: point {}: role must be final, final-baseline-kd or final-baseline-no-kd", where, i));
+      throw DataError(
+          fmt::format("{}: point {}: role must be final, final-baseline-kd or final-baseline-no-kd", where, i));
     p.architecture = str(q, "architecture");
     p.params = integer(q, "params", -1);
     p.macs = integer(q, "macs", -1);
@@ -574,7 +576,8 @@ std::optional<FinalStage> load_final_stage(const std::string& dir) {
     p.test_mean = num(test, "mean"), p.test_sd = num(test, "sd"), p.test_n = static_cast<int>(integer(test, "n"));
     if (q.contains("runs") && q["runs"].is_array())
       for (const auto& r : q["runs"])
-        if (str(r, "status") == "completed" && !std::isnan(num(r, "test_error"))) p.test_per_seed.push_back(num(r, "test_error"));
+        if (str(r, "status") == "completed" && !std::isnan(num(r, "test_error")))
+          p.test_per_seed.push_back(num(r, "test_error"));
     p.front = boolean(q, "front", false);
     for (double v : {p.test_mean, p.test_sd, p.val_mean, p.val_sd, p.search_error})
       if (!std::isnan(v) && (v < 0 || v > 1))

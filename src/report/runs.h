@@ -116,14 +116,14 @@ struct FpgaGrid {
 //    "baseline": [{"name": "baseline (KD)", "error": 0.2, "latency_ms": 2.5, "architecture": "..."}, ...]}
 // "selected_on": what "error" is, the metric the search minimised: "validation" (each candidate's "test_error" is
 // then reported beside it) or "test" (the paper's protocol; a file without the key was written before selection on
-// validation existed, and is read as "test"). error is a fraction in [0, 1]; latency_ms in milliseconds ("latency" is accepted as milliseconds too); a search
-// with a proxy probe (--latency macs / params) writes "latency_proxy" instead, read as the objective in the proxy's
-// unit (never as milliseconds); params, macs, id, architecture, genome, pareto optional. Candidates whose "status"
-// is not "completed" (failed trainings or measurements: error and latency null) are counted, not plotted.
-// A search priced by an FPGA cost backend (--cost fpga:DEVICE, the joint search of issue 19) also writes, per
-// candidate, "feasible" (false: fits at no folding; never trained, status "infeasible", never plotted) and the cost
-// model's figures "fps_estimated", "fps_expected", "lut", "bram18", "fits_planning", "fits_device"; its top level
-// has "cost": {"spec": "fpga:..."}. latency_ms is then 1000 / fps_estimated: an estimate, not a measurement.
+// validation existed, and is read as "test"). error is a fraction in [0, 1]; latency_ms in milliseconds ("latency" is
+// accepted as milliseconds too); a search with a proxy probe (--latency macs / params) writes "latency_proxy" instead,
+// read as the objective in the proxy's unit (never as milliseconds); params, macs, id, architecture, genome, pareto
+// optional. Candidates whose "status" is not "completed" (failed trainings or measurements: error and latency null) are
+// counted, not plotted. A search priced by an FPGA cost backend (--cost fpga:DEVICE, the joint search of issue 19) also
+// writes, per candidate, "feasible" (false: fits at no folding; never trained, status "infeasible", never plotted) and
+// the cost model's figures "fps_estimated", "fps_expected", "lut", "bram18", "fits_planning", "fits_device"; its top
+// level has "cost": {"spec": "fpga:..."}. latency_ms is then 1000 / fps_estimated: an estimate, not a measurement.
 struct Candidate {
   int generation = 0;
   std::string id, architecture, genome;  // genome: compact JSON text
