@@ -115,7 +115,7 @@ CostBasis cost_basis(const Evolution& ev) {
   if (ev.fpga_cost()) {
     const std::string device = fpga_device_of(ev.cost_spec);
     return {"estimated", device.empty() ? "FPGA" : device, "ms per frame (estimated)",
-            "ms per frame = 1000 / FPS estimated by the FPGA cost model (" + ev.cost_spec + ")"};
+            "ms per frame (= 1000 / FPS estimated by the FPGA cost model, " + ev.cost_spec + ")"};
   }
   const std::string host = ev.host.empty() ? "an unrecorded CPU" : ev.host;
   const std::string& spec = ev.cost_spec;

@@ -382,10 +382,11 @@ JointComparison joint_comparison(const RunSet& runs) {
                              fmt::format("{}; {} {}", c.architecture, ev.selected_on, pct(c.error))));
       any = true;
     }
-    if (no_test) out.left_out.push_back({fmt::format("{} point(s) of {}", no_test, set), "no test error recorded"});
-    if (no_fps) out.left_out.push_back({fmt::format("{} point(s) of {}", no_fps, set), "no estimated FPS recorded"});
+    if (no_test) out.left_out.push_back({fmt::format("{}: {} front point(s)", set, no_test), "no test error recorded"});
+    if (no_fps)
+      out.left_out.push_back({fmt::format("{}: {} front point(s)", set, no_fps), "no estimated FPS recorded"});
     if (joint && ev.infeasible)
-      out.left_out.push_back({fmt::format("{} design(s) of {}", ev.infeasible, set),
+      out.left_out.push_back({fmt::format("{}: {} design(s)", set, ev.infeasible),
                               fmt::format("infeasible: fit {} at no folding (never trained)", out.device)});
     if (any) out.sets.push_back(set);
   }
@@ -423,7 +424,7 @@ JointComparison joint_comparison(const RunSet& runs) {
       any = true;
     }
     if (misfits)
-      out.left_out.push_back({fmt::format("{} cell(s) of {}", misfits, set),
+      out.left_out.push_back({fmt::format("{}: {} cell(s)", set, misfits),
                               fmt::format("do not fit {} at the sweep's folding: infeasible, not drawn", out.device)});
     if (any) out.sets.push_back(set);
   }

@@ -15,6 +15,12 @@
 namespace nemokd::report {
 using nlohmann::json;
 
+namespace {
+// 4 significant digits: an FPGA's ms per frame (0.00014) and a CPU's (0.6310) both keep their figures.
+std::string latency_text(double v) { return std::isnan(v) ? "–" : fmt::format("{:.4g}", v); }
+std::string epochs_text(int n) { return fmt::format("{} epoch{}", n, n == 1 ? "" : "s"); }
+}  // namespace
+
 std::vector<Candidate> chosen_candidates(const Evolution& ev, const std::vector<int>& generations) {
   std::vector<Candidate> out;
   for (const auto& c : ev.candidates)
@@ -64,8 +70,8 @@ Section evolution_section(const Evolution& ev, const RunSet::Entry& e, const std
   Section sec;
   sec.id = id;
   const bool on_test = ev.selected_on == "test";
-  sec.title = fmt::format("Route K — NEMOKD evolution {}{}", short_dir(ev.dir),
-                          on_test ? " (selected on test: paper protocol)" : "");
+  sec.title = fmt::format("{} — NEMOKD evolution {}{}", ev.fpga_cost() ? "Joint search (FPGA cost model)" : "Route K",
+                          short_dir(ev.dir), on_test ? " (selected on test: paper protocol)" : "");
   const std::string metric = on_test ? "test error" : "validation error";
   const auto chosen = chosen_candidates(ev, o.generations);
   const auto front = pareto_front(chosen);
@@ -163,8 +169,8 @@ Section evolution_section(const Evolution& ev, const RunSet::Entry& e, const std
   } else if (ev.final_stage) {
     sec.intro += fmt::format(
         " The errors above are ranking signals after the search's partial training; the final stage "
-        "below retrained the front and both baselines ({} epochs × {} seeds) and holds the results.",
-        ev.final_stage->epochs, ev.final_stage->seeds);
+        "below retrained the front and both baselines ({} × {} seeds) and holds the results.",
+        epochs_text(ev.final_stage->epochs), ev.final_stage->seeds);
     sec.blocks.push_back(final_stage_block(ev, id));
   }
   return sec;
@@ -200,7 +206,7 @@ namespace {
 // "12.34 % ± 0.21 at 0.412 ms" for verdict lines.
 std::string point_numbers(const FinalStagePoint& p, const std::string& unit) {
   return fmt::format("test {} ± {} ({} seeds) at {} {}", pct(p.test_mean), std::isnan(p.test_sd) ? "–" : pct(p.test_sd),
-                     p.test_n, fixed(p.latency, 4), unit);
+                     p.test_n, latency_text(p.latency), unit);
 }
 
 }  // namespace
@@ -216,12 +222,13 @@ Block final_stage_block(const Evolution& ev, const std::string& id) {
     if (r["front"].get<bool>()) front.push_back(r);
   std::sort(front.begin(), front.end(),
             [](const json& a, const json& b) { return a["latency"].get<double>() < b["latency"].get<double>(); });
-  const std::string y_title = fmt::format("test error after {} epochs × {} seeds (mean ± 1 sd)", f.epochs, f.seeds);
+  const std::string y_title =
+      fmt::format("test error after {} × {} seeds (mean ± 1 sd)", epochs_text(f.epochs), f.seeds);
   const json x = {{"field", "latency"},
                   {"type", "quantitative"},
                   {"title", basis.title + " (log)"},
                   {"scale", {{"type", "log"}}},
-                  {"axis", {{"titleLimit", 560}}}};
+                  {"axis", {{"titleLimit", 800}}}};
   const json y = {{"field", "test_mean"},
                   {"type", "quantitative"},
                   {"title", y_title},
@@ -282,7 +289,7 @@ Block final_stage_block(const Evolution& ev, const std::string& id) {
   Block b;
   b.chart = {
       id + "-final",
-      fmt::format("After final retraining: test error ({} epochs × {} seeds) against {}", f.epochs, f.seeds,
+      fmt::format("After final retraining: test error ({} × {} seeds) against {}", epochs_text(f.epochs), f.seeds,
                   proxy ? ev.proxy_unit : "latency"),
       fmt::format("Every point of the final stage retrained from scratch: dots = the archive front's points, "
                   "bars = ±1 sample sd over the seeds, red steps = the front re-drawn on the final {} means "
@@ -315,8 +322,8 @@ Block final_stage_block(const Evolution& ev, const std::string& id) {
     std::vector<std::string> seeds;
     for (double e : p.test_per_seed) seeds.push_back(pct(e));
     t.rows.push_back(
-        {p.name.empty() ? p.role : p.name, p.architecture, proxy ? grouped(p.latency) : fixed(p.latency, 4),
-         proxy ? grouped(p.latency_sd) : fixed(p.latency_sd, 4), p.params >= 0 ? grouped(double(p.params)) : "–",
+        {p.name.empty() ? p.role : p.name, p.architecture, proxy ? grouped(p.latency) : latency_text(p.latency),
+         proxy ? grouped(p.latency_sd) : latency_text(p.latency_sd), p.params >= 0 ? grouped(double(p.params)) : "–",
          p.macs >= 0 ? grouped(double(p.macs)) : "–",
          std::isnan(p.search_error) ? "–" : fmt::format("{} after {} epoch(s)", pct(p.search_error), p.search_epochs),
          pm(p.val_mean, p.val_sd), pm(p.test_mean, p.test_sd), fmt::format("{}", fmt::join(seeds, ", ")),
