@@ -442,6 +442,226 @@ TEST(Report, CommittedQ1SweepHeatmapMatchesItsResults) {
       EXPECT_DOUBLE_EQ(r["relative"].get<double>(), 1.0);
     }
 }
+
+// Issue 17: the final stage (OUT/final.json) gets its own chart: test error mean +- sd after the final retraining
+// against latency, the re-drawn front, both baselines, the verdicts with their numbers and rule. The fixture
+// (tests/data/report/evolution/final.json) is hand-written with invented numbers.
+std::string fixture(const std::string& name) { return std::string(NEMOKD_SOURCE_DIR) + "/tests/data/report/" + name; }
+
+// Each value of the JSON file `valid_file` (leaf or container; in arrays, the first two elements only) replaced in turn
+// by each hostile value and written to `target`: loading `dirs` and building every section must succeed or throw
+// one nemokd::Error, never another exception. Returns the number of cases.
+size_t hostile_values_at_every_key(const std::string& valid_file, const std::string& target,
+                                   const std::vector<std::string>& dirs) {
+  json deep = json::array();
+  for (int i = 0; i < 60; ++i) deep = json::array({deep});
+  const std::vector<json> values = {true, "x", -1, 1e308, nullptr, json::array(), json{{"mean", "x"}}, deep};
+  const json valid = json::parse(std::ifstream(valid_file));
+  std::vector<json::json_pointer> at;
+  std::function<void(const json&, const json::json_pointer&)> walk = [&](const json& j, const json::json_pointer& p) {
+    if (j.is_object())
+      for (auto it = j.begin(); it != j.end(); ++it) at.push_back(p / it.key()), walk(it.value(), p / it.key());
+    if (j.is_array())
+      for (size_t i = 0; i < std::min<size_t>(j.size(), 2); ++i) at.push_back(p / i), walk(j[i], p / i);
+  };
+  walk(valid, json::json_pointer());
+  size_t cases = 0;
+  for (const auto& p : at)
+    for (const auto& v : values) {
+      json j = valid;
+      j[p] = v;
+      write_json(target, j);
+      ++cases;
+      try {
+        build_sections(load_runs(dirs), {});
+      } catch (const nemokd::Error&) {
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << valid_file << " " << p.to_string() << " = " << v.dump().substr(0, 40) << ": " << e.what();
+      }
+    }
+  write_json(target, valid);
+  return cases;
+}
+std::string page_of(const std::vector<std::string>& dirs, const std::string& out) {
+  write_report(dirs, out);
+  std::ifstream in(out);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST(Report, FinalStageIsDrawnFromFinalJson) {
+  nemokd::testing::TempDir t;
+  const json file = json::parse(std::ifstream(fixture("evolution/final.json")));
+  const Evolution ev = load_evolution(fixture("evolution"));
+  ASSERT_TRUE(ev.final_stage.has_value());
+  const FinalStage& f = *ev.final_stage;
+  EXPECT_EQ(f.epochs, 10);
+  EXPECT_EQ(f.seeds, 3);
+  ASSERT_EQ(f.points.size(), file["points"].size());
+  // Every number of the chart is final.json's: test mean, sd, bar ends, latency; no search-time error in it.
+  const json rows = final_stage_rows(f);
+  ASSERT_EQ(rows.size(), file["points"].size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const json& p = file["points"][i];
+    const json& r = rows[i];
+    EXPECT_EQ(r["architecture"], p["architecture"]);
+    EXPECT_EQ(r["test_mean"].get<double>(), p["test_error"]["mean"].get<double>());
+    EXPECT_EQ(r["test_sd"].get<double>(), p["test_error"]["sd"].get<double>());
+    EXPECT_DOUBLE_EQ(r["lo"].get<double>(),
+                     p["test_error"]["mean"].get<double>() - p["test_error"]["sd"].get<double>());
+    EXPECT_DOUBLE_EQ(r["hi"].get<double>(),
+                     p["test_error"]["mean"].get<double>() + p["test_error"]["sd"].get<double>());
+    EXPECT_EQ(r["latency"].get<double>(), p["latency"].get<double>());
+    EXPECT_EQ(r["front"], p["front"]);
+    EXPECT_EQ(r["kind"], p["role"] == "final" ? "front point (retrained)" : p["name"].get<std::string>());
+    for (const auto& [k, v] : r.items())
+      if (v.is_number()) {
+        EXPECT_NE(v.get<double>(), p["search_error"].get<double>()) << k;
+      }
+  }
+  EXPECT_TRUE(f.beats_baseline_kd);
+  EXPECT_EQ(f.beats_point, "conv 16-32-64 | fc 128");
+  const auto html = page_of({fixture("evolution")}, t.file("r.html"));
+  const auto summary = write_report({fixture("evolution")}, t.file("r2.html"));
+  EXPECT_THAT(summary.charts, ::testing::ElementsAre("evo0-pareto", "evo0-final", "q-vs-k-chart", "q-vs-k-cpu-chart"));
+  for (const char* text :
+       {"test error after 10 epochs × 3 seeds (mean ± 1 sd)",
+        "latency (ms, batch 1), measured: LibTorch on an unrecorded CPU (log)",
+        "re-measured (3 interleaved rounds, median; nothing training)", "beats the distilled baseline (KD)",
+        "within 1 point of the KD baseline at a third of its latency",
+        "test 11.28 % ± 0.08 % (3 seeds) at 0.631 ms; baseline (KD): test 11.95 % ± 0.15 % (3 seeds) at 0.809 ms",
+        "test mean + sd &lt; the baseline&#39;s test mean - sd"})
+    EXPECT_NE(html.find(text), std::string::npos) << text;
+  // The same stage read from results.json "final" (a run whose final.json was not copied).
+  fs::create_directories(t.file("evo"));
+  fs::copy_file(fixture("evolution/candidates.json"), t.file("evo/candidates.json"));
+  write_json(t.file("evo/results.json"), {{"final", file}});
+  const Evolution from_results = load_evolution(t.file("evo"));
+  ASSERT_TRUE(from_results.final_stage.has_value());
+  EXPECT_EQ(final_stage_rows(*from_results.final_stage), rows);
+  // Old runs without a final stage render as before: one chart, no final section text.
+  make_evolution(t.file("old"));
+  EXPECT_FALSE(load_evolution(t.file("old")).final_stage.has_value());
+  const auto old = write_report({t.file("old")}, t.file("old.html"));
+  EXPECT_THAT(old.charts, ::testing::Not(::testing::Contains(std::string("evo0-final"))));
+  // A damaged final.json is an error naming the file.
+  write_json(t.file("evo/final.json"), {{"points", 3}});
+  try {
+    load_evolution(t.file("evo"));
+    FAIL() << "accepted";
+  } catch (const nemokd::DataError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("final.json"));
+  }
+}
+
+// Labels in final.json are user strings (architecture summaries, names, the verdict's point and rule, the latency
+// source): escaped in the page, never markup; hostile values at every key are accepted or one nemokd error.
+TEST(Report, FinalStageStringsAreEscapedAndHostileValuesRefusedCleanly) {
+  nemokd::testing::TempDir t;
+  const std::string evil = "</script><img src=x onerror=alert(1)>\"'&";
+  json file = json::parse(std::ifstream(fixture("evolution/final.json")));
+  for (auto& p : file["points"]) p["architecture"] = evil + p["architecture"].get<std::string>(), p["name"] = evil;
+  file["verdicts"]["beats_baseline_kd_point"] = file["points"][3]["architecture"];
+  file["verdicts"]["beats_baseline_kd_rule"] = evil;
+  file["latency"] = evil;
+  fs::create_directories(t.file("evo"));
+  fs::copy_file(fixture("evolution/candidates.json"), t.file("evo/candidates.json"));
+  write_json(t.file("evo/final.json"), file);
+  const auto html = page_of({t.file("evo")}, t.file("r.html"));
+  EXPECT_EQ(html.find("<img src=x"), std::string::npos);
+  EXPECT_EQ(html.find("</script><img"), std::string::npos);
+  EXPECT_NE(html.find("&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;conv 16-32-64 | fc 128"),
+            std::string::npos);                                                // the tables and the caption
+  EXPECT_NE(html.find("\\u003c/script>\\u003cimg src=x"), std::string::npos);  // the chart data
+  // Hostile values at every key of final.json: read, drawn, or refused with one nemokd::Error.
+  EXPECT_GT(hostile_values_at_every_key(fixture("evolution/final.json"), t.file("evo/final.json"), {t.file("evo")}),
+            500u);
+}
+
+// Issue 19: the joint search (fpga cost) against route Q's sweep cells and route K's front, on axes of one basis:
+// test error against FPS and LUT estimated by the FPGA cost model. The joint fixture (tests/data/report/joint) is
+// hand-written with invented numbers; the sweep and the route-K evolution are generated here.
+TEST(Report, JointSearchAgainstSweepsAndRouteKOnEstimatedAxes) {
+  nemokd::testing::TempDir t;
+  make_sweep(t.file("sweep"));    // mnist, xc7z020 at 100 MHz, PE16 SIMD16; the A2 cells do not fit
+  make_evolution(t.file("evo"));  // route K, latency measured on a CPU
+  const Evolution joint = load_evolution(fixture("joint"));
+  EXPECT_TRUE(joint.fpga_cost());
+  EXPECT_EQ(joint.infeasible, 2);
+  EXPECT_EQ(joint.failed, 2);
+  ASSERT_EQ(joint.candidates.size(), 10u);
+  const json file = json::parse(std::ifstream(fixture("joint/candidates.json")));
+  std::map<std::string, json> by_id;
+  for (const auto& c : file["candidates"]) by_id[c["id"]] = c;
+
+  const RunSet runs = load_runs({fixture("joint"), t.file("sweep"), t.file("evo")});
+  const JointComparison jc = joint_comparison(runs);
+  EXPECT_EQ(jc.device, "xc7z020");
+  EXPECT_EQ(jc.dataset, "mnist");
+  ASSERT_EQ(jc.sets.size(), 2u);
+  EXPECT_EQ(jc.sets[0].rfind("joint front: ", 0), 0u) << jc.sets[0];
+  EXPECT_EQ(jc.sets[1].rfind("uniform sweep: tfc PE16 SIMD16, ", 0), 0u) << jc.sets[1];
+  std::map<std::string, int> per_kind;
+  for (const auto& r : jc.rows) {
+    ++per_kind[r["kind"]];
+    if (r["kind"] == "joint front") {
+      // The last generation's front, at the cost model's *estimated* FPS (not the expected-on-board one) and the
+      // test error (not the validation error it was selected on); feasible only.
+      const json& c = by_id.at(r["label"].get<std::string>().substr(0, r["label"].get<std::string>().find(' ')));
+      EXPECT_EQ(c["generation"], 1);
+      EXPECT_TRUE(c["pareto"].get<bool>());
+      EXPECT_TRUE(c["feasible"].get<bool>());
+      EXPECT_EQ(r["fps"].get<double>(), c["fps_estimated"].get<double>());
+      EXPECT_EQ(r["lut"].get<double>(), c["lut"].get<double>());
+      EXPECT_EQ(r["test_error"].get<double>(), c["test_error"].get<double>());
+    } else {
+      EXPECT_EQ(r["kind"], "uniform sweep");
+      EXPECT_EQ(r["fps"].get<double>(), 1000.0);
+      EXPECT_THAT(r["label"].get<std::string>(), ::testing::AnyOf("tfc W1A1", "tfc W2A1"));  // the fitting cells
+    }
+  }
+  EXPECT_EQ(per_kind["joint front"], 5);
+  EXPECT_EQ(per_kind["uniform sweep"], 2);
+  EXPECT_EQ(per_kind["route K front"], 0);
+  std::string why;
+  for (const auto& [what, reason] : jc.left_out) why += what + ": " + reason + "\n";
+  EXPECT_THAT(why, ::testing::HasSubstr("route K front: "));
+  EXPECT_THAT(why, ::testing::HasSubstr("its cost is measured (latency (ms, batch 1), measured: LibTorch on"));
+  EXPECT_THAT(why, ::testing::HasSubstr("do not fit xc7z020 at the sweep's folding: infeasible, not drawn"));
+  EXPECT_THAT(why, ::testing::HasSubstr(": 2 design(s): infeasible: fit xc7z020 at no folding"));
+  const auto page = write_report({fixture("joint"), t.file("sweep"), t.file("evo")}, t.file("r.html"));
+  EXPECT_THAT(page.charts, ::testing::IsSupersetOf({"joint-fps", "joint-lut"}));
+  // The joint search in the Q-vs-K section: estimated, like route Q's FPGA figures, never "measured".
+  int joint_rows = 0;
+  for (const auto& r : q_vs_k_rows(runs, {}))
+    if (r["on"] == "xc7z020" && r["route"].get<std::string>().rfind("joint", 0) == 0) {
+      ++joint_rows;
+      EXPECT_EQ(r["how"], "estimated");
+    } else if (r["how"] == "measured") {
+      EXPECT_EQ(
+          r["route"].get<std::string>()[0] == 'K' || r["route"].get<std::string>().find("engine") != std::string::npos,
+          true);
+    }
+  EXPECT_EQ(joint_rows, 5);
+  // A sweep on another dataset is another basis: left out, with the reason.
+  auto res = json::parse(std::ifstream(t.file("sweep/results.json")));
+  res["dataset"] = "fashion-mnist";
+  write_json(t.file("sweep/results.json"), res);
+  const JointComparison other = joint_comparison(load_runs({fixture("joint"), t.file("sweep")}));
+  EXPECT_EQ(other.sets.size(), 1u);
+  ASSERT_FALSE(other.left_out.empty());
+  EXPECT_EQ(other.left_out.back().second, "test error on fashion-mnist, not on mnist");
+  // No joint search: no such section.
+  EXPECT_TRUE(joint_comparison(load_runs({t.file("sweep"), t.file("evo")})).rows.empty());
+  const auto without = write_report({t.file("sweep"), t.file("evo")}, t.file("r2.html"));
+  EXPECT_THAT(without.charts, ::testing::Not(::testing::Contains(std::string("joint-fps"))));
+  // Hostile values at every key of a joint search's candidates.json: read, drawn, or one nemokd::Error.
+  fs::create_directories(t.file("joint"));
+  res["dataset"] = "mnist";
+  write_json(t.file("sweep/results.json"), res);
+  EXPECT_GT(hostile_values_at_every_key(fixture("joint/candidates.json"), t.file("joint/candidates.json"),
+                                        {t.file("joint"), t.file("sweep")}),
+            300u);
+}
 #endif
 
 }  // namespace

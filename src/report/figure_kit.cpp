@@ -109,6 +109,23 @@ std::string short_dir(const std::string& dir) {
   return r.rfind("..", 0) == 0 ? dir : r;
 }
 
+CostBasis cost_basis(const Evolution& ev) {
+  if (!ev.proxy_unit.empty())
+    return {"proxy", ev.cost_spec, ev.proxy_unit + " (proxy)", ev.proxy_unit + " (proxy, not a measurement)"};
+  if (ev.fpga_cost()) {
+    const std::string device = fpga_device_of(ev.cost_spec);
+    return {"estimated", device.empty() ? "FPGA" : device, "ms per frame (estimated)",
+            "ms per frame (= 1000 / FPS estimated by the FPGA cost model, " + ev.cost_spec + ")"};
+  }
+  const std::string host = ev.host.empty() ? "an unrecorded CPU" : ev.host;
+  const std::string& spec = ev.cost_spec;
+  if (spec.empty() || spec == "cpu" || spec.rfind("torch:cpu", 0) == 0)
+    return {"measured", host, "latency (ms)", "latency (ms, batch 1), measured: LibTorch on " + host};
+  if (spec.rfind("engine", 0) == 0)
+    return {"measured", host, "ms per frame", "ms per frame, measured: integer engine (" + spec + ") on " + host};
+  return {"measured", spec, "latency (ms)", "latency (ms, batch 1), measured by the probe " + spec};
+}
+
 json tooltip(std::initializer_list<std::pair<const char*, const char*>> fields) {
   json t = json::array();
   for (const auto& [f, title] : fields) t.push_back({{"field", f}, {"title", title}});

@@ -45,6 +45,14 @@ Table matrix_table(const std::string& caption, const std::vector<int>& ws, const
 double min_positive(const std::vector<double>& v);
 std::string short_dir(const std::string& dir);  // relative to the working directory when below it
 
+// How an evolution's cost (latency_ms / latency_proxy) was obtained: how ("measured" | "estimated" | "proxy"), on
+// what (the CPU a torch probe ran on, the probe's target, the FPGA device), a short unit for tables and an axis title.
+// An fpga cost (a joint search) is 1000 / the cost model's estimated FPS: estimated, never called a measurement.
+struct CostBasis {
+  std::string how, on, unit, title;
+};
+CostBasis cost_basis(const Evolution& ev);
+
 // ---- one section per run, by kind -------------------------------------------------------------------------------
 
 // LUT / FF / BRAM18 heatmaps and the fit heatmap of a set of designs (sweeps and FPGA grids).
@@ -53,6 +61,9 @@ Section sweep_section(const Sweep& s, const RunSet::Entry& e, const std::string&
 Section fpga_section(const FpgaGrid& g, const RunSet::Entry& e, const RunSet& runs, const std::string& id);
 Section kd_section(const KdGrid& g, const RunSet::Entry& e, const std::string& id);
 Section evolution_section(const Evolution& ev, const RunSet::Entry& e, const std::string& id, const ReportOptions& o);
+// The final stage of an evolution (ev.final_stage set): test error mean ± sd against latency, the re-drawn front,
+// both baselines, the verdicts.
+Block final_stage_block(const Evolution& ev, const std::string& id);
 Section single_run_section(const SingleRun& r, const RunSet::Entry& e, const std::string& id);
 Section engine_section(const EngineCompare& ec, const RunSet::Entry& e, const std::string& id);
 
@@ -60,5 +71,6 @@ Section engine_section(const EngineCompare& ec, const RunSet::Entry& e, const st
 
 std::optional<Section> q_cost_section(const RunSet& runs);
 std::optional<Section> q_vs_k_section(const RunSet& runs, const ReportOptions& o);
+std::optional<Section> joint_section(const RunSet& runs);
 
 }  // namespace nemokd::report

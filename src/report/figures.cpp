@@ -64,6 +64,7 @@ std::vector<Section> build_sections(const RunSet& runs, const ReportOptions& o) 
   }
   if (auto s = q_cost_section(runs)) out.push_back(std::move(*s));
   if (auto s = q_vs_k_section(runs, o)) out.push_back(std::move(*s));
+  if (auto s = joint_section(runs)) out.push_back(std::move(*s));
   return out;
 }
 

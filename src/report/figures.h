@@ -67,10 +67,31 @@ std::vector<Candidate> chosen_candidates(const Evolution& ev, const std::vector<
 // non-dominated candidates. Sorted by latency.
 std::vector<Candidate> pareto_front(const std::vector<Candidate>& candidates);
 
+// The final stage's chart data: one row per point with a test mean and a positive latency: {kind ("front point
+// (retrained)" | "baseline (KD)" | "baseline (no KD)"), architecture, latency, latency_sd, test_mean, test_sd, lo, hi
+// (mean -+ sd, only with an sd), val_mean, seeds, front, per_seed}. Test errors only: never the search-time errors.
+nlohmann::json final_stage_rows(const FinalStage& f);
+
 // Accuracy against throughput for both routes: Q = sweep cells with an FPGA estimate (and FPGA grid rows joined
 // with a sweep of the same topology by W and A), K = evolution candidates and baselines (FPS from latency).
 // {route, series, label, dataset, fps, accuracy, detail}.
 nlohmann::json q_vs_k_rows(const RunSet& runs, const std::vector<int>& generations);
+
+// Issue 19: the joint search (an evolution priced by an FPGA cost model, cost spec "fpga:...") against route Q's
+// uniform W x A sweeps and route K's fronts, on the same axes: test error against FPS and against LUT, both
+// *estimated* by the FPGA cost model (never mixed with expected-on-board or measured figures). A set on another
+// basis (a latency measured on a CPU, a proxy, another device or clock, another dataset) is left out with the
+// reason; infeasible designs are never drawn (the loader skips them), nor sweep cells that do not fit.
+struct JointComparison {
+  // {set, kind ("joint front" | "uniform sweep" | "route K front"), label, dataset, test_error, fps (estimated),
+  //  lut, bram18, fps_expected (not plotted), detail}
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<std::string> sets;                              // drawn, in order
+  std::vector<std::pair<std::string, std::string>> left_out;  // (what, why)
+  std::string device, dataset;                                // the first joint search's FPGA and dataset
+};
+// Empty (no rows, no sets) without a joint search.
+JointComparison joint_comparison(const RunSet& runs);
 
 // ---- page model -------------------------------------------------------------------------------------------------
 

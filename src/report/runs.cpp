@@ -58,6 +58,13 @@ long long integer(const json& j, const char* key, long long fallback = 0) {
   return it != j.end() && it->is_number() ? it->get<long long>() : fallback;
 }
 
+// A flag that may be absent; anything but a JSON boolean reads as `fallback` (never a type_error).
+bool boolean(const json& j, const char* key, bool fallback) {
+  if (!j.is_object()) return fallback;
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() ? it->get<bool>() : fallback;
+}
+
 std::vector<EpochPoint> curve_from_history(const json& history) {
   std::vector<EpochPoint> out;
   if (!history.is_array()) return out;
@@ -143,7 +150,7 @@ HwEstimate hw_from_json(const json& h) {
   e.fps = h.contains("fps_estimated") ? num(h, "fps_estimated") : num(h, "fps");
   e.fps_expected = num(h, "fps_expected");
   e.fps_expected_sd = num(h, "fps_expected_sd");
-  e.fits = h.contains("fits_planning") ? h.value("fits_planning", false) : h.value("fits", false);
+  e.fits = h.contains("fits_planning") ? boolean(h, "fits_planning", false) : boolean(h, "fits", false);
   e.fit = str(h, "fit");
   return e;
 }
@@ -291,7 +298,7 @@ Sweep load_sweep(const std::string& dir) {
     if (r.contains("test_accuracy_at") && r["test_accuracy_at"].is_object())
       for (const auto& [k, v] : r["test_accuracy_at"].items())
         if (v.is_number()) c.test_accuracy_at[std::stoi(k)] = v.get<double>();
-    if (r.contains("hw") && r["hw"].is_object() && r["hw"].value("ok", true)) {
+    if (r.contains("hw") && r["hw"].is_object() && boolean(r["hw"], "ok", true)) {
       c.hw = hw_from_json(r["hw"]);
       c.hw->pe = static_cast<int>(integer(s.hw_setup, "pe"));
       c.hw->simd = static_cast<int>(integer(s.hw_setup, "simd"));
@@ -333,7 +340,7 @@ KdGrid load_kd_grid(const std::string& dir) {
     c.name = str(r, "name");
     c.status = str(r, "status");
     c.run_dir = str(r, "run_dir");
-    c.kd = r.value("kd", true);
+    c.kd = boolean(r, "kd", true);
     c.alpha = num(r, "alpha");
     c.temperature = num(r, "temperature");
     c.test_accuracy = num(r, "test_accuracy");
@@ -450,11 +457,21 @@ Evolution load_evolution(const std::string& dir) {
     if (j.contains("selected_on")) ev.selected_on = str(j, "selected_on");
     if (ev.selected_on != "validation" && ev.selected_on != "test")
       throw DataError(fmt::format("{}: selected_on must be \"validation\" or \"test\"", p.string()));
+    ev.cost_spec = j.contains("cost") ? str(j["cost"], "spec") : std::string();
+    if (ev.cost_spec.empty()) ev.cost_spec = ev.device;
   }
   auto read = [&](const json& c, size_t i, bool baseline) -> std::optional<Candidate> {
     Candidate k;
     if (!c.is_object()) throw DataError(fmt::format("{}: entry {} is not an object", p.string(), i));
-    if (c.contains("status") && str(c, "status") != "completed") return std::nullopt;  // a failure: nothing to plot
+    // A failure or an infeasible design (never trained): nothing to plot.
+    if (c.contains("status") && str(c, "status") != "completed") {
+      if (str(c, "status") == "infeasible" || (c.contains("feasible") && c["feasible"] == false)) ++ev.infeasible;
+      return std::nullopt;
+    }
+    if (c.contains("feasible") && c["feasible"] == false) {  // never plotted, whatever the status says
+      ++ev.infeasible;
+      return std::nullopt;
+    }
     k.generation = static_cast<int>(integer(c, "generation"));
     k.id = c.contains("id") ? (c["id"].is_string() ? c["id"].get<std::string>() : c["id"].dump()) : str(c, "name");
     k.architecture = str(c, "architecture");
@@ -471,7 +488,11 @@ Evolution load_evolution(const std::string& dir) {
     }
     k.params = integer(c, "params", -1);
     k.macs = integer(c, "macs", -1);
-    k.pareto = c.value("pareto", false);
+    k.pareto = boolean(c, "pareto", false);
+    k.fps_estimated = num(c, "fps_estimated");
+    k.fps_expected = num(c, "fps_expected");
+    k.lut = num(c, "lut");
+    k.bram18 = num(c, "bram18");
     if (std::isnan(k.error) || std::isnan(k.latency_ms))
       throw DataError(fmt::format("{}: {} {} needs 'error' and 'latency_ms' (or 'latency_proxy')", p.string(),
                                   baseline ? "baseline" : "candidate", i));
@@ -483,10 +504,94 @@ Evolution load_evolution(const std::string& dir) {
   }
   if (j.is_object() && j.contains("baseline")) {
     const json b = j["baseline"].is_array() ? j["baseline"] : json::array({j["baseline"]});
+    const int failed = ev.failed, infeasible = ev.infeasible;  // baselines are not candidates
     for (size_t i = 0; i < b.size(); ++i)
       if (auto k = read(b[i], i, true)) ev.baselines.push_back(*k);
+    ev.infeasible = infeasible;
+    ev.failed = failed;
   }
+  ev.final_stage = load_final_stage(dir);
   return ev;
+}
+
+std::string fpga_device_of(const std::string& cost_spec) {
+  if (cost_spec.rfind("fpga:", 0) != 0) return {};
+  const std::string rest = cost_spec.substr(5);
+  return rest.substr(0, rest.find(','));
+}
+
+const FinalStagePoint* FinalStage::find_role(const std::string& role) const {
+  for (const auto& p : points)
+    if (p.role == role) return &p;
+  return nullptr;
+}
+const FinalStagePoint* FinalStage::find_point(const std::string& architecture) const {
+  for (const auto& p : points)
+    if (p.role == "final" && p.architecture == architecture) return &p;
+  return nullptr;
+}
+
+std::optional<FinalStage> load_final_stage(const std::string& dir) {
+  const fs::path file = fs::path(dir) / "final.json", results = fs::path(dir) / "results.json";
+  json j;
+  fs::path from;
+  if (is_file(file)) {
+    j = read_json(file), from = file;
+  } else if (is_file(results)) {
+    const json r = read_json(results);
+    if (!r.is_object() || !r.contains("final") || r["final"].is_null()) return std::nullopt;
+    j = r["final"], from = results;
+  } else {
+    return std::nullopt;
+  }
+  const std::string where = from == results ? from.string() + " \"final\"" : from.string();
+  if (!j.is_object() || !j.contains("points") || !j["points"].is_array())
+    throw DataError(
+        fmt::format("{}: no 'points' array (not a final stage written by nemokd evolve --final-epochs)", where));
+  FinalStage f;
+  f.file = from.string();
+  f.epochs = static_cast<int>(integer(j, "epochs"));
+  f.seeds = static_cast<int>(integer(j, "seeds"));
+  f.selected_on = str(j, "selected_on");
+  f.latency_source = str(j, "latency");
+  const json& pts = j["points"];
+  for (size_t i = 0; i < pts.size(); ++i) {
+    const json& q = pts[i];
+    if (!q.is_object()) throw DataError(fmt::format("{}: point {} is not an object", where, i));
+    FinalStagePoint p;
+    p.name = str(q, "name");
+    p.role = str(q, "role");
+    if (p.role != "final" && p.role != "final-baseline-kd" && p.role != "final-baseline-no-kd")
+      throw DataError(
+          fmt::format("{}: point {}: role must be final, final-baseline-kd or final-baseline-no-kd", where, i));
+    p.architecture = str(q, "architecture");
+    p.params = integer(q, "params", -1);
+    p.macs = integer(q, "macs", -1);
+    p.search_error = num(q, "search_error");
+    p.search_epochs = static_cast<int>(integer(q, "search_epochs"));
+    p.latency = num(q, "latency");
+    p.latency_sd = num(q, "latency_sd");
+    const json val = q.value("val_error", json()), test = q.value("test_error", json());
+    p.val_mean = num(val, "mean"), p.val_sd = num(val, "sd"), p.val_n = static_cast<int>(integer(val, "n"));
+    p.test_mean = num(test, "mean"), p.test_sd = num(test, "sd"), p.test_n = static_cast<int>(integer(test, "n"));
+    if (q.contains("runs") && q["runs"].is_array())
+      for (const auto& r : q["runs"])
+        if (str(r, "status") == "completed" && !std::isnan(num(r, "test_error")))
+          p.test_per_seed.push_back(num(r, "test_error"));
+    p.front = boolean(q, "front", false);
+    for (double v : {p.test_mean, p.test_sd, p.val_mean, p.val_sd, p.search_error})
+      if (!std::isnan(v) && (v < 0 || v > 1))
+        throw DataError(fmt::format("{}: point {}: errors are fractions in [0, 1]", where, i));
+    f.points.push_back(std::move(p));
+  }
+  const json v = j.value("verdicts", json::object());
+  f.beats_baseline_kd = boolean(v, "beats_baseline_kd", false);
+  f.fast_within_1pt = boolean(v, "fast_within_1pt", false);
+  f.beats_point = str(v, "beats_baseline_kd_point");
+  f.beats_rule = str(v, "beats_baseline_kd_rule");
+  f.fast_point = str(v, "fast_within_1pt_point");
+  f.fast_rule = str(v, "fast_within_1pt_rule");
+  return f;
 }
 
 RunSet load_runs(const std::vector<std::string>& dirs) {

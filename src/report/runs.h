@@ -116,10 +116,14 @@ struct FpgaGrid {
 //    "baseline": [{"name": "baseline (KD)", "error": 0.2, "latency_ms": 2.5, "architecture": "..."}, ...]}
 // "selected_on": what "error" is, the metric the search minimised: "validation" (each candidate's "test_error" is
 // then reported beside it) or "test" (the paper's protocol; a file without the key was written before selection on
-// validation existed, and is read as "test"). error is a fraction in [0, 1]; latency_ms in milliseconds ("latency" is accepted as milliseconds too); a search
-// with a proxy probe (--latency macs / params) writes "latency_proxy" instead, read as the objective in the proxy's
-// unit (never as milliseconds); params, macs, id, architecture, genome, pareto optional. Candidates whose "status"
-// is not "completed" (failed trainings or measurements: error and latency null) are counted, not plotted.
+// validation existed, and is read as "test"). error is a fraction in [0, 1]; latency_ms in milliseconds ("latency" is
+// accepted as milliseconds too); a search with a proxy probe (--latency macs / params) writes "latency_proxy" instead,
+// read as the objective in the proxy's unit (never as milliseconds); params, macs, id, architecture, genome, pareto
+// optional. Candidates whose "status" is not "completed" (failed trainings or measurements: error and latency null) are
+// counted, not plotted. A search priced by an FPGA cost backend (--cost fpga:DEVICE, the joint search of issue 19) also
+// writes, per candidate, "feasible" (false: fits at no folding; never trained, status "infeasible", never plotted) and
+// the cost model's figures "fps_estimated", "fps_expected", "lut", "bram18", "fits_planning", "fits_device"; its top
+// level has "cost": {"spec": "fpga:..."}. latency_ms is then 1000 / fps_estimated: an estimate, not a measurement.
 struct Candidate {
   int generation = 0;
   std::string id, architecture, genome;  // genome: compact JSON text
@@ -127,6 +131,32 @@ struct Candidate {
   double test_error = kNaN;                 // NaN when not recorded
   long long params = -1, macs = -1;
   bool pareto = false;
+  double fps_estimated = kNaN, fps_expected = kNaN, lut = kNaN, bram18 = kNaN;  // FPGA cost model (NaN: none)
+};
+
+// The final stage of a search (`nemokd evolve --final-epochs N`): OUT/final.json (= results.json "final"; written by
+// search::FinalResult::to_json, src/search/final_stage.h). Every point retrained for `epochs` epochs with `seeds`
+// train seeds: test and validation error mean and sample sd over the finished seeds, latency re-measured.
+struct FinalStagePoint {
+  std::string name, role, architecture;  // role: final | final-baseline-kd | final-baseline-no-kd
+  long long params = -1, macs = -1;
+  double search_error = kNaN;  // the search's partial-training selection error (a ranking signal, not a result)
+  int search_epochs = 0;
+  double latency = kNaN, latency_sd = kNaN;  // the search's unit (Evolution::proxy_unit or ms)
+  double val_mean = kNaN, val_sd = kNaN, test_mean = kNaN, test_sd = kNaN;
+  int val_n = 0, test_n = 0;
+  std::vector<double> test_per_seed;  // completed seeds, in seed order
+  bool front = false;                 // on the front re-drawn on the final selection-metric means
+};
+struct FinalStage {
+  std::string file;  // what it was read from
+  int epochs = 0, seeds = 0;
+  std::string selected_on, latency_source;
+  std::vector<FinalStagePoint> points;  // front points, then the baselines
+  bool beats_baseline_kd = false, fast_within_1pt = false;
+  std::string beats_point, beats_rule, fast_point, fast_rule;
+  const FinalStagePoint* find_role(const std::string& role) const;
+  const FinalStagePoint* find_point(const std::string& architecture) const;  // role final
 };
 struct Evolution {
   std::string dir, device, dataset, command;
@@ -134,8 +164,15 @@ struct Evolution {
   std::string selected_on = "test";  // "validation" | "test": what Candidate::error is
   std::vector<Candidate> candidates, baselines;  // baselines: generation unused
   std::string proxy_unit;  // "" = latency_ms is milliseconds; else what the proxy counts ("MACs", "parameters")
-  int failed = 0;          // candidates that did not complete (not in `candidates`)
+  std::string cost_spec;   // "cost": {"spec"} (else `device`): "fpga:xc7z020,...", "torch:cpu", "macs", ...
+  int failed = 0;          // candidates that did not complete (not in `candidates`), infeasible ones included
+  int infeasible = 0;      // of those, designs an FPGA cost model found to fit at no folding
+  std::optional<FinalStage> final_stage;  // OUT/final.json, else results.json "final"; none for older runs
+  bool fpga_cost() const { return cost_spec.rfind("fpga:", 0) == 0; }  // a joint search (issue 19)
 };
+
+// The device of an "fpga:DEVICE[,...]" cost spec ("" otherwise).
+std::string fpga_device_of(const std::string& cost_spec);
 
 enum class RunKind { sweep, kd_grid, single_run, engine_compare, fpga_grid, evolution };
 const char* to_string(RunKind kind);
@@ -171,6 +208,8 @@ SingleRun load_single_run(const std::string& dir);
 EngineCompare load_engine_compare(const std::string& dir);
 FpgaGrid load_fpga_grid(const std::string& dir);
 Evolution load_evolution(const std::string& dir);
+// DIR/final.json, else DIR/results.json's "final"; nullopt when neither has one (a run without a final stage).
+std::optional<FinalStage> load_final_stage(const std::string& dir);
 
 // Topology name for hidden widths: 64x3 -> tfc, 256x3 -> sfc, 1024x3 -> lfc, else "512x256".
 std::string topology_name(const std::vector<int>& hidden);

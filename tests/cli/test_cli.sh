@@ -478,6 +478,22 @@ assert len(rows) == len(roles) and all(r["selected_on"] == "validation" for r in
 PY
 then ok "evolve --final-epochs: front + baselines over seeds, shared --final-dir read back, more seeds train only the new"
 else bad "evolve final stage" "$(tail -c 1500 "$work/fin-a.err" "$work/fin-b.err" "$work/fin-c.err" 2>/dev/null)"; fi
+# The report draws that final stage from the final.json evolve wrote: its chart, the mean of every point as written.
+if "$NEMOKD" report "$work/evo-a" --out "$work/evo-a.html" --quiet --json > "$work/evo-a-report.json" 2>"$work/evo-a-report.err" &&
+   python3 - "$work" <<'PY'
+import json, sys
+w = sys.argv[1]
+r, f = json.load(open(f"{w}/evo-a-report.json")), json.load(open(f"{w}/evo-a/final.json"))
+assert "evo0-final" in r["charts"], r["charts"]
+page = open(f"{w}/evo-a.html").read()
+data = json.loads(page.split('<script id="report-data" type="application/json">')[1].split("</script>")[0])
+spec = next(c["spec"] for c in data["charts"] if c["id"] == "evo0-final")
+drawn = sorted(round(v["test_mean"], 9) for v in spec["data"]["values"])
+written = sorted(round(p["test_error"]["mean"], 9) for p in f["points"] if p["test_error"]["mean"] is not None)
+assert drawn == written and drawn, (drawn, written)
+PY
+then ok "report: the final stage's chart holds final.json's test means"
+else bad "report of a final stage" "$(cat "$work/evo-a-report.err" 2>/dev/null)"; fi
 # Issue 17: selection on validation unless told; a resume cannot switch it; the text output says which.
 expect_error "evolve --seed-arch outside the space: refused with the reason, nothing written" \
   'seed_archs\[0\]: not in the search space: conv channels 48 not in space.channels \[8, 16, 32, 64, 128\]' \
