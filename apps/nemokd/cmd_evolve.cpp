@@ -12,8 +12,11 @@
 #include "core/json_config.h"
 #include "core/config_layers.h"
 #include "cost/cost.h"
+#include "data/dataset.h"
+#include "data/loader.h"
 #include "models/registry.h"
 #include "search/evolve.h"
+#include "search/space.h"
 #include "train/train_run.h"
 
 namespace nemokd::cli {
@@ -49,10 +52,13 @@ void register_evolve(CLI::App& app) {
   cmd->add_option("--teacher", c.base.kd.teacher, "Teacher: run folder or TorchScript file");
   cmd->add_option("--student", f->student,
                   "Student architecture whose genome evolves: flexstudent | flexresnet8x4 | mlp | qmlp (a quantized "
-                  "MLP: FINN's TFC recipe, W2A2, tanh, signed 8-bit input, trained on signed [-1, 1] pixels)")
+                  "MLP: FINN's TFC recipe, W2A2, tanh, signed 8-bit input, trained on signed [-1, 1] pixels) | qcnv "
+                  "(FINN's CNV, W2A2 hardtanh: a channel gene per conv from space.cnv_channels, a width gene per "
+                  "hidden FC) | qflexstudent (the quantized FlexStudent, pooled while the map is even so FINN can "
+                  "lower every design)")
       ->capture_default_str();
   cmd->add_option("--bits", f->bits,
-                  "Bit genes of a quantized student (qmlp): per-layer (a weight and an activation width per layer) or "
+                  "Bit genes of a quantized student (qmlp, qcnv, qflexstudent): per-layer (a weight and an activation width per layer) or "
                   "uniform (one of each for every layer: route Q's setting); choices in --space weight_bits/act_bits")
       ->check(CLI::IsMember({"uniform", "per-layer"}));
   cmd->add_option("--student-config", f->student_config, "JSON (file or inline): the baseline student's config");
@@ -131,10 +137,13 @@ void register_evolve(CLI::App& app) {
     // the values of the flags given come from.
     auto c = f->config;
     const bool qmlp = f->student == "qmlp";
-    c.base.base.model = qmlp && f->student_config.empty() ? train::default_qat_config().model
-                                                          : model_from_flags(qmlp ? "mlp" : f->student, f->student_config,
-                                                                             "--student-config");
-    if (qmlp) c.base.base.train.normalization = train::default_qat_config().train.normalization;
+    c.base.base.model = qmlp && f->student_config.empty()
+                            ? train::default_qat_config().model
+                            : model_from_flags(qmlp ? "mlp" : f->student == "qcnv" ? "cnv" : f->student,
+                                               f->student_config, "--student-config");
+    // A quantized student brings the pixel normalisation of its input quantizer (signed [-1, 1] for 8-bit signed).
+    if (const auto n = models::required_normalization(c.base.base.model); !n.empty())
+      c.base.base.train.normalization = data::parse_normalization(n);
     c.space.family = c.base.base.model.family();
     if (!f->bits.empty()) c.space.bits = f->bits;
     c.select_on = search::parse_select_on(f->select_on, "--select-on");
@@ -151,12 +160,24 @@ void register_evolve(CLI::App& app) {
     const auto flags = search::to_json(c);
     // Base, --config file, flags: each layer read with the old key "latency" as "cost", so an evolve.json written
     // before the rename layers under --cost (and one layer giving both is refused).
+    // --student qflexstudent with the auto pooling rule: the baseline is pooled like every design the genome
+    // decodes (while the map is even, search::finn_pools), so FINN can lower it and it seeds generation 0.
+    auto plan_student_pools = [&](nlohmann::json& j) {
+      if (f->student != "qflexstudent" || !cmd->get_option("--student")->count()) return;
+      auto& model = j["base"]["model"];
+      if (model.value("arch", std::string()) != "qflexstudent" || !model["qflexstudent"].is_object()) return;
+      auto& net = model["qflexstudent"];
+      if (net.value("pool", nlohmann::json("auto")) != "auto" || !net["conv_channels"].is_array()) return;
+      const auto& spec = data::dataset_spec(j["base"]["dataset"].value("name", std::string()));
+      net["pool"] = search::finn_pools(int(net["conv_channels"].size()), spec.height, spec.width);
+    };
     auto layers = [&](const nlohmann::json& base, const nlohmann::json& patch) {
       auto j = search::with_cost_key(base, "base config");
       if (!f->config_flags.file.empty())
         merge_layer(j, search::with_cost_key(layer_config(nlohmann::json::object(), f->config_flags.file, nullptr),
                                              "--config " + f->config_flags.file));
       merge_layer(j, patch);
+      plan_student_pools(j);
       return search::evolve_config_from_json(j);
     };
     search::EvolveConfig config;

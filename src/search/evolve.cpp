@@ -67,12 +67,23 @@ void EvolveConfig::validate() const {
   space.validate("space");
   if (space.bits != "none") {
     if (!models::quant_config(base.base.model))
-      throw ConfigError(fmt::format("space.bits: '{}' needs a quantized baseline student (--student qmlp)", space.bits));
+      throw ConfigError(fmt::format("space.bits: '{}' needs a quantized baseline student (--student qmlp, qcnv or "
+                                    "qflexstudent)",
+                                    space.bits));
     const auto& act = space.act_bits;
-    if (base.base.model.family() == models::Family::mlp && base.base.model.mlp().activation == "relu" &&
-        std::find(act.begin(), act.end(), 1) != act.end())
+    auto student = base.base.model;
+    const auto* activation = models::quant_activation(student);
+    if (activation && *activation == "relu" && std::find(act.begin(), act.end(), 1) != act.end())
       throw ConfigError("space.act_bits: 1 with a relu student (a 1-bit relu outputs one value): leave 1 out, or use "
                         "tanh");
+  }
+  if (needs_image(space.family)) {
+    const auto& spec = data::dataset_spec(base.base.dataset.name);
+    if (space.image_height != spec.height || space.image_width != spec.width)
+      throw ConfigError(fmt::format("space.image: [{}, {}], but {} has {}x{} images (the pooling is planned for the "
+                                    "dataset's; leave it out to take them)",
+                                    space.image_height, space.image_width, base.base.dataset.name, spec.height,
+                                    spec.width));
   }
   if (base.base.model.family() != space.family)
     throw ConfigError(fmt::format("space.arch: {} does not match the baseline student's arch {}",
@@ -155,7 +166,16 @@ EvolveConfig evolve_config_from_json(const nlohmann::json& j_in) {
   const auto j = with_cost_key(j_in);
   JsonReader r(j, "evolve");
   if (const auto* b = r.child("base")) c.base = kd::kd_run_config_from_json(*b);
-  if (const auto* s = r.child("space")) c.space = search_space_from_json(*s, "space");
+  if (const auto* s = r.child("space")) {
+    // A genome that plans its pooling for the image (qflexstudent) takes the dataset's when the space does not say.
+    auto space = *s;
+    if (space.is_object() && !space.contains("image") && space.contains("arch") && space["arch"].is_string() &&
+        needs_image(models::parse_family(space["arch"].get<std::string>(), "space.arch"))) {
+      const auto& spec = data::dataset_spec(c.base.base.dataset.name);
+      space["image"] = {spec.height, spec.width};
+    }
+    c.space = search_space_from_json(space, "space");
+  }
   r.get("population", c.population).get("generations", c.generations).get("seed", c.seed);
   r.get("cost", c.cost).get("extra_objectives", c.extra_objectives).get("jobs", c.jobs);
   r.get("mpi_latency", c.mpi_latency);
