@@ -78,7 +78,7 @@ class FakeEvaluator : public Evaluator {
       c.key = rq.key;
       c.genome = rq.genome;
       c.config = models::to_json(rq.model);
-      c.summary = small_space().summary(rq.model);
+      c.summary = rq.label.empty() ? small_space().summary(rq.model) : rq.label;
       c.role = rq.role;
       c.generation = rq.generation;
       c.params = models::parameter_count(*model);
@@ -785,6 +785,7 @@ std::vector<Reader> config_readers() {
   qflex.space.neurons = {64, 256};
   qflex.space.image_height = qflex.space.image_width = 28;
   qflex.space.bits = "per-layer";
+  qflex.uniform_baselines = {{"cnv", 1, 2, true}, {"tfc", 2, 2, false}};
   std::vector<Reader> readers = {
       {"evolve.json", to_json(tiny_config()), [](const Json& j) { evolve_config_from_json(j); }},
       {"evolve.json qflexstudent", to_json(qflex), [](const Json& j) { evolve_config_from_json(j); }},
@@ -1620,4 +1621,127 @@ TEST(Evolution, TinyQuantizedCnnSearches) {
     const auto again = evolve_config_from_json(read_json_file(tmp.file(std::string(name) + "/evolve.json")));
     EXPECT_EQ(identity(again), identity(c)) << name;
   }
+}
+
+// ---- route Q's uniform-precision points in the same search (issue 19) ----
+// Evaluated once each (before generation 0, with the search's recipe and cost; an LFC the made-up part cannot hold
+// is priced infeasible and never trained), stored and written with their role, never members of a population nor on
+// a front, even when a search candidate is the same model (it is trained as a candidate of its own); a killed and
+// resumed search does not train them again.
+TEST(Evolution, UniformBaselinesEvaluatedOnceWithTheirRoleNeverOnAFront) {
+  nemokd::testing::TempDir tmp;
+  auto config = tiny_fpga_config();
+  config.uniform_baselines = parse_uniform_baselines("tfc:1x1,tfc:2x2:no-kd,lfc:1x1", "--uniform-baselines");
+  ASSERT_EQ(config.uniform_baselines.size(), 3u);
+  // The search seeds TFC W1A1 itself (the baseline's bits follow the depth: W1A1 everywhere).
+  const auto tfc11 = config.uniform_baselines[0].model_config(config.base.base.model);
+  EXPECT_EQ(tfc11.mlp().hidden, (std::vector<int>{64, 64, 64}));
+  EXPECT_EQ(tfc11.mlp().quant.weight_bits, (std::vector<int>{1, 1, 1, 1}));
+  EXPECT_EQ(tfc11.mlp().activation, config.base.base.model.mlp().activation);  // the student's recipe
+  config.seed_archs = {tfc11};
+  config.validate();
+
+  auto fake_a = std::make_shared<FakeEvaluator>();
+  EvolveContext a{tmp.file("a"), false, false, nullptr, fake_a, -1};
+  a.cost = tiny_fpga();
+  const auto full = run_evolution(config, a);
+  std::map<std::string, Candidate> uniform;
+  for (const auto& c : full.candidates)
+    if (c.role == Role::uniform_kd || c.role == Role::uniform_no_kd) uniform[c.key] = c;
+  ASSERT_EQ(uniform.size(), 3u);
+  const std::string k11 = "uniform-kd:" + canonical_key(tfc11);
+  ASSERT_TRUE(uniform.count(k11));
+  EXPECT_EQ(uniform.at(k11).generation, -1);
+  EXPECT_EQ(uniform.at(k11).summary, "tfc W1A1");
+  int no_kd = 0, infeasible = 0;
+  for (const auto& [key, c] : uniform) {
+    no_kd += c.role == Role::uniform_no_kd;
+    infeasible += !c.feasible;
+    EXPECT_EQ(std::count(fake_a->keys.begin(), fake_a->keys.end(), key), c.feasible ? 1 : 0) << key;
+    for (const auto& m : full.members) EXPECT_EQ(std::count(m.begin(), m.end(), key), 0) << key;
+    for (const auto& f : full.fronts) EXPECT_EQ(std::count(f.begin(), f.end(), key), 0) << key;
+  }
+  EXPECT_EQ(no_kd, 1);
+  EXPECT_EQ(infeasible, 1) << "the LFC on the made-up part: priced by the search's backend";
+  // The search's own TFC W1A1 is a search candidate, trained under its own key.
+  EXPECT_EQ(std::count(fake_a->keys.begin(), fake_a->keys.end(), canonical_key(tfc11)), 1);
+  for (const auto& p : full.to_json()["pareto"]) EXPECT_FALSE(uniform.count(p.at("key").get<std::string>()));
+  // Written with their role: results.json, candidates.json (as baselines), candidates.csv.
+  int in_results = 0, in_candidates = 0;
+  const auto results = read_json_file(tmp.file("a/results.json")), cands = read_json_file(tmp.file("a/candidates.json"));
+  for (const auto& c : results["candidates"]) in_results += c["role"] == "uniform-kd" || c["role"] == "uniform-no-kd";
+  for (const auto& b : cands["baseline"])
+    if (b["role"] == "uniform-kd" || b["role"] == "uniform-no-kd") {
+      ++in_candidates;
+      EXPECT_EQ(b["name"].get<std::string>().rfind("uniform ", 0), 0u) << b;
+    }
+  EXPECT_EQ(in_results, 3);
+  EXPECT_EQ(in_candidates, 3);
+  std::ifstream csv(tmp.file("a/candidates.csv"));
+  const std::string text((std::istreambuf_iterator<char>(csv)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("uniform-no-kd"), std::string::npos);
+
+  // Killed twice and resumed: the same trainings, none repeated (the uniform points are read back from the store).
+  auto fake_b = std::make_shared<FakeEvaluator>();
+  const auto resumed = killed_twice_then_resumed(config, tmp.file("b"), fake_b, tiny_fpga());
+  EXPECT_EQ(fake_b->keys, fake_a->keys);
+  EXPECT_EQ(resumed.fronts, full.fronts);
+  // A different list is another search: refused on resume.
+  auto other = config;
+  other.uniform_baselines.pop_back();
+  EvolveContext again{tmp.file("b"), true, false, nullptr, std::make_shared<FakeEvaluator>(), -1};
+  again.cost = tiny_fpga();
+  EXPECT_THROW(run_evolution(other, again), ConfigError);
+}
+
+TEST(Evolution, UniformBaselinesAreCheckedAndTheJointPresetIsTheQatRecipe) {
+  const auto list = parse_uniform_baselines("tfc:1x1,sfc:2x2:no-kd,lfc:3x2:both,cnv:1x2", "--uniform-baselines");
+  ASSERT_EQ(list.size(), 5u);
+  EXPECT_EQ(list[1].text(), "sfc:2x2:no-kd");
+  EXPECT_EQ(list[2].text(), "lfc:3x2");
+  EXPECT_EQ(list[3].text(), "lfc:3x2:no-kd");
+  EXPECT_TRUE(parse_uniform_baselines("none", "--uniform-baselines").empty());
+  for (const char* bad : {"tfc", "tfc:1", "tfc:axb", "tfc:1x1:maybe", "tfc:1x1:kd:x", "", "tfc:1x"})
+    EXPECT_THROW(parse_uniform_baselines(bad, "--uniform-baselines"), ConfigError) << bad;
+  auto c = tiny_fpga_config();
+  for (const auto& u : std::vector<UniformBaseline>{{"vgg", 1, 1, true}, {"tfc", 9, 1, true}, {"tfc", 1, 0, true}}) {
+    c.uniform_baselines = {u};
+    EXPECT_THROW(c.validate(), ConfigError) << u.text();
+  }
+  c.uniform_baselines = {{"cnv", 2, 2, true}};
+  c.validate();  // signed pixels, like the qmlp student's
+  c.base.base.train.normalization = data::Normalization::standard;
+  c.base.base.model.mlp().quantized = false;
+  c.uniform_baselines = {{"tfc", 2, 2, true}};
+  try {
+    c.validate();
+    ADD_FAILURE() << "a quantized TFC on standard pixels was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("uniform_baselines[0]: tfc:2x2's input quantizer needs 'signed'"),
+              std::string::npos)
+        << e.what();
+  }
+  // JSON round trip (identity of a resumed search).
+  auto j = tiny_fpga_config();
+  j.uniform_baselines = list;
+  EXPECT_EQ(to_json(evolve_config_from_json(to_json(j))), to_json(j));
+
+  // joint-fmnist: route Q's QAT recipe at the search's epochs (not phase 1's CNN SGD recipe), alpha 0.5, T 4, the
+  // XC7Z020 at 100 MHz, per-layer bits, validation selection, TFC/SFC/LFC x W1A1..W4A4 with and without KD.
+  const auto p = evolve_preset("joint-fmnist", "runs/teacher", 3);
+  p.validate();
+  const auto qat = train::default_qat_config();
+  EXPECT_EQ(p.base.base.dataset.name, "fashion-mnist");
+  EXPECT_EQ(models::to_json(p.base.base.model), models::to_json(qat.model));
+  auto recipe = qat.train;
+  recipe.epochs = 3;
+  EXPECT_EQ(train::to_json(recipe), train::to_json(p.base.base.train));
+  EXPECT_EQ(p.base.kd.loss.alpha, 0.5);
+  EXPECT_EQ(p.base.kd.loss.temperature, 4);
+  EXPECT_EQ(p.cost, "fpga:xc7z020,fclk=100");
+  EXPECT_EQ(p.space.bits, "per-layer");
+  EXPECT_EQ(p.select_on, SelectOn::validation);
+  EXPECT_EQ(p.uniform_baselines.size(), 24u);
+  EXPECT_EQ(evolve_preset("joint-fmnist", "t").base.base.train.epochs, 1);
+  EXPECT_THROW(evolve_preset("joint-cifar", "t"), ConfigError);
 }

@@ -24,7 +24,8 @@ namespace nemokd::cli {
 void register_evolve(CLI::App& app) {
   struct Flags {
     search::EvolveConfig config;
-    std::string student = "flexstudent", student_config, space, preset, objectives, select_on = "validation", bits;
+    std::string student = "flexstudent", student_config, space, preset, objectives, select_on = "validation", bits,
+                uniform;
     std::vector<std::string> seed_archs;
     ConfigFlags config_flags;
     FlagPatch patch;
@@ -111,7 +112,17 @@ void register_evolve(CLI::App& app) {
   cmd->add_option("--final-dir", c.final_dir,
                   "Final stage: run folders, one per training identity (default OUT/final); searches sharing it share "
                   "identical trainings (e.g. the baselines)");
-  cmd->add_option("--preset", f->preset, "k1, k2, k3 (CIFAR) or k-fmnist: dataset, student and recipe");
+  cmd->add_option("--uniform-baselines", f->uniform,
+                  "Route Q's uniform-precision models trained beside the search with its recipe, epochs and cost, for "
+                  "the comparison (roles uniform-kd / uniform-no-kd, never on a front): PRESET:WxA[:kd|:no-kd|:both] "
+                  "comma-separated, PRESET tfc|sfc|lfc (an MLP of FINN's widths with the student's quantized-MLP "
+                  "recipe) or cnv, W and A the weight and activation bits of every layer, kd (the default: with the "
+                  "search's distillation), no-kd, or both; e.g. tfc:1x1,tfc:2x2,sfc:2x2,lfc:1x1:both; none = no "
+                  "baselines");
+  cmd->add_option("--preset", f->preset,
+                  "k1, k2, k3 (CIFAR) or k-fmnist: dataset, student and recipe; joint-fmnist: issue 19's joint "
+                  "search (Fashion-MNIST, qmlp with per-layer bits, the QAT recipe, alpha 0.5, T 4, "
+                  "fpga:xc7z020,fclk=100, uniform baselines TFC/SFC/LFC x W1A1..W4A4 with and without KD)");
   f->training.add(cmd, c.base.base.train);
   f->run.add(cmd, c.base.base, "evolve");
   f->mpi.add(cmd);
@@ -128,7 +139,7 @@ void register_evolve(CLI::App& app) {
            {"--mpi-latency", "/mpi_latency"}, {"--no-baseline", "/baseline"}, {"--select-on", "/select_on"},
            {"--no-seed-baseline", "/seed_baseline"}, {"--seed-arch", "/seed_archs"}, {"--bits", "/space/bits"},
            {"--final-epochs", "/final/epochs"}, {"--final-seeds", "/final/seeds"}, {"--final-max", "/final/max"},
-           {"--final-dir", "/final/dir"}})
+           {"--final-dir", "/final/dir"}, {"--uniform-baselines", "/uniform_baselines"}})
     f->patch.bind(cmd, flag, field);
   cmd->callback([f, cmd] {
     const std::string out = f->run.out.empty() ? default_out_dir("evolve") : f->run.out;
@@ -147,6 +158,7 @@ void register_evolve(CLI::App& app) {
     c.space.family = c.base.base.model.family();
     if (!f->bits.empty()) c.space.bits = f->bits;
     c.select_on = search::parse_select_on(f->select_on, "--select-on");
+    if (!f->uniform.empty()) c.uniform_baselines = search::parse_uniform_baselines(f->uniform, "--uniform-baselines");
     for (const auto& text : f->seed_archs)
       c.seed_archs.push_back(model_from_flags(models::family_name(c.space.family), text, "--seed-arch"));
     f->training.apply(c.base.base);
@@ -192,10 +204,9 @@ void register_evolve(CLI::App& app) {
     } else {
       auto base = flags;
       if (!f->preset.empty()) {
-        auto p = search::evolve_preset(f->preset, c.base.kd.teacher);
         // --epochs: the preset's recipe at that length (its milestones scaled too).
-        if (cmd->get_option("--epochs")->count())
-          kd::apply_reference_recipe(p.base.base.train, p.base.base.model.family(), c.base.base.train.epochs);
+        auto p = search::evolve_preset(f->preset, c.base.kd.teacher,
+                                       cmd->get_option("--epochs")->count() ? c.base.base.train.epochs : 0);
         base = search::to_json(p);
       }
       config = layers(base, f->patch.patch(flags));
