@@ -33,6 +33,8 @@
 #include "search/space.h"
 #include "search/store.h"
 #include "cost/cost.h"
+#include "hw/fpga/model_design.h"
+#include "data/loader.h"
 #include "test_support.h"
 
 using namespace nemokd;
@@ -76,7 +78,7 @@ class FakeEvaluator : public Evaluator {
       c.key = rq.key;
       c.genome = rq.genome;
       c.config = models::to_json(rq.model);
-      c.summary = small_space().summary(rq.model);
+      c.summary = rq.label.empty() ? small_space().summary(rq.model) : rq.label;
       c.role = rq.role;
       c.generation = rq.generation;
       c.params = models::parameter_count(*model);
@@ -773,8 +775,21 @@ std::vector<Reader> config_readers() {
   record.status = "completed";
   record.argv = {"nemokd", "train"};
   record.results = {{"dataset", {{"shape", {1, 28, 28}}, {"classes", 10}}}};
+  // A quantized CNN search (its space's image, the pools of its baseline), bit genes per layer.
+  auto qflex = tiny_config();
+  qflex.base.base.model = models::preset_model("qflexstudent");
+  qflex.base.base.model.qflexstudent().net.pool = finn_pools(3, 28, 28);
+  qflex.base.base.train.normalization = data::Normalization::signed_unit;
+  qflex.space.family = models::Family::qflexstudent;
+  qflex.space.channels = {8, 16, 32, 64, 128};
+  qflex.space.neurons = {64, 256};
+  qflex.space.image_height = qflex.space.image_width = 28;
+  qflex.space.bits = "per-layer";
+  qflex.uniform_baselines = {{"cnv", 1, 2, true}, {"tfc", 2, 2, false}};
   std::vector<Reader> readers = {
       {"evolve.json", to_json(tiny_config()), [](const Json& j) { evolve_config_from_json(j); }},
+      {"evolve.json qflexstudent", to_json(qflex), [](const Json& j) { evolve_config_from_json(j); }},
+      {"--space qflexstudent", to_json(qflex.space), [](const Json& j) { search_space_from_json(j, "space"); }},
       {"--space", to_json(small_space()), [](const Json& j) { search_space_from_json(j, "space"); }},
       {"kd run", kd::to_json(kd_run), [](const Json& j) { kd::kd_run_config_from_json(j); }},
       {"train run", train::to_json(train::TrainRunConfig{}),
@@ -1431,4 +1446,302 @@ TEST(FinalStage, InfeasibleDesignsAreNeverPoints) {
       EXPECT_TRUE(by_key.at(rq.key).feasible) << rq.key;
     }
   EXPECT_EQ(read_json_file(tmp.file("e/final.json"))["cost"], fin["cost"]);
+}
+
+// ---- quantized CNN students (issue 19): qflexstudent and qcnv genomes ----
+namespace {
+
+// A quantized FlexStudent space on 28x28 images (MNIST's): up to 4 convs, so the auto pooling rule would pool a 7x7
+// map (28 -> 14 -> 7 -> 3), which FINN cannot lower.
+SearchSpace qflex_space(const std::string& bits = "per-layer") {
+  SearchSpace s = small_space();  // FlexStudent's genes and choices, one conv more
+  s.family = models::Family::qflexstudent;
+  s.max_conv = 4;
+  s.image_height = s.image_width = 28;
+  s.bits = bits;
+  s.weight_bits = {1, 2, 4};
+  s.act_bits = {1, 2, 4};
+  return s;
+}
+
+SearchSpace qcnv_space(const std::string& bits = "per-layer") {
+  SearchSpace s;
+  s.family = models::Family::cnv;
+  s.cnv_channels = {4, 8, 16};
+  s.neurons = {8, 16, 32};
+  s.bits = bits;
+  s.weight_bits = {1, 2, 4};
+  s.act_bits = {1, 2, 4};
+  return s;
+}
+
+// The baselines: inside their spaces (they seed generation 0), pooled like every decoded design.
+models::ModelConfig qflex_student() {
+  auto m = models::preset_model("qflexstudent");
+  auto& net = m.qflexstudent().net;
+  net.conv_channels = {8, 16, 16};
+  net.fc_widths = {16};
+  net.pool = finn_pools(3, 28, 28);
+  m.qflexstudent().set_bits({2}, {2});
+  return m;
+}
+
+models::ModelConfig qcnv_student() {
+  auto m = models::preset_model("cnv");
+  for (auto& c : m.cnv().convs) c.channels = 8;
+  m.cnv().fc_widths = {16, 16};
+  return m;
+}
+
+std::vector<double> random_genome(const SearchSpace& s, std::mt19937& rng) {
+  const auto lo = s.lower(), hi = s.upper();
+  std::vector<double> g;
+  for (size_t i = 0; i < lo.size(); ++i) g.push_back(double(lo[i] + rng() % int(hi[i] - lo[i] + 1)));
+  return g;
+}
+
+}  // namespace
+
+TEST(JointSpace, CnnGenomesRoundTripAndPoolWhereFinnCan) {
+  EXPECT_EQ(finn_pools(4, 28, 28), (std::vector<bool>{true, true, false, false}));
+  EXPECT_EQ(finn_pools(5, 32, 32), (std::vector<bool>{true, true, true, true, false}));
+  std::mt19937 rng(11);
+  for (const auto& [space, base] : {std::pair{qflex_space(), qflex_student()}, std::pair{qcnv_space(), qcnv_student()}}) {
+    space.validate();
+    for (int k = 0; k < 60; ++k) {
+      const auto m = space.decode(random_genome(space, rng), base);
+      std::string why;
+      const auto e = space.encode(m, base, &why);
+      ASSERT_TRUE(e) << why;
+      EXPECT_EQ(canonical_key(space.decode(*e, base)), canonical_key(m));
+      // Every decoded design is one FINN's model lowers (valid by construction: no design is refused).
+      EXPECT_NO_THROW(hw::fpga::model_design(m, {1, 28, 28}, 10)) << space.summary(m);
+    }
+    std::string why;
+    ASSERT_TRUE(space.encode(base, base, &why)) << why;  // the baseline seeds generation 0
+    EXPECT_EQ(to_json(search_space_from_json(to_json(space))), to_json(space));
+  }
+  // The premise: the auto rule on 28x28 pools a 7x7 map, which the lowering refuses with its message.
+  auto auto_pooled = qflex_student();
+  auto_pooled.qflexstudent().net.pool.clear();
+  try {
+    hw::fpga::model_design(auto_pooled, {1, 28, 28}, 10);
+    ADD_FAILURE() << "the auto rule's pool after a 7x7 map was lowered";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("multiple of the pool size"), std::string::npos) << e.what();
+  }
+  // A baseline pooled otherwise is outside the space, and says where.
+  std::string why;
+  EXPECT_FALSE(qflex_space().encode(auto_pooled, qflex_student(), &why));
+  EXPECT_NE(why.find("pool"), std::string::npos) << why;
+  // The qflexstudent space needs its image; qcnv's genome sets FINN's 6 convs.
+  auto no_image = qflex_space();
+  no_image.image_height = 0;
+  EXPECT_THROW(no_image.validate(), ConfigError);
+  auto short_cnv = qcnv_student();
+  short_cnv.cnv().convs.pop_back();
+  short_cnv.cnv().set_bits({2}, {2});
+  EXPECT_THROW(qcnv_space().decode(std::vector<double>(qcnv_space().genes(), 0.0), short_cnv), ConfigError);
+}
+
+TEST(JointSpace, CnnPerLayerBitsFollowSlots) {
+  // qflexstudent: [conv depth, 4 channel genes, FC depth, 2 width genes | 7 W slots (4 conv, 2 FC, classifier),
+  // 6 A slots]. A hidden FC's bits come from its own slot, whatever the conv depth.
+  const auto s = qflex_space();
+  const auto base = qflex_student();
+  ASSERT_EQ(s.genes(), 1u + 4u + 1u + 2u + 7u + 6u);
+  //                         arch                    W: conv0..3  fc0 fc1 cls   A: conv0..3  fc0 fc1
+  const std::vector<double> g2{2, 0, 1, 2, 2, 2, 1, 0, /**/ 0, 1, 2, 2, 2, 0, 1, /**/ 1, 2, 0, 0, 0, 1};
+  auto g3 = g2;
+  g3[0] = 3;
+  const auto a = s.decode(g2, base), b = s.decode(g3, base);
+  EXPECT_EQ(a.qflexstudent().net.conv_channels, (std::vector<int>{4, 8}));
+  EXPECT_EQ(a.qflexstudent().net.fc_widths, (std::vector<int>{16}));
+  EXPECT_EQ(a.qflexstudent().quant.weight_bits, (std::vector<int>{1, 2, 4, 2}));  // conv0, conv1, fc0, classifier
+  EXPECT_EQ(a.qflexstudent().quant.act_bits, (std::vector<int>{2, 4, 1}));
+  EXPECT_EQ(b.qflexstudent().quant.weight_bits, (std::vector<int>{1, 2, 4, 4, 2}));  // conv2 from slot 2; fc0 kept
+  EXPECT_EQ(b.qflexstudent().quant.act_bits, (std::vector<int>{2, 4, 1, 1}));
+  EXPECT_EQ(a.qflexstudent().net.pool, (std::vector<bool>{true, true}));
+  EXPECT_EQ(b.qflexstudent().net.pool, (std::vector<bool>{true, true, false}));
+  EXPECT_EQ(s.summary(a), "conv 4-8 | fc 16-classifier W1-2-4-2 A2-4-1");
+  // An inactive slot does not change the key; an active one does.
+  auto unused = g2;
+  unused[8 + 3] = 0;  // W slot of conv3
+  EXPECT_EQ(canonical_key(s.decode(unused, base)), canonical_key(a));
+  auto used = g2;
+  used[8 + 1] = 2;  // W slot of conv1
+  EXPECT_NE(canonical_key(s.decode(used, base)), canonical_key(a));
+
+  // qcnv: 6 conv + 2 FC channel genes, 9 W slots, 8 A slots; uniform ties all 9 weighted layers.
+  const auto c = qcnv_space();
+  ASSERT_EQ(c.genes(), 8u + 9u + 8u);
+  auto u = qcnv_space("uniform");
+  const auto m = u.decode({0, 1, 2, 0, 1, 2, 1, 2, /*W*/ 2, /*A*/ 1}, qcnv_student());
+  EXPECT_EQ(m.cnv().quant.weight_bits, std::vector<int>(9, 4));
+  EXPECT_EQ(m.cnv().quant.act_bits, std::vector<int>(8, 2));
+  EXPECT_EQ(u.summary(m), "cnv 4-8-16-4-8-16 | fc 16-32-classifier W4-4-4-4-4-4-4-4-4 A2-2-2-2-2-2-2-2");
+  // Without bit genes, the baseline's bits follow the depth (first layer's for every hidden layer, its classifier's).
+  auto none = qflex_space("none");
+  auto mixed = qflex_student();
+  mixed.qflexstudent().set_bits({4, 2, 2, 2, 8}, {3, 2, 2, 2});
+  const auto d = none.decode({4, 0, 0, 0, 0, 1, 0, 0}, mixed);
+  EXPECT_EQ(d.qflexstudent().quant.weight_bits, (std::vector<int>{4, 4, 4, 4, 8}));
+  EXPECT_EQ(d.qflexstudent().quant.act_bits, (std::vector<int>{3, 3, 3, 3}));
+}
+
+// A tiny qflexstudent and qcnv search, priced on the XC7Z020 (FINN's cost model) before training: every candidate's
+// design lowers (none infeasible for a pooling FINN cannot map), the baseline seeds generation 0.
+TEST(Evolution, TinyQuantizedCnnSearches) {
+  nemokd::testing::TempDir tmp;
+  for (const auto& [name, space, student] :
+       {std::tuple{"qflex", qflex_space(), qflex_student()}, std::tuple{"qcnv", qcnv_space(), qcnv_student()}}) {
+    EvolveConfig c;
+    c.base.kd.teacher = "teacher-not-used-by-the-fake-evaluator";
+    c.base.base.model = student;
+    c.base.base.train.normalization = data::parse_normalization(models::required_normalization(student));
+    c.space = space;
+    c.population = 8;
+    c.generations = 2;
+    c.seed = 3;
+    c.cost = "fpga:xc7z020";
+    c.validate();
+    auto fake = std::make_shared<FakeEvaluator>();
+    const auto r = run_evolution(c, {tmp.file(name), false, false, nullptr, fake, -1});
+    EXPECT_EQ(r.seeds, 1) << name;
+    EXPECT_EQ(r.members.front().front(), canonical_key(student)) << name;
+    EXPECT_GT(fake->calls, 8) << name;
+    for (const auto& cand : r.candidates) {
+      EXPECT_TRUE(cand.feasible) << name << " " << cand.summary << ": " << cand.message;
+      if (cand.role == Role::search) {
+        EXPECT_GT(cand.latency_detail.value("fps_estimated", 0.0), 0) << cand.summary;
+      }
+    }
+    ASSERT_FALSE(r.fronts.back().empty()) << name;
+    // The stored config reads back (the space with its image, the explicit pools) and resumes as the same search.
+    const auto again = evolve_config_from_json(read_json_file(tmp.file(std::string(name) + "/evolve.json")));
+    EXPECT_EQ(identity(again), identity(c)) << name;
+  }
+}
+
+// ---- route Q's uniform-precision points in the same search (issue 19) ----
+// Evaluated once each (before generation 0, with the search's recipe and cost; an LFC the made-up part cannot hold
+// is priced infeasible and never trained), stored and written with their role, never members of a population nor on
+// a front, even when a search candidate is the same model (it is trained as a candidate of its own); a killed and
+// resumed search does not train them again.
+TEST(Evolution, UniformBaselinesEvaluatedOnceWithTheirRoleNeverOnAFront) {
+  nemokd::testing::TempDir tmp;
+  auto config = tiny_fpga_config();
+  config.uniform_baselines = parse_uniform_baselines("tfc:1x1,tfc:2x2:no-kd,lfc:1x1", "--uniform-baselines");
+  ASSERT_EQ(config.uniform_baselines.size(), 3u);
+  // The search seeds TFC W1A1 itself (the baseline's bits follow the depth: W1A1 everywhere).
+  const auto tfc11 = config.uniform_baselines[0].model_config(config.base.base.model);
+  EXPECT_EQ(tfc11.mlp().hidden, (std::vector<int>{64, 64, 64}));
+  EXPECT_EQ(tfc11.mlp().quant.weight_bits, (std::vector<int>{1, 1, 1, 1}));
+  EXPECT_EQ(tfc11.mlp().activation, config.base.base.model.mlp().activation);  // the student's recipe
+  config.seed_archs = {tfc11};
+  config.validate();
+
+  auto fake_a = std::make_shared<FakeEvaluator>();
+  EvolveContext a{tmp.file("a"), false, false, nullptr, fake_a, -1};
+  a.cost = tiny_fpga();
+  const auto full = run_evolution(config, a);
+  std::map<std::string, Candidate> uniform;
+  for (const auto& c : full.candidates)
+    if (c.role == Role::uniform_kd || c.role == Role::uniform_no_kd) uniform[c.key] = c;
+  ASSERT_EQ(uniform.size(), 3u);
+  const std::string k11 = "uniform-kd:" + canonical_key(tfc11);
+  ASSERT_TRUE(uniform.count(k11));
+  EXPECT_EQ(uniform.at(k11).generation, -1);
+  EXPECT_EQ(uniform.at(k11).summary, "tfc W1A1");
+  int no_kd = 0, infeasible = 0;
+  for (const auto& [key, c] : uniform) {
+    no_kd += c.role == Role::uniform_no_kd;
+    infeasible += !c.feasible;
+    EXPECT_EQ(std::count(fake_a->keys.begin(), fake_a->keys.end(), key), c.feasible ? 1 : 0) << key;
+    for (const auto& m : full.members) EXPECT_EQ(std::count(m.begin(), m.end(), key), 0) << key;
+    for (const auto& f : full.fronts) EXPECT_EQ(std::count(f.begin(), f.end(), key), 0) << key;
+  }
+  EXPECT_EQ(no_kd, 1);
+  EXPECT_EQ(infeasible, 1) << "the LFC on the made-up part: priced by the search's backend";
+  // The search's own TFC W1A1 is a search candidate, trained under its own key.
+  EXPECT_EQ(std::count(fake_a->keys.begin(), fake_a->keys.end(), canonical_key(tfc11)), 1);
+  for (const auto& p : full.to_json()["pareto"]) EXPECT_FALSE(uniform.count(p.at("key").get<std::string>()));
+  // Written with their role: results.json, candidates.json (as baselines), candidates.csv.
+  int in_results = 0, in_candidates = 0;
+  const auto results = read_json_file(tmp.file("a/results.json")), cands = read_json_file(tmp.file("a/candidates.json"));
+  for (const auto& c : results["candidates"]) in_results += c["role"] == "uniform-kd" || c["role"] == "uniform-no-kd";
+  for (const auto& b : cands["baseline"])
+    if (b["role"] == "uniform-kd" || b["role"] == "uniform-no-kd") {
+      ++in_candidates;
+      EXPECT_EQ(b["name"].get<std::string>().rfind("uniform ", 0), 0u) << b;
+    }
+  EXPECT_EQ(in_results, 3);
+  EXPECT_EQ(in_candidates, 3);
+  std::ifstream csv(tmp.file("a/candidates.csv"));
+  const std::string text((std::istreambuf_iterator<char>(csv)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("uniform-no-kd"), std::string::npos);
+
+  // Killed twice and resumed: the same trainings, none repeated (the uniform points are read back from the store).
+  auto fake_b = std::make_shared<FakeEvaluator>();
+  const auto resumed = killed_twice_then_resumed(config, tmp.file("b"), fake_b, tiny_fpga());
+  EXPECT_EQ(fake_b->keys, fake_a->keys);
+  EXPECT_EQ(resumed.fronts, full.fronts);
+  // A different list is another search: refused on resume.
+  auto other = config;
+  other.uniform_baselines.pop_back();
+  EvolveContext again{tmp.file("b"), true, false, nullptr, std::make_shared<FakeEvaluator>(), -1};
+  again.cost = tiny_fpga();
+  EXPECT_THROW(run_evolution(other, again), ConfigError);
+}
+
+TEST(Evolution, UniformBaselinesAreCheckedAndTheJointPresetIsTheQatRecipe) {
+  const auto list = parse_uniform_baselines("tfc:1x1,sfc:2x2:no-kd,lfc:3x2:both,cnv:1x2", "--uniform-baselines");
+  ASSERT_EQ(list.size(), 5u);
+  EXPECT_EQ(list[1].text(), "sfc:2x2:no-kd");
+  EXPECT_EQ(list[2].text(), "lfc:3x2");
+  EXPECT_EQ(list[3].text(), "lfc:3x2:no-kd");
+  EXPECT_TRUE(parse_uniform_baselines("none", "--uniform-baselines").empty());
+  for (const char* bad : {"tfc", "tfc:1", "tfc:axb", "tfc:1x1:maybe", "tfc:1x1:kd:x", "", "tfc:1x"})
+    EXPECT_THROW(parse_uniform_baselines(bad, "--uniform-baselines"), ConfigError) << bad;
+  auto c = tiny_fpga_config();
+  for (const auto& u : std::vector<UniformBaseline>{{"vgg", 1, 1, true}, {"tfc", 9, 1, true}, {"tfc", 1, 0, true}}) {
+    c.uniform_baselines = {u};
+    EXPECT_THROW(c.validate(), ConfigError) << u.text();
+  }
+  c.uniform_baselines = {{"cnv", 2, 2, true}};
+  c.validate();  // signed pixels, like the qmlp student's
+  c.base.base.train.normalization = data::Normalization::standard;
+  c.base.base.model.mlp().quantized = false;
+  c.uniform_baselines = {{"tfc", 2, 2, true}};
+  try {
+    c.validate();
+    ADD_FAILURE() << "a quantized TFC on standard pixels was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("uniform_baselines[0]: tfc:2x2's input quantizer needs 'signed'"),
+              std::string::npos)
+        << e.what();
+  }
+  // JSON round trip (identity of a resumed search).
+  auto j = tiny_fpga_config();
+  j.uniform_baselines = list;
+  EXPECT_EQ(to_json(evolve_config_from_json(to_json(j))), to_json(j));
+
+  // joint-fmnist: route Q's QAT recipe at the search's epochs (not phase 1's CNN SGD recipe), alpha 0.5, T 4, the
+  // XC7Z020 at 100 MHz, per-layer bits, validation selection, TFC/SFC/LFC x W1A1..W4A4 with and without KD.
+  const auto p = evolve_preset("joint-fmnist", "runs/teacher", 3);
+  p.validate();
+  const auto qat = train::default_qat_config();
+  EXPECT_EQ(p.base.base.dataset.name, "fashion-mnist");
+  EXPECT_EQ(models::to_json(p.base.base.model), models::to_json(qat.model));
+  auto recipe = qat.train;
+  recipe.epochs = 3;
+  EXPECT_EQ(train::to_json(recipe), train::to_json(p.base.base.train));
+  EXPECT_EQ(p.base.kd.loss.alpha, 0.5);
+  EXPECT_EQ(p.base.kd.loss.temperature, 4);
+  EXPECT_EQ(p.cost, "fpga:xc7z020,fclk=100");
+  EXPECT_EQ(p.space.bits, "per-layer");
+  EXPECT_EQ(p.select_on, SelectOn::validation);
+  EXPECT_EQ(p.uniform_baselines.size(), 24u);
+  EXPECT_EQ(evolve_preset("joint-fmnist", "t").base.base.train.epochs, 1);
+  EXPECT_THROW(evolve_preset("joint-cifar", "t"), ConfigError);
 }

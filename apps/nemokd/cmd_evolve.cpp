@@ -12,8 +12,11 @@
 #include "core/json_config.h"
 #include "core/config_layers.h"
 #include "cost/cost.h"
+#include "data/dataset.h"
+#include "data/loader.h"
 #include "models/registry.h"
 #include "search/evolve.h"
+#include "search/space.h"
 #include "train/train_run.h"
 
 namespace nemokd::cli {
@@ -21,7 +24,8 @@ namespace nemokd::cli {
 void register_evolve(CLI::App& app) {
   struct Flags {
     search::EvolveConfig config;
-    std::string student = "flexstudent", student_config, space, preset, objectives, select_on = "validation", bits;
+    std::string student = "flexstudent", student_config, space, preset, objectives, select_on = "validation", bits,
+                uniform;
     std::vector<std::string> seed_archs;
     ConfigFlags config_flags;
     FlagPatch patch;
@@ -49,10 +53,13 @@ void register_evolve(CLI::App& app) {
   cmd->add_option("--teacher", c.base.kd.teacher, "Teacher: run folder or TorchScript file");
   cmd->add_option("--student", f->student,
                   "Student architecture whose genome evolves: flexstudent | flexresnet8x4 | mlp | qmlp (a quantized "
-                  "MLP: FINN's TFC recipe, W2A2, tanh, signed 8-bit input, trained on signed [-1, 1] pixels)")
+                  "MLP: FINN's TFC recipe, W2A2, tanh, signed 8-bit input, trained on signed [-1, 1] pixels) | qcnv "
+                  "(FINN's CNV, W2A2 hardtanh: a channel gene per conv from space.cnv_channels, a width gene per "
+                  "hidden FC) | qflexstudent (the quantized FlexStudent, pooled while the map is even so FINN can "
+                  "lower every design)")
       ->capture_default_str();
   cmd->add_option("--bits", f->bits,
-                  "Bit genes of a quantized student (qmlp): per-layer (a weight and an activation width per layer) or "
+                  "Bit genes of a quantized student (qmlp, qcnv, qflexstudent): per-layer (a weight and an activation width per layer) or "
                   "uniform (one of each for every layer: route Q's setting); choices in --space weight_bits/act_bits")
       ->check(CLI::IsMember({"uniform", "per-layer"}));
   cmd->add_option("--student-config", f->student_config, "JSON (file or inline): the baseline student's config");
@@ -105,7 +112,17 @@ void register_evolve(CLI::App& app) {
   cmd->add_option("--final-dir", c.final_dir,
                   "Final stage: run folders, one per training identity (default OUT/final); searches sharing it share "
                   "identical trainings (e.g. the baselines)");
-  cmd->add_option("--preset", f->preset, "k1, k2, k3 (CIFAR) or k-fmnist: dataset, student and recipe");
+  cmd->add_option("--uniform-baselines", f->uniform,
+                  "Route Q's uniform-precision models trained beside the search with its recipe, epochs and cost, for "
+                  "the comparison (roles uniform-kd / uniform-no-kd, never on a front): PRESET:WxA[:kd|:no-kd|:both] "
+                  "comma-separated, PRESET tfc|sfc|lfc (an MLP of FINN's widths with the student's quantized-MLP "
+                  "recipe) or cnv, W and A the weight and activation bits of every layer, kd (the default: with the "
+                  "search's distillation), no-kd, or both; e.g. tfc:1x1,tfc:2x2,sfc:2x2,lfc:1x1:both; none = no "
+                  "baselines");
+  cmd->add_option("--preset", f->preset,
+                  "k1, k2, k3 (CIFAR) or k-fmnist: dataset, student and recipe; joint-fmnist: issue 19's joint "
+                  "search (Fashion-MNIST, qmlp with per-layer bits, the QAT recipe, alpha 0.5, T 4, "
+                  "fpga:xc7z020,fclk=100, uniform baselines TFC/SFC/LFC x W1A1..W4A4 with and without KD)");
   f->training.add(cmd, c.base.base.train);
   f->run.add(cmd, c.base.base, "evolve");
   f->mpi.add(cmd);
@@ -122,7 +139,7 @@ void register_evolve(CLI::App& app) {
            {"--mpi-latency", "/mpi_latency"}, {"--no-baseline", "/baseline"}, {"--select-on", "/select_on"},
            {"--no-seed-baseline", "/seed_baseline"}, {"--seed-arch", "/seed_archs"}, {"--bits", "/space/bits"},
            {"--final-epochs", "/final/epochs"}, {"--final-seeds", "/final/seeds"}, {"--final-max", "/final/max"},
-           {"--final-dir", "/final/dir"}})
+           {"--final-dir", "/final/dir"}, {"--uniform-baselines", "/uniform_baselines"}})
     f->patch.bind(cmd, flag, field);
   cmd->callback([f, cmd] {
     const std::string out = f->run.out.empty() ? default_out_dir("evolve") : f->run.out;
@@ -131,13 +148,17 @@ void register_evolve(CLI::App& app) {
     // the values of the flags given come from.
     auto c = f->config;
     const bool qmlp = f->student == "qmlp";
-    c.base.base.model = qmlp && f->student_config.empty() ? train::default_qat_config().model
-                                                          : model_from_flags(qmlp ? "mlp" : f->student, f->student_config,
-                                                                             "--student-config");
-    if (qmlp) c.base.base.train.normalization = train::default_qat_config().train.normalization;
+    c.base.base.model = qmlp && f->student_config.empty()
+                            ? train::default_qat_config().model
+                            : model_from_flags(qmlp ? "mlp" : f->student == "qcnv" ? "cnv" : f->student,
+                                               f->student_config, "--student-config");
+    // A quantized student brings the pixel normalisation of its input quantizer (signed [-1, 1] for 8-bit signed).
+    if (const auto n = models::required_normalization(c.base.base.model); !n.empty())
+      c.base.base.train.normalization = data::parse_normalization(n);
     c.space.family = c.base.base.model.family();
     if (!f->bits.empty()) c.space.bits = f->bits;
     c.select_on = search::parse_select_on(f->select_on, "--select-on");
+    if (!f->uniform.empty()) c.uniform_baselines = search::parse_uniform_baselines(f->uniform, "--uniform-baselines");
     for (const auto& text : f->seed_archs)
       c.seed_archs.push_back(model_from_flags(models::family_name(c.space.family), text, "--seed-arch"));
     f->training.apply(c.base.base);
@@ -151,12 +172,24 @@ void register_evolve(CLI::App& app) {
     const auto flags = search::to_json(c);
     // Base, --config file, flags: each layer read with the old key "latency" as "cost", so an evolve.json written
     // before the rename layers under --cost (and one layer giving both is refused).
+    // --student qflexstudent with the auto pooling rule: the baseline is pooled like every design the genome
+    // decodes (while the map is even, search::finn_pools), so FINN can lower it and it seeds generation 0.
+    auto plan_student_pools = [&](nlohmann::json& j) {
+      if (f->student != "qflexstudent" || !cmd->get_option("--student")->count()) return;
+      auto& model = j["base"]["model"];
+      if (model.value("arch", std::string()) != "qflexstudent" || !model["qflexstudent"].is_object()) return;
+      auto& net = model["qflexstudent"];
+      if (net.value("pool", nlohmann::json("auto")) != "auto" || !net["conv_channels"].is_array()) return;
+      const auto& spec = data::dataset_spec(j["base"]["dataset"].value("name", std::string()));
+      net["pool"] = search::finn_pools(int(net["conv_channels"].size()), spec.height, spec.width);
+    };
     auto layers = [&](const nlohmann::json& base, const nlohmann::json& patch) {
       auto j = search::with_cost_key(base, "base config");
       if (!f->config_flags.file.empty())
         merge_layer(j, search::with_cost_key(layer_config(nlohmann::json::object(), f->config_flags.file, nullptr),
                                              "--config " + f->config_flags.file));
       merge_layer(j, patch);
+      plan_student_pools(j);
       return search::evolve_config_from_json(j);
     };
     search::EvolveConfig config;
@@ -171,10 +204,9 @@ void register_evolve(CLI::App& app) {
     } else {
       auto base = flags;
       if (!f->preset.empty()) {
-        auto p = search::evolve_preset(f->preset, c.base.kd.teacher);
         // --epochs: the preset's recipe at that length (its milestones scaled too).
-        if (cmd->get_option("--epochs")->count())
-          kd::apply_reference_recipe(p.base.base.train, p.base.base.model.family(), c.base.base.train.epochs);
+        auto p = search::evolve_preset(f->preset, c.base.kd.teacher,
+                                       cmd->get_option("--epochs")->count() ? c.base.base.train.epochs : 0);
         base = search::to_json(p);
       }
       config = layers(base, f->patch.patch(flags));

@@ -36,6 +36,8 @@
 #include "data/dataset.h"
 #include "export/onnx_export.h"
 #include "cost/bundle.h"
+#include "data/loader.h"
+#include "train/train_run.h"
 #include "cost/cost.h"
 #include "hw/latency/probe.h"
 #include "search/final_stage.h"
@@ -56,6 +58,61 @@ SelectOn parse_select_on(const std::string& text, const std::string& key) {
   throw ConfigError(fmt::format("{}: '{}' is not one of validation, test", key, text));
 }
 
+std::string UniformBaseline::text() const {
+  return fmt::format("{}:{}x{}{}", model, w, a, kd ? "" : ":no-kd");
+}
+
+models::ModelConfig UniformBaseline::model_config(const models::ModelConfig& student) const {
+  models::ModelConfig m;
+  if (model == "cnv") {
+    m = models::preset_model("cnv");
+  } else {
+    // The search's quantized-MLP recipe (activation, BatchNorm, dropout, input quantizer) when the student is one.
+    const bool qmlp = student.family() == models::Family::mlp && student.mlp().quantized;
+    m = qmlp ? student : train::default_qat_config().model;
+    m.mlp().hidden = models::mlp_preset_widths(model);
+  }
+  models::set_quant_bits(m, {w}, {a});
+  return m;
+}
+
+std::vector<UniformBaseline> parse_uniform_baselines(const std::string& text, const std::string& key) {
+  std::vector<UniformBaseline> out;
+  if (text == "none") return out;
+  std::stringstream items(text);
+  std::string item;
+  while (std::getline(items, item, ',')) {
+    auto bad = [&](const std::string& why) {
+      return ConfigError(fmt::format("{}: '{}' {} (PRESET:WxA[:kd|:no-kd|:both], e.g. tfc:1x1,lfc:2x2:both)", key,
+                                     item, why));
+    };
+    std::vector<std::string> parts;
+    std::stringstream ps(item);
+    for (std::string p; std::getline(ps, p, ':');) parts.push_back(p);
+    if (parts.size() < 2 || parts.size() > 3) throw bad("is not PRESET:WxA");
+    UniformBaseline u;
+    u.model = parts[0];
+    const auto x = parts[1].find('x');
+    const auto digits = [](const std::string& t) {
+      return !t.empty() && t.size() <= 2 && t.find_first_not_of("0123456789") == std::string::npos;
+    };
+    if (x == std::string::npos || !digits(parts[1].substr(0, x)) || !digits(parts[1].substr(x + 1)))
+      throw bad("has no WxA bits (weight x activation, e.g. 2x2)");
+    u.w = std::stoi(parts[1].substr(0, x));
+    u.a = std::stoi(parts[1].substr(x + 1));
+    const std::string mode = parts.size() == 3 ? parts[2] : "kd";
+    if (mode != "kd" && mode != "no-kd" && mode != "both") throw bad("ends in '" + mode + "', not kd, no-kd or both");
+    u.kd = mode != "no-kd";
+    out.push_back(u);
+    if (mode == "both") {
+      u.kd = false;
+      out.push_back(u);
+    }
+  }
+  if (out.empty()) throw ConfigError(fmt::format("{}: empty (give PRESET:WxA,... or none)", key));
+  return out;
+}
+
 void EvolveConfig::validate() const {
   base.kd.validate("base.kd");
   if (select_on == SelectOn::validation) {
@@ -68,12 +125,36 @@ void EvolveConfig::validate() const {
   space.validate("space");
   if (space.bits != "none") {
     if (!models::quant_config(base.base.model))
-      throw ConfigError(fmt::format("space.bits: '{}' needs a quantized baseline student (--student qmlp)", space.bits));
+      throw ConfigError(fmt::format("space.bits: '{}' needs a quantized baseline student (--student qmlp, qcnv or "
+                                    "qflexstudent)",
+                                    space.bits));
     const auto& act = space.act_bits;
-    if (base.base.model.family() == models::Family::mlp && base.base.model.mlp().activation == "relu" &&
-        std::find(act.begin(), act.end(), 1) != act.end())
+    auto student = base.base.model;
+    const auto* activation = models::quant_activation(student);
+    if (activation && *activation == "relu" && std::find(act.begin(), act.end(), 1) != act.end())
       throw ConfigError("space.act_bits: 1 with a relu student (a 1-bit relu outputs one value): leave 1 out, or use "
                         "tanh");
+  }
+  if (needs_image(space.family)) {
+    const auto& spec = data::dataset_spec(base.base.dataset.name);
+    if (space.image_height != spec.height || space.image_width != spec.width)
+      throw ConfigError(fmt::format("space.image: [{}, {}], but {} has {}x{} images (the pooling is planned for the "
+                                    "dataset's; leave it out to take them)",
+                                    space.image_height, space.image_width, base.base.dataset.name, spec.height,
+                                    spec.width));
+  }
+  for (size_t i = 0; i < uniform_baselines.size(); ++i) {
+    const auto& u = uniform_baselines[i];
+    const std::string key = fmt::format("uniform_baselines[{}]", i);
+    check_one_of(key + ".model", u.model, {"tfc", "sfc", "lfc", "cnv"});
+    check_range(key + ".w", u.w, 1, 8);
+    check_range(key + ".a", u.a, 1, 8);
+    const auto m = u.model_config(base.base.model);
+    models::model_config_from_json(models::to_json(m), key);  // the model's own checks (a 1-bit relu, ...)
+    if (const auto need = models::required_normalization(m);
+        !need.empty() && need != data::to_string(base.base.train.normalization))
+      throw ConfigError(fmt::format("{}: {}'s input quantizer needs '{}' pixels, the search trains on '{}'", key,
+                                    u.text(), need, data::to_string(base.base.train.normalization)));
   }
   if (base.base.model.family() != space.family)
     throw ConfigError(fmt::format("space.arch: {} does not match the baseline student's arch {}",
@@ -122,6 +203,12 @@ static nlohmann::json seed_archs_json(const EvolveConfig& c) {
   return out;
 }
 
+static nlohmann::json uniform_baselines_json(const EvolveConfig& c) {
+  auto out = nlohmann::json::array();
+  for (const auto& u : c.uniform_baselines) out.push_back({{"model", u.model}, {"w", u.w}, {"a", u.a}, {"kd", u.kd}});
+  return out;
+}
+
 nlohmann::json to_json(const EvolveConfig& c) {
   return {{"base", kd::to_json(c.base)},
           {"space", to_json(c.space)},
@@ -133,6 +220,7 @@ nlohmann::json to_json(const EvolveConfig& c) {
           {"jobs", c.jobs},
           {"mpi_latency", c.mpi_latency},
           {"baseline", c.baseline},
+          {"uniform_baselines", uniform_baselines_json(c)},
           {"select_on", to_string(c.select_on)},
           {"seed_baseline", c.seed_baseline},
           {"seed_archs", seed_archs_json(c)},
@@ -156,7 +244,16 @@ EvolveConfig evolve_config_from_json(const nlohmann::json& j_in) {
   const auto j = with_cost_key(j_in);
   JsonReader r(j, "evolve");
   if (const auto* b = r.child("base")) c.base = kd::kd_run_config_from_json(*b);
-  if (const auto* s = r.child("space")) c.space = search_space_from_json(*s, "space");
+  if (const auto* s = r.child("space")) {
+    // A genome that plans its pooling for the image (qflexstudent) takes the dataset's when the space does not say.
+    auto space = *s;
+    if (space.is_object() && !space.contains("image") && space.contains("arch") && space["arch"].is_string() &&
+        needs_image(models::parse_family(space["arch"].get<std::string>(), "space.arch"))) {
+      const auto& spec = data::dataset_spec(c.base.base.dataset.name);
+      space["image"] = {spec.height, spec.width};
+    }
+    c.space = search_space_from_json(space, "space");
+  }
   r.get("population", c.population).get("generations", c.generations).get("seed", c.seed);
   r.get("cost", c.cost).get("extra_objectives", c.extra_objectives).get("jobs", c.jobs);
   r.get("mpi_latency", c.mpi_latency);
@@ -169,6 +266,16 @@ EvolveConfig evolve_config_from_json(const nlohmann::json& j_in) {
     if (!seeds->is_array()) throw ConfigError(r.key_path("seed_archs") + ": expected a list of model configs");
     for (size_t i = 0; i < seeds->size(); ++i)
       c.seed_archs.push_back(models::model_config_from_json((*seeds)[i], fmt::format("{}[{}]", r.key_path("seed_archs"), i)));
+  }
+  if (const auto* u = r.child("uniform_baselines"); u && !u->is_null()) {
+    if (!u->is_array()) throw ConfigError(r.key_path("uniform_baselines") + ": expected a list of {model, w, a, kd}");
+    for (size_t i = 0; i < u->size(); ++i) {
+      UniformBaseline b;
+      JsonReader ur((*u)[i], fmt::format("{}[{}]", r.key_path("uniform_baselines"), i));
+      ur.get("model", b.model).get("w", b.w).get("a", b.a).get("kd", b.kd);
+      ur.finish();
+      c.uniform_baselines.push_back(b);
+    }
   }
   if (const auto* n = r.child("nsga2")) {
     JsonReader nr(*n, "nsga2");
@@ -191,11 +298,36 @@ nlohmann::json identity(const EvolveConfig& c) {
   return j;
 }
 
-EvolveConfig evolve_preset(const std::string& name, const std::string& teacher) {
+EvolveConfig evolve_preset(const std::string& name, const std::string& teacher, int epochs) {
   EvolveConfig c;
-  // Dataset, student, recipe: as phase 1's presets; the partial training is 1 epoch by default.
-  c.base = campaign::kd_grid_preset(name, teacher, 1.0).base;
-  kd::apply_reference_recipe(c.base.base.train, c.base.base.model.family(), 1);
+  const int e = epochs > 0 ? epochs : 1;  // the partial training is 1 epoch by default
+  if (name == "joint-fmnist") {
+    // Issue 19's joint search: the QAT recipe of route Q (Adam, cosine; not phase 1's CNN SGD recipe) at the
+    // search's epochs, phase 1's alpha and T, FINN's cost model on the XC7Z020 at 100 MHz, and route Q's uniform grid
+    // trained the same way beside it.
+    c.base.base = train::default_qat_config();
+    c.base.base.dataset.name = "fashion-mnist";
+    c.base.base.train.epochs = e;
+    c.base.kd.teacher = teacher;
+    c.base.kd.loss.alpha = 0.5;
+    c.base.kd.loss.temperature = 4;
+    c.space.family = models::Family::mlp;
+    c.space.bits = "per-layer";
+    c.cost = "fpga:xc7z020,fclk=100";
+    c.select_on = SelectOn::validation;
+    for (const char* model : {"tfc", "sfc", "lfc"})
+      for (int bits : {1, 2, 3, 4})
+        for (bool kd : {true, false}) c.uniform_baselines.push_back({model, bits, bits, kd});
+    c.preset = name;
+    return c;
+  }
+  // Dataset, student, recipe: as phase 1's presets.
+  try {
+    c.base = campaign::kd_grid_preset(name, teacher, 1.0).base;
+  } catch (const ConfigError&) {
+    throw ConfigError(fmt::format("preset: '{}' is not one of k1, k2, k3, k-fmnist, joint-fmnist", name));
+  }
+  kd::apply_reference_recipe(c.base.base.train, c.base.base.model.family(), e);
   c.space.family = c.base.base.model.family();
   c.preset = name;
   return c;
@@ -228,7 +360,7 @@ Candidate candidate_of(const Request& rq, const SearchSpace& space) {
   c.key = rq.key;
   c.genome = rq.genome;
   c.config = models::to_json(rq.model);
-  c.summary = space.summary(rq.model);
+  c.summary = rq.label.empty() ? space.summary(rq.model) : rq.label;
   c.role = rq.role;
   c.generation = rq.generation;
   return c;
@@ -727,7 +859,11 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
   }
   for (const auto& c : result.candidates) {
     if (c.role == Role::search) continue;
-    nlohmann::json j = {{"name", c.role == Role::baseline_kd ? "baseline (KD)" : "baseline (no KD)"},
+    const bool uniform = c.role == Role::uniform_kd || c.role == Role::uniform_no_kd;
+    const std::string name = fmt::format("{} ({})", uniform ? "uniform " + c.summary : "baseline",
+                                         distilled(c.role) ? "KD" : "no KD");
+    nlohmann::json j = {{"name", name},
+                        {"role", to_string(c.role)},
                         {"error", c.status == RunStatus::completed ? nlohmann::json(c.error) : nlohmann::json()},
                         {"val_error", c.val_error},
                         {"test_error", c.test_error},
@@ -829,7 +965,7 @@ RunRecord training_request(const EvolveConfig& config, const Request& rq, int th
   k.base.threads = threads;
   if (rq.epochs > 0) kd::apply_reference_recipe(k.base.train, rq.model.family(), rq.epochs);
   k.base.train.seed += uint64_t(rq.seed_offset);
-  if (rq.role == Role::baseline_no_kd || rq.role == Role::final_baseline_no_kd) {
+  if (!distilled(rq.role)) {
     request.command = "train";
     request.config = train::to_json(k.base);
   } else {
@@ -973,6 +1109,22 @@ EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& c
     plain_rq.role = Role::baseline_no_kd;
     kd_rq.generation = plain_rq.generation = -1;
     run.resolve({kd_rq, plain_rq});
+  }
+  // Route Q's uniform-precision points, trained and priced like every candidate (one batch, memoised: a resume reads
+  // them back). Their keys carry their role, so a search candidate of the same model is a candidate of its own and
+  // no uniform point is ever a member of a population or on a front.
+  if (!config.uniform_baselines.empty()) {
+    std::vector<Request> uniform;
+    for (const auto& u : config.uniform_baselines) {
+      Request rq;
+      rq.model = u.model_config(config.base.base.model);
+      rq.role = u.role();
+      rq.key = std::string(to_string(rq.role)) + ":" + canonical_key(rq.model);
+      rq.label = fmt::format("{} W{}A{}", u.model, u.w, u.a);
+      rq.generation = -1;
+      uniform.push_back(std::move(rq));
+    }
+    run.resolve(uniform);
   }
 
   const size_t genes = config.space.genes();

@@ -32,6 +32,25 @@ enum class SelectOn { validation, test };
 const char* to_string(SelectOn s);
 SelectOn parse_select_on(const std::string& text, const std::string& key);  // ConfigError naming `key`
 
+// A route Q point evaluated beside the search (issue 19): a uniform-precision model — FINN's TFC, SFC or LFC MLP
+// (the baseline student's quantized-MLP recipe, else the QAT default's, with that preset's hidden widths) or FINN's
+// CNV — with every layer at `w` weight and `a` activation bits, trained like every candidate (same recipe, epochs,
+// data) with the search's distillation (kd) or without it, priced by the search's cost backend. Stored with role
+// uniform-kd / uniform-no-kd; never a member of a population, never on a front. JSON {"model", "w", "a", "kd"}.
+struct UniformBaseline {
+  std::string model = "tfc";  // tfc | sfc | lfc | cnv
+  int w = 2, a = 2;
+  bool kd = true;
+  // "tfc:2x2" (distilled) or "tfc:2x2:no-kd".
+  std::string text() const;
+  // The model it trains, given the search's baseline student.
+  models::ModelConfig model_config(const models::ModelConfig& student) const;
+  Role role() const { return kd ? Role::uniform_kd : Role::uniform_no_kd; }
+};
+// The CLI's list: "tfc:1x1,sfc:2x2:no-kd,lfc:1x1:both" — PRESET:WxA, then :kd (the default), :no-kd or :both (one
+// of each); "none" = no uniform baselines. ConfigError naming `key`.
+std::vector<UniformBaseline> parse_uniform_baselines(const std::string& text, const std::string& key);
+
 struct EvolveConfig {
   kd::KdRunConfig base;  // teacher, dataset, training (epochs = the partial training), alpha/T; model = baseline
   SearchSpace space;
@@ -49,6 +68,7 @@ struct EvolveConfig {
   // the generation's trainings: ranks must be identical hardware), or a rank number.
   std::string mpi_latency = "root";
   bool baseline = true;  // also evaluate the un-evolved student with and without KD
+  std::vector<UniformBaseline> uniform_baselines;  // route Q's points, evaluated once before generation 0
   SelectOn select_on = SelectOn::validation;  // needs a validation split (dataset val_size != 0)
   // Seeding: the initial population holds the baseline student (when seed_baseline) and every seed_archs model
   // (each must be in the space: SearchSpace::encode), the rest random; so the search has evaluated the baseline's
@@ -76,12 +96,17 @@ EvolveConfig evolve_config_from_json(const nlohmann::json& j);
 // What a resumed evolution must keep: everything but jobs, threads and mpi_latency (speed and placement; each
 // candidate's latency_detail says which rank measured it) and generations (a finished run may be asked for more).
 nlohmann::json identity(const EvolveConfig& c);
-// Presets: k1/k2 (CIFAR-10/100, FlexStudent), k3 (CIFAR-100, flexible ResNet8x4), k-fmnist; `teacher` a run folder.
-EvolveConfig evolve_preset(const std::string& name, const std::string& teacher);
+// Presets: k1/k2 (CIFAR-10/100, FlexStudent), k3 (CIFAR-100, flexible ResNet8x4), k-fmnist (phase 1's recipe for the
+// student: kd::apply_reference_recipe), joint-fmnist (issue 19: Fashion-MNIST, the qmlp student (TFC W2A2) with
+// per-layer bit genes and the default QAT recipe (Adam, cosine), alpha 0.5, T 4, cost fpga:xc7z020,fclk=100,
+// selection on validation, uniform baselines TFC/SFC/LFC x W1A1..W4A4 with and without KD); `teacher` a run folder.
+// `epochs` > 0: the partial training's length (the recipe scaled to it); 0: 1 epoch.
+EvolveConfig evolve_preset(const std::string& name, const std::string& teacher, int epochs = 0);
 
 // One evaluation to perform.
 struct Request {
   std::string key;
+  std::string label;  // the candidate's summary when set (a uniform baseline: "tfc W1A1"); else the space's summary
   std::vector<double> genome;
   models::ModelConfig model;
   Role role = Role::search;

@@ -26,21 +26,41 @@ int gene(const std::vector<double>& g, size_t i, double lo, double hi) {
 
 // ---- one genome codec per searchable family ----
 namespace {
+using models::ModelConfig;
+
+// One group of genes: a depth gene (when the depth varies between the space's min and max) and one choice gene per
+// layer slot. Decoded: the first `depth - uncounted` slots' choices (an FC group's depth counts the classifier, which
+// has no gene).
+struct LayerGenes {
+  const char* what;  // the depth in messages: "conv layers"
+  const char* item;  // one layer's choice in messages: "conv channels"
+  const char* choices_key;
+  std::vector<int> SearchSpace::*choices;
+  // Varying depth: the space's bounds (keys and fields) and what they may be; fixed depth (min == nullptr): `fixed`.
+  const char* min_key = nullptr;
+  const char* max_key = nullptr;
+  int SearchSpace::*min = nullptr;
+  int SearchSpace::*max = nullptr;
+  int limit_lo = 0, limit_hi = 0;
+  int uncounted = 0;
+  int fixed = 0;
+  // The group's decoded values in the model (read for encode, written by decode).
+  std::vector<int> (*get)(const ModelConfig&) = nullptr;
+  void (*set)(ModelConfig&, const std::vector<int>&) = nullptr;
+
+  bool varies() const { return min != nullptr; }
+  int slots(const SearchSpace& s) const { return varies() ? s.*max - uncounted : fixed; }
+};
+
+// A family's genome: its groups in gene order, plus what the groups do not say. Adding a family = one entry in
+// codecs() (and a summary function).
 struct GenomeCodec {
   models::Family family;
-  void (*validate)(const SearchSpace&, const std::string& key);
-  size_t (*genes)(const SearchSpace&);
-  std::vector<double> (*lower)(const SearchSpace&);
-  std::vector<double> (*upper)(const SearchSpace&);
-  // Sets the genes' fields of `m` (already of the family, the rest from the baseline).
-  void (*decode)(const SearchSpace&, const std::vector<double>& genome, models::ModelConfig& m);
-  std::string (*summary)(const models::ModelConfig&);
-  nlohmann::json (*to_json)(const SearchSpace&);  // the family's keys
-  // The genes of `m` (of the family); "" or the reason it has none.
-  std::string (*encode)(const SearchSpace&, const models::ModelConfig& m, std::vector<double>& genome);
-  // Quantized families: the most weighted layers and activations a genome can activate (the bit genes' slots; the
-  // classifier is the last weighted layer). Null: no bit genes.
-  std::pair<int, int> (*bit_slots)(const SearchSpace&) = nullptr;
+  std::vector<LayerGenes> groups;
+  std::string (*summary)(const ModelConfig&);
+  bool bit_genes = false;  // quantized: a bits tail may follow (one weight and activation slot per layer slot)
+  // After the groups are set: what follows from them (pooling), or nullptr.
+  void (*finish)(const SearchSpace&, ModelConfig&) = nullptr;
 };
 
 // Index of `value` among the choices, -1 if absent.
@@ -49,209 +69,101 @@ int choice_of(const std::vector<int>& choices, int value) {
   return it == choices.end() ? -1 : int(it - choices.begin());
 }
 
-// FlexStudent: [conv layers, channel choice of conv 1..Cmax, FC layers, width choice of hidden FC 1..Fmax-1].
-void flexstudent_validate(const SearchSpace& s, const std::string& key) {
-  check_range(key + ".min_conv", s.min_conv, 0, models::FlexStudentConfig::kMaxConvLayers);
-  check_range(key + ".max_conv", s.max_conv, 1, models::FlexStudentConfig::kMaxConvLayers);
-  if (s.min_conv >= s.max_conv)
-    throw ConfigError(fmt::format("{}.max_conv: must exceed min_conv ({} >= {}): NSGA-II needs every gene to vary",
-                                  key, s.min_conv, s.max_conv));
-  check_range(key + ".min_fc", s.min_fc, 1, models::FlexStudentConfig::kMaxHiddenFc + 1);
-  check_range(key + ".max_fc", s.max_fc, 2, models::FlexStudentConfig::kMaxHiddenFc + 1);
-  if (s.min_fc >= s.max_fc)
-    throw ConfigError(fmt::format("{}.max_fc: must exceed min_fc ({} >= {})", key, s.min_fc, s.max_fc));
-  check_choices(key + ".channels", s.channels);
-  check_choices(key + ".neurons", s.neurons);
-}
-
-size_t flexstudent_genes(const SearchSpace& s) { return size_t(1 + s.max_conv + 1 + (s.max_fc - 1)); }
-
-std::vector<double> flexstudent_lower(const SearchSpace& s) {
-  std::vector<double> lo;
-  lo.push_back(s.min_conv);
-  lo.insert(lo.end(), size_t(s.max_conv), 0.0);
-  lo.push_back(s.min_fc);
-  lo.insert(lo.end(), size_t(s.max_fc - 1), 0.0);
-  return lo;
-}
-
-std::vector<double> flexstudent_upper(const SearchSpace& s) {
-  std::vector<double> hi;
-  hi.push_back(s.max_conv);
-  hi.insert(hi.end(), size_t(s.max_conv), double(s.channels.size() - 1));
-  hi.push_back(s.max_fc);
-  hi.insert(hi.end(), size_t(s.max_fc - 1), double(s.neurons.size() - 1));
-  return hi;
-}
-
-void flexstudent_decode(const SearchSpace& s, const std::vector<double>& g, models::ModelConfig& m) {
-  const auto lo = flexstudent_lower(s), hi = flexstudent_upper(s);
-  size_t i = 0;
-  const int n_conv = gene(g, i, lo[i], hi[i]);
-  ++i;
-  auto& fs = m.flexstudent();
-  fs.conv_channels.clear();
-  for (int c = 0; c < s.max_conv; ++c, ++i) {
-    const int choice = gene(g, i, lo[i], hi[i]);
-    if (c < n_conv) fs.conv_channels.push_back(s.channels[size_t(choice)]);
-  }
-  const int n_fc = gene(g, i, lo[i], hi[i]);
-  ++i;
-  fs.fc_widths.clear();
-  for (int f = 0; f < s.max_fc - 1; ++f, ++i) {
-    const int choice = gene(g, i, lo[i], hi[i]);
-    if (f < n_fc - 1) fs.fc_widths.push_back(s.neurons[size_t(choice)]);
-  }
-  // An explicit per-layer pool list would not match a varying depth: evolved students use the auto rule.
-  if (!fs.pool.empty() && fs.pool.size() != fs.conv_channels.size()) fs.pool.clear();
-}
-
-std::string flexstudent_encode(const SearchSpace& s, const models::ModelConfig& m, std::vector<double>& g) {
-  const auto& fs = m.flexstudent();
-  const int n_conv = fs.conv_layers(), n_fc = fs.fc_layers();
-  if (n_conv < s.min_conv || n_conv > s.max_conv)
-    return fmt::format("{} conv layers, the space has {}..{} (space.min_conv, max_conv)", n_conv, s.min_conv, s.max_conv);
-  if (n_fc < s.min_fc || n_fc > s.max_fc)
-    return fmt::format("{} FC layers (classifier included), the space has {}..{} (space.min_fc, max_fc)", n_fc,
-                       s.min_fc, s.max_fc);
-  g.assign(flexstudent_genes(s), 0.0);
-  size_t i = 0;
-  g[i++] = n_conv;
-  for (int c = 0; c < s.max_conv; ++c, ++i) {
-    if (c >= n_conv) continue;
-    const int k = choice_of(s.channels, fs.conv_channels[size_t(c)]);
-    if (k < 0)
-      return fmt::format("conv channels {} not in space.channels [{}]", fs.conv_channels[size_t(c)], fmt::join(s.channels, ", "));
-    g[i] = k;
-  }
-  g[i++] = n_fc;
-  for (int f = 0; f < s.max_fc - 1; ++f, ++i) {
-    if (f >= n_fc - 1) continue;
-    const int k = choice_of(s.neurons, fs.fc_widths[size_t(f)]);
-    if (k < 0)
-      return fmt::format("FC width {} not in space.neurons [{}]", fs.fc_widths[size_t(f)], fmt::join(s.neurons, ", "));
-    g[i] = k;
-  }
-  return "";
-}
-
-std::string flexstudent_summary(const models::ModelConfig& d) {
-  const auto& fs = d.flexstudent();
+std::string flexstudent_summary(const models::FlexStudentConfig& fs) {
   return fmt::format("conv {} | fc {}{}", fs.conv_channels.empty() ? "-" : fmt::format("{}", fmt::join(fs.conv_channels, "-")),
                      fmt::join(fs.fc_widths, "-"), fs.fc_widths.empty() ? "classifier" : "-classifier");
 }
-
-nlohmann::json flexstudent_json(const SearchSpace& s) {
-  return {{"min_conv", s.min_conv}, {"max_conv", s.max_conv}, {"channels", s.channels},
-          {"min_fc", s.min_fc},     {"max_fc", s.max_fc},     {"neurons", s.neurons}};
+std::string bits_summary(const models::MlpQuantConfig& q) {
+  return fmt::format("W{} A{}", fmt::join(q.weight_bits, "-"), fmt::join(q.act_bits, "-"));
 }
 
-// Flexible ResNet8x4: [stem, stage 1, 2, 3 channel choices] (depth fixed).
-void flexresnet8x4_validate(const SearchSpace& s, const std::string& key) {
-  check_choices(key + ".stage_channels", s.stage_channels);
+// FlexStudent's groups, on the FlexStudentConfig `Net` returns (the float student's, or the quantized one's net).
+template <models::FlexStudentConfig& (*Net)(ModelConfig&)>
+std::vector<LayerGenes> flexstudent_groups(int min_conv_limit) {
+  LayerGenes conv{"conv layers", "conv channels", "channels", &SearchSpace::channels, "min_conv", "max_conv",
+                  &SearchSpace::min_conv, &SearchSpace::max_conv, min_conv_limit,
+                  models::FlexStudentConfig::kMaxConvLayers};
+  conv.get = [](const ModelConfig& m) { return Net(const_cast<ModelConfig&>(m)).conv_channels; };
+  conv.set = [](ModelConfig& m, const std::vector<int>& v) { Net(m).conv_channels = v; };
+  LayerGenes fc{"FC layers (classifier included)", "FC width", "neurons", &SearchSpace::neurons, "min_fc", "max_fc",
+                &SearchSpace::min_fc, &SearchSpace::max_fc, 1, models::FlexStudentConfig::kMaxHiddenFc + 1, 1};
+  fc.get = [](const ModelConfig& m) { return Net(const_cast<ModelConfig&>(m)).fc_widths; };
+  fc.set = [](ModelConfig& m, const std::vector<int>& v) { Net(m).fc_widths = v; };
+  return {conv, fc};
 }
-size_t flexresnet8x4_genes(const SearchSpace&) { return 4; }
-std::vector<double> flexresnet8x4_lower(const SearchSpace&) { return std::vector<double>(4, 0.0); }
-std::vector<double> flexresnet8x4_upper(const SearchSpace& s) {
-  return std::vector<double>(4, double(s.stage_channels.size() - 1));
-}
-void flexresnet8x4_decode(const SearchSpace& s, const std::vector<double>& g, models::ModelConfig& m) {
-  const auto hi = flexresnet8x4_upper(s);
-  auto& widths = m.flexresnet8x4().widths;
-  widths.clear();
-  for (size_t i = 0; i < 4; ++i) widths.push_back(s.stage_channels[size_t(gene(g, i, 0.0, hi[i]))]);
-}
-std::string flexresnet8x4_encode(const SearchSpace& s, const models::ModelConfig& m, std::vector<double>& g) {
-  const auto& widths = m.flexresnet8x4().widths;
-  if (widths.size() != 4) return fmt::format("{} widths, the genome has 4 (stem, stages 1-3)", widths.size());
-  g.clear();
-  for (int w : widths) {
-    const int k = choice_of(s.stage_channels, w);
-    if (k < 0) return fmt::format("width {} not in space.stage_channels [{}]", w, fmt::join(s.stage_channels, ", "));
-    g.push_back(k);
-  }
-  return "";
-}
-
-std::string flexresnet8x4_summary(const models::ModelConfig& d) {
-  return fmt::format("resnet8x4 {}", fmt::join(d.flexresnet8x4().widths, "-"));
-}
-nlohmann::json flexresnet8x4_json(const SearchSpace& s) { return {{"stage_channels", s.stage_channels}}; }
-
-// MLP: [hidden layers, width choice of hidden 1..Hmax]. A quantized baseline (qmlp) keeps its quantization; its
-// bit lists follow the depth (first hidden layer's bits for every hidden layer, the classifier's for the classifier).
-constexpr int kMaxHidden = 8;
-void mlp_validate(const SearchSpace& s, const std::string& key) {
-  check_range(key + ".min_hidden", s.min_hidden, 1, kMaxHidden - 1);
-  check_range(key + ".max_hidden", s.max_hidden, 2, kMaxHidden);
-  if (s.min_hidden >= s.max_hidden)
-    throw ConfigError(fmt::format("{}.max_hidden: must exceed min_hidden ({} >= {})", key, s.min_hidden, s.max_hidden));
-  check_choices(key + ".widths", s.widths);
-}
-size_t mlp_genes(const SearchSpace& s) { return size_t(1 + s.max_hidden); }
-std::vector<double> mlp_lower(const SearchSpace& s) {
-  std::vector<double> lo{double(s.min_hidden)};
-  lo.insert(lo.end(), size_t(s.max_hidden), 0.0);
-  return lo;
-}
-std::vector<double> mlp_upper(const SearchSpace& s) {
-  std::vector<double> hi{double(s.max_hidden)};
-  hi.insert(hi.end(), size_t(s.max_hidden), double(s.widths.size() - 1));
-  return hi;
-}
-void mlp_decode(const SearchSpace& s, const std::vector<double>& g, models::ModelConfig& m) {
-  const auto lo = mlp_lower(s), hi = mlp_upper(s);
-  const int n = gene(g, 0, lo[0], hi[0]);
-  auto& mlp = m.mlp();
-  std::vector<int> hidden;
-  for (int i = 0; i < s.max_hidden; ++i) {
-    const int choice = gene(g, size_t(1 + i), lo[size_t(1 + i)], hi[size_t(1 + i)]);
-    if (i < n) hidden.push_back(s.widths[size_t(choice)]);
-  }
-  mlp.hidden = hidden;
-  if (mlp.quantized && !mlp.quant.weight_bits.empty() && !mlp.quant.act_bits.empty()) {
-    const int w_hidden = mlp.quant.weight_bits.front(), w_out = mlp.quant.weight_bits.back();
-    const int a = mlp.quant.act_bits.front();
-    std::vector<int> w(size_t(n), w_hidden);
-    w.push_back(w_out);
-    mlp.set_bits(w, std::vector<int>(size_t(n), a));
-  }
-}
-std::string mlp_encode(const SearchSpace& s, const models::ModelConfig& m, std::vector<double>& g) {
-  const auto& hidden = m.mlp().hidden;
-  const int n = int(hidden.size());
-  if (n < s.min_hidden || n > s.max_hidden)
-    return fmt::format("{} hidden layers, the space has {}..{} (space.min_hidden, max_hidden)", n, s.min_hidden,
-                       s.max_hidden);
-  g.assign(mlp_genes(s), 0.0);
-  g[0] = n;
-  for (int i = 0; i < n; ++i) {
-    const int k = choice_of(s.widths, hidden[size_t(i)]);
-    if (k < 0) return fmt::format("hidden width {} not in space.widths [{}]", hidden[size_t(i)], fmt::join(s.widths, ", "));
-    g[size_t(1 + i)] = k;
-  }
-  return "";
-}
-std::string mlp_summary(const models::ModelConfig& d) {
-  const auto& mlp = d.mlp();
-  const std::string arch = fmt::format("mlp {}", fmt::join(mlp.hidden, "-"));
-  if (!mlp.quantized) return arch;
-  return fmt::format("{} W{} A{}", arch, fmt::join(mlp.quant.weight_bits, "-"), fmt::join(mlp.quant.act_bits, "-"));
-}
-std::pair<int, int> mlp_bit_slots(const SearchSpace& s) { return {s.max_hidden + 1, s.max_hidden}; }
-nlohmann::json mlp_json(const SearchSpace& s) {
-  return {{"min_hidden", s.min_hidden}, {"max_hidden", s.max_hidden}, {"widths", s.widths}};
-}
+models::FlexStudentConfig& flex_net(ModelConfig& m) { return m.flexstudent(); }
+models::FlexStudentConfig& qflex_net(ModelConfig& m) { return m.qflexstudent().net; }
 
 const std::vector<GenomeCodec>& codecs() {
-  static const std::vector<GenomeCodec> list = {
-      {models::Family::flexstudent, flexstudent_validate, flexstudent_genes, flexstudent_lower, flexstudent_upper,
-       flexstudent_decode, flexstudent_summary, flexstudent_json, flexstudent_encode},
-      {models::Family::flexresnet8x4, flexresnet8x4_validate, flexresnet8x4_genes, flexresnet8x4_lower,
-       flexresnet8x4_upper, flexresnet8x4_decode, flexresnet8x4_summary, flexresnet8x4_json, flexresnet8x4_encode},
-      {models::Family::mlp, mlp_validate, mlp_genes, mlp_lower, mlp_upper, mlp_decode, mlp_summary, mlp_json,
-       mlp_encode, mlp_bit_slots},
-  };
+  static const std::vector<GenomeCodec> list = [] {
+    std::vector<GenomeCodec> l;
+    // FlexStudent: an explicit per-layer pool list would not match a varying depth: evolved students use the auto rule.
+    l.push_back({models::Family::flexstudent, flexstudent_groups<flex_net>(0),
+                 [](const ModelConfig& d) { return flexstudent_summary(d.flexstudent()); }, false,
+                 [](const SearchSpace&, ModelConfig& m) {
+                   auto& fs = m.flexstudent();
+                   if (!fs.pool.empty() && fs.pool.size() != fs.conv_channels.size()) fs.pool.clear();
+                 }});
+    // Flexible ResNet8x4: [stem, stage 1, 2, 3 channel choices] (depth fixed).
+    LayerGenes stages{"widths", "width", "stage_channels", &SearchSpace::stage_channels};
+    stages.fixed = 4;
+    stages.get = [](const ModelConfig& m) { return m.flexresnet8x4().widths; };
+    stages.set = [](ModelConfig& m, const std::vector<int>& v) { m.flexresnet8x4().widths = v; };
+    l.push_back({models::Family::flexresnet8x4, {stages},
+                 [](const ModelConfig& d) { return fmt::format("resnet8x4 {}", fmt::join(d.flexresnet8x4().widths, "-")); }});
+    // MLP: [hidden layers, width choice of hidden 1..Hmax]; quantized (qmlp) when the baseline is.
+    LayerGenes hidden{"hidden layers", "hidden width", "widths", &SearchSpace::widths, "min_hidden", "max_hidden",
+                      &SearchSpace::min_hidden, &SearchSpace::max_hidden, 1, 8};
+    hidden.get = [](const ModelConfig& m) { return m.mlp().hidden; };
+    hidden.set = [](ModelConfig& m, const std::vector<int>& v) { m.mlp().hidden = v; };
+    l.push_back({models::Family::mlp, {hidden},
+                 [](const ModelConfig& d) {
+                   const auto& mlp = d.mlp();
+                   const std::string arch = fmt::format("mlp {}", fmt::join(mlp.hidden, "-"));
+                   return mlp.quantized ? arch + " " + bits_summary(mlp.quant) : arch;
+                 },
+                 true});
+    // CNV (qcnv): FINN's topology (depth, kernels, pools, pad_to fixed), a channel choice per conv and a width choice
+    // per hidden FC.
+    LayerGenes convs{"conv layers", "conv channels", "cnv_channels", &SearchSpace::cnv_channels};
+    convs.fixed = 6;
+    convs.get = [](const ModelConfig& m) {
+      std::vector<int> v;
+      for (const auto& c : m.cnv().convs) v.push_back(c.channels);
+      return v;
+    };
+    convs.set = [](ModelConfig& m, const std::vector<int>& v) {
+      auto& layers = m.cnv().convs;
+      if (layers.size() != v.size())
+        throw ConfigError(fmt::format("space.arch: the cnv genome sets {} conv layers (FINN's CNV), the baseline student "
+                                      "has {}",
+                                      v.size(), layers.size()));
+      for (size_t i = 0; i < v.size(); ++i) layers[i].channels = v[i];
+    };
+    LayerGenes fcs{"FC layers", "FC width", "neurons", &SearchSpace::neurons};
+    fcs.fixed = 2;
+    fcs.get = [](const ModelConfig& m) { return m.cnv().fc_widths; };
+    fcs.set = [](ModelConfig& m, const std::vector<int>& v) { m.cnv().fc_widths = v; };
+    l.push_back({models::Family::cnv, {convs, fcs},
+                 [](const ModelConfig& d) {
+                   std::vector<int> ch;
+                   for (const auto& c : d.cnv().convs) ch.push_back(c.channels);
+                   return fmt::format("cnv {} | fc {}-classifier {}", fmt::join(ch, "-"), fmt::join(d.cnv().fc_widths, "-"),
+                                      bits_summary(d.cnv().quant));
+                 },
+                 true});
+    // Quantized FlexStudent: FlexStudent's genes (at least one conv), pooled for the image so FINN can lower it.
+    l.push_back({models::Family::qflexstudent, flexstudent_groups<qflex_net>(1),
+                 [](const ModelConfig& d) {
+                   return flexstudent_summary(d.qflexstudent().net) + " " + bits_summary(d.qflexstudent().quant);
+                 },
+                 true,
+                 [](const SearchSpace& s, ModelConfig& m) {
+                   auto& net = m.qflexstudent().net;
+                   net.pool = finn_pools(net.conv_layers(), s.image_height, s.image_width);
+                 }});
+    return l;
+  }();
   return list;
 }
 
@@ -268,12 +180,130 @@ const GenomeCodec& codec(models::Family family, const std::string& key) {
   for (const auto& c : codecs()) names.push_back(models::family_name(c.family));
   throw ConfigError(fmt::format("{}: '{}' is not one of {}", key, models::family_name(family), fmt::join(names, ", ")));
 }
+
+// ---- the architecture genes, from the codec's groups ----
+void validate_arch(const SearchSpace& s, const GenomeCodec& c, const std::string& key) {
+  for (const auto& g : c.groups) {
+    if (g.varies()) {
+      check_range(key + "." + g.min_key, s.*g.min, g.limit_lo, g.limit_hi);
+      check_range(key + "." + g.max_key, s.*g.max, g.limit_lo + 1, g.limit_hi);
+      if (s.*g.min >= s.*g.max)
+        throw ConfigError(fmt::format("{}.{}: must exceed {} ({} >= {}): NSGA-II needs every gene to vary", key,
+                                      g.max_key, g.min_key, s.*g.min, s.*g.max));
+    }
+    check_choices(key + "." + g.choices_key, s.*g.choices);
+  }
+  if (needs_image(c.family)) {
+    if (s.image_height < 1 || s.image_width < 1)
+      throw ConfigError(fmt::format("{}.image: {} plans its pooling for the input image: give [height, width] (an "
+                                    "evolve config takes its dataset's)",
+                                    key, models::family_name(c.family)));
+    check_range(key + ".image", s.image_height, 1, 4096);
+    check_range(key + ".image", s.image_width, 1, 4096);
+  }
+}
+
+size_t arch_genes(const SearchSpace& s, const GenomeCodec& c) {
+  size_t n = 0;
+  for (const auto& g : c.groups) n += size_t(g.varies()) + size_t(g.slots(s));
+  return n;
+}
+
+void arch_bounds(const SearchSpace& s, const GenomeCodec& c, std::vector<double>& lo, std::vector<double>& hi) {
+  for (const auto& g : c.groups) {
+    if (g.varies()) {
+      lo.push_back(s.*g.min);
+      hi.push_back(s.*g.max);
+    }
+    lo.insert(lo.end(), size_t(g.slots(s)), 0.0);
+    hi.insert(hi.end(), size_t(g.slots(s)), double((s.*g.choices).size() - 1));
+  }
+}
+
+void decode_arch(const SearchSpace& s, const GenomeCodec& c, const std::vector<double>& genome, ModelConfig& m) {
+  size_t i = 0;
+  for (const auto& g : c.groups) {
+    int active = g.fixed;
+    if (g.varies()) {
+      active = gene(genome, i, s.*g.min, s.*g.max) - g.uncounted;
+      ++i;
+    }
+    const auto& choices = s.*g.choices;
+    std::vector<int> values;
+    for (int k = 0; k < g.slots(s); ++k, ++i) {
+      const int choice = gene(genome, i, 0.0, double(choices.size() - 1));
+      if (k < active) values.push_back(choices[size_t(choice)]);
+    }
+    g.set(m, values);
+  }
+  if (c.finish) c.finish(s, m);
+}
+
+// The architecture genes of `m`; "" or the reason it has none.
+std::string encode_arch(const SearchSpace& s, const GenomeCodec& c, const ModelConfig& m, std::vector<double>& genome) {
+  genome.assign(arch_genes(s, c), 0.0);
+  size_t i = 0;
+  for (const auto& g : c.groups) {
+    const auto values = g.get(m);
+    const int n = int(values.size());
+    if (g.varies()) {
+      const int depth = n + g.uncounted;
+      if (depth < s.*g.min || depth > s.*g.max)
+        return fmt::format("{} {}, the space has {}..{} (space.{}, {})", depth, g.what, s.*g.min, s.*g.max, g.min_key,
+                           g.max_key);
+      genome[i++] = depth;
+    } else if (n != g.fixed) {
+      return fmt::format("{} {}, the genome has {}", n, g.what, g.fixed);
+    }
+    const auto& choices = s.*g.choices;
+    for (int k = 0; k < g.slots(s); ++k, ++i) {
+      if (k >= n) continue;
+      const int choice = choice_of(choices, values[size_t(k)]);
+      if (choice < 0)
+        return fmt::format("{} {} not in space.{} [{}]", g.item, values[size_t(k)], g.choices_key,
+                           fmt::join(choices, ", "));
+      genome[i] = choice;
+    }
+  }
+  return "";
+}
+
+// The bit slot of each hidden (weighted, activated) layer of `m`, in layer order: group by group, slot i of a group
+// for its i-th layer, so a group's bits do not move when an earlier group's depth changes.
+std::vector<size_t> hidden_slots(const SearchSpace& s, const GenomeCodec& c, const ModelConfig& m) {
+  std::vector<size_t> out;
+  size_t at = 0;
+  for (const auto& g : c.groups) {
+    const size_t n = g.get(m).size();
+    for (size_t k = 0; k < n; ++k) out.push_back(at + k);
+    at += size_t(g.slots(s));
+  }
+  return out;
+}
+// (weight slots, activation slots): one per layer slot, and the classifier's weight slot last.
+std::pair<size_t, size_t> bit_slots(const SearchSpace& s, const GenomeCodec& c) {
+  size_t n = 0;
+  for (const auto& g : c.groups) n += size_t(g.slots(s));
+  return {n + 1, n};
+}
+
+// A quantized model whose bits have no genes: every hidden layer the baseline's first-layer bits, the classifier the
+// baseline's classifier bits (the lists follow the decoded depth).
+void bits_follow_depth(const SearchSpace& s, const GenomeCodec& c, ModelConfig& m) {
+  const auto* q = models::quant_config(m);
+  if (!q || q->weight_bits.empty() || q->act_bits.empty()) return;
+  const size_t hidden = hidden_slots(s, c, m).size();
+  std::vector<int> w(hidden, q->weight_bits.front());
+  w.push_back(q->weight_bits.back());
+  const std::vector<int> a(hidden, q->act_bits.front());
+  models::set_quant_bits(m, w, a);
+}
 // ---- the bit genes (SearchSpace::bits), after the family's genes ----
 size_t bit_genes(const SearchSpace& s, const GenomeCodec& c) {
   if (s.bits == "uniform") return 2;
   if (s.bits == "per-layer") {
-    const auto [w, a] = c.bit_slots(s);
-    return size_t(w + a);
+    const auto [w, a] = bit_slots(s, c);
+    return w + a;
   }
   return 0;
 }
@@ -281,7 +311,7 @@ size_t bit_genes(const SearchSpace& s, const GenomeCodec& c) {
 void validate_bits(const SearchSpace& s, const GenomeCodec& c, const std::string& key) {
   check_one_of(key + ".bits", s.bits, {"none", "uniform", "per-layer"});
   if (s.bits == "none") return;
-  if (!c.bit_slots)
+  if (!c.bit_genes)
     throw ConfigError(fmt::format("{}.bits: '{}' needs a quantized family; {} has no bit genes", key, s.bits,
                                   models::family_name(s.family)));
   for (const auto& [name, list] : {std::pair{"weight_bits", &s.weight_bits}, std::pair{"act_bits", &s.act_bits}}) {
@@ -293,13 +323,14 @@ void validate_bits(const SearchSpace& s, const GenomeCodec& c, const std::string
   }
 }
 
-// Sets the decoded model's bits from the bit genes at `at`.
+// Sets the decoded model's bits from the bit genes at `at`: uniform, one weight and one activation width for every
+// layer; per-layer, hidden layer i from its slot (hidden_slots), the classifier from the last weight slot.
 void decode_bits(const SearchSpace& s, const GenomeCodec& c, const std::vector<double>& g, size_t at,
                  models::ModelConfig& m) {
   if (s.bits == "none") return;
-  const auto* q = models::quant_config(m);
-  if (!q)
-    throw ConfigError(fmt::format("space.bits: '{}' needs a quantized baseline student (qmlp), this one is float",
+  if (!models::quant_config(m))
+    throw ConfigError(fmt::format("space.bits: '{}' needs a quantized baseline student (qmlp, qcnv, qflexstudent), "
+                                  "this one is float",
                                   s.bits));
   auto pick = [&](size_t i, const std::vector<int>& list) {
     return list[size_t(gene(g, i, 0.0, double(list.size() - 1)))];
@@ -308,13 +339,13 @@ void decode_bits(const SearchSpace& s, const GenomeCodec& c, const std::vector<d
     models::set_quant_bits(m, {pick(at, s.weight_bits)}, {pick(at + 1, s.act_bits)});
     return;
   }
-  const auto [w_slots, a_slots] = c.bit_slots(s);
-  const size_t weighted = q->weight_bits.size(), acts = q->act_bits.size();  // the active depth, as decoded
+  const size_t w_slots = bit_slots(s, c).first;
   std::vector<int> w, a;
-  for (size_t i = 0; i + 1 < weighted; ++i) w.push_back(pick(at + i, s.weight_bits));
-  w.push_back(pick(at + size_t(w_slots) - 1, s.weight_bits));  // the classifier: always the last slot
-  for (size_t i = 0; i < acts; ++i) a.push_back(pick(at + size_t(w_slots) + i, s.act_bits));
-  (void)a_slots;
+  for (size_t slot : hidden_slots(s, c, m)) {
+    w.push_back(pick(at + slot, s.weight_bits));
+    a.push_back(pick(at + w_slots + slot, s.act_bits));
+  }
+  w.push_back(pick(at + w_slots - 1, s.weight_bits));  // the classifier: always the last slot
   models::set_quant_bits(m, w, a);
 }
 
@@ -341,47 +372,66 @@ std::string encode_bits(const SearchSpace& s, const GenomeCodec& c, const models
     if (q->act_bits.empty()) return "";
     return index(q->act_bits.front(), s.act_bits, "act_bits", g[at + 1]);
   }
-  const int w_slots = c.bit_slots(s).first;
-  for (size_t i = 0; i + 1 < q->weight_bits.size(); ++i)
-    if (auto e = index(q->weight_bits[i], s.weight_bits, "weight_bits", g[at + i]); !e.empty()) return e;
-  if (auto e = index(q->weight_bits.back(), s.weight_bits, "weight_bits", g[at + size_t(w_slots) - 1]); !e.empty())
-    return e;
-  for (size_t i = 0; i < q->act_bits.size(); ++i)
-    if (auto e = index(q->act_bits[i], s.act_bits, "act_bits", g[at + size_t(w_slots) + i]); !e.empty()) return e;
-  return "";
+  const size_t w_slots = bit_slots(s, c).first;
+  const auto slots = hidden_slots(s, c, m);
+  if (q->weight_bits.size() != slots.size() + 1 || q->act_bits.size() != slots.size())
+    return fmt::format("{} weight and {} activation widths for {} weighted layers", q->weight_bits.size(),
+                       q->act_bits.size(), slots.size() + 1);
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (auto e = index(q->weight_bits[i], s.weight_bits, "weight_bits", g[at + slots[i]]); !e.empty()) return e;
+    if (auto e = index(q->act_bits[i], s.act_bits, "act_bits", g[at + w_slots + slots[i]]); !e.empty()) return e;
+  }
+  return index(q->weight_bits.back(), s.weight_bits, "weight_bits", g[at + w_slots - 1]);
 }
 }  // namespace
 
 bool searchable(models::Family family) { return find_codec(family) != nullptr; }
 
+bool needs_image(models::Family family) { return family == models::Family::qflexstudent; }
+
+std::vector<bool> finn_pools(int conv_layers, int height, int width) {
+  std::vector<bool> out;
+  for (int i = 0; i < conv_layers; ++i) {  // conv3x3 pad 1 keeps the map size
+    const bool p = height >= 4 && width >= 4 && height % 2 == 0 && width % 2 == 0;
+    if (p) {
+      height /= 2;
+      width /= 2;
+    }
+    out.push_back(p);
+  }
+  return out;
+}
+
 void SearchSpace::validate(const std::string& key) const {
   const auto& c = codec(family, key + ".arch");
-  c.validate(*this, key);
+  validate_arch(*this, c, key);
   validate_bits(*this, c, key);
 }
 
 size_t SearchSpace::genes() const {
   const auto& c = codec(family, "space.arch");
-  return c.genes(*this) + bit_genes(*this, c);
+  return arch_genes(*this, c) + bit_genes(*this, c);
 }
 
 std::vector<double> SearchSpace::lower() const {
   const auto& c = codec(family, "space.arch");
-  auto lo = c.lower(*this);
+  std::vector<double> lo, hi;
+  arch_bounds(*this, c, lo, hi);
   lo.resize(lo.size() + bit_genes(*this, c), 0.0);
   return lo;
 }
 
 std::vector<double> SearchSpace::upper() const {
   const auto& c = codec(family, "space.arch");
-  auto hi = c.upper(*this);
+  std::vector<double> lo, hi;
+  arch_bounds(*this, c, lo, hi);
   if (bits == "uniform") {
     hi.push_back(double(weight_bits.size() - 1));
     hi.push_back(double(act_bits.size() - 1));
   } else if (bits == "per-layer") {
-    const auto [w, a] = c.bit_slots(*this);
-    hi.insert(hi.end(), size_t(w), double(weight_bits.size() - 1));
-    hi.insert(hi.end(), size_t(a), double(act_bits.size() - 1));
+    const auto [w, a] = bit_slots(*this, c);
+    hi.insert(hi.end(), w, double(weight_bits.size() - 1));
+    hi.insert(hi.end(), a, double(act_bits.size() - 1));
   }
   return hi;
 }
@@ -391,8 +441,9 @@ models::ModelConfig SearchSpace::decode(const std::vector<double>& g, const mode
   if (g.size() != genes()) throw ConfigError(fmt::format("genome: {} genes, the space has {}", g.size(), genes()));
   models::ModelConfig m = base;
   m.set_family(family);
-  c.decode(*this, g, m);
-  decode_bits(*this, c, g, c.genes(*this), m);
+  decode_arch(*this, c, g, m);
+  bits_follow_depth(*this, c, m);
+  decode_bits(*this, c, g, arch_genes(*this, c), m);
   return m;
 }
 
@@ -404,9 +455,10 @@ std::optional<std::vector<double>> SearchSpace::encode(const models::ModelConfig
   };
   if (m.family() != family)
     return fail(fmt::format("arch {}, the space searches {}", models::family_name(m.family()), models::family_name(family)));
+  const auto& c = codec(family, "space.arch");
   std::vector<double> g;
-  if (auto reason = codec(family, "space.arch").encode(*this, m, g); !reason.empty()) return fail(reason);
-  if (auto reason = encode_bits(*this, codec(family, "space.arch"), m, g); !reason.empty()) return fail(reason);
+  if (auto reason = encode_arch(*this, c, m, g); !reason.empty()) return fail(reason);
+  if (auto reason = encode_bits(*this, c, m, g); !reason.empty()) return fail(reason);
   // What the genome does not set comes from the base (pooling rule, dropout): it must be the same.
   const auto wanted = models::to_json(m), got = models::to_json(decode(g, base));
   if (wanted != got) {
@@ -425,7 +477,15 @@ std::string SearchSpace::summary(const models::ModelConfig& d) const {
 
 nlohmann::json to_json(const SearchSpace& s) {
   nlohmann::json j = {{"arch", models::family_name(s.family)}};
-  j.update(codec(s.family, "space.arch").to_json(s));
+  for (const auto& g : codec(s.family, "space.arch").groups) {
+    j[g.choices_key] = s.*g.choices;
+    if (g.varies()) {
+      j[g.min_key] = s.*g.min;
+      j[g.max_key] = s.*g.max;
+    }
+  }
+  // Unset (0) only before an evolve config takes its dataset's: written once set.
+  if (needs_image(s.family) && (s.image_height != 0 || s.image_width != 0)) j["image"] = {s.image_height, s.image_width};
   if (s.bits != "none") {  // absent otherwise: the identities of searches without bit genes stay as they were
     j["bits"] = s.bits;
     j["weight_bits"] = s.weight_bits;
@@ -438,12 +498,19 @@ SearchSpace search_space_from_json(const nlohmann::json& j, const std::string& p
   SearchSpace s;
   JsonReader r(j, path);
   std::string arch = models::family_name(s.family);
+  std::vector<int> image;
   r.get("arch", arch).get("min_conv", s.min_conv).get("max_conv", s.max_conv).get("channels", s.channels);
   r.get("min_fc", s.min_fc).get("max_fc", s.max_fc).get("neurons", s.neurons).get("stage_channels", s.stage_channels);
   r.get("min_hidden", s.min_hidden).get("max_hidden", s.max_hidden).get("widths", s.widths);
+  r.get("cnv_channels", s.cnv_channels).get("image", image);
   r.get("bits", s.bits).get("weight_bits", s.weight_bits).get("act_bits", s.act_bits);
   r.finish();
   s.family = models::parse_family(arch, r.key_path("arch"));
+  if (!image.empty()) {
+    if (image.size() != 2) throw ConfigError(r.key_path("image") + ": expected [height, width]");
+    s.image_height = image[0];
+    s.image_width = image[1];
+  }
   s.validate(path);
   return s;
 }

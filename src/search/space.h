@@ -1,10 +1,13 @@
 // The NEMOKD genome: integer genes that describe a student architecture, decoded by a pure function into a model
-// config. FlexStudent: [conv layers, channel choice of conv 1..Cmax, FC layers, width choice of hidden FC
-// 1..Fmax-1] — genes beyond the active depth are carried (NSGA-II's crossover keeps them) but unused. Flexible
-// ResNet8x4: [stem, stage 1, stage 2, stage 3 channel choices] (depth fixed). MLP: [hidden layers, width choice of
-// hidden 1..Hmax]; a quantized MLP without a bits tail gives every hidden layer the baseline's first-layer bits and
-// the classifier the baseline's classifier bits. Equal models share one canonical
-// key whatever their unused genes, so a phenotype is trained once.
+// config. Each searchable family's genome is a list of layer groups (space.cpp's codec table), each group an
+// optional depth gene and one choice gene per layer slot; genes beyond the active depth are carried (NSGA-II's
+// crossover keeps them) but unused. FlexStudent: [conv layers, channel choice of conv 1..Cmax, FC layers, width choice
+// of hidden FC 1..Fmax-1]. Flexible ResNet8x4: [stem, stage 1, stage 2, stage 3 channel choices] (depth fixed).
+// MLP: [hidden layers, width choice of hidden 1..Hmax]. Quantized FlexStudent (qflexstudent): FlexStudent's genes,
+// pooled so that FINN can lower every design (see `image`). CNV (qcnv): FINN's CNV topology with a channel choice per
+// conv (6, from cnv_channels) and a width choice per hidden FC (2, from neurons). A quantized family without a bits
+// tail gives every hidden layer the baseline's first-layer bits and the classifier the baseline's classifier bits.
+// Equal models share one canonical key whatever their unused genes, so a phenotype is trained once.
 #pragma once
 #include <optional>
 #include <string>
@@ -28,6 +31,13 @@ struct SearchSpace {
   // mlp (float, or quantized "qmlp" when the baseline is): hidden layers and their width choices
   int min_hidden = 1, max_hidden = 3;
   std::vector<int> widths{32, 64, 128, 256, 512};
+  // cnv (quantized, "qcnv"): output channels of each of CNV's 6 convs (its hidden FCs take `neurons`)
+  std::vector<int> cnv_channels{16, 32, 64, 128, 256};
+  // qflexstudent: the image (height, width) the pooling is planned for. A 2x2 pool follows a conv block while its map
+  // is even and at least 4x4 (28: 28 -> 14 -> 7, then none; 32: 32 -> 16 -> 8 -> 4 -> 2): FINN's StreamingMaxPool
+  // needs an even map, so every decoded design can be lowered. JSON "image": [H, W]; an evolve config fills it from
+  // its dataset when absent (and refuses another).
+  int image_height = 0, image_width = 0;
   // Bit genes after a quantized family's genes (qmlp): "none" (the baseline's bits, as the family's codec sets
   // them), "uniform" (two genes, one weight and one activation width for every layer, the classifier included: route
   // Q's setting) or "per-layer" (one weight gene per weighted-layer slot, one activation gene per activation slot;
@@ -52,8 +62,13 @@ struct SearchSpace {
   std::string summary(const models::ModelConfig& decoded) const;
 };
 nlohmann::json to_json(const SearchSpace& s);
-// The families with a genome (a codec in space.cpp): flexstudent, flexresnet8x4, mlp.
+// The families with a genome (a codec in space.cpp): flexstudent, flexresnet8x4, mlp, cnv, qflexstudent.
 bool searchable(models::Family family);
+// Whether the family's genome plans its pooling for the input image (SearchSpace::image_height/width): qflexstudent.
+bool needs_image(models::Family family);
+// The pooling of `conv_layers` 3x3 pad-1 conv blocks on an h x w image that FINN can lower: a 2x2 pool after a block
+// while its map is even and at least 4x4.
+std::vector<bool> finn_pools(int conv_layers, int height, int width);
 SearchSpace search_space_from_json(const nlohmann::json& j, const std::string& path = "space");
 
 // Canonical identity of a decoded model: equal configs give equal keys (the memo key of an evaluation).

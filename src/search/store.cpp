@@ -119,17 +119,26 @@ const char* to_string(Role role) {
     case Role::final_point: return "final";
     case Role::final_baseline_kd: return "final-baseline-kd";
     case Role::final_baseline_no_kd: return "final-baseline-no-kd";
+    case Role::uniform_kd: return "uniform-kd";
+    case Role::uniform_no_kd: return "uniform-no-kd";
   }
   return "?";
 }
 
+bool distilled(Role role) {
+  return role != Role::baseline_no_kd && role != Role::final_baseline_no_kd && role != Role::uniform_no_kd;
+}
+
 Role parse_role(const std::string& text, const std::string& key) {
-  for (Role r : {Role::search, Role::baseline_kd, Role::baseline_no_kd, Role::final_point, Role::final_baseline_kd,
-                 Role::final_baseline_no_kd})
+  constexpr Role all[] = {Role::search,       Role::baseline_kd,          Role::baseline_no_kd,
+                          Role::final_point,  Role::final_baseline_kd,    Role::final_baseline_no_kd,
+                          Role::uniform_kd,   Role::uniform_no_kd};
+  std::vector<std::string> names;
+  for (Role r : all) {
     if (text == to_string(r)) return r;
-  throw ConfigError(fmt::format("{}: '{}' is not one of search, baseline-kd, baseline-no-kd, final, final-baseline-kd, "
-                                "final-baseline-no-kd",
-                                key, text));
+    names.push_back(to_string(r));
+  }
+  throw ConfigError(fmt::format("{}: '{}' is not one of {}", key, text, fmt::join(names, ", ")));
 }
 
 Store::Store(const std::string& path) : path_(path) {

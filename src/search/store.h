@@ -17,12 +17,16 @@ struct sqlite3;
 
 namespace nemokd::search {
 
-// Why a candidate was evaluated: a point of the search, or the baseline student with or without distillation; the
-// final stage's retrainings of a front point and of the two baselines (search/final_stage.h).
-enum class Role { search, baseline_kd, baseline_no_kd, final_point, final_baseline_kd, final_baseline_no_kd };
-// "search", "baseline-kd", "baseline-no-kd", "final", "final-baseline-kd", "final-baseline-no-kd": the store's and
-// the tables' text
+// Why a candidate was evaluated: a point of the search, the baseline student with or without distillation, a
+// uniform-precision model of route Q (EvolveConfig::uniform_baselines) with or without distillation; the final
+// stage's retrainings of a front point and of the two baselines (search/final_stage.h).
+enum class Role {
+  search, baseline_kd, baseline_no_kd, final_point, final_baseline_kd, final_baseline_no_kd, uniform_kd, uniform_no_kd
+};
+// "search", "baseline-kd", "baseline-no-kd", "final", "final-baseline-kd", "final-baseline-no-kd", "uniform-kd",
+// "uniform-no-kd": the store's and the tables' text
 const char* to_string(Role role);
+bool distilled(Role role);  // trained with the teacher (all but the *-no-kd roles)
 Role parse_role(const std::string& text, const std::string& key);  // ConfigError naming `key` for another text
 
 struct Candidate {

@@ -494,6 +494,39 @@ assert drawn == written and drawn, (drawn, written)
 PY
 then ok "report: the final stage's chart holds final.json's test means"
 else bad "report of a final stage" "$(cat "$work/evo-a-report.err" 2>/dev/null)"; fi
+# Issue 19: the joint-fmnist preset (route Q's QAT recipe, uniform baselines), quantized CNN students whose every
+# design FINN can lower (qflexstudent pooled while the map is even), a malformed --uniform-baselines named.
+if "$NEMOKD" evolve --preset joint-fmnist --teacher "$work/teacher" --epochs 3 --uniform-baselines tfc:1x1:both,cnv:2x2 \
+     --print-config > "$work/joint-preset.json" 2>"$work/joint-preset.err" &&
+   "$NEMOKD" evolve --preset joint-fmnist --teacher "$work/teacher" --print-config > "$work/joint-preset-24.json" \
+     2>>"$work/joint-preset.err" &&
+   python3 - "$work/joint-preset.json" "$work/joint-preset-24.json" <<'PY'
+import json, sys
+d, full = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+b, t = d["base"], d["base"]["train"]
+got = (b["dataset"]["name"], b["model"]["arch"], t["optim"]["name"], t["epochs"], b["kd"]["alpha"], b["kd"]["temperature"],
+       d["cost"], d["space"]["bits"], d["select_on"], [(u["model"], u["w"], u["a"], u["kd"]) for u in d["uniform_baselines"]])
+assert got == ("fashion-mnist", "mlp", "adam", 3, 0.5, 4, "fpga:xc7z020,fclk=100", "per-layer", "validation",
+               [("tfc", 1, 1, True), ("tfc", 1, 1, False), ("cnv", 2, 2, True)]), got
+assert len(full["uniform_baselines"]) == 24 and full["base"]["train"]["epochs"] == 1, full["uniform_baselines"]
+PY
+then ok "evolve --preset joint-fmnist: QAT recipe at --epochs, alpha 0.5, T 4, fpga:xc7z020 at 100 MHz, uniform baselines"
+else bad "evolve --preset joint-fmnist" "$(cat "$work/joint-preset.json" "$work/joint-preset.err" | tail -c 1500)"; fi
+if "$NEMOKD" evolve --teacher "$work/teacher" --student qflexstudent --bits per-layer --cost fpga:xc7z020 \
+     --print-config > "$work/qflex.json" 2>"$work/qflex.err" &&
+   "$NEMOKD" evolve --teacher "$work/teacher" --student qcnv --bits uniform --cost fpga:xc7z020 \
+     --print-config > "$work/qcnv.json" 2>>"$work/qflex.err" &&
+   python3 - "$work/qflex.json" "$work/qcnv.json" <<'PY'
+import json, sys
+q, c = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+got = (q["base"]["model"]["qflexstudent"]["pool"], q["space"]["image"], q["base"]["train"]["normalization"],
+       q["space"]["bits"], c["base"]["model"]["arch"], c["space"]["arch"], c["space"]["bits"])
+assert got == ([True, True, False], [28, 28], "signed", "per-layer", "cnv", "cnv", "uniform"), got
+PY
+then ok "evolve --student qflexstudent|qcnv: a baseline FINN can lower (pools planned for 28x28), signed pixels, bit genes"
+else bad "evolve --student qflexstudent|qcnv" "$(cat "$work/qflex.json" "$work/qflex.err" | tail -c 1500)"; fi
+expect_error "evolve --uniform-baselines: a malformed entry is named" "uniform-baselines: 'tfc:1' has no WxA bits" \
+  "$NEMOKD" evolve --teacher "$work/teacher" --uniform-baselines tfc:2x2,tfc:1 --print-config
 # Issue 17: selection on validation unless told; a resume cannot switch it; the text output says which.
 expect_error "evolve --seed-arch outside the space: refused with the reason, nothing written" \
   'seed_archs\[0\]: not in the search space: conv channels 48 not in space.channels \[8, 16, 32, 64, 128\]' \
