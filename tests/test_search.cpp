@@ -1745,3 +1745,38 @@ TEST(Evolution, UniformBaselinesAreCheckedAndTheJointPresetIsTheQatRecipe) {
   EXPECT_EQ(evolve_preset("joint-fmnist", "t").base.base.train.epochs, 1);
   EXPECT_THROW(evolve_preset("joint-cifar", "t"), ConfigError);
 }
+
+// A longer training of a candidate (the final stage) keeps the search's recipe: the presets of route K re-apply the
+// reference recipe at the new length; the joint search's QAT recipe (Adam, cosine) keeps its optimiser and only
+// changes length. (The SGD recipe of CNN distillation used to be applied to every family.)
+TEST(Evolution, LongerTrainingsKeepTheSearchsRecipe) {
+  auto train_of = [](const EvolveConfig& c, int epochs) {
+    Request rq;
+    rq.model = c.base.base.model;
+    rq.role = Role::final_point;
+    rq.epochs = epochs;
+    return training_request(c, rq, 1).config.at("train");
+  };
+  const auto joint = evolve_preset("joint-fmnist", "t", 1);
+  const auto jt = train_of(joint, 10);
+  auto expected = joint.base.base.train;
+  expected.epochs = 10;
+  EXPECT_EQ(jt, train::to_json(expected));
+  EXPECT_EQ(jt.at("optim").at("name"), "adam");
+
+  const auto k = evolve_preset("k-fmnist", "t", 1);
+  const auto kt = train_of(k, 10);
+  EXPECT_EQ(kt.at("optim").at("name"), "sgd");
+  EXPECT_EQ(kt.at("epochs"), 10);
+  EXPECT_EQ(kt.at("optim").at("milestones"), nlohmann::json({6, 7, 8}));  // 150, 180, 210 of 240
+
+  // Another multistep recipe: its milestones scale with the length.
+  auto custom = k;
+  custom.base.base.train.epochs = 4;
+  custom.base.base.train.optim.lr = 0.02;
+  custom.base.base.train.optim.milestones = {2, 3};
+  const auto ct = train_of(custom, 8);
+  EXPECT_EQ(ct.at("optim").at("lr"), 0.02);
+  EXPECT_EQ(ct.at("optim").at("milestones"), nlohmann::json({4, 6}));
+  EXPECT_EQ(ct.at("epochs"), 8);
+}

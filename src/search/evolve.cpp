@@ -957,13 +957,39 @@ nlohmann::json EvolveResult::protocol_json() const {
   return {{"select_on", to_string(selected_on)}, {"legacy", legacy_protocol}, {"seeds", seeds}, {"note", selection_line()}};
 }
 
+// A request's recipe at another length (the final stage, a successive-halving rung): a search on the reference
+// recipe (the presets of route K) gets the reference recipe at that length, as before; any other recipe (route Q's
+// QAT recipe of the joint search: Adam, cosine) keeps its optimiser and takes the new length, its multistep
+// milestones scaled with it. (Applying the SGD recipe of CNN distillation to every family retrained a quantized MLP
+// front with a recipe the search never used.)
+static void with_epochs(train::TrainOptions& t, models::Family base_family, models::Family family, int epochs) {
+  auto reference = t;
+  kd::apply_reference_recipe(reference, base_family, t.epochs);
+  const auto& a = t.optim;
+  const auto& b = reference.optim;
+  const bool on_reference = t.batch_size == reference.batch_size && a.name == b.name && a.lr == b.lr &&
+                            a.momentum == b.momentum && a.nesterov == b.nesterov &&
+                            a.weight_decay == b.weight_decay && a.schedule == b.schedule &&
+                            a.milestones == b.milestones && a.gamma == b.gamma;
+  if (on_reference) return kd::apply_reference_recipe(t, family, epochs);
+  if (t.optim.schedule == "multistep" && t.epochs > 0) {
+    std::vector<int> scaled;
+    for (int m : t.optim.milestones) {
+      const int at = std::max(1, int(int64_t(m) * epochs / t.epochs));
+      if (scaled.empty() || at > scaled.back()) scaled.push_back(at);
+    }
+    t.optim.milestones = std::move(scaled);
+  }
+  t.epochs = epochs;
+}
+
 RunRecord training_request(const EvolveConfig& config, const Request& rq, int threads) {
   RunRecord request;
   request.status = to_string(RunStatus::requested);
   auto k = config.base;
   k.base.model = rq.model;
   k.base.threads = threads;
-  if (rq.epochs > 0) kd::apply_reference_recipe(k.base.train, rq.model.family(), rq.epochs);
+  if (rq.epochs > 0) with_epochs(k.base.train, config.base.base.model.family(), rq.model.family(), rq.epochs);
   k.base.train.seed += uint64_t(rq.seed_offset);
   if (!distilled(rq.role)) {
     request.command = "train";

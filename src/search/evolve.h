@@ -111,7 +111,8 @@ struct Request {
   models::ModelConfig model;
   Role role = Role::search;
   int generation = 0;
-  // The final stage's trainings (0 / empty: the search's own): epochs with the reference recipe at that length,
+  // The final stage's trainings (0 / empty: the search's own): epochs = that length of the search's recipe (the reference
+  // recipe re-applied at it, or another recipe with its length and milestones scaled: training_request),
   // train seed = base.train.seed + seed_offset, the run folder; measure = false: no latency probe (measured later).
   int epochs = 0;
   int seed_offset = 0;
