@@ -13,13 +13,14 @@
 #include "hw/latency/probe.h"
 #include "models/registry.h"
 #include "search/evolve.h"
+#include "search/fidelity.h"
 
 namespace nemokd::cli {
 
 void register_evolve(CLI::App& app) {
   struct Flags {
     search::EvolveConfig config;
-    std::string student = "flexstudent", student_config, space, preset, objectives, select_on = "validation";
+    std::string student = "flexstudent", student_config, space, preset, objectives, select_on = "validation", rungs;
     std::vector<std::string> seed_archs;
     ConfigFlags config_flags;
     FlagPatch patch;
@@ -80,6 +81,12 @@ void register_evolve(CLI::App& app) {
   cmd->add_option("--seed-arch", f->seed_archs,
                   "A student (JSON file or inline, like --student-config) seeding the initial population; repeatable. "
                   "It must be in the search space");
+  cmd->add_option("--rungs", f->rungs,
+                  "Successive halving inside a generation: training lengths in epochs, e.g. 1,3 (strictly increasing, "
+                  "the last = --epochs): every new architecture trains for the first, the best --promote fraction "
+                  "of each rung goes on to the next (default: --epochs alone, no promotion; docs/SEARCH.md)");
+  cmd->add_option("--promote", c.promote, "Fraction of a rung promoted to the next (0 < f <= 1; default 1/3)")
+      ->capture_default_str();
   cmd->add_option("--final-epochs", c.final_epochs,
                   "Final stage: retrain the archive front (at most --final-max points) and both baselines for this "
                   "many epochs over --final-seeds seeds, reported as mean +- sd (0 = off; may be set on a resume)")
@@ -109,7 +116,7 @@ void register_evolve(CLI::App& app) {
            {"--latency", "/latency"}, {"--objectives", "/extra_objectives"}, {"--jobs", "/jobs"},
            {"--mpi-latency", "/mpi_latency"}, {"--no-baseline", "/baseline"}, {"--select-on", "/select_on"},
            {"--no-seed-baseline", "/seed_baseline"}, {"--seed-arch", "/seed_archs"}, {"--final-epochs", "/final/epochs"},
-           {"--final-seeds", "/final/seeds"}, {"--final-max", "/final/max"}, {"--final-dir", "/final/dir"}})
+           {"--final-seeds", "/final/seeds"}, {"--rungs", "/rungs"}, {"--promote", "/promote"}, {"--final-max", "/final/max"}, {"--final-dir", "/final/dir"}})
     f->patch.bind(cmd, flag, field);
   cmd->callback([f, cmd] {
     const std::string out = f->run.out.empty() ? default_out_dir("evolve") : f->run.out;
@@ -120,6 +127,7 @@ void register_evolve(CLI::App& app) {
     c.base.base.model = model_from_flags(f->student, f->student_config, "--student-config");
     c.space.family = c.base.base.model.family();
     c.select_on = search::parse_select_on(f->select_on, "--select-on");
+    if (!f->rungs.empty()) c.rungs = search::parse_rungs(f->rungs, "--rungs");
     for (const auto& text : f->seed_archs)
       c.seed_archs.push_back(model_from_flags(models::family_name(c.space.family), text, "--seed-arch"));
     f->training.apply(c.base.base);
@@ -184,6 +192,7 @@ void register_evolve(CLI::App& app) {
                  c.summary, pct(c.val_error), pct(c.test_error), c.latency, c.params, front ? "  (final front)" : "");
     }
     fmt::print("all candidates: {}/candidates.csv\n", out);
+    for (const auto& e : result.budget) fmt::print("budget {}\n", search::budget_line(e));
     if (!result.final.is_null()) {
       const auto& fin = result.final;
       fmt::print("final stage: {} epochs x {} seeds ({} trained now, {} reused), latency {}\n", fin["epochs"].get<int>(),
