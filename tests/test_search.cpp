@@ -1425,3 +1425,44 @@ TEST(SearchStore, MigratesSchemaTwoToRungs) {
   EXPECT_TRUE(again.evaluation("k1", 3));
   EXPECT_FALSE(again.evaluation("k1", 2));
 }
+
+// The final stage compares like with like: its archive front is drawn over top-rung results only (a 1-epoch error is
+// lower-fidelity, not comparable with a 2-epoch one), so every front point was trained at --epochs in the search.
+TEST(Fidelity, TheFinalStageRetrainsTopRungResultsOnly) {
+  nemokd::testing::TempDir tmp;
+  auto config = halving_config();
+  config.final_epochs = 3;
+  config.final_seeds = 1;
+  config.final_max = 100;
+  auto fake = halving_fake();
+  const auto r = run_evolution(config, EvolveContext{tmp.file("r"), false, false, nullptr, fake, -1});
+  Store store(tmp.file("r/state.db"));
+  std::vector<Candidate> top, all;
+  for (const auto& c : store.candidates()) {
+    all.push_back(c);
+    if (c.epochs == 2) top.push_back(c);
+  }
+  ASSERT_LT(top.size(), all.size());
+  std::set<std::string> expected, got;
+  for (const auto& c : archive_front(config, top)) expected.insert(c.key);
+  for (const auto& c : archive_front(config, all)) got.insert(c.key);
+  EXPECT_EQ(got, expected);
+  for (const auto& c : archive_front(config, all)) EXPECT_EQ(c.epochs, 2) << c.key;
+  // Not vacuous: a 1-epoch row that dominates everything (a lucky short training) stays off the front.
+  auto lucky = all;
+  for (auto& c : lucky)
+    if (c.epochs == 1 && c.role == Role::search) {
+      c.error = c.val_error = 0.0;
+      c.latency = 0.0;
+      break;
+    }
+  for (const auto& c : archive_front(config, lucky)) EXPECT_EQ(c.epochs, 2) << c.key;
+  EXPECT_EQ(archive_front(config, lucky).size(), got.size());
+  int final_points = 0;
+  for (const auto& p : r.final.at("points"))
+    if (p.at("role") == "final") {
+      ++final_points;
+      EXPECT_TRUE(expected.count(p.at("key").get<std::string>())) << p.dump();
+    }
+  EXPECT_GT(final_points, 0);
+}
