@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
   config.base.base.dataset.load.train_limit = train_limit;
   config.base.base.threads = threads * jobs;  // split: `threads` per job
   config.jobs = jobs;
-  config.latency = "torch:cpu:threads=1";
+  config.cost = "torch:cpu:threads=1";
   // The cache once, as the evolution would have it from phase 1.
   kd::prepare_teacher_cache(config.base, false);
   // The same candidates for every path and round: the baseline architecture + random ones (seed 7).

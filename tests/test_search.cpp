@@ -33,6 +33,7 @@
 #include "search/final_stage.h"
 #include "search/space.h"
 #include "search/store.h"
+#include "cost/cost.h"
 #include "test_support.h"
 
 using namespace nemokd;
@@ -124,8 +125,22 @@ EvolveConfig tiny_config() {
   c.population = 8;
   c.generations = 3;
   c.seed = 42;
-  c.latency = "macs";
+  c.cost = "macs";
   return c;
+}
+
+// `config` run in `dir` "killed" twice mid-generation (after 5, then 9 more evaluations), then resumed to the end.
+EvolveResult killed_twice_then_resumed(const EvolveConfig& config, const std::string& dir,
+                                       const std::shared_ptr<FakeEvaluator>& fake,
+                                       std::shared_ptr<cost::CostBackend> cost = nullptr) {
+  EvolveContext b{dir, false, false, nullptr, fake, 5};
+  b.cost = std::move(cost);
+  EXPECT_THROW(run_evolution(config, b), Interrupted);
+  b.resume = true;
+  b.stop_after_evaluations = 9;
+  EXPECT_THROW(run_evolution(config, b), Interrupted);
+  b.stop_after_evaluations = -1;
+  return run_evolution(config, b);
 }
 
 nlohmann::json comparable(EvolveResult r) {
@@ -262,13 +277,7 @@ TEST(Evolution, KilledAndResumedRunsEndExactlyLikeAnUninterruptedOne) {
 
   // The same run, "killed" twice mid-generation (after 5, then 9 more evaluations), then resumed to the end.
   auto fake_b = std::make_shared<FakeEvaluator>();
-  EvolveContext b{tmp.file("b"), false, false, nullptr, fake_b, 5};
-  EXPECT_THROW(run_evolution(config, b), Interrupted);
-  b.resume = true;
-  b.stop_after_evaluations = 9;
-  EXPECT_THROW(run_evolution(config, b), Interrupted);
-  b.stop_after_evaluations = -1;
-  const auto resumed = run_evolution(config, b);
+  const auto resumed = killed_twice_then_resumed(config, tmp.file("b"), fake_b);
   EXPECT_EQ(fake_b->calls, fake_a->calls) << "an evaluation was lost or repeated";
   EXPECT_EQ(fake_b->keys, fake_a->keys);
   auto ja = comparable(full), jb = comparable(resumed);
@@ -358,7 +367,7 @@ TEST(Evolution, ALegacyRunResumesWithItsTestProtocolLabelled) {
   EXPECT_EQ(read_json_file(tmp.file("run/results.json")).at("protocol").at("select_on"), "test");
   EXPECT_EQ(read_json_file(tmp.file("run/candidates.json")).at("selected_on"), "test");
   EXPECT_EQ(read_json_file(tmp.file("run/evolve.json")).at("select_on"), "test");
-  EXPECT_TRUE(Store(tmp.file("run/state.db")).evaluations().empty());  // schema 3: nothing trained, nothing logged
+  EXPECT_TRUE(Store(tmp.file("run/state.db")).evaluations().empty());  // schema 4: nothing trained, nothing logged
   // Resumed again (now with select_on stored): the same.
   EXPECT_EQ(run_evolution(config, EvolveContext{tmp.file("run"), true, false, nullptr, fake, -1}).selected_on,
             SelectOn::test);
@@ -546,13 +555,37 @@ TEST(Evolution, SeedsTheBaselineAndUserArchsInGenerationZero) {
   EXPECT_THROW(many.validate(), ConfigError);
 }
 
+// The hardware objective is `cost` (cost/cost.h); an evolve.json written before the rename ("latency") reads the
+// same, with the same identity (so its store resumes); a document giving both keys is refused.
+TEST(Evolution, CostIsReadUnderItsOldNameLatency) {
+  auto config = tiny_config();
+  config.cost = "params";
+  const auto j = to_json(config);
+  ASSERT_TRUE(j.contains("cost"));
+  EXPECT_FALSE(j.contains("latency"));
+  auto old = j;
+  old.erase("cost");
+  old["latency"] = "params";
+  const auto read = evolve_config_from_json(old);
+  EXPECT_EQ(read.cost, "params");
+  EXPECT_EQ(identity(read), identity(config));
+  auto both = j;
+  both["latency"] = "params";
+  EXPECT_THROW(evolve_config_from_json(both), ConfigError);
+  auto bad = j;
+  bad["cost"] = "fpga:";
+  EXPECT_THROW(evolve_config_from_json(bad), ConfigError);
+  bad["cost"] = "fpga:xc7z020,fclk=100";
+  EXPECT_EQ(evolve_config_from_json(bad).cost, "fpga:xc7z020,fclk=100");
+}
+
 TEST(Evolution, RefusesBadSettingsAndForeignState) {
   nemokd::testing::TempDir tmp;
   auto config = tiny_config();
   config.population = 10;
   EXPECT_THROW(config.validate(), ConfigError);
   config.population = 8;
-  config.latency = "stopwatch";
+  config.cost = "stopwatch";
   EXPECT_THROW(config.validate(), ConfigError);
   config = tiny_config();
   auto fake = std::make_shared<FakeEvaluator>();
@@ -701,7 +734,7 @@ TEST(Evolution, UnavailableProbeDeviceIsRefusedBeforeAnyWork) {
   if (torch::cuda::is_available()) GTEST_SKIP() << "this machine has CUDA";
   nemokd::testing::TempDir tmp;
   auto config = tiny_config();
-  config.latency = "torch:cuda";
+  config.cost = "torch:cuda";
   try {
     run_evolution(config, EvolveContext{tmp.file("c"), false, false, nullptr, nullptr, -1});
     FAIL() << "accepted";
@@ -855,6 +888,228 @@ TEST(ConfigReaders, HostileValuesAtEveryKeyAreConfigErrors) {
     ASSERT_EQ(what, "") << r.name << ": " << j.dump().substr(0, 400) << " (NEMOKD_FUZZ_SEED=" << seed << ")";
   }
   std::printf("config readers: %zu random inputs, all accepted or refused with one nemokd error\n", runs);
+}
+
+// ---- the fpga cost inside the search: priced before training, infeasible designs never trained, never on a front ----
+namespace {
+
+// A quantized MLP space (qmlp) on the made-up part of tests/data/fpga-tiny.json: TFC-sized layers fit, 1024-wide
+// ones at no folding.
+EvolveConfig tiny_fpga_config() {
+  EvolveConfig c;
+  c.base.kd.teacher = "teacher-not-used-by-the-fake-evaluator";
+  auto m = train::default_qat_config().model;
+  m.mlp().hidden = {64};
+  m.mlp().set_bits({1}, {1});
+  c.base.base.model = m;
+  c.base.base.train.normalization = train::default_qat_config().train.normalization;  // its signed input
+  c.space.family = models::Family::mlp;
+  c.space.min_hidden = 1;
+  c.space.max_hidden = 3;
+  c.space.widths = {32, 64, 1024};
+  c.population = 8;
+  c.generations = 3;
+  c.seed = 5;
+  c.cost = "fpga:tiny";
+  return c;
+}
+
+std::shared_ptr<cost::CostBackend> tiny_fpga() {
+  cost::CostContext context;
+  context.devices = std::string(NEMOKD_SOURCE_DIR) + "/tests/data/fpga-tiny.json";
+  return std::shared_ptr<cost::CostBackend>(cost::make_cost(cost::parse_cost("fpga:tiny"), context));
+}
+
+bool dominates(const std::vector<double>& a, const std::vector<double>& b) {
+  bool better = false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] > b[i]) return false;
+    better = better || a[i] < b[i];
+  }
+  return better;
+}
+
+}  // namespace
+
+// Fails without the pricing before training (an infeasible key reaches evaluate()), without the front filter or the
+// penalty (an infeasible candidate on a front), or with a flat penalty (two infeasible ones with different
+// violations tie).
+TEST(Evolution, InfeasibleNeverTrainedNeverOnAFront) {
+  nemokd::testing::TempDir tmp;
+  const auto config = tiny_fpga_config();
+  auto fake = std::make_shared<FakeEvaluator>();
+  EvolveContext ctx{tmp.file("e"), false, false, nullptr, fake, -1};
+  ctx.cost = tiny_fpga();
+  const auto r = run_evolution(config, ctx);
+
+  std::set<std::string> infeasible, feasible;
+  for (const auto& c : r.candidates) {
+    if (c.feasible) {
+      if (c.status == RunStatus::completed) feasible.insert(c.key);
+      continue;
+    }
+    infeasible.insert(c.key);
+    EXPECT_EQ(status_text(c), "infeasible");
+    EXPECT_TRUE(c.run_dir.empty()) << c.key;
+    EXPECT_GT(c.violation(), 0) << c.key;  // too large for the part: graded
+    EXPECT_NE(c.message.find("no folding fits tiny"), std::string::npos) << c.message;
+    EXPECT_EQ(c.cost.value("how", std::string()), "estimated");
+  }
+  ASSERT_FALSE(infeasible.empty()) << "no infeasible design: the test would prove nothing";
+  ASSERT_FALSE(feasible.empty());
+  for (const auto& k : fake->keys) EXPECT_FALSE(infeasible.count(k)) << "trained although infeasible: " << k;
+  for (const auto& front : r.fronts)
+    for (const auto& k : front) EXPECT_FALSE(infeasible.count(k)) << "infeasible on a front: " << k;
+  // Feasible candidates carry the fpga figures, priced by the backend (not the evaluator's stand-in latency).
+  for (const auto& c : r.candidates)
+    if (feasible.count(c.key)) {
+      EXPECT_GT(c.latency_detail.value("fps_estimated", 0.0), 0) << c.key;
+      EXPECT_DOUBLE_EQ(c.latency, 1000.0 / c.latency_detail.value("fps_estimated", 0.0));
+    }
+  // The --json summary's pareto list: the final front, each member with its FPGA figures.
+  const auto summary = r.to_json();
+  ASSERT_EQ(summary["pareto"].size(), r.fronts.back().size());
+  for (const auto& p : summary["pareto"]) {
+    EXPECT_TRUE(p.at("fits_planning").get<bool>()) << p;
+    EXPECT_GT(p.at("fps_estimated").get<double>(), 0) << p;
+    EXPECT_EQ(p.at("cost_how"), "estimated");
+    EXPECT_FALSE(infeasible.count(p.at("key").get<std::string>()));
+  }
+  // The results file says so too.
+  const auto j = read_json_file(tmp.file("e/results.json"));
+  int marked = 0;
+  for (const auto& c : j["candidates"]) marked += c["status"] == "infeasible" && c["feasible"] == false;
+  EXPECT_EQ(marked, int(infeasible.size()));
+
+  // Generation 0 alone: its checkpointed objective vectors (what NSGA-II sorts) put every feasible member above
+  // every infeasible one, and grade infeasible ones by violation.
+  auto g0 = config;
+  g0.generations = 0;
+  EvolveContext ctx0{tmp.file("g0"), false, false, nullptr, std::make_shared<FakeEvaluator>(), -1};
+  ctx0.cost = tiny_fpga();
+  const auto r0 = run_evolution(g0, ctx0);
+  Store store(tmp.file("g0/state.db"));
+  const auto cp = store.last_checkpoint();
+  ASSERT_TRUE(cp.has_value());
+  const auto keys = store.members(0);
+  std::map<std::string, Candidate> by_key;
+  for (const auto& c : r0.candidates) by_key[c.key] = c;
+  std::vector<size_t> ok, bad;
+  for (size_t i = 0; i < keys.size(); ++i) (by_key.at(keys[i]).feasible ? ok : bad).push_back(i);
+  ASSERT_FALSE(ok.empty());
+  ASSERT_FALSE(bad.empty()) << "generation 0 holds no infeasible member: choose another seed";
+  for (size_t i : ok)
+    for (size_t k : bad) EXPECT_TRUE(dominates(cp->fs[i], cp->fs[k])) << keys[i] << " vs " << keys[k];
+  for (size_t a : bad)
+    for (size_t b : bad) {
+      if (by_key.at(keys[a]).violation() < by_key.at(keys[b]).violation()) {
+        EXPECT_TRUE(dominates(cp->fs[a], cp->fs[b]));
+      }
+    }
+}
+
+// A backend given for another spec than the search's is refused.
+TEST(Evolution, RefusesACostBackendOfAnotherSpec) {
+  nemokd::testing::TempDir tmp;
+  auto config = tiny_fpga_config();
+  config.cost = "fpga:xc7z020";
+  EvolveContext ctx{tmp.file("e"), false, false, nullptr, std::make_shared<FakeEvaluator>(), -1};
+  ctx.cost = tiny_fpga();
+  EXPECT_THROW(run_evolution(config, ctx), ConfigError);
+}
+
+// ---- qmlp: per-layer or uniform bit genes after the architecture genes ----
+TEST(JointSpace, PerLayerBitsFollowSlotsUniformTies) {
+  auto base = train::default_qat_config().model;  // TFC W2A2, tanh
+  SearchSpace s;
+  s.family = models::Family::mlp;
+  s.min_hidden = 1;
+  s.max_hidden = 3;
+  s.widths = {32, 64, 128};
+  s.bits = "per-layer";
+  s.weight_bits = {1, 2, 4, 8};
+  s.act_bits = {1, 2, 4, 8};
+  s.validate();
+  // [depth, 3 width genes, 4 weight slots (3 hidden + classifier), 3 activation slots]
+  ASSERT_EQ(s.genes(), 1u + 3u + 4u + 3u);
+  EXPECT_EQ(s.upper().back(), 3.0);
+  // Depth 2: hidden slots 0, 1 and the classifier's slot (3) are used; slot 2 and activation slot 2 are not.
+  const auto a = s.decode({2, 0, 1, 2, /*W*/ 0, 1, 3, 2, /*A*/ 1, 2, 0}, base);
+  const auto b = s.decode({2, 0, 1, 0, /*W*/ 0, 1, 0, 2, /*A*/ 1, 2, 3}, base);
+  EXPECT_EQ(a.mlp().hidden, (std::vector<int>{32, 64}));
+  EXPECT_EQ(a.mlp().quant.weight_bits, (std::vector<int>{1, 2, 4}));
+  EXPECT_EQ(a.mlp().quant.act_bits, (std::vector<int>{2, 4}));
+  EXPECT_EQ(canonical_key(a), canonical_key(b)) << "inactive slots changed the key";
+  // An active slot does change it.
+  EXPECT_NE(canonical_key(a), canonical_key(s.decode({2, 0, 1, 2, 0, 2, 3, 2, 1, 2, 0}, base)));
+  // The classifier keeps its slot's bits at every depth.
+  for (int depth : {1, 2, 3}) {
+    const auto m = s.decode({double(depth), 0, 0, 0, 1, 1, 1, 3, 1, 1, 1}, base);
+    EXPECT_EQ(m.mlp().quant.weight_bits.back(), 8) << depth;
+    EXPECT_EQ(m.mlp().quant.weight_bits.size(), size_t(depth) + 1);
+    EXPECT_EQ(m.mlp().quant.act_bits.size(), size_t(depth));
+  }
+  // encode is decode's inverse (seeding).
+  std::string why;
+  const auto g = s.encode(a, base, &why);
+  ASSERT_TRUE(g.has_value()) << why;
+  EXPECT_EQ(canonical_key(s.decode(*g, base)), canonical_key(a));
+
+  // Uniform: two genes tie every layer, the classifier included.
+  s.bits = "uniform";
+  ASSERT_EQ(s.genes(), 1u + 3u + 2u);
+  const auto u = s.decode({3, 2, 1, 0, /*W*/ 2, /*A*/ 1}, base);
+  EXPECT_EQ(u.mlp().quant.weight_bits, (std::vector<int>{4, 4, 4, 4}));
+  EXPECT_EQ(u.mlp().quant.act_bits, (std::vector<int>{2, 2, 2}));
+  EXPECT_EQ(s.summary(u), "mlp 128-64-32 W4-4-4-4 A2-2-2");
+  ASSERT_TRUE(s.encode(u, base, &why).has_value()) << why;
+  EXPECT_FALSE(s.encode(a, base, &why).has_value());  // per-layer bits are outside a uniform space
+  // Bits keys are written only when bits != none (older identities unchanged), and read back.
+  EXPECT_EQ(to_json(search_space_from_json(to_json(s))), to_json(s));
+  s.bits = "none";
+  EXPECT_FALSE(to_json(s).contains("bits"));
+
+  // Refused: an unknown mode, a choice outside 1..8, bit genes for a float family, a float baseline.
+  auto bad = s;
+  bad.bits = "mixed";
+  EXPECT_THROW(bad.validate(), ConfigError);
+  bad.bits = "uniform";
+  bad.weight_bits = {2, 32};
+  EXPECT_THROW(bad.validate(), ConfigError);
+  auto flex = small_space();
+  flex.bits = "uniform";
+  EXPECT_THROW(flex.validate(), ConfigError);
+  s.bits = "uniform";
+  auto float_mlp = models::preset_model("tfc");
+  EXPECT_THROW(s.decode({3, 2, 1, 0, 2, 1}, float_mlp), ConfigError);
+}
+
+// A joint search (qmlp, per-layer bits, fpga cost on the made-up part) killed twice mid-generation and resumed ends
+// exactly like the uninterrupted one: same evaluations, same infeasible records, same fronts.
+TEST(Evolution, JointKilledAndResumedEndsExactly) {
+  nemokd::testing::TempDir tmp;
+  auto config = tiny_fpga_config();
+  config.space.bits = "per-layer";
+  config.space.weight_bits = {1, 2, 4};
+  config.space.act_bits = {1, 2, 4};
+  auto fake_a = std::make_shared<FakeEvaluator>();
+  EvolveContext a{tmp.file("a"), false, false, nullptr, fake_a, -1};
+  a.cost = tiny_fpga();
+  const auto full = run_evolution(config, a);
+  int infeasible = 0;
+  for (const auto& c : full.candidates) infeasible += !c.feasible;
+  EXPECT_GT(infeasible, 0);
+
+  auto fake_b = std::make_shared<FakeEvaluator>();
+  const auto resumed = killed_twice_then_resumed(config, tmp.file("b"), fake_b, tiny_fpga());
+  EXPECT_EQ(fake_b->keys, fake_a->keys);
+  auto ja = comparable(full), jb = comparable(resumed);
+  for (auto* j : {&ja, &jb})
+    for (auto& c : (*j)["candidates"]) {
+      c.erase("run_dir");
+      if (c["latency_detail"].is_object()) c["latency_detail"].erase("search_seconds");  // a timing
+    }
+  EXPECT_EQ(ja.dump(), jb.dump());  // as text: an infeasible candidate's errors are NaN (not measured), never equal
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1376,8 +1631,8 @@ TEST(Fidelity, KilledMidRungOneAndResumedEndsExactlyLikeAnUninterruptedRun) {
   EXPECT_EQ(sb.evaluations().size(), evals.size());
 }
 
-// A schema-2 store (before rungs) opens as schema 3: an empty evaluations table, its rows at --epochs (0), and it
-// takes evaluations; the committed run resumes evaluating nothing (Evolution.ALegacyRunResumesWithItsTestProtocol...).
+// A schema-2 store (before costs and rungs) opens as schema 4: an empty evaluations table, its rows feasible and at
+// --epochs (0), and it takes evaluations; the committed run resumes evaluating nothing (Evolution.ALegacyRunResumesWithItsTestProtocol...).
 TEST(SearchStore, MigratesSchemaTwoToRungs) {
   nemokd::testing::TempDir tmp;
   const auto db = tmp.file("v2.db");
@@ -1392,7 +1647,8 @@ TEST(SearchStore, MigratesSchemaTwoToRungs) {
       "('k1', '[1,2]', '{}', 'a', 'completed', '', 0.125, 2.5, 'null', 10, 20, 1.5, 'd1', 0, 'search', 0.125, 0.2);");
   {
     Store st(db);
-    EXPECT_EQ(st.meta("schema"), "3");
+    EXPECT_EQ(st.meta("schema"), "4");
+    EXPECT_TRUE(st.candidate("k1")->feasible);
     EXPECT_FALSE(st.legacy_protocol());
     EXPECT_TRUE(st.evaluations().empty());
     const auto c = st.candidate("k1");
@@ -1465,4 +1721,91 @@ TEST(Fidelity, TheFinalStageRetrainsTopRungResultsOnly) {
       EXPECT_TRUE(expected.count(p.at("key").get<std::string>())) << p.dump();
     }
   EXPECT_GT(final_points, 0);
+}
+
+// Under the fpga cost, the final stage's points are feasible designs only (an infeasible one was never trained; one
+// marked completed but infeasible — a hand-made store — is not a point either), and final.json labels its "latency"
+// with the backend's unit and how (ms/frame, estimated), not as a measured latency. Fails without both guards of
+// archive_front (objectives_of's penalty and its feasible filter) or without the cost label.
+TEST(FinalStage, InfeasibleDesignsAreNeverPoints) {
+  auto config = tiny_fpga_config();
+  config.final_epochs = 1;
+  config.final_seeds = 1;
+  // archive_front alone: a completed but infeasible candidate that would dominate everything is left out.
+  Candidate ok, bad;
+  ok.key = "ok";
+  ok.status = bad.status = RunStatus::completed;
+  ok.error = 0.2;
+  ok.latency = 2;
+  bad.key = "bad";
+  bad.error = 0.1;
+  bad.latency = 1;
+  bad.feasible = false;
+  const auto front = archive_front(config, {ok, bad});
+  ASSERT_EQ(front.size(), 1u);
+  EXPECT_EQ(front[0].key, "ok");
+
+  nemokd::testing::TempDir tmp;
+  auto fake = std::make_shared<FakeEvaluator>();
+  EvolveContext ctx{tmp.file("e"), false, false, nullptr, fake, -1};
+  ctx.cost = tiny_fpga();
+  const auto r = run_evolution(config, ctx);
+  std::map<std::string, Candidate> by_key;
+  int infeasible = 0;
+  for (const auto& c : r.candidates) {
+    by_key[c.key] = c;
+    infeasible += !c.feasible;
+  }
+  ASSERT_GT(infeasible, 0) << "no infeasible design: the test would prove nothing";
+  const auto& fin = r.final;
+  ASSERT_TRUE(fin.is_object());
+  EXPECT_EQ(fin["cost"]["spec"], "fpga:tiny,fclk=100,usable=finn");
+  EXPECT_EQ(fin["cost"]["unit"], "ms/frame");
+  EXPECT_EQ(fin["cost"]["how"], "estimated");
+  int front_points = 0;
+  for (const auto& p : fin["points"]) {
+    if (p["role"] != "final") continue;
+    ++front_points;
+    const auto& c = by_key.at(p["key"].get<std::string>());
+    EXPECT_TRUE(c.feasible && c.status == RunStatus::completed) << c.key;
+    EXPECT_DOUBLE_EQ(p["latency"].get<double>(), c.latency);  // the search's 1000 / estimated FPS
+  }
+  EXPECT_GT(front_points, 0);
+  for (const auto& rq : fake->final_requests)
+    if (rq.role == Role::final_point) {
+      EXPECT_TRUE(by_key.at(rq.key).feasible) << rq.key;
+    }
+  EXPECT_EQ(read_json_file(tmp.file("e/final.json"))["cost"], fin["cost"]);
+}
+
+// Successive halving under a cost priced before training (fpga): an infeasible design is never trained, so it has
+// no evaluation and is never promoted; the promoted ones are not priced again (their cost is the rung-0 one).
+TEST(Fidelity, InfeasibleDesignsAreNeverTrainedNorPromoted) {
+  nemokd::testing::TempDir tmp;
+  auto config = tiny_fpga_config();
+  config.base.base.train.epochs = 2;
+  config.rungs = {1, 2};
+  config.promote = 0.5;
+  auto fake = std::make_shared<FakeEvaluator>();
+  fake->base_epochs = 2;
+  EvolveContext ctx{tmp.file("e"), false, false, nullptr, fake, -1};
+  ctx.cost = tiny_fpga();
+  const auto r = run_evolution(config, ctx);
+  Store store(tmp.file("e/state.db"));
+  std::set<std::string> infeasible;
+  for (const auto& c : r.candidates)
+    if (!c.feasible) infeasible.insert(c.key);
+  ASSERT_FALSE(infeasible.empty()) << "no infeasible design: the test would prove nothing";
+  int promoted = 0;
+  for (const auto& e : store.evaluations()) {
+    EXPECT_FALSE(infeasible.count(e.key)) << e.key;
+    promoted += e.rung == 1 && e.role == Role::search;
+  }
+  EXPECT_GT(promoted, 0);
+  for (const auto& [key, epochs] : fake->trained) EXPECT_FALSE(infeasible.count(key)) << key;
+  for (const auto& c : r.candidates)
+    if (c.rung == 1 && c.role == Role::search) {
+      EXPECT_TRUE(c.feasible);
+      EXPECT_EQ(c.cost.value("how", std::string()), "estimated") << c.key;  // kept from its pricing
+    }
 }

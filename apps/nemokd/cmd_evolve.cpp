@@ -10,17 +10,20 @@
 #include "cli_common.h"
 #include "core/error.h"
 #include "core/json_config.h"
-#include "hw/latency/probe.h"
+#include "core/config_layers.h"
+#include "cost/cost.h"
 #include "models/registry.h"
 #include "search/evolve.h"
 #include "search/fidelity.h"
+#include "train/train_run.h"
 
 namespace nemokd::cli {
 
 void register_evolve(CLI::App& app) {
   struct Flags {
     search::EvolveConfig config;
-    std::string student = "flexstudent", student_config, space, preset, objectives, select_on = "validation", rungs;
+    std::string student = "flexstudent", student_config, space, preset, objectives, select_on = "validation", bits,
+        rungs;
     std::vector<std::string> seed_archs;
     ConfigFlags config_flags;
     FlagPatch patch;
@@ -36,9 +39,9 @@ void register_evolve(CLI::App& app) {
       "evolve", "NEMOKD: NSGA-II over student architectures (error after partial KD training vs latency on the target)");
   cmd->footer(
       "Example: nemokd evolve --teacher runs/teacher --student flexstudent --dataset fashion-mnist --population 16 \\\n"
-      "           --generations 10 --epochs 1 --alpha 0.5 -T 4 --latency torch:cpu --jobs 2 --out runs/evolve\n"
+      "           --generations 10 --epochs 1 --alpha 0.5 -T 4 --cost torch:cpu --jobs 2 --out runs/evolve\n"
       "Resume after a kill: nemokd evolve --resume --out runs/evolve   (the stored config is used)\n"
-      "Latency probes: " + hw::latency::probe_forms() + "\n"
+      "Costs (--cost; --latency is its old name): " + cost::cost_forms() + "\n"
       "Outputs in --out: candidates.csv, results.json (every candidate, per-generation populations and fronts),\n"
       "candidates/<id>/ (each candidate's run folder: run.json, model.pt), state.db (SQLite, resumable);\n"
       "with --final-epochs: final.json, final.csv (front + baselines retrained over seeds, docs/SEARCH.md).\n"
@@ -46,8 +49,14 @@ void register_evolve(CLI::App& app) {
       "ranks 1-4 train each generation's candidates (docs/DISTRIBUTED.md).");
   add_dataset_flags(cmd, c.base.base.dataset);
   cmd->add_option("--teacher", c.base.kd.teacher, "Teacher: run folder or TorchScript file");
-  cmd->add_option("--student", f->student, "Student architecture whose genome evolves: flexstudent | flexresnet8x4")
+  cmd->add_option("--student", f->student,
+                  "Student architecture whose genome evolves: flexstudent | flexresnet8x4 | mlp | qmlp (a quantized "
+                  "MLP: FINN's TFC recipe, W2A2, tanh, signed 8-bit input, trained on signed [-1, 1] pixels)")
       ->capture_default_str();
+  cmd->add_option("--bits", f->bits,
+                  "Bit genes of a quantized student (qmlp): per-layer (a weight and an activation width per layer) or "
+                  "uniform (one of each for every layer: route Q's setting); choices in --space weight_bits/act_bits")
+      ->check(CLI::IsMember({"uniform", "per-layer"}));
   cmd->add_option("--student-config", f->student_config, "JSON (file or inline): the baseline student's config");
   cmd->add_option("--space", f->space,
                   "JSON (file or inline) overriding the search space, e.g. {\"max_conv\":4,\"channels\":[8,16,32,64]}");
@@ -59,7 +68,9 @@ void register_evolve(CLI::App& app) {
   cmd->add_option("--search-seed", c.seed, "NSGA-II and initial-population seed (--seed seeds the trainings)")
       ->check(non_negative_integer())
       ->capture_default_str();
-  cmd->add_option("--latency", c.latency, "Latency probe: torch:cpu, torch:cuda, command:..., macs, params")
+  cmd->add_option("--cost,--latency", c.cost,
+                  "The hardware objective: a latency probe (torch:cpu, torch:cuda, command:..., macs, params) or "
+                  "fpga:DEVICE[,fclk=MHz] (FINN's cost model); --latency is the old name")
       ->capture_default_str();
   cmd->add_option("--objectives", f->objectives, "Extra objectives to minimise: params, macs (comma-separated)");
   cmd->add_option("--jobs,-j", c.jobs, "Candidates trained at a time (threads are split); ignored under MPI")
@@ -111,12 +122,15 @@ void register_evolve(CLI::App& app) {
   f->patch.bind_run(cmd, "/base").bind_kd(cmd, "/base");
   f->patch.bind(cmd, "--student", "/base/model").bind(cmd, "--student-config", "/base/model");
   f->patch.bind(cmd, "--student", "/space/arch").bind(cmd, "--student-config", "/space/arch");
+  // qmlp trains on signed [-1, 1] pixels (its 8-bit signed input quantizer): the student brings its normalisation.
+  f->patch.bind(cmd, "--student", "/base/train/normalization");
   for (const auto& [flag, field] : std::vector<std::pair<std::string, std::string>>{
            {"--population", "/population"}, {"--generations", "/generations"}, {"--search-seed", "/seed"},
-           {"--latency", "/latency"}, {"--objectives", "/extra_objectives"}, {"--jobs", "/jobs"},
+           {"--cost", "/cost"}, {"--objectives", "/extra_objectives"}, {"--jobs", "/jobs"},
            {"--mpi-latency", "/mpi_latency"}, {"--no-baseline", "/baseline"}, {"--select-on", "/select_on"},
-           {"--no-seed-baseline", "/seed_baseline"}, {"--seed-arch", "/seed_archs"}, {"--final-epochs", "/final/epochs"},
-           {"--final-seeds", "/final/seeds"}, {"--rungs", "/rungs"}, {"--promote", "/promote"}, {"--final-max", "/final/max"}, {"--final-dir", "/final/dir"}})
+           {"--no-seed-baseline", "/seed_baseline"}, {"--seed-arch", "/seed_archs"}, {"--bits", "/space/bits"},
+           {"--final-epochs", "/final/epochs"}, {"--final-seeds", "/final/seeds"}, {"--final-max", "/final/max"},
+           {"--final-dir", "/final/dir"}, {"--rungs", "/rungs"}, {"--promote", "/promote"}})
     f->patch.bind(cmd, flag, field);
   cmd->callback([f, cmd] {
     const std::string out = f->run.out.empty() ? default_out_dir("evolve") : f->run.out;
@@ -124,8 +138,13 @@ void register_evolve(CLI::App& app) {
     // The flags' own config (the command's defaults, every flag applied): the base without a preset, and where
     // the values of the flags given come from.
     auto c = f->config;
-    c.base.base.model = model_from_flags(f->student, f->student_config, "--student-config");
+    const bool qmlp = f->student == "qmlp";
+    c.base.base.model = qmlp && f->student_config.empty() ? train::default_qat_config().model
+                                                          : model_from_flags(qmlp ? "mlp" : f->student, f->student_config,
+                                                                             "--student-config");
+    if (qmlp) c.base.base.train.normalization = train::default_qat_config().train.normalization;
     c.space.family = c.base.base.model.family();
+    if (!f->bits.empty()) c.space.bits = f->bits;
     c.select_on = search::parse_select_on(f->select_on, "--select-on");
     if (!f->rungs.empty()) c.rungs = search::parse_rungs(f->rungs, "--rungs");
     for (const auto& text : f->seed_archs)
@@ -139,16 +158,25 @@ void register_evolve(CLI::App& app) {
     }
     if (!f->space.empty()) f->patch.set("/space", json_flag("--space", f->space));  // merged into the space
     const auto flags = search::to_json(c);
+    // Base, --config file, flags: each layer read with the old key "latency" as "cost", so an evolve.json written
+    // before the rename layers under --cost (and one layer giving both is refused).
+    auto layers = [&](const nlohmann::json& base, const nlohmann::json& patch) {
+      auto j = search::with_cost_key(base, "base config");
+      if (!f->config_flags.file.empty())
+        merge_layer(j, search::with_cost_key(layer_config(nlohmann::json::object(), f->config_flags.file, nullptr),
+                                             "--config " + f->config_flags.file));
+      merge_layer(j, patch);
+      return search::evolve_config_from_json(j);
+    };
     search::EvolveConfig config;
     if (f->run.resume && f->config_flags.file.empty() && !cmd->get_option("--teacher")->count()) {
       // Resume: the stored config; only what may change on a resume comes from the flags (--select-on: given, it
       // must match the stored one, or the resume is refused).
       if (!std::filesystem::exists(stored))
         throw ConfigError(fmt::format("--resume: {} has no evolve.json to continue", out));
-      config = layered_config(read_json_file(stored.string()), f->config_flags,
-                              f->patch.patch(flags, {"--jobs", "--generations", "--threads", "--mpi-latency", "--select-on",
-                                                     "--final-epochs", "--final-seeds", "--final-max", "--final-dir"}),
-                              search::evolve_config_from_json);
+      config = layers(read_json_file(stored.string()),
+                      f->patch.patch(flags, {"--jobs", "--generations", "--threads", "--mpi-latency", "--select-on",
+                                             "--final-epochs", "--final-seeds", "--final-max", "--final-dir"}));
     } else {
       auto base = flags;
       if (!f->preset.empty()) {
@@ -158,7 +186,7 @@ void register_evolve(CLI::App& app) {
           kd::apply_reference_recipe(p.base.base.train, p.base.base.model.family(), c.base.base.train.epochs);
         base = search::to_json(p);
       }
-      config = layered_config(base, f->config_flags, f->patch.patch(flags), search::evolve_config_from_json);
+      config = layers(base, f->patch.patch(flags));
       if (config.base.kd.teacher.empty())
         throw ConfigError("--teacher: required (a run folder or a TorchScript file)");
     }
@@ -195,9 +223,10 @@ void register_evolve(CLI::App& app) {
     for (const auto& e : result.budget) fmt::print("budget {}\n", search::budget_line(e));
     if (!result.final.is_null()) {
       const auto& fin = result.final;
-      fmt::print("final stage: {} epochs x {} seeds ({} trained now, {} reused), latency {}\n", fin["epochs"].get<int>(),
-                 fin["seeds"].get<int>(), fin["trained_now"].get<int>(), fin["reused"].get<int>(),
-                 fin["latency"].get<std::string>());
+      fmt::print("final stage: {} epochs x {} seeds ({} trained now, {} reused), cost in {} ({}): {}\n",
+                 fin["epochs"].get<int>(), fin["seeds"].get<int>(), fin["trained_now"].get<int>(),
+                 fin["reused"].get<int>(), fin["cost"]["unit"].get<std::string>(),
+                 fin["cost"]["how"].get<std::string>(), fin["latency"].get<std::string>());
       auto stat = [](const nlohmann::json& s) {
         return s["mean"].is_number() ? fmt::format("{:.2f}% +- {}", 100 * s["mean"].get<double>(),
                                                    s["sd"].is_number() ? fmt::format("{:.2f}", 100 * s["sd"].get<double>())

@@ -40,6 +40,14 @@ nlohmann::json CostValue::to_json() const {
   return j;
 }
 
+CostUnit unit_of(const CostSpec& spec) {
+  if (spec.kind == "fpga") return {"ms/frame", CostHow::estimated};
+  if (spec.kind == "engine") return {"ms/frame", CostHow::measured};
+  if (spec.kind == "macs") return {"MACs", CostHow::proxy};
+  if (spec.kind == "params") return {"parameters", CostHow::proxy};
+  return {"ms", CostHow::measured};
+}
+
 std::string cost_forms() {
   return "fpga:DEVICE[,fclk=MHz][,usable=finn|device] (e.g. fpga:xc7z020,fclk=100) | "
          "engine[:threads=N,batch=B,seconds=S] (the integer engine, measured on this CPU) | " +

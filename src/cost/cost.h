@@ -72,6 +72,15 @@ struct CostSpec {
   std::string text() const;
 };
 
+// The unit of a target's objective and how its figures are obtained, without pricing anything: what every CostValue
+// of that target says (fpga: "ms/frame", estimated; engine: "ms/frame", measured; torch/command: "ms", measured;
+// macs/params: "MACs"/"parameters", proxy).
+struct CostUnit {
+  std::string unit;
+  CostHow how = CostHow::estimated;
+};
+CostUnit unit_of(const CostSpec& spec);
+
 // The accepted forms, for help texts and errors.
 std::string cost_forms();
 // Throws ConfigError naming the text and the accepted forms.

@@ -82,8 +82,8 @@ class EngineCost : public CostBackend {
  private:
   CostValue base() const {
     CostValue v;
-    v.how = CostHow::measured;
-    v.unit = "ms/frame";
+    v.how = unit_of(spec_).how;
+    v.unit = unit_of(spec_).unit;
     v.label = fmt::format("measured (integer engine, {}, {} thread(s), batch {})", cpu_description(), spec_.threads,
                           spec_.batch);
     return v;

@@ -40,8 +40,8 @@ class FpgaCost : public CostBackend {
 
   CostValue price(const models::ModelConfig& model, const models::InputShape& input, int classes) override {
     CostValue v;
-    v.how = CostHow::estimated;
-    v.unit = "ms/frame";
+    v.how = unit_of(spec_).how;
+    v.unit = unit_of(spec_).unit;
     const std::string shares =
         spec_.usable == "finn" ? "within FINN's planning shares" : "on the whole device";
     v.label = fmt::format("estimated (FINN {} cost model, fastest folding that fits {} {}, {} MHz)",

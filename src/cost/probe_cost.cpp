@@ -52,13 +52,11 @@ class ProbeCost : public CostBackend {
  private:
   CostValue base_value() const {
     CostValue v;
+    v.how = unit_of(spec_).how;
+    v.unit = unit_of(spec_).unit;
     if (probe_->is_proxy()) {
-      v.how = CostHow::proxy;
-      v.unit = spec_.kind == "macs" ? "MACs" : "parameters";
       v.label = fmt::format("proxy (not a measurement): {}", spec_.kind);
     } else {
-      v.how = CostHow::measured;
-      v.unit = "ms";
       v.label = spec_.kind == "torch"
                     ? fmt::format("measured (LibTorch on {}, batch {})",
                                   probe_spec_.device == "cpu" ? "cpu: " + cpu_description() : probe_spec_.device,

@@ -216,7 +216,7 @@ void evolution(Tour& t) {
   e.seed_baseline = false;  // the preset's baseline (conv 32-64-128 | fc 256) is outside this small space
   e.population = 8;
   e.generations = 1;
-  e.latency = "torch:cpu:threads=1";
+  e.cost = "torch:cpu:threads=1";
   e.jobs = 2;
   spdlog::info("demo: NEMOKD evolution of FlexStudent (population 8, 1 generation, {} epoch(s) on {} images)",
                t.o.kd_epochs, e.base.base.dataset.load.train_limit);

@@ -37,6 +37,7 @@
 #include "core/runtime.h"
 #include "data/dataset.h"
 #include "export/onnx_export.h"
+#include "cost/cost.h"
 #include "hw/latency/probe.h"
 #include "search/fidelity.h"
 #include "search/final_stage.h"
@@ -67,6 +68,15 @@ void EvolveConfig::validate() const {
                         "give --val-size N, or --select-on test for the paper's protocol");
   }
   space.validate("space");
+  if (space.bits != "none") {
+    if (!models::quant_config(base.base.model))
+      throw ConfigError(fmt::format("space.bits: '{}' needs a quantized baseline student (--student qmlp)", space.bits));
+    const auto& act = space.act_bits;
+    if (base.base.model.family() == models::Family::mlp && base.base.model.mlp().activation == "relu" &&
+        std::find(act.begin(), act.end(), 1) != act.end())
+      throw ConfigError("space.act_bits: 1 with a relu student (a 1-bit relu outputs one value): leave 1 out, or use "
+                        "tanh");
+  }
   if (base.base.model.family() != space.family)
     throw ConfigError(fmt::format("space.arch: {} does not match the baseline student's arch {}",
                                   models::family_name(space.family), models::family_name(base.base.model.family())));
@@ -78,7 +88,7 @@ void EvolveConfig::validate() const {
   if (mpi_latency != "root" && mpi_latency != "trainer" &&
       (mpi_latency.empty() || mpi_latency.find_first_not_of("0123456789") != std::string::npos))
     throw ConfigError(fmt::format("mpi_latency: '{}' (root, trainer or a rank number)", mpi_latency));
-  hw::latency::parse_probe(latency);
+  cost::parse_cost(cost);
   for (const auto& o : extra_objectives) check_one_of("objectives", o, {"params", "macs"});
   check_range("nsga2.cr", cr, 0.0, 0.999999);
   check_range("nsga2.eta_c", eta_c, 1.0, 100.0);
@@ -125,7 +135,7 @@ nlohmann::json to_json(const EvolveConfig& c) {
           {"population", c.population},
           {"generations", c.generations},
           {"seed", c.seed},
-          {"latency", c.latency},
+          {"cost", c.cost},
           {"extra_objectives", c.extra_objectives},
           {"jobs", c.jobs},
           {"mpi_latency", c.mpi_latency},
@@ -140,13 +150,24 @@ nlohmann::json to_json(const EvolveConfig& c) {
           {"preset", c.preset}};
 }
 
-EvolveConfig evolve_config_from_json(const nlohmann::json& j) {
+nlohmann::json with_cost_key(nlohmann::json j, const std::string& where) {
+  if (!j.is_object() || !j.contains("latency")) return j;
+  if (j.contains("cost"))
+    throw ConfigError(fmt::format("{}: both 'cost' and 'latency' given ('latency' is the old name of 'cost'): keep one",
+                                  where));
+  j["cost"] = j["latency"];
+  j.erase("latency");
+  return j;
+}
+
+EvolveConfig evolve_config_from_json(const nlohmann::json& j_in) {
   EvolveConfig c;
+  const auto j = with_cost_key(j_in);
   JsonReader r(j, "evolve");
   if (const auto* b = r.child("base")) c.base = kd::kd_run_config_from_json(*b);
   if (const auto* s = r.child("space")) c.space = search_space_from_json(*s, "space");
   r.get("population", c.population).get("generations", c.generations).get("seed", c.seed);
-  r.get("latency", c.latency).get("extra_objectives", c.extra_objectives).get("jobs", c.jobs);
+  r.get("cost", c.cost).get("extra_objectives", c.extra_objectives).get("jobs", c.jobs);
   r.get("mpi_latency", c.mpi_latency);
   r.get("baseline", c.baseline).get("preset", c.preset);
   std::string select_on = to_string(c.select_on);
@@ -202,17 +223,33 @@ std::string short_hash(const std::string& s) { return fmt::format("{:016x}", mem
 
 constexpr const char* kLatencyTask = "latency";
 
-// One candidate's latency with `probe`: {"value", "detail"}, or {"error"} when the probe fails (the candidate then
-// fails; the search goes on).
-nlohmann::json measure_latency(hw::latency::LatencyProbe& probe, models::ClassifierImpl& model,
-                               models::InputShape input) {
-  try {
-    const auto r = probe.measure(model, input);
-    return {{"value", r.value}, {"detail", r.to_json()}};
-  } catch (const Error& e) {
-    return {{"error", e.what()}};
-  }
+// One candidate priced by `cost` (the model built from its config for the probes and fpga, the trained run folder
+// for the engine): {"value", "detail"}, or {"error"} when it cannot be priced (the candidate then fails; the search
+// goes on).
+nlohmann::json price_candidate(cost::CostBackend& cost, const std::string& kind, const nlohmann::json& config,
+                               const std::string& run_dir, models::InputShape input, int classes) {
+  const auto v = kind == "engine" ? cost.price_run(run_dir)
+                                  : cost.price(models::model_config_from_json(config, "model"), input, classes);
+  if (!v.ok) return {{"error", v.message}};
+  return {{"value", v.objective}, {"detail", v.detail}};
 }
+
+// What a candidate is, from its request (the rest is what evaluating it finds).
+Candidate candidate_of(const Request& rq, const SearchSpace& space) {
+  Candidate c;
+  c.key = rq.key;
+  c.genome = rq.genome;
+  c.config = models::to_json(rq.model);
+  c.summary = space.summary(rq.model);
+  c.role = rq.role;
+  c.generation = rq.generation;
+  return c;
+}
+
+// A target that prices a model from its config alone and can refuse it (fpga: a design that fits at no folding, a
+// layer FINN cannot map) prices every new candidate before training (BatchRun::resolve); the evaluator then leaves
+// the cost alone. The probes keep being measured by the evaluator after the trainings, as before.
+bool priced_before_training(const std::string& cost_kind) { return cost_kind == "fpga"; }
 
 class ChildEvaluator : public Evaluator {
  public:
@@ -221,18 +258,18 @@ class ChildEvaluator : public Evaluator {
       : config_(std::move(config)), out_dir_(std::move(out_dir)), executor_(std::move(executor)),
         progress_(progress) {
     // A command probe measures the candidate's ONNX export (e.g. OpenVINO benchmark_app on a Myriad X).
-    const auto spec_probe = hw::latency::parse_probe(config_.latency);
-    probe_ = hw::latency::make_probe(spec_probe, onnx_export::export_onnx_to_dir,
-                                     (fs::path(out_dir_) / "latency-work").string());
+    const auto cost_spec = cost::parse_cost(config_.cost);
+    kind_ = cost_spec.kind;
     // A probe device this process lacks would fail every candidate after its training: refused now, when this
     // process measures (alone, or --mpi-latency root; other ranks own their devices).
-    if (spec_probe.kind == "torch" && (!executor_->distributed() || config_.mpi_latency == "root")) {
+    if (cost_spec.kind == "torch" && (!executor_->distributed() || config_.mpi_latency == "root")) {
       try {
-        check_device(spec_probe.device);
+        check_device(hw::latency::parse_probe(cost_spec.probe).device);
       } catch (const ConfigError& e) {
-        throw ConfigError(fmt::format("latency: probe '{}' cannot measure here ({})", config_.latency, e.what()));
+        throw ConfigError(fmt::format("cost: probe '{}' cannot measure here ({})", config_.cost, e.what()));
       }
     }
+    cost_ = cost::make_cost(cost_spec, {"", (fs::path(out_dir_) / "latency-work").string()});
     const auto& spec = data::dataset_spec(config_.base.base.dataset.name);
     input_ = {spec.channels, spec.height, spec.width};
     classes_ = spec.classes;
@@ -251,12 +288,7 @@ class ChildEvaluator : public Evaluator {
     for (size_t i = 0; i < requests.size(); ++i) {
       const auto& rq = requests[i];
       auto& c = out[i];
-      c.key = rq.key;
-      c.genome = rq.genome;
-      c.config = models::to_json(rq.model);
-      c.summary = config_.space.summary(rq.model);
-      c.role = rq.role;
-      c.generation = rq.generation;
+      c = candidate_of(rq, config_.space);
       c.run_dir = rq.run_dir.empty() ? (fs::path(out_dir_) / "candidates" / short_hash(rq.key)).string() : rq.run_dir;
       const RunRecord request = training_request(config_, rq, threads);
       // Longest first in the batch: MACs x epochs ranks the trainings' cost (same data, same batch size).
@@ -275,14 +307,16 @@ class ChildEvaluator : public Evaluator {
     return out;
   }
 
+  // The final stage's rounds: the cost priced again from each architecture on this process (a measured time varies, an
+  // estimate or a proxy gives the same figure each round; FinalResult says which). The engine measures a trained
+  // run folder (a final point has several): empty, the search's figure stays.
   std::vector<std::vector<double>> remeasure_latency(const std::vector<models::ModelConfig>& configs,
                                                      int rounds) override {
-    std::vector<models::Classifier> nets;
-    for (const auto& m : configs) nets.push_back(models::build_model(m, input_, classes_));
+    if (kind_ == "engine") return {};
     std::vector<std::vector<double>> out(configs.size());
     for (int r = 0; r < rounds; ++r)
-      for (size_t i = 0; i < nets.size(); ++i) {
-        const auto answer = measure_latency(*probe_, *nets[i], input_);
+      for (size_t i = 0; i < configs.size(); ++i) {
+        const auto answer = price_candidate(*cost_, kind_, models::to_json(configs[i]), "", input_, classes_);
         out[i].push_back(answer.contains("error") ? NAN : answer.at("value").get<double>());
       }
     return out;
@@ -313,13 +347,15 @@ class ChildEvaluator : public Evaluator {
         rank = trained_on[i] >= 0 ? trained_on[i] : dist::kAnyRank;
       else if (cluster && config_.mpi_latency != "root")
         rank = std::stoi(config_.mpi_latency);
-      if (!requests[i].measure) continue;
+      // Priced before training (BatchRun::evaluate sets its cost), or a final-stage training (re-measured apart).
+      if (priced_before_training(kind_) || !requests[i].measure) continue;
       if (rank == 0) {
-        record_latency(c, measure_latency(*probe_, *model, input_));
+        record_latency(c, price_candidate(*cost_, kind_, c.config, c.run_dir, input_, classes_));
       } else {
         remote.push_back({kLatencyTask,
-                          {{"probe", config_.latency},
+                          {{"cost", config_.cost},
                            {"config", c.config},
+                           {"run_dir", c.run_dir},
                            {"input", {input_.channels, input_.height, input_.width}},
                            {"classes", classes_},
                            {"work_dir", fs::absolute(fs::path(out_dir_) / "latency-work").string()}},
@@ -354,7 +390,8 @@ class ChildEvaluator : public Evaluator {
   std::string out_dir_;
   std::shared_ptr<campaign::Executor> executor_;
   bool progress_ = true;
-  std::unique_ptr<hw::latency::LatencyProbe> probe_;
+  std::unique_ptr<cost::CostBackend> cost_;
+  std::string kind_;
   models::InputShape input_;
   int classes_ = 10;
 };
@@ -371,8 +408,18 @@ void apply_selection(Candidate& c, SelectOn select_on) {
 
 }  // namespace
 
-// The objective vector of an evaluated candidate (failures: the worst values).
+// The objective vector of an evaluated candidate (failures: the worst values). An infeasible candidate (never
+// trained) gets a graded penalty instead of a pagmo constraint (pagmo's nsga2 refuses constrained problems):
+// (1 + v) * [1, kWorst, kWorst...] with v its violation >= 0, so every feasible candidate (error <= 1, cost <
+// kWorst) dominates every infeasible one, and among infeasible ones the less violating dominates (Deb's constrained
+// domination, by objective values; deterministic, so a resume ends the same).
 std::vector<double> objectives_of(const EvolveConfig& config, const Candidate& c) {
+  if (!c.feasible) {
+    const double p = 1.0 + std::max(0.0, c.violation());
+    std::vector<double> f{p, kWorst * p};
+    f.resize(size_t(config.objectives()), kWorst * p);
+    return f;
+  }
   const bool ok = c.status == RunStatus::completed;
   std::vector<double> f{ok ? c.error : 1.0, ok ? c.latency : kWorst};
   for (const auto& o : config.extra_objectives) f.push_back(double(o == "params" ? c.params : c.macs));
@@ -385,8 +432,14 @@ namespace {
 // What pagmo's problem calls: decode, memo lookup in the store, evaluate the unknown ones as one batch, objectives.
 class BatchRun {
  public:
-  BatchRun(const EvolveConfig& config, Store& store, Evaluator& evaluator, const EvolveContext& ctx)
-      : config_(config), store_(store), evaluator_(evaluator), ctx_(ctx), rungs_(config.effective_rungs()) {
+  BatchRun(const EvolveConfig& config, Store& store, Evaluator& evaluator, const EvolveContext& ctx,
+           std::shared_ptr<cost::CostBackend> cost)
+      : config_(config), store_(store), evaluator_(evaluator), ctx_(ctx), cost_(std::move(cost)),
+        rungs_(config.effective_rungs()) {
+    const auto& spec = data::dataset_spec(config_.base.base.dataset.name);
+    input_ = {spec.channels, spec.height, spec.width};
+    classes_ = spec.classes;
+    pre_price_ = priced_before_training(cost::parse_cost(config_.cost).kind);
     for (const auto& g : config.seed_genomes()) forced_.insert(canonical_key(config.space.decode(g, config.base.base.model)));
   }
 
@@ -453,7 +506,8 @@ class BatchRun {
 
   // Trains `todo` (at most what stop_after_evaluations allows), logging each finished training and its candidate in
   // one transaction: inserted, or (a promotion) its result replaced by the longer training's.
-  void train(std::vector<Request> todo) {
+  // `promotion`: the candidates are priced already (a cost priced before training is not asked again).
+  void train(std::vector<Request> todo, bool promotion = false) {
     // The whole batch goes to the evaluator at once: the executor starts the next training as soon as any ends
     // (locally `jobs` at a time, or on whichever MPI rank is free). Trainings finished before a kill survive in their
     // run folders and are read back, not retrained, by the resumed run.
@@ -466,7 +520,7 @@ class BatchRun {
       }
     }
     if (!todo.empty()) {
-      auto done = evaluator_.evaluate(todo);
+      auto done = promotion ? evaluator_.evaluate(todo) : evaluate(todo);
       for (size_t i = 0; i < done.size(); ++i) {
         const auto& rq = todo[i];
         auto c = done[i];
@@ -482,6 +536,12 @@ class BatchRun {
         apply_selection(c, config_.select_on);
         c.epochs = rungs_[size_t(rq.rung)];
         c.rung = rq.rung;
+        if (!c.feasible) {  // priced infeasible before training: never trained, never promoted, no evaluation
+          store_.put_candidate(c);
+          ++evaluated_now_;
+          if (ctx_.progress) spdlog::info("evolve: gen {} {}: {}: {}", rq.generation, c.summary, status_text(c), c.message);
+          continue;
+        }
         Evaluation e;
         e.key = c.key;
         e.epochs = c.epochs;
@@ -501,9 +561,9 @@ class BatchRun {
           spdlog::info("evolve: gen {} {} [{}{}]: {}", rq.generation, c.summary, to_string(c.role),
                        rungs_.size() > 1 ? fmt::format(", rung {}: {} ep", c.rung, c.epochs) : std::string(),
                        c.status == RunStatus::completed
-                           ? fmt::format("{} error {:.2f}%, latency {:.4g}", to_string(config_.select_on), 100 * c.error,
+                           ? fmt::format("{} error {:.2f}%, cost {:.4g}", to_string(config_.select_on), 100 * c.error,
                                          c.latency)
-                                               : fmt::format("{}: {}", to_string(c.status), c.message));
+                                               : fmt::format("{}: {}", status_text(c), c.message));
       }
     }
     if (interrupted) throw Interrupted("stopped after the requested number of evaluations");
@@ -559,16 +619,58 @@ class BatchRun {
         todo.push_back(at_rung(rq, int(i + 1)));
       }
       reused_ += int(next.size() - todo.size());
-      train(todo);
+      train(todo, true);
       pool = next;
     }
   }
 
  private:
+  // The evaluator's results, in request order; with pricing before training, the infeasible (and unpriceable) ones
+  // are recorded without reaching it, the others get their price.
+  std::vector<Candidate> evaluate(const std::vector<Request>& todo) {
+    if (!pre_price_) return evaluator_.evaluate(todo);
+    std::vector<cost::CostValue> prices;
+    std::vector<Request> trainable;
+    for (const auto& rq : todo) {
+      prices.push_back(cost_->price(rq.model, input_, classes_));
+      if (prices.back().ok && prices.back().feasible) trainable.push_back(rq);
+    }
+    auto trained = trainable.empty() ? std::vector<Candidate>{} : evaluator_.evaluate(trainable);
+    std::vector<Candidate> out;
+    size_t t = 0;
+    for (size_t i = 0; i < todo.size(); ++i) {
+      const auto& v = prices[i];
+      auto cost_json = v.to_json();
+      cost_json.erase("detail");
+      if (v.ok && v.feasible) {
+        out.push_back(std::move(trained.at(t++)));
+      } else {
+        const auto& rq = todo[i];
+        Candidate c = candidate_of(rq, config_.space);
+        c.status = RunStatus::failed;
+        c.feasible = !v.ok;  // a backend that could not price it: failed, not infeasible
+        c.message = v.message;
+        auto model = models::build_model(rq.model, input_, classes_);
+        c.params = models::parameter_count(*model);
+        c.macs = model->macs();
+        out.push_back(std::move(c));
+      }
+      auto& c = out.back();
+      c.latency = v.objective;
+      c.latency_detail = v.detail;
+      c.cost = std::move(cost_json);
+    }
+    return out;
+  }
+
   const EvolveConfig& config_;
   Store& store_;
   Evaluator& evaluator_;
   const EvolveContext& ctx_;
+  std::shared_ptr<cost::CostBackend> cost_;
+  models::InputShape input_;
+  int classes_ = 10;
+  bool pre_price_ = false;
   std::vector<int> rungs_;
   std::set<std::string> forced_;  // the seeded architectures: always promoted
   int generation_ = 0, evaluated_now_ = 0, reused_ = 0;
@@ -657,7 +759,9 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
       if (it == by_key.end())
         throw DataError(fmt::format("{}: generation {} lists candidate '{}', which the store does not hold",
                                     (fs::path(out_dir) / "state.db").string(), g, k));
-      if (it->second->status != RunStatus::completed) continue;
+      // Completed and feasible only: a penalty never reaches a front (objectives_of grades infeasible ones below
+      // every feasible one; this is the second guard).
+      if (it->second->status != RunStatus::completed || !it->second->feasible) continue;
       f.push_back(objectives_of(config, *it->second));
       ok_keys.push_back(k);
     }
@@ -672,19 +776,26 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
   // candidates.json: what `nemokd report` draws — every generation's population in (latency, error) with its
   // Pareto front, and the baselines. Latency in ms only when the probe measured time; a proxy probe's value goes
   // to "latency_proxy" (never passed off as milliseconds).
-  const bool in_ms = !hw::latency::make_probe(hw::latency::parse_probe(config.latency))->is_proxy();
+  const auto cost_kind = cost::parse_cost(config.cost).kind;
+  const bool in_ms = cost_kind != "macs" && cost_kind != "params";
   auto latency_fields = [&](nlohmann::json& j, const Candidate& c) {
     const bool ok = c.status == RunStatus::completed;
+    // An FPGA's figures beside the objective (ms per frame = 1000 / estimated FPS), infeasible ones included (at
+    // their smallest folding): what the report and `nemokd choose` read.
+    if (c.latency_detail.is_object())
+      for (const char* k : {"fps_estimated", "fps_expected", "lut", "bram18", "fits_planning", "fits_device"})
+        if (c.latency_detail.contains(k)) j[k] = c.latency_detail[k];
     if (in_ms)
       j["latency_ms"] = ok ? nlohmann::json(c.latency) : nlohmann::json();
     else
       j["latency_proxy"] = ok ? nlohmann::json(c.latency) : nlohmann::json();
   };
-  nlohmann::json cj = {{"device", config.latency},
+  nlohmann::json cj = {{"device", config.cost},
                        {"host", cpu_description()},  // where the search ran: what a torch probe measured on
                        {"dataset", config.base.base.dataset.name},
                        {"command", fmt::format("nemokd evolve --config {}/evolve.json", out_dir)},
                        {"selected_on", to_string(config.select_on)},  // what "error" is
+                       {"cost", {{"spec", config.cost}}},
                        {"candidates", nlohmann::json::array()},
                        {"baseline", nlohmann::json::array()}};
   for (size_t g = 0; g < result.members.size(); ++g) {
@@ -695,6 +806,7 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
       const Candidate& c = *by_key.at(key);
       nlohmann::json j = {{"generation", g},
                           {"id", fmt::format("g{}-{}", g, i)},
+                          {"feasible", c.feasible},
                           {"genome", c.genome},
                           {"architecture", c.summary},
                           {"error", c.status == RunStatus::completed ? nlohmann::json(c.error) : nlohmann::json()},
@@ -702,7 +814,7 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
                           {"test_error", c.test_error},
                           {"params", c.params},
                           {"macs", c.macs},
-                          {"status", to_string(c.status)},
+                          {"status", status_text(c)},
                           {"pareto", std::find(result.fronts[g].begin(), result.fronts[g].end(), key) !=
                                          result.fronts[g].end()}};
       latency_fields(j, c);
@@ -715,7 +827,8 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
                         {"error", c.status == RunStatus::completed ? nlohmann::json(c.error) : nlohmann::json()},
                         {"val_error", c.val_error},
                         {"test_error", c.test_error},
-                        {"status", to_string(c.status)},
+                        {"status", status_text(c)},
+                        {"feasible", c.feasible},
                         {"architecture", c.summary},
                         {"params", c.params},
                         {"macs", c.macs}};
@@ -729,7 +842,7 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
                   "latency_unit", "params", "macs", "train_seconds", "genome", "run_dir"});
   auto fraction = [](double v) { return std::isfinite(v) ? fmt::format("{:.6f}", v) : std::string(); };
   for (const auto& c : result.candidates)
-    table.add_row({std::to_string(c.generation), to_string(c.role), c.summary, to_string(c.status),
+    table.add_row({std::to_string(c.generation), to_string(c.role), c.summary, status_text(c),
                    to_string(config.select_on), fraction(c.error), fraction(c.val_error), fraction(c.test_error),
                    fmt::format("{:.6g}", c.latency),
                    c.latency_detail.is_object() ? c.latency_detail.value("unit", std::string()) : std::string(),
@@ -752,7 +865,9 @@ nlohmann::json EvolveResult::to_json() const {
                      {"genome", c.genome},
                      {"config", c.config},
                      {"summary", c.summary},
-                     {"status", to_string(c.status)},
+                     {"status", status_text(c)},
+                     {"feasible", c.feasible},
+                     {"cost", c.cost},
                      {"message", c.message},
                      {"error", c.error},
                      {"val_error", c.val_error},
@@ -766,8 +881,27 @@ nlohmann::json EvolveResult::to_json() const {
                      {"epochs", c.epochs},
                      {"rung", c.rung},
                      {"final_front", in_last_front.count(c.key) > 0}});
-  nlohmann::json j = {{"protocol", protocol_json()}, {"candidates", cands}, {"generations", members}, {"fronts", fronts},
-                      {"evaluated_now", evaluated_now}, {"reused", reused}, {"budget", budget}};
+  // The final front with its figures: what a script reads from `nemokd evolve --json` (and results.json).
+  nlohmann::json pareto = nlohmann::json::array();
+  for (const auto& c : candidates) {
+    if (!in_last_front.count(c.key)) continue;
+    nlohmann::json p = {{"key", c.key},         {"summary", c.summary},       {"error", c.error},
+                        {"val_error", c.val_error}, {"test_error", c.test_error}, {"cost", c.latency},
+                        {"params", c.params},   {"macs", c.macs},             {"run_dir", c.run_dir}};
+    if (c.latency_detail.is_object()) {
+      if (c.latency_detail.contains("unit")) p["cost_unit"] = c.latency_detail["unit"];
+      for (const char* k : {"fps_estimated", "fps_expected", "lut", "bram18", "fits_planning", "fits_device"})
+        if (c.latency_detail.contains(k)) p[k] = c.latency_detail[k];
+    }
+    if (c.cost.is_object()) {
+      p["cost_unit"] = c.cost.value("unit", std::string());
+      p["cost_how"] = c.cost.value("how", std::string());
+    }
+    pareto.push_back(p);
+  }
+  nlohmann::json j = {{"protocol", protocol_json()}, {"candidates", cands}, {"generations", members},
+                      {"fronts", fronts},         {"pareto", pareto},     {"evaluated_now", evaluated_now},
+                      {"reused", reused},         {"budget", budget}};
   if (!final.is_null()) j["final"] = final;
   return j;
 }
@@ -806,12 +940,12 @@ void register_latency_task() {
   dist::register_handler(kLatencyTask, [](const nlohmann::json& p, const dist::RankInfo& self) {
     // Each rank its own folder for the command probe's exported files.
     const auto work = (fs::path(p.at("work_dir").get<std::string>()) / fmt::format("rank-{}", self.rank)).string();
-    auto probe = hw::latency::make_probe(hw::latency::parse_probe(p.at("probe")), onnx_export::export_onnx_to_dir, work);
+    const auto spec = cost::parse_cost(p.at("cost").get<std::string>());
+    auto cost = cost::make_cost(spec, {"", work});
     const auto in = p.at("input");
     const models::InputShape input{in.at(0).get<int>(), in.at(1).get<int>(), in.at(2).get<int>()};
-    auto model = models::build_model(models::model_config_from_json(p.at("config"), "model"), input,
-                                     p.at("classes").get<int>());
-    return measure_latency(*probe, *model, input);
+    return price_candidate(*cost, spec.kind, p.at("config"), p.value("run_dir", std::string()), input,
+                           p.at("classes").get<int>());
   });
 }
 
@@ -874,6 +1008,13 @@ EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& c
   // Before anything is written: an evaluator that cannot work (a probe, an MPI rank) is an error here.
   std::shared_ptr<Evaluator> evaluator = ctx.evaluator;
   if (!evaluator) evaluator = std::make_shared<ChildEvaluator>(config, ctx.out_dir, executor, ctx.progress);
+  // The backend that prices candidates before training (fpga): one whose device is not in the table is an error now.
+  std::shared_ptr<cost::CostBackend> cost = ctx.cost;
+  if (cost && cost->text() != cost::parse_cost(config.cost).text())
+    throw ConfigError(fmt::format("cost: the backend given prices '{}', the search's cost is '{}'", cost->text(),
+                                  config.cost));
+  if (!cost && priced_before_training(cost::parse_cost(config.cost).kind))
+    cost = cost::make_cost(cost::parse_cost(config.cost));
   const FolderLock lock(ctx.out_dir);  // one process per search folder (evolve --resume on a running search too)
   const fs::path out(ctx.out_dir);
   const auto db_path = out / "state.db";
@@ -913,7 +1054,7 @@ EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& c
 
   // Teacher outputs computed once, here, before parallel trainings (or ranks) would each compute them.
   if (!ctx.evaluator) kd::prepare_teacher_cache(config.base, executor->distributed());
-  BatchRun run(config, store, *evaluator, ctx);
+  BatchRun run(config, store, *evaluator, ctx, cost);
   EvolveResult result;
   result.selected_on = config.select_on;
   result.legacy_protocol = legacy;

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "campaign/executor.h"
+#include "cost/cost.h"
 #include "kd/kd_run.h"
 #include "search/space.h"
 #include "search/store.h"
@@ -36,7 +37,10 @@ struct EvolveConfig {
   int population = 16;   // >= 8, a multiple of 4 (NSGA-II)
   int generations = 10;
   uint64_t seed = 0;
-  std::string latency = "torch:cpu";        // probe (hw/latency parse_probe), e.g. macs, command:...
+  // The hardware objective: a cost spec (cost/cost.h parse_cost): torch:..., command:..., macs, params (the latency
+  // probes, numbers as before), fpga:DEVICE[,...] (FINN's cost model), engine[:...] (the integer engine, measured).
+  // JSON "cost"; the old key "latency" is still read (both: ConfigError). CLI --cost, alias --latency.
+  std::string cost = "torch:cpu";
   std::vector<std::string> extra_objectives;  // "params", "macs"
   int jobs = 1;          // candidates trained at a time (threads are split); under MPI: one per rank
   // Under MPI, where latencies are measured: "root" (rank 0, after the generation's trainings, so every figure comes
@@ -70,6 +74,9 @@ struct EvolveConfig {
   std::vector<std::vector<double>> seed_genomes() const;
 };
 nlohmann::json to_json(const EvolveConfig& c);
+// An evolve.json (or a layer of one) with the old key "latency" renamed "cost"; ConfigError naming `where` when both
+// are given. evolve_config_from_json applies it; a CLI merging layers applies it to each layer first.
+nlohmann::json with_cost_key(nlohmann::json j, const std::string& where = "evolve");
 EvolveConfig evolve_config_from_json(const nlohmann::json& j);
 // What a resumed evolution must keep: everything but jobs, threads and mpi_latency (speed and placement; each
 // candidate's latency_detail says which rank measured it) and generations (a finished run may be asked for more).
@@ -101,8 +108,9 @@ class Evaluator {
   // One Candidate per request, in order (status, val_error and test_error (NaN when not measured), latency,
   // params, MACs, run_dir filled). The search sets `error` from the selected metric.
   virtual std::vector<Candidate> evaluate(const std::vector<Request>& requests) = 0;
-  // Latency of each model measured again, nothing training: `rounds` interleaved rounds (each round measures every
-  // model once, in order); per model its `rounds` values. Empty (the default): this evaluator cannot re-measure.
+  // The cost objective of each model measured (or priced) again, nothing training: `rounds` interleaved rounds (each
+  // round measures every model once, in order); per model its `rounds` values. Empty (the default): this evaluator
+  // cannot re-measure.
   virtual std::vector<std::vector<double>> remeasure_latency(const std::vector<models::ModelConfig>& models,
                                                              int rounds) {
     (void)models, (void)rounds;
@@ -121,6 +129,9 @@ struct EvolveContext {
   std::shared_ptr<campaign::Executor> executor;  // where the trainings run (null: make_executor with jobs)
   std::shared_ptr<Evaluator> evaluator;   // null: child-run training + the configured latency probe
   int64_t stop_after_evaluations = -1;    // tests: throw Interrupted after this many new evaluations
+  // The cost backend of config.cost (its text() must be that spec's); null: cost::make_cost with the default device
+  // table. Tests plug in an fpga backend on a made-up device table.
+  std::shared_ptr<cost::CostBackend> cost{};
 };
 
 // Thrown when stop_after_evaluations is reached (what a kill looks like to the store).
@@ -145,7 +156,8 @@ struct EvolveResult {
   nlohmann::json protocol_json() const;  // results.json 'protocol'
 };
 
-// The objective vector of an evaluated candidate (error, latency, extras; failures: the worst values).
+// The objective vector of an evaluated candidate (error, cost, extras; failures: the worst values; an infeasible
+// one: a penalty every feasible candidate dominates, graded by its violation).
 std::vector<double> objectives_of(const EvolveConfig& config, const Candidate& c);
 // Indices of the non-dominated points (all objectives minimised), ascending: pagmo's first non-dominated front
 // (pagmo::pareto_dominance; equal points are all on it).

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/json_config.h"
+#include "cost/cost.h"
 
 namespace nemokd::search {
 namespace fs = std::filesystem;
@@ -102,7 +103,8 @@ std::vector<Candidate> archive_front(const EvolveConfig& config, const std::vect
   const int top = config.effective_rungs().back();
   std::vector<Candidate> ok;
   for (const auto& c : candidates)
-    if (c.status == RunStatus::completed && (c.role == Role::search || c.role == Role::baseline_kd) &&
+    // Completed and feasible only: an infeasible design (fpga: fits nowhere) was never trained and is never a point.
+    if (c.status == RunStatus::completed && c.feasible && (c.role == Role::search || c.role == Role::baseline_kd) &&
         (c.epochs == 0 || c.epochs == top))
       ok.push_back(c);
   std::vector<std::vector<double>> f;
@@ -200,6 +202,7 @@ nlohmann::json FinalResult::to_json() const {
           {"dir", dir},
           {"selected_on", to_string(selected_on)},
           {"latency", latency_source},
+          {"cost", {{"spec", cost_spec}, {"unit", cost_unit}, {"how", cost_how}}},
           {"points", pts},
           {"verdicts", verdicts.to_json()},
           {"trained_now", trained_now},
@@ -212,6 +215,11 @@ FinalResult run_final_stage(const EvolveConfig& config, Store& store, Evaluator&
   result.epochs = config.final_epochs;
   result.seeds = config.final_seeds;
   result.selected_on = config.select_on;
+  const auto cost_spec = cost::parse_cost(config.cost);
+  const auto unit = cost::unit_of(cost_spec);
+  result.cost_spec = cost_spec.text();
+  result.cost_unit = unit.unit;
+  result.cost_how = cost::to_string(unit.how);
   result.dir = config.final_dir.empty() ? (fs::path(out_dir) / "final").string() : config.final_dir;
   const int threads = campaign::threads_per_run(config.base.base.threads, config.jobs);
 
@@ -338,10 +346,11 @@ FinalResult run_final_stage(const EvolveConfig& config, Store& store, Evaluator&
     arch_of[i] = it->second;
   }
   const auto rounds = evaluator.remeasure_latency(archs, kLatencyRounds);
-  result.latency_source = rounds.size() == archs.size()
-                              ? fmt::format("re-measured ({} interleaved rounds, median; nothing training)",
-                                            kLatencyRounds)
-                              : std::string("search (the evaluator cannot re-measure)");
+  result.latency_source =
+      rounds.size() != archs.size() ? std::string("search (the evaluator cannot re-measure)")
+      : unit.how == cost::CostHow::measured
+          ? fmt::format("re-measured ({} interleaved rounds, median; nothing training)", kLatencyRounds)
+          : fmt::format("priced again ({} rounds; {}: the same figure each round)", kLatencyRounds, result.cost_how);
   for (size_t i = 0; i < points.size(); ++i) {
     auto& p = points[i];
     if (rounds.size() == archs.size()) {

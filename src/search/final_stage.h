@@ -70,7 +70,10 @@ struct FinalResult {
   std::vector<FinalPoint> points;  // front points (ascending search latency), then baseline KD, baseline no KD
   FinalVerdicts verdicts;
   int trained_now = 0, reused = 0;
-  std::string latency_source;      // "re-measured (3 interleaved rounds, median)" or "search"
+  std::string latency_source;      // "re-measured (3 interleaved rounds, median)" or "search (...)"
+  // What a point's "latency" is: the search's cost objective (cost::unit_of the config's cost), e.g. "ms/frame"
+  // estimated (fpga: 1000 / estimated FPS), "ms" measured (torch), "MACs" proxy.
+  std::string cost_spec, cost_unit, cost_how;
   nlohmann::json to_json() const;
 };
 

@@ -1,7 +1,9 @@
 // The NEMOKD genome: integer genes that describe a student architecture, decoded by a pure function into a model
 // config. FlexStudent: [conv layers, channel choice of conv 1..Cmax, FC layers, width choice of hidden FC
 // 1..Fmax-1] — genes beyond the active depth are carried (NSGA-II's crossover keeps them) but unused. Flexible
-// ResNet8x4: [stem, stage 1, stage 2, stage 3 channel choices] (depth fixed). Equal models share one canonical
+// ResNet8x4: [stem, stage 1, stage 2, stage 3 channel choices] (depth fixed). MLP: [hidden layers, width choice of
+// hidden 1..Hmax]; a quantized MLP without a bits tail gives every hidden layer the baseline's first-layer bits and
+// the classifier the baseline's classifier bits. Equal models share one canonical
 // key whatever their unused genes, so a phenotype is trained once.
 #pragma once
 #include <optional>
@@ -23,6 +25,16 @@ struct SearchSpace {
   std::vector<int> neurons{16, 32, 64, 128, 256, 512};
   // flexresnet8x4: choices for each of stem, stage 1, 2, 3
   std::vector<int> stage_channels{8, 16, 32, 64, 128, 256};
+  // mlp (float, or quantized "qmlp" when the baseline is): hidden layers and their width choices
+  int min_hidden = 1, max_hidden = 3;
+  std::vector<int> widths{32, 64, 128, 256, 512};
+  // Bit genes after a quantized family's genes (qmlp): "none" (the baseline's bits, as the family's codec sets
+  // them), "uniform" (two genes, one weight and one activation width for every layer, the classifier included: route
+  // Q's setting) or "per-layer" (one weight gene per weighted-layer slot, one activation gene per activation slot;
+  // hidden slot i uses W[i] and A[i], the classifier the last W slot, so its bits do not move with the depth; genes
+  // of inactive slots are carried, unused). Genes index weight_bits / act_bits. JSON keys only when bits != none.
+  std::string bits = "none";
+  std::vector<int> weight_bits{1, 2, 3, 4, 5, 6, 7, 8}, act_bits{1, 2, 3, 4, 5, 6, 7, 8};
 
   void validate(const std::string& key = "space") const;  // ConfigError naming the key
   size_t genes() const;
@@ -40,7 +52,7 @@ struct SearchSpace {
   std::string summary(const models::ModelConfig& decoded) const;
 };
 nlohmann::json to_json(const SearchSpace& s);
-// The families with a genome (a codec in space.cpp): flexstudent, flexresnet8x4.
+// The families with a genome (a codec in space.cpp): flexstudent, flexresnet8x4, mlp.
 bool searchable(models::Family family);
 SearchSpace search_space_from_json(const nlohmann::json& j, const std::string& path = "space");
 

@@ -84,7 +84,9 @@ Candidate read_candidate(const Stmt& q, const std::string& path) {
   c.genome = parse_as<std::vector<double>>(q.col_text(1), where + " genome");
   c.config = parse(q.col_text(2), where + " config");
   c.summary = q.col_text(3);
-  c.status = parse_run_status(q.col_text(4), where + " status");
+  const auto status = q.col_text(4);
+  c.feasible = status != "infeasible" && q.col_int(17) != 0;
+  c.status = status == "infeasible" ? RunStatus::failed : parse_run_status(status, where + " status");
   c.message = q.col_text(5);
   c.error = q.col_real(6);
   c.latency = q.col_real(7);
@@ -97,14 +99,15 @@ Candidate read_candidate(const Stmt& q, const std::string& path) {
   c.role = parse_role(q.col_text(14), where + " role");
   c.val_error = q.col_real_or_nan(15);
   c.test_error = q.col_real_or_nan(16);
-  c.epochs = int(q.col_int(17));
-  c.rung = int(q.col_int(18));
+  c.cost = parse(q.col_text(18), where + " cost");
+  c.epochs = int(q.col_int(19));
+  c.rung = int(q.col_int(20));
   return c;
 }
 
 constexpr const char* kCandidateColumns =
     "key, genome, config, summary, status, message, error, latency, latency_detail, params, macs, train_seconds, "
-    "run_dir, generation, role, val_error, test_error, epochs, rung";
+    "run_dir, generation, role, val_error, test_error, feasible, cost, epochs, rung";
 
 constexpr const char* kEvaluationColumns =
     "key, epochs, seed, role, status, message, val_error, test_error, train_seconds, run_dir, generation, rung";
@@ -128,6 +131,8 @@ Evaluation read_evaluation(const Stmt& q, const std::string& path) {
 }
 
 }  // namespace
+
+std::string status_text(const Candidate& c) { return c.feasible ? to_string(c.status) : "infeasible"; }
 
 const char* to_string(Role role) {
   switch (role) {
@@ -165,7 +170,8 @@ Store::Store(const std::string& path) : path_(path) {
   exec("CREATE TABLE IF NOT EXISTS candidates (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE NOT NULL, "
        "genome TEXT, config TEXT, summary TEXT, status TEXT, message TEXT, error REAL, latency REAL, "
        "latency_detail TEXT, params INTEGER, macs INTEGER, train_seconds REAL, run_dir TEXT, generation INTEGER, "
-       "role TEXT, val_error REAL, test_error REAL, epochs INTEGER NOT NULL DEFAULT 0, rung INTEGER NOT NULL DEFAULT 0)");
+       "role TEXT, val_error REAL, test_error REAL, feasible INTEGER NOT NULL DEFAULT 1, cost TEXT, "
+       "epochs INTEGER NOT NULL DEFAULT 0, rung INTEGER NOT NULL DEFAULT 0)");
   exec("CREATE TABLE IF NOT EXISTS members (generation INTEGER NOT NULL, idx INTEGER NOT NULL, key TEXT NOT NULL, "
        "PRIMARY KEY (generation, idx))");
   exec("CREATE TABLE IF NOT EXISTS checkpoints (generation INTEGER PRIMARY KEY, xs TEXT NOT NULL, fs TEXT NOT NULL, "
@@ -174,7 +180,7 @@ Store::Store(const std::string& path) : path_(path) {
   exec("CREATE TABLE IF NOT EXISTS final_runs (key TEXT NOT NULL, role TEXT NOT NULL, seed INTEGER NOT NULL, "
        "epochs INTEGER NOT NULL, status TEXT, message TEXT, val_error REAL, test_error REAL, train_seconds REAL, "
        "run_dir TEXT, PRIMARY KEY (key, role, seed, epochs))");
-  // Schema 3: every finished search training (search/fidelity.h), the memo by (key, epochs) and the budget's log.
+  // Schema 4: every finished search training (search/fidelity.h), the memo by (key, epochs) and the budget's log.
   exec("CREATE TABLE IF NOT EXISTS evaluations (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, "
        "epochs INTEGER NOT NULL, seed INTEGER NOT NULL, role TEXT NOT NULL, status TEXT, message TEXT, val_error REAL, "
        "test_error REAL, train_seconds REAL, run_dir TEXT, generation INTEGER, rung INTEGER, "
@@ -182,24 +188,24 @@ Store::Store(const std::string& path) : path_(path) {
   migrate();
 }
 
-// Schema 1 (unversioned): candidates without val_error/test_error, `error` = test error. Schema 2: candidates
-// without epochs and rung (0: the search's --epochs, one rung), no evaluations (the table is created empty; the
-// candidate rows are the results). Columns are added in one transaction with the marks, so a kill leaves the old
+// Schema 1 (unversioned): candidates without val_error/test_error, `error` = test error. Schema 2: without feasible
+// and cost (every candidate feasible). Schema 3: candidates without epochs and rung (0: the search's --epochs, one
+// rung), no evaluations (the table is created empty; the candidate rows are the results). Columns are added in one
+// transaction with the marks, so a kill leaves the old
 // file or the migrated one.
 void Store::migrate() {
   exec("BEGIN IMMEDIATE");
   try {
     const auto version = meta("schema");
-    if (version && *version != std::to_string(kSchema) && *version != "2")
+    if (version && *version != std::to_string(kSchema) && *version != "2" && *version != "3")
       throw DataError(fmt::format("{}: schema '{}', this nemokd reads schema {} (a newer nemokd wrote it?)", path_,
                                   *version, kSchema));
     std::set<std::string> have;
     for (Stmt q(db_, "PRAGMA table_info(candidates)", path_); q.step();) have.insert(q.col_text(1));
-    for (const char* column :
-         {"val_error REAL", "test_error REAL", "epochs INTEGER NOT NULL DEFAULT 0", "rung INTEGER NOT NULL DEFAULT 0"}) {
-      const std::string name = std::string(column).substr(0, std::string(column).find(' '));
-      if (!have.count(name)) exec(fmt::format("ALTER TABLE candidates ADD COLUMN {}", column));
-    }
+    for (const char* column : {"val_error REAL", "test_error REAL", "feasible INTEGER NOT NULL DEFAULT 1", "cost TEXT",
+                               "epochs INTEGER NOT NULL DEFAULT 0", "rung INTEGER NOT NULL DEFAULT 0"})
+      if (!have.count(std::string(column).substr(0, std::string(column).find(' '))))
+        exec(fmt::format("ALTER TABLE candidates ADD COLUMN {}", column));
     if (!version) {
       Stmt n(db_, "SELECT COUNT(*) FROM candidates", path_);
       n.step();
@@ -253,15 +259,16 @@ std::optional<Candidate> Store::candidate(const std::string& key) const {
 
 void Store::put_candidate(const Candidate& c) {
   Stmt q(db_,
-         fmt::format("INSERT INTO candidates ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+         fmt::format("INSERT INTO candidates ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                      "ON CONFLICT(key) DO NOTHING",
                      kCandidateColumns),
          path_);
   q.text(1, c.key).text(2, nlohmann::json(c.genome).dump()).text(3, c.config.dump()).text(4, c.summary);
-  q.text(5, to_string(c.status)).text(6, c.message).real(7, c.error).real(8, c.latency).text(9, c.latency_detail.dump());
+  q.text(5, status_text(c)).text(6, c.message).real(7, c.error).real(8, c.latency).text(9, c.latency_detail.dump());
   q.integer(10, c.params).integer(11, c.macs).real(12, c.train_seconds).text(13, c.run_dir);
   q.integer(14, c.generation).text(15, to_string(c.role)).real(16, c.val_error).real(17, c.test_error);
-  q.integer(18, c.epochs).integer(19, c.rung);
+  q.integer(18, c.feasible ? 1 : 0).text(19, c.cost.is_null() ? std::string() : c.cost.dump());
+  q.integer(20, c.epochs).integer(21, c.rung);
   q.step();
 }
 

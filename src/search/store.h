@@ -42,6 +42,15 @@ struct Candidate {
   std::string run_dir;
   int generation = 0;        // first generation that asked for it (-1: baseline)
   Role role = Role::search;
+  // false: the cost backend found, from the config alone, that it cannot be deployed on the target (an FPGA it fits
+  // at no folding, or a layer the target cannot run): never trained, never on a front; status text "infeasible"
+  // (status failed inside the process), graded by cost["violation"].
+  bool feasible = true;
+  // How the cost objective was obtained, for costs priced through the cost interface before training (fpga):
+  // cost::CostValue::to_json() less its detail (that is latency_detail): how, unit, label, feasible, priceable,
+  // violation, message. Null otherwise.
+  nlohmann::json cost;
+  double violation() const { return cost.is_object() ? cost.value("violation", 0.0) : 0.0; }
   // The training the result columns hold: its epochs (0: a store written before rungs, the search's --epochs) and
   // its rung (search/fidelity.h); a promoted candidate holds its highest rung's result.
   int epochs = 0, rung = 0;
@@ -61,6 +70,8 @@ struct Evaluation {
   std::string run_dir;
   int generation = 0, rung = 0;
 };
+// "infeasible" for a candidate that is not feasible, else its status's text: what the store and every output say.
+std::string status_text(const Candidate& c);
 
 // One finished training of the final stage: a point (key, role) at `epochs` with train seed base + `seed`.
 struct FinalRun {
@@ -86,8 +97,8 @@ class Store {
   // written before the schema was versioned that holds candidates was selected on test error: it is marked so
   // (meta 'legacy_protocol' = "test") and its rows' test_error filled from their error.
   explicit Store(const std::string& path);
-  // 3: the evaluations table, candidates' epochs and rung (a schema-2 file gains them: an empty table, 0, 0).
-  static constexpr int kSchema = 3;
+  // 4: the evaluations table, candidates' epochs and rung (a schema-3 file gains them: an empty table, 0, 0).
+  static constexpr int kSchema = 4;
   bool legacy_protocol() const;  // recorded before selection on validation (the mark above)
   ~Store();
   Store(const Store&) = delete;

@@ -305,9 +305,10 @@ evo_args=(--teacher "$work/teacher" --student flexstudent --student-config '{"co
 evo_a=$?
 setsid "$NEMOKD" evolve "${evo_args[@]}" --out "$work/evo-b" --quiet --json > /dev/null 2>&1 &
 evo_pid=$!
+# count_done [STATE_DB]: candidates recorded so far (default: the evo-b search's).
 count_done() { python3 -c 'import sqlite3,sys
 try: print(sqlite3.connect(sys.argv[1]).execute("select count(*) from candidates").fetchone()[0])
-except Exception: print(0)' "$work/evo-b/state.db"; }
+except Exception: print(0)' "${1:-$work/evo-b/state.db}"; }
 for _ in $(seq 1 600); do [ "$(count_done)" -ge 6 ] && break; sleep 0.1; done
 kill -9 -- -"$evo_pid" 2>/dev/null; wait "$evo_pid" 2>/dev/null
 done_at_kill=$(count_done)
@@ -332,6 +333,66 @@ PY
 then
   ok "evolve: killed (SIGKILL) after $done_at_kill evaluations and resumed = the uninterrupted run; nothing redone"
 else bad "evolve kill/resume" "$(tail -c 1500 "$work/evo-a.err" "$work/evo-b.err" 2>/dev/null)"; fi
+# Issue 19: the joint search — a quantized MLP student (qmlp) with per-layer bit genes, priced on the XC7Z020 by
+# FINN's cost model before training. 1024-wide 8-bit layers fit at no folding: stored infeasible, never trained, never
+# on the front. Killed with SIGKILL mid-generation and resumed: the same candidates (infeasible ones included), fronts
+# and pareto list.
+joint_args=(--teacher "$work/teacher" --student qmlp --bits per-layer --cost fpga:xc7z020 --from "$work/good"
+            --val-size 20 --epochs 1 --population 8 --generations 2 --jobs 2 --search-seed 4
+            --space '{"widths":[8,64,1024],"weight_bits":[1,2,8],"act_bits":[1,2,8]}')
+"$NEMOKD" evolve "${joint_args[@]}" --out "$work/joint-a" --quiet --json > "$work/joint-a.json" 2>"$work/joint-a.err"
+joint_a=$?
+setsid "$NEMOKD" evolve "${joint_args[@]}" --out "$work/joint-b" --quiet --json > /dev/null 2>&1 &
+joint_pid=$!
+count_joint() { count_done "$work/joint-b/state.db"; }
+for _ in $(seq 1 600); do [ "$(count_joint)" -ge 6 ] && break; sleep 0.1; done
+kill -9 -- -"$joint_pid" 2>/dev/null; wait "$joint_pid" 2>/dev/null
+joint_killed=$(count_joint)
+if [ $joint_a -eq 0 ] &&
+   "$NEMOKD" evolve --resume --out "$work/joint-b" --quiet --json > "$work/joint-b.json" 2>"$work/joint-b.err" &&
+   python3 - "$work/joint-a.json" "$work/joint-b.json" "$joint_killed" <<'PY'
+import json, sys
+a, b, killed_after = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), int(sys.argv[3])
+strip = lambda r: [(c["key"], c["role"], c["status"], c["feasible"], c["val_error"], c["latency"], c["generation"])
+                   for c in r["candidates"]]
+assert 6 <= killed_after < len(a["candidates"]), (killed_after, len(a["candidates"]))
+assert strip(a) == strip(b), "candidates differ after kill + resume"
+no_dir = lambda r: [{k: v for k, v in p.items() if k != "run_dir"} for p in r["pareto"]]  # two --out folders
+assert a["fronts"] == b["fronts"] and no_dir(a) == no_dir(b), "fronts or pareto differ"
+infeasible = {c["key"] for c in a["candidates"] if c["status"] == "infeasible"}
+assert infeasible, "no infeasible design: the check would prove nothing"
+assert all(not c["feasible"] and c["run_dir"] == "" and c["cost"]["violation"] > 0 for c in a["candidates"]
+           if c["key"] in infeasible), "an infeasible design was trained or not graded"
+assert all(k not in infeasible for f in a["fronts"] for k in f), "an infeasible design on a front"
+assert a["pareto"] and all(p["fits_planning"] and p["fps_estimated"] > 0 and p["cost_how"] == "estimated"
+                           for p in a["pareto"]), a["pareto"]
+PY
+then
+  ok "evolve --student qmlp --bits per-layer --cost fpga:xc7z020: infeasible designs never trained nor on a front; killed after $joint_killed evaluations and resumed = uninterrupted"
+else bad "joint search (qmlp, fpga cost) kill/resume" "$(tail -c 1500 "$work/joint-a.err" "$work/joint-b.err" 2>/dev/null)"; fi
+# Its final stage under the fpga cost: points are feasible only, their "latency" is the cost objective labelled by
+# the backend (ms/frame, estimated), never passed off as a measured latency.
+if [ $joint_a -eq 0 ] &&
+   "$NEMOKD" evolve --resume --out "$work/joint-a" --final-epochs 1 --final-seeds 1 --final-max 2 --quiet --json \
+     > "$work/joint-fin.json" 2>"$work/joint-fin.err" &&
+   python3 - "$work/joint-a.json" "$work/joint-fin.json" <<'PY'
+import json, sys
+a, f = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))["final"]
+cands = {c["key"]: c for c in a["candidates"]}
+assert f["cost"] == {"spec": "fpga:xc7z020,fclk=100,usable=finn", "unit": "ms/frame", "how": "estimated"}, f["cost"]
+assert f["latency"].startswith("priced again") and "estimated" in f["latency"], f["latency"]
+front = [p for p in f["points"] if p["role"] == "final"]
+assert front, "no front point: the check would prove nothing"
+for p in front:
+    c = cands[p["key"]]
+    assert c["feasible"] and c["status"] == "completed", c
+    assert abs(p["latency"] - c["latency"]) <= 1e-9 * c["latency"] and p["latency_rounds"] == [c["latency"]] * 3, (p, c)
+PY
+then ok "evolve final stage under --cost fpga: feasible points only, cost labelled ms/frame estimated"
+else bad "evolve final stage under fpga cost" "$(tail -c 1500 "$work/joint-fin.err" 2>/dev/null)"; fi
+echo '{"latency":"macs","cost":"params"}' > "$work/both-cost.json"
+expect_error "evolve: a cost file key and its old name together are refused" "both 'cost' and 'latency' given" \
+  "$NEMOKD" evolve --teacher "$work/teacher" --config "$work/both-cost.json" --print-config
 # The final stage (issue 17): the finished search resumed with --final-epochs retrains its archive front and both
 # baselines over 2 seeds in a shared --final-dir; a second search given the same --final-dir reads the identical
 # trainings back from their folders (nothing trained twice); --final-seeds 3 later trains only seed 2.
@@ -348,6 +409,7 @@ a, b, c = (json.load(open(f"{w}/fin-{x}.json"))["final"] for x in "abc")
 assert c["points"] == json.load(open(f"{w}/evo-a/final.json"))["points"]  # the last run's
 roles = [p["role"] for p in a["points"]]
 assert roles[-2:] == ["final-baseline-kd", "final-baseline-no-kd"] and set(roles[:-2]) <= {"final"}, roles
+assert a["cost"]["unit"] == "MACs" and a["cost"]["how"] == "proxy", a["cost"]
 assert a["trained_now"] == 2 * len(roles) and a["reused"] == 0, (a["trained_now"], a["reused"])
 for p in a["points"]:
     assert [r["status"] for r in p["runs"]] == ["completed"] * 2, p["runs"]
