@@ -1480,8 +1480,6 @@ TEST(Fidelity, RungsAndPromoteAreCheckedAndInTheIdentity) {
     bad.promote = p;
     refused(bad, "promote: ");
   }
-  EXPECT_EQ(parse_rungs("1,3", "--rungs"), (std::vector<int>{1, 3}));
-  for (const char* text : {"", "1,,3", "1;3", "a", "1,3x"}) EXPECT_THROW(parse_rungs(text, "--rungs"), ConfigError) << text;
   // JSON round trip; [] and [--epochs] are one search (today's), and then promote does not matter; real rungs do.
   EXPECT_EQ(to_json(evolve_config_from_json(to_json(c))), to_json(c));
   auto one = tiny_config(), explicit_one = tiny_config();
@@ -1808,4 +1806,33 @@ TEST(Fidelity, InfeasibleDesignsAreNeverTrainedNorPromoted) {
       EXPECT_TRUE(c.feasible);
       EXPECT_EQ(c.cost.value("how", std::string()), "estimated") << c.key;  // kept from its pricing
     }
+}
+
+// --max-wall: no generation starts that the mean stored generation wall would take past the budget; the run is
+// stopped, labelled, and a resume with a larger budget (here none) continues it to exactly the uninterrupted end.
+TEST(Fidelity, MaxWallStopsBetweenGenerationsAndAResumeContinues) {
+  nemokd::testing::TempDir tmp;
+  const auto config = halving_config();
+  auto fake_a = halving_fake();
+  const auto full = run_evolution(config, EvolveContext{tmp.file("a"), false, false, nullptr, fake_a, -1});
+  EXPECT_FALSE(full.stopped_by_max_wall);
+  auto budgeted = config;
+  budgeted.max_wall = 1e-9;  // generation 0 always runs (the initial population); nothing after it fits
+  auto fake_b = halving_fake();
+  EvolveContext b{tmp.file("b"), false, false, nullptr, fake_b, -1};
+  const auto cut = run_evolution(budgeted, b);
+  EXPECT_TRUE(cut.stopped_by_max_wall);
+  EXPECT_EQ(cut.members.size(), 1u);
+  EXPECT_TRUE(read_json_file(tmp.file("b/results.json")).at("protocol").at("stopped_by_max_wall").get<bool>());
+  b.resume = true;  // max_wall is not in the identity: the same search, given more time
+  const auto resumed = run_evolution(config, b);
+  EXPECT_FALSE(resumed.stopped_by_max_wall);
+  EXPECT_EQ(fake_b->trained, fake_a->trained);
+  auto ja = comparable(full), jb = comparable(resumed);
+  for (auto* j : {&ja, &jb})
+    for (auto& c : (*j)["candidates"]) c.erase("run_dir");
+  EXPECT_EQ(ja, jb);
+  auto bad = config;
+  bad.max_wall = -1;
+  EXPECT_THROW(bad.validate(), ConfigError);
 }

@@ -98,6 +98,10 @@ void register_evolve(CLI::App& app) {
                   "of each rung goes on to the next (default: --epochs alone, no promotion; docs/SEARCH.md)");
   cmd->add_option("--promote", c.promote, "Fraction of a rung promoted to the next (0 < f <= 1; default 1/3)")
       ->capture_default_str();
+  cmd->add_option("--max-wall", c.max_wall,
+                  "Wall-clock budget of the search in seconds (0 = none): no generation starts that would end past it "
+                  "at the mean generation's wall; the final stage still runs (may be set on a resume)")
+      ->check(CLI::Range(0.0, 1e9));
   cmd->add_option("--final-epochs", c.final_epochs,
                   "Final stage: retrain the archive front (at most --final-max points) and both baselines for this "
                   "many epochs over --final-seeds seeds, reported as mean +- sd (0 = off; may be set on a resume)")
@@ -130,7 +134,8 @@ void register_evolve(CLI::App& app) {
            {"--mpi-latency", "/mpi_latency"}, {"--no-baseline", "/baseline"}, {"--select-on", "/select_on"},
            {"--no-seed-baseline", "/seed_baseline"}, {"--seed-arch", "/seed_archs"}, {"--bits", "/space/bits"},
            {"--final-epochs", "/final/epochs"}, {"--final-seeds", "/final/seeds"}, {"--final-max", "/final/max"},
-           {"--final-dir", "/final/dir"}, {"--rungs", "/rungs"}, {"--promote", "/promote"}})
+           {"--final-dir", "/final/dir"}, {"--rungs", "/rungs"}, {"--promote", "/promote"},
+           {"--max-wall", "/max_wall"}})
     f->patch.bind(cmd, flag, field);
   cmd->callback([f, cmd] {
     const std::string out = f->run.out.empty() ? default_out_dir("evolve") : f->run.out;
@@ -146,7 +151,7 @@ void register_evolve(CLI::App& app) {
     c.space.family = c.base.base.model.family();
     if (!f->bits.empty()) c.space.bits = f->bits;
     c.select_on = search::parse_select_on(f->select_on, "--select-on");
-    if (!f->rungs.empty()) c.rungs = search::parse_rungs(f->rungs, "--rungs");
+    if (!f->rungs.empty()) c.rungs = parse_int_list("--rungs", f->rungs);
     for (const auto& text : f->seed_archs)
       c.seed_archs.push_back(model_from_flags(models::family_name(c.space.family), text, "--seed-arch"));
     f->training.apply(c.base.base);
@@ -176,7 +181,8 @@ void register_evolve(CLI::App& app) {
         throw ConfigError(fmt::format("--resume: {} has no evolve.json to continue", out));
       config = layers(read_json_file(stored.string()),
                       f->patch.patch(flags, {"--jobs", "--generations", "--threads", "--mpi-latency", "--select-on",
-                                             "--final-epochs", "--final-seeds", "--final-max", "--final-dir"}));
+                                             "--final-epochs", "--final-seeds", "--final-max", "--final-dir",
+                                             "--max-wall"}));
     } else {
       auto base = flags;
       if (!f->preset.empty()) {
@@ -221,6 +227,8 @@ void register_evolve(CLI::App& app) {
     }
     fmt::print("all candidates: {}/candidates.csv\n", out);
     for (const auto& e : result.budget) fmt::print("budget {}\n", search::budget_line(e));
+    if (result.stopped_by_max_wall)
+      fmt::print("stopped by --max-wall after generation {}\n", result.members.size() - 1);
     if (!result.final.is_null()) {
       const auto& fin = result.final;
       fmt::print("final stage: {} epochs x {} seeds ({} trained now, {} reused), cost in {} ({}): {}\n",

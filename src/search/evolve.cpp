@@ -95,6 +95,7 @@ void EvolveConfig::validate() const {
   check_range("nsga2.m", m, 0.0, 1.0);
   check_range("nsga2.eta_m", eta_m, 1.0, 100.0);
   check_fidelity(rungs, promote, base.base.train.epochs, "");
+  check_range("max_wall", max_wall, 0.0, 1e9);
   check_range("final.epochs", final_epochs, 0, 100000);
   check_range("final.seeds", final_seeds, 1, 1000);
   check_range("final.max", final_max, 1, 10000);
@@ -146,6 +147,7 @@ nlohmann::json to_json(const EvolveConfig& c) {
           {"nsga2", {{"cr", c.cr}, {"eta_c", c.eta_c}, {"m", c.m}, {"eta_m", c.eta_m}}},
           {"rungs", c.rungs},
           {"promote", c.promote},
+          {"max_wall", c.max_wall},
           {"final", {{"epochs", c.final_epochs}, {"seeds", c.final_seeds}, {"max", c.final_max}, {"dir", c.final_dir}}},
           {"preset", c.preset}};
 }
@@ -174,7 +176,7 @@ EvolveConfig evolve_config_from_json(const nlohmann::json& j_in) {
   r.get("select_on", select_on);
   c.select_on = parse_select_on(select_on, r.key_path("select_on"));
   r.get("seed_baseline", c.seed_baseline);
-  r.get("rungs", c.rungs).get("promote", c.promote);
+  r.get("rungs", c.rungs).get("promote", c.promote).get("max_wall", c.max_wall);
   if (const auto* seeds = r.child("seed_archs"); seeds && !seeds->is_null()) {
     if (!seeds->is_array()) throw ConfigError(r.key_path("seed_archs") + ": expected a list of model configs");
     for (size_t i = 0; i < seeds->size(); ++i)
@@ -196,7 +198,7 @@ EvolveConfig evolve_config_from_json(const nlohmann::json& j_in) {
 }
 
 nlohmann::json identity(const EvolveConfig& c) {
-  auto j = without(to_json(c), {"jobs", "mpi_latency", "generations", "final"});
+  auto j = without(to_json(c), {"jobs", "mpi_latency", "generations", "final", "max_wall"});
   j["base"] = kd::identity(c.base);
   j["rungs"] = c.effective_rungs();  // [] and [--epochs] are the same search
   if (j["rungs"].size() == 1) j.erase("promote");  // nothing is promoted
@@ -915,7 +917,8 @@ std::string EvolveResult::selection_line() const {
 
 nlohmann::json EvolveResult::protocol_json() const {
   return {{"select_on", to_string(selected_on)}, {"legacy", legacy_protocol}, {"seeds", seeds},
-          {"rungs", rungs},     {"promote", promote},        {"note", selection_line()}};
+          {"rungs", rungs},     {"promote", promote},        {"stopped_by_max_wall", stopped_by_max_wall},
+          {"note", selection_line()}};
 }
 
 RunRecord training_request(const EvolveConfig& config, const Request& rq, int threads) {
@@ -1134,6 +1137,19 @@ EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& c
     start = 1;
   }
   for (int g = start; g <= config.generations; ++g) {
+    if (config.max_wall > 0) {  // no generation starts that the mean generation would take past the budget
+      double spent = 0;
+      int n = 0;
+      for (int k = 0; k < g; ++k)
+        if (const auto w = store.meta(fmt::format("wall_seconds.{}", k))) spent += std::stod(*w), ++n;
+      if (n > 0 && spent + spent / n > config.max_wall) {
+        result.stopped_by_max_wall = true;
+        spdlog::info("evolve: --max-wall {:.0f} s: {:.0f} s spent in {} generations, the next would end past it; "
+                     "stopping after generation {}",
+                     config.max_wall, spent, n, g - 1);
+        break;
+      }
+    }
     run.set_generation(g);
     pop = algo.evolve(pop);
     checkpoint_of(pop, algo, g);

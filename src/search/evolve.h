@@ -60,6 +60,10 @@ struct EvolveConfig {
   // seeds) go on to the next. Empty: one rung at --epochs (no promotion). Both are in identity().
   std::vector<int> rungs;
   double promote = 1.0 / 3.0;
+  // Wall-clock budget of the search in seconds (0: none): no generation starts once the stored generations' wall
+  // plus their mean would pass it (the final stage still runs). Not in identity(): it may change on a resume; how
+  // many generations it allows depends on the machine (results.json protocol.stopped_by_max_wall says if it cut).
+  double max_wall = 0;
   // Final stage (search/final_stage.h), after the last generation: the archive front (at most final_max points)
   // and both baselines retrained for final_epochs over final_seeds train seeds, in final_dir (empty: OUT/final).
   // final_epochs = 0: off. None of them is in identity(): they may change or grow on a resume.
@@ -145,6 +149,7 @@ struct EvolveResult {
   int seeds = 0;                 // distinct seeded architectures in generation 0 (0: all random)
   std::vector<int> rungs;        // the training lengths of successive halving (one: none); results.json 'protocol'
   double promote = 1.0;
+  bool stopped_by_max_wall = false;  // the search ended before --generations because of max_wall
   std::vector<Candidate> candidates;                 // every evaluation of the run, in order
   std::vector<std::vector<std::string>> members;     // per generation (0 = initial): canonical keys
   std::vector<std::vector<std::string>> fronts;      // per generation: keys of the non-dominated members

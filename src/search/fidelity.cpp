@@ -5,7 +5,6 @@
 #include <limits>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <pagmo/utils/multi_objective.hpp>
@@ -35,26 +34,6 @@ void check_fidelity(const std::vector<int>& rungs, double promote, int epochs, c
     throw ConfigError(fmt::format("{}rungs: the last rung ({} epochs) must be the search's training length, --epochs "
                                   "{} (the baselines train at --epochs)",
                                   key, rungs.back(), epochs));
-}
-
-std::vector<int> parse_rungs(const std::string& text, const std::string& key) {
-  std::vector<int> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t used = 0;
-    int v = 0;
-    try {
-      v = std::stoi(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size())
-      throw ConfigError(fmt::format("{}: '{}' is not a comma-separated list of epochs (e.g. 1,3)", key, text));
-    out.push_back(v);
-  }
-  if (out.empty()) throw ConfigError(fmt::format("{}: empty (e.g. 1,3)", key));
-  return out;
 }
 
 size_t promoted_count(size_t n, double promote) {

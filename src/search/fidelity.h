@@ -20,8 +20,6 @@ std::vector<int> effective_rungs(const std::vector<int>& rungs, int epochs);
 // top rung is the search's training length, so the baselines, trained at --epochs, compare with top-rung results),
 // and unless 0 < promote <= 1.
 void check_fidelity(const std::vector<int>& rungs, double promote, int epochs, const std::string& key);
-// "1,3" -> {1, 3}; ConfigError naming `key` for anything else.
-std::vector<int> parse_rungs(const std::string& text, const std::string& key);
 
 // ceil(n * promote), at least 1 when n > 0 (a float product a hair above an integer is that integer).
 size_t promoted_count(size_t n, double promote);
