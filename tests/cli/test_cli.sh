@@ -305,10 +305,12 @@ evo_args=(--teacher "$work/teacher" --student flexstudent --student-config '{"co
 evo_a=$?
 setsid "$NEMOKD" evolve "${evo_args[@]}" --out "$work/evo-b" --quiet --json > /dev/null 2>&1 &
 evo_pid=$!
+# count_rows STATE_DB SQL: the count a running search's store answers (0 while it cannot be read).
+count_rows() { python3 -c 'import sqlite3,sys
+try: print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])
+except Exception: print(0)' "$1" "$2"; }
 # count_done [STATE_DB]: candidates recorded so far (default: the evo-b search's).
-count_done() { python3 -c 'import sqlite3,sys
-try: print(sqlite3.connect(sys.argv[1]).execute("select count(*) from candidates").fetchone()[0])
-except Exception: print(0)' "${1:-$work/evo-b/state.db}"; }
+count_done() { count_rows "${1:-$work/evo-b/state.db}" "select count(*) from candidates"; }
 for _ in $(seq 1 600); do [ "$(count_done)" -ge 6 ] && break; sleep 0.1; done
 kill -9 -- -"$evo_pid" 2>/dev/null; wait "$evo_pid" 2>/dev/null
 done_at_kill=$(count_done)
@@ -438,9 +440,7 @@ sh_args=(--teacher "$work/teacher" --student flexstudent --student-config '{"con
          --jobs 2 --search-seed 5 --space '{"max_conv":3,"channels":[2,4,8],"max_fc":2,"neurons":[4,8,16]}')
 setsid "$NEMOKD" evolve "${sh_args[@]}" --out "$work/evo-sh" --quiet --json > /dev/null 2>&1 &
 sh_pid=$!
-count_rung1() { python3 -c 'import sqlite3,sys
-try: print(sqlite3.connect(sys.argv[1]).execute("select count(*) from evaluations where rung = 1 and role = \"search\"").fetchone()[0])
-except Exception: print(0)' "$work/evo-sh/state.db"; }
+count_rung1() { count_rows "$work/evo-sh/state.db" "select count(*) from evaluations where rung = 1 and role = 'search'"; }
 for _ in $(seq 1 1200); do [ "$(count_rung1)" -ge 1 ] && break; sleep 0.1; done
 kill -9 -- -"$sh_pid" 2>/dev/null; wait "$sh_pid" 2>/dev/null
 python3 - "$work/evo-sh" > "$work/sh-before.json" <<'PY'
@@ -486,6 +486,8 @@ expect_error "evolve --rungs: not increasing" "not strictly increasing" \
   "$NEMOKD" evolve --teacher "$work/teacher" --from "$work/good" --val-size 20 --epochs 2 --rungs 2,2 --out "$work/evo-sh-bad"
 expect_error "evolve --promote outside (0, 1]" "promote: 0 " \
   "$NEMOKD" evolve --teacher "$work/teacher" --from "$work/good" --val-size 20 --promote 0 --out "$work/evo-sh-bad"
+expect_error "evolve --max-wall negative" "max-wall" \
+  "$NEMOKD" evolve --teacher "$work/teacher" --from "$work/good" --val-size 20 --max-wall -1 --out "$work/evo-sh-bad"
 [ -e "$work/evo-sh-bad" ] && bad "evolve with bad --rungs/--promote wrote $work/evo-sh-bad"
 # Issue 17: selection on validation unless told; a resume cannot switch it; the text output says which.
 expect_error "evolve --seed-arch outside the space: refused with the reason, nothing written" \
