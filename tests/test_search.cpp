@@ -29,6 +29,7 @@
 #include "train/train_run.h"
 #include "models/registry.h"
 #include "search/evolve.h"
+#include "search/fidelity.h"
 #include "search/final_stage.h"
 #include "search/space.h"
 #include "search/store.h"
@@ -64,6 +65,8 @@ class FakeEvaluator : public Evaluator {
   std::vector<std::string> keys;
   std::vector<size_t> batches;  // size of each evaluate() call
   std::vector<Request> final_requests;  // the final stage's (roles final*), in order
+  std::vector<std::pair<std::string, int>> trained;  // (key, epochs) of every search training, in order
+  int base_epochs = 1;  // the config's --epochs (a request at epochs 0 trains that long)
   std::vector<Candidate> evaluate(const std::vector<Request>& requests) override {
     batches.push_back(requests.size());
     std::vector<Candidate> out;
@@ -89,10 +92,19 @@ class FakeEvaluator : public Evaluator {
                               (rq.role == Role::baseline_no_kd || rq.role == Role::final_baseline_no_kd ? 0.01 : 0.0);
       // The final stage's trainings: longer (lower error) and one seed apart from the next (a spread to average).
       const double retrained = final ? -0.002 * rq.epochs + 0.003 * rq.seed_offset : 0.0;
-      c.val_error = capacity + wiggle + retrained;
-      c.test_error = capacity + 0.05 - wiggle + retrained;
+      // A shorter training than --epochs (a lower rung): higher error, and its own wiggle, so the rungs rank the
+      // architectures differently (promotion matters). At --epochs: nothing added.
+      const int epochs = rq.epochs > 0 ? rq.epochs : base_epochs;
+      const double short_run = !final && epochs < base_epochs
+                                   ? 0.02 * (base_epochs - epochs) +
+                                         double(std::hash<std::string>{}(rq.key + "short") % 1000) / 3e3
+                                   : 0.0;
+      if (!final) trained.emplace_back(rq.key, epochs);
+      c.val_error = capacity + wiggle + retrained + short_run;
+      c.test_error = capacity + 0.05 - wiggle + retrained + short_run;
       c.latency = double(c.macs);
       c.train_seconds = 0;
+      c.run_dir = rq.run_dir;  // empty: the evaluator's default folder
       out.push_back(c);
     }
     return out;
@@ -137,6 +149,10 @@ nlohmann::json comparable(EvolveResult r) {
   auto j = r.to_json();
   j.erase("evaluated_now");
   j.erase("reused");
+  for (auto& b : j["budget"]) {  // wall time is not reproducible
+    b.erase("wall_seconds");
+    b.erase("cum_wall_seconds");
+  }
   return j;
 }
 
@@ -353,6 +369,7 @@ TEST(Evolution, ALegacyRunResumesWithItsTestProtocolLabelled) {
   EXPECT_EQ(read_json_file(tmp.file("run/results.json")).at("protocol").at("select_on"), "test");
   EXPECT_EQ(read_json_file(tmp.file("run/candidates.json")).at("selected_on"), "test");
   EXPECT_EQ(read_json_file(tmp.file("run/evolve.json")).at("select_on"), "test");
+  EXPECT_TRUE(Store(tmp.file("run/state.db")).evaluations().empty());  // schema 4: nothing trained, nothing logged
   // Resumed again (now with select_on stored): the same.
   EXPECT_EQ(run_evolution(config, EvolveContext{tmp.file("run"), true, false, nullptr, fake, -1}).selected_on,
             SelectOn::test);
@@ -1393,6 +1410,332 @@ TEST(FinalStage, ALegacyRunGetsAFinalStageOnItsOwnProtocol) {
   for (const auto& rq : fake->final_requests) EXPECT_EQ(rq.epochs, 10);
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Multi-fidelity (search/fidelity.h): successive halving inside a generation.
+namespace {
+
+EvolveConfig halving_config() {
+  auto c = tiny_config();
+  c.base.base.train.epochs = 2;
+  c.rungs = {1, 2};
+  c.promote = 1.0 / 3.0;
+  auto seed = small_student();
+  seed.flexstudent().conv_channels = {4};
+  seed.flexstudent().fc_widths = {8, 8};
+  c.seed_archs = {seed};  // a seed besides the baseline: promoted in generation 0 whatever its rank
+  return c;
+}
+
+std::shared_ptr<FakeEvaluator> halving_fake() {
+  auto f = std::make_shared<FakeEvaluator>();
+  f->base_epochs = 2;
+  return f;
+}
+
+RungEntry entry(const std::string& key, double error, double latency, bool completed = true, bool forced = false) {
+  return {key, {error, latency}, completed, forced};
+}
+
+}  // namespace
+
+TEST(Fidelity, PromotionIsParetoRankedSizedAndDeterministic) {
+  EXPECT_EQ(promoted_count(16, 1.0 / 3), 6u);
+  EXPECT_EQ(promoted_count(9, 1.0 / 3), 3u);  // 9 * (1/3) in floating point is not above 3
+  EXPECT_EQ(promoted_count(2, 1.0 / 3), 1u);
+  EXPECT_EQ(promoted_count(1, 0.01), 1u);
+  EXPECT_EQ(promoted_count(5, 1.0), 5u);
+  EXPECT_EQ(promoted_count(0, 0.5), 0u);
+  // Front 0: a (fast, bad) and b (slow, good) and c between them; d is dominated by c but has a lower error than a.
+  // By error alone the best two would be b and c; by rank and crowding: the front's boundary points b and a.
+  const std::vector<RungEntry> entries{entry("d", 0.20, 6), entry("a", 0.40, 1), entry("c", 0.19, 5),
+                                       entry("b", 0.10, 10), entry("e", 0.50, 20)};
+  EXPECT_EQ(promote_from(entries, 0.4), (std::vector<std::string>{"b", "a"}));
+  EXPECT_EQ(rank_order(entries), (std::vector<size_t>{3, 1, 2, 0, 4}));  // b a (inf crowding; error), c, then d, e
+  // Any input order: the same decision (ties of every kind end on the key).
+  auto shuffled = entries;
+  std::reverse(shuffled.begin(), shuffled.end());
+  EXPECT_EQ(promote_from(shuffled, 0.4), (std::vector<std::string>{"b", "a"}));
+  const std::vector<RungEntry> same{entry("y", 0.1, 1), entry("x", 0.1, 1), entry("z", 0.1, 1)};
+  EXPECT_EQ(promote_from(same, 0.5), (std::vector<std::string>{"x", "y"}));
+  // A seed is promoted whatever its rank; a failed training never is.
+  auto with_seed = entries;
+  with_seed[4].forced = true;
+  EXPECT_EQ(promote_from(with_seed, 0.4), (std::vector<std::string>{"b", "a", "e"}));
+  auto with_failure = entries;
+  with_failure[1].completed = false;  // a
+  EXPECT_EQ(promote_from(with_failure, 0.4), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(promote_from({entry("only", 0.3, 3)}, 0.34), (std::vector<std::string>{"only"}));
+  EXPECT_TRUE(promote_from({}, 0.34).empty());
+  EXPECT_EQ(rung_dir("out/candidates/ab", 1, 3), "out/candidates/ab-e1");
+  EXPECT_EQ(rung_dir("out/candidates/ab", 3, 3), "out/candidates/ab");
+}
+
+TEST(Fidelity, RungsAndPromoteAreCheckedAndInTheIdentity) {
+  auto c = halving_config();
+  EXPECT_NO_THROW(c.validate());
+  auto refused = [](EvolveConfig bad, const std::string& expected) {
+    try {
+      bad.validate();
+      ADD_FAILURE() << "accepted: " << expected;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+  };
+  auto bad = c;
+  bad.rungs = {2, 1};
+  refused(bad, "rungs: [2, 1] is not strictly increasing");
+  bad.rungs = {1, 1, 2};
+  refused(bad, "not strictly increasing");
+  bad.rungs = {1, 3};
+  refused(bad, "the last rung (3 epochs) must be the search's training length, --epochs 2");
+  bad.rungs = {0, 2};
+  refused(bad, "rungs[0]: 0 epochs");
+  for (double p : {0.0, -0.5, 1.5, double(NAN)}) {
+    bad = c;
+    bad.promote = p;
+    refused(bad, "promote: ");
+  }
+  // JSON round trip; [] and [--epochs] are one search (today's), and then promote does not matter; real rungs do.
+  EXPECT_EQ(to_json(evolve_config_from_json(to_json(c))), to_json(c));
+  auto one = tiny_config(), explicit_one = tiny_config();
+  explicit_one.rungs = {1};
+  explicit_one.promote = 0.5;
+  EXPECT_EQ(identity(one), identity(explicit_one));
+  EXPECT_EQ(identity(one).at("rungs"), nlohmann::json({1}));
+  auto other = c;
+  other.promote = 0.5;
+  EXPECT_NE(identity(c), identity(other));
+  other = c;
+  other.rungs = {2};
+  EXPECT_NE(identity(c), identity(other));
+}
+
+// Every architecture trains at rung 0, the promoted ones (ceil(n/3) of the generation's distinct architectures, and
+// the seeds) at rung 1; the promoted candidate's row holds the longer training's result, the short one stays logged;
+// pagmo's objectives are those of the highest rung; the budget counts every epoch trained.
+TEST(Fidelity, PromotedResultsReplaceTheShortOnesAndTheBudgetCountsEveryEpoch) {
+  nemokd::testing::TempDir tmp;
+  const auto config = halving_config();
+  auto fake = halving_fake();
+  const auto r = run_evolution(config, EvolveContext{tmp.file("r"), false, false, nullptr, fake, -1});
+  Store store(tmp.file("r/state.db"));
+  const auto evals = store.evaluations();
+  ASSERT_EQ(evals.size(), fake->trained.size());
+  std::map<int, std::map<int, std::set<std::string>>> by;  // generation -> rung -> keys
+  for (const auto& e : evals) by[e.generation][e.rung].insert(e.key);
+  const std::string base_key = canonical_key(config.base.base.model);
+  const std::string seed_key = canonical_key(config.seed_archs[0]);
+  // Generation 0: population 8 with the two seeds; the baseline's architecture was trained at --epochs already.
+  EXPECT_EQ(by[-1][1].size(), 2u);  // both baselines at the top rung
+  const auto members0 = store.members(0);
+  std::set<std::string> gen0(members0.begin(), members0.end());
+  gen0.erase(base_key);  // trained at --epochs as the KD baseline: it passes on without a rung-0 training
+  EXPECT_EQ(by[0][0], gen0);
+  EXPECT_TRUE(by[0][1].count(seed_key)) << "a seed is promoted";
+  // Who is promoted from generation 0's rung 0: recomputed from the logged rung-0 results alone.
+  std::vector<RungEntry> rung0;
+  for (const auto& key : by[0][0]) {
+    auto c = *store.candidate(key);
+    c.val_error = c.error = store.evaluation(key, 1)->val_error;
+    rung0.push_back({key, objectives_of(config, c), true, key == seed_key});
+  }
+  const auto expected = promote_from(rung0, config.promote);
+  EXPECT_EQ(by[0][1], std::set<std::string>(expected.begin(), expected.end()));
+  EXPECT_GE(expected.size(), promoted_count(gen0.size(), config.promote));
+  EXPECT_LE(expected.size(), promoted_count(gen0.size(), config.promote) + 1);
+  int promoted_total = 0;
+  for (int g = 1; g <= config.generations; ++g) {
+    EXPECT_LE(by[g][1].size(), promoted_count(8, config.promote) + 1) << g;  // offspring: at most 8 distinct
+    promoted_total += int(by[g][1].size());
+    for (const auto& k : by[g][1]) {
+      const bool short_run_here_or_before = store.evaluation(k, 1).has_value();
+      EXPECT_TRUE(short_run_here_or_before) << k;
+    }
+  }
+  EXPECT_GT(promoted_total, 0);
+  // Each promoted candidate: the row holds the 2-epoch result, the 1-epoch one stays in evaluations, different.
+  int checked = 0;
+  for (const auto& c : r.candidates) {
+    if (c.role != Role::search) continue;
+    const auto short_e = store.evaluation(c.key, 1), long_e = store.evaluation(c.key, 2);
+    ASSERT_TRUE(short_e || c.key == base_key) << c.key;
+    if (long_e) {
+      EXPECT_EQ(c.epochs, 2);
+      EXPECT_EQ(c.rung, 1);
+      EXPECT_EQ(c.val_error, long_e->val_error);
+      EXPECT_EQ(c.error, long_e->val_error);
+      if (short_e) {
+        EXPECT_NE(c.val_error, short_e->val_error);
+      }
+      EXPECT_EQ(c.run_dir, long_e->run_dir);
+      EXPECT_EQ(c.run_dir.find("-e"), std::string::npos) << c.run_dir;  // the top rung: candidates/<hash>
+      ++checked;
+    } else {
+      EXPECT_EQ(c.epochs, 1);
+      EXPECT_EQ(c.val_error, short_e->val_error);
+      EXPECT_EQ(c.run_dir, short_e->run_dir);
+      EXPECT_NE(c.run_dir.find("-e1"), std::string::npos) << c.run_dir;  // candidates/<hash>-e1
+    }
+  }
+  EXPECT_GT(checked, 2);
+  // pagmo's objectives: each member's highest rung (its row).
+  const auto cp = store.last_checkpoint();
+  const auto members = store.members(cp->generation);
+  for (size_t i = 0; i < members.size(); ++i)
+    EXPECT_EQ(cp->fs[i], objectives_of(config, *store.candidate(members[i]))) << members[i];
+  // Budget: the epochs of every training, per generation and in total.
+  int64_t epochs = 0;
+  for (const auto& [key, e] : fake->trained) epochs += e;
+  ASSERT_FALSE(r.budget.empty());
+  EXPECT_EQ(r.budget.back().at("cum_epochs").get<int64_t>(), epochs);
+  EXPECT_EQ(r.budget.front().at("generation"), -1);
+  EXPECT_EQ(r.budget.at(1).at("epochs").get<int64_t>(), int64_t(by[0][0].size() + 2 * by[0][1].size()));
+  EXPECT_TRUE(r.budget.at(1).at("wall_seconds").is_number());
+  EXPECT_EQ(read_json_file(tmp.file("r/results.json")).at("protocol").at("rungs"), nlohmann::json({1, 2}));
+  // Promotion changes the outcome: the same search with every architecture promoted trains more epochs and ends
+  // with a different population.
+  auto all = config;
+  all.promote = 1.0;
+  auto fake_all = halving_fake();
+  const auto r_all = run_evolution(all, EvolveContext{tmp.file("all"), false, false, nullptr, fake_all, -1});
+  EXPECT_GT(r_all.budget.back().at("cum_epochs").get<int64_t>(), epochs);
+  EXPECT_NE(r_all.members, r.members);
+  EXPECT_NE(Store(tmp.file("all/state.db")).last_checkpoint()->fs, cp->fs);
+}
+
+// Issue 17's done-when: promotion never loses or repeats a finished evaluation across kill/resume. Killed in the
+// middle of a generation's rung 1 and again exactly at a promotion (all of rung 0 done, nothing of rung 1), then
+// resumed: the same trainings, each (key, epochs) once, and the same results as the uninterrupted run.
+TEST(Fidelity, KilledMidRungOneAndResumedEndsExactlyLikeAnUninterruptedRun) {
+  nemokd::testing::TempDir tmp;
+  const auto config = halving_config();
+  auto fake_a = halving_fake();
+  const auto full = run_evolution(config, EvolveContext{tmp.file("a"), false, false, nullptr, fake_a, -1});
+  auto pairs = fake_a->trained;
+  std::sort(pairs.begin(), pairs.end());
+  EXPECT_EQ(std::adjacent_find(pairs.begin(), pairs.end()), pairs.end()) << "a (key, epochs) trained twice";
+  // Where the kills go: the first rung-1 batches after generation 0 (top-rung trainings that are not baselines).
+  Store sa(tmp.file("a/state.db"));
+  const auto evals = sa.evaluations();
+  std::vector<size_t> rung1_starts;
+  for (size_t i = 0; i < evals.size(); ++i)
+    if (evals[i].rung == 1 && evals[i].generation >= 1 && (i == 0 || evals[i - 1].rung == 0))
+      rung1_starts.push_back(i);
+  ASSERT_GE(rung1_starts.size(), 2u);
+  const size_t mid = rung1_starts[0] + 1;  // one of the rung-1 trainings done, the others not
+  ASSERT_EQ(evals[mid].rung, 1) << "the rung-1 batch must hold two trainings or more";
+  const size_t at_promotion = rung1_starts[1];  // rung 0 of that generation done, nothing of rung 1
+  auto fake_b = halving_fake();
+  EvolveContext b{tmp.file("b"), false, false, nullptr, fake_b, int64_t(mid)};
+  EXPECT_THROW(run_evolution(config, b), Interrupted);
+  EXPECT_EQ(fake_b->trained.size(), mid);
+  b.resume = true;
+  b.stop_after_evaluations = int64_t(at_promotion - mid);
+  EXPECT_THROW(run_evolution(config, b), Interrupted);
+  EXPECT_EQ(fake_b->trained.size(), at_promotion);
+  b.stop_after_evaluations = -1;
+  const auto resumed = run_evolution(config, b);
+  EXPECT_EQ(fake_b->trained, fake_a->trained) << "a training was lost, repeated or reordered";
+  auto ja = comparable(full), jb = comparable(resumed);
+  for (auto* j : {&ja, &jb})
+    for (auto& c : (*j)["candidates"]) c.erase("run_dir");
+  EXPECT_EQ(ja, jb);
+  Store sb(tmp.file("b/state.db"));
+  EXPECT_EQ(sb.evaluations().size(), evals.size());
+}
+
+// A schema-2 store (before costs and rungs) opens as schema 4: an empty evaluations table, its rows feasible and at
+// --epochs (0), and it takes evaluations; the committed run resumes evaluating nothing (Evolution.ALegacyRunResumesWithItsTestProtocol...).
+TEST(SearchStore, MigratesSchemaTwoToRungs) {
+  nemokd::testing::TempDir tmp;
+  const auto db = tmp.file("v2.db");
+  sql(db,
+      "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+      "CREATE TABLE candidates (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE NOT NULL, genome TEXT, config "
+      "TEXT, summary TEXT, status TEXT, message TEXT, error REAL, latency REAL, latency_detail TEXT, params INTEGER, "
+      "macs INTEGER, train_seconds REAL, run_dir TEXT, generation INTEGER, role TEXT, val_error REAL, test_error REAL);"
+      "INSERT INTO meta VALUES ('schema', '2');"
+      "INSERT INTO candidates (key, genome, config, summary, status, message, error, latency, latency_detail, params, "
+      "macs, train_seconds, run_dir, generation, role, val_error, test_error) VALUES "
+      "('k1', '[1,2]', '{}', 'a', 'completed', '', 0.125, 2.5, 'null', 10, 20, 1.5, 'd1', 0, 'search', 0.125, 0.2);");
+  {
+    Store st(db);
+    EXPECT_EQ(st.meta("schema"), "4");
+    EXPECT_TRUE(st.candidate("k1")->feasible);
+    EXPECT_FALSE(st.legacy_protocol());
+    EXPECT_TRUE(st.evaluations().empty());
+    const auto c = st.candidate("k1");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->epochs, 0);
+    EXPECT_EQ(c->val_error, 0.125);
+    // A promotion on the migrated row: logged and the row replaced in one go.
+    auto promoted = *c;
+    promoted.val_error = promoted.error = 0.1;
+    promoted.epochs = 3;
+    promoted.rung = 1;
+    Evaluation e;
+    e.key = "k1";
+    e.epochs = 3;
+    e.rung = 1;
+    e.status = RunStatus::completed;
+    e.val_error = 0.1;
+    st.put_evaluation(e, promoted);
+    // A shorter result never replaces a longer one.
+    auto shorter = promoted;
+    shorter.epochs = 1;
+    shorter.val_error = 0.9;
+    e.epochs = 1;
+    st.put_evaluation(e, shorter);
+  }
+  Store again(db);
+  EXPECT_EQ(again.candidate("k1")->val_error, 0.1);
+  EXPECT_EQ(again.candidate("k1")->epochs, 3);
+  EXPECT_EQ(again.evaluations().size(), 2u);
+  EXPECT_TRUE(again.evaluation("k1", 3));
+  EXPECT_FALSE(again.evaluation("k1", 2));
+}
+
+// The final stage compares like with like: its archive front is drawn over top-rung results only (a 1-epoch error is
+// lower-fidelity, not comparable with a 2-epoch one), so every front point was trained at --epochs in the search.
+TEST(Fidelity, TheFinalStageRetrainsTopRungResultsOnly) {
+  nemokd::testing::TempDir tmp;
+  auto config = halving_config();
+  config.final_epochs = 3;
+  config.final_seeds = 1;
+  config.final_max = 100;
+  auto fake = halving_fake();
+  const auto r = run_evolution(config, EvolveContext{tmp.file("r"), false, false, nullptr, fake, -1});
+  Store store(tmp.file("r/state.db"));
+  std::vector<Candidate> top, all;
+  for (const auto& c : store.candidates()) {
+    all.push_back(c);
+    if (c.epochs == 2) top.push_back(c);
+  }
+  ASSERT_LT(top.size(), all.size());
+  std::set<std::string> expected, got;
+  for (const auto& c : archive_front(config, top)) expected.insert(c.key);
+  for (const auto& c : archive_front(config, all)) got.insert(c.key);
+  EXPECT_EQ(got, expected);
+  for (const auto& c : archive_front(config, all)) EXPECT_EQ(c.epochs, 2) << c.key;
+  // Not vacuous: a 1-epoch row that dominates everything (a lucky short training) stays off the front.
+  auto lucky = all;
+  for (auto& c : lucky)
+    if (c.epochs == 1 && c.role == Role::search) {
+      c.error = c.val_error = 0.0;
+      c.latency = 0.0;
+      break;
+    }
+  for (const auto& c : archive_front(config, lucky)) EXPECT_EQ(c.epochs, 2) << c.key;
+  EXPECT_EQ(archive_front(config, lucky).size(), got.size());
+  int final_points = 0;
+  for (const auto& p : r.final.at("points"))
+    if (p.at("role") == "final") {
+      ++final_points;
+      EXPECT_TRUE(expected.count(p.at("key").get<std::string>())) << p.dump();
+    }
+  EXPECT_GT(final_points, 0);
+}
+
 // Under the fpga cost, the final stage's points are feasible designs only (an infeasible one was never trained; one
 // marked completed but infeasible — a hand-made store — is not a point either), and final.json labels its "latency"
 // with the backend's unit and how (ms/frame, estimated), not as a measured latency. Fails without both guards of
@@ -1779,4 +2122,63 @@ TEST(Evolution, LongerTrainingsKeepTheSearchsRecipe) {
   EXPECT_EQ(ct.at("optim").at("lr"), 0.02);
   EXPECT_EQ(ct.at("optim").at("milestones"), nlohmann::json({4, 6}));
   EXPECT_EQ(ct.at("epochs"), 8);
+// Successive halving under a cost priced before training (fpga): an infeasible design is never trained, so it has
+// no evaluation and is never promoted; the promoted ones are not priced again (their cost is the rung-0 one).
+TEST(Fidelity, InfeasibleDesignsAreNeverTrainedNorPromoted) {
+  nemokd::testing::TempDir tmp;
+  auto config = tiny_fpga_config();
+  config.base.base.train.epochs = 2;
+  config.rungs = {1, 2};
+  config.promote = 0.5;
+  auto fake = std::make_shared<FakeEvaluator>();
+  fake->base_epochs = 2;
+  EvolveContext ctx{tmp.file("e"), false, false, nullptr, fake, -1};
+  ctx.cost = tiny_fpga();
+  const auto r = run_evolution(config, ctx);
+  Store store(tmp.file("e/state.db"));
+  std::set<std::string> infeasible;
+  for (const auto& c : r.candidates)
+    if (!c.feasible) infeasible.insert(c.key);
+  ASSERT_FALSE(infeasible.empty()) << "no infeasible design: the test would prove nothing";
+  int promoted = 0;
+  for (const auto& e : store.evaluations()) {
+    EXPECT_FALSE(infeasible.count(e.key)) << e.key;
+    promoted += e.rung == 1 && e.role == Role::search;
+  }
+  EXPECT_GT(promoted, 0);
+  for (const auto& [key, epochs] : fake->trained) EXPECT_FALSE(infeasible.count(key)) << key;
+  for (const auto& c : r.candidates)
+    if (c.rung == 1 && c.role == Role::search) {
+      EXPECT_TRUE(c.feasible);
+      EXPECT_EQ(c.cost.value("how", std::string()), "estimated") << c.key;  // kept from its pricing
+    }
+}
+
+// --max-wall: no generation starts that the mean stored generation wall would take past the budget; the run is
+// stopped, labelled, and a resume with a larger budget (here none) continues it to exactly the uninterrupted end.
+TEST(Fidelity, MaxWallStopsBetweenGenerationsAndAResumeContinues) {
+  nemokd::testing::TempDir tmp;
+  const auto config = halving_config();
+  auto fake_a = halving_fake();
+  const auto full = run_evolution(config, EvolveContext{tmp.file("a"), false, false, nullptr, fake_a, -1});
+  EXPECT_FALSE(full.stopped_by_max_wall);
+  auto budgeted = config;
+  budgeted.max_wall = 1e-9;  // generation 0 always runs (the initial population); nothing after it fits
+  auto fake_b = halving_fake();
+  EvolveContext b{tmp.file("b"), false, false, nullptr, fake_b, -1};
+  const auto cut = run_evolution(budgeted, b);
+  EXPECT_TRUE(cut.stopped_by_max_wall);
+  EXPECT_EQ(cut.members.size(), 1u);
+  EXPECT_TRUE(read_json_file(tmp.file("b/results.json")).at("protocol").at("stopped_by_max_wall").get<bool>());
+  b.resume = true;  // max_wall is not in the identity: the same search, given more time
+  const auto resumed = run_evolution(config, b);
+  EXPECT_FALSE(resumed.stopped_by_max_wall);
+  EXPECT_EQ(fake_b->trained, fake_a->trained);
+  auto ja = comparable(full), jb = comparable(resumed);
+  for (auto* j : {&ja, &jb})
+    for (auto& c : (*j)["candidates"]) c.erase("run_dir");
+  EXPECT_EQ(ja, jb);
+  auto bad = config;
+  bad.max_wall = -1;
+  EXPECT_THROW(bad.validate(), ConfigError);
 }

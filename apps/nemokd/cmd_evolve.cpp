@@ -16,6 +16,7 @@
 #include "data/loader.h"
 #include "models/registry.h"
 #include "search/evolve.h"
+#include "search/fidelity.h"
 #include "search/space.h"
 #include "train/train_run.h"
 
@@ -25,7 +26,7 @@ void register_evolve(CLI::App& app) {
   struct Flags {
     search::EvolveConfig config;
     std::string student = "flexstudent", student_config, space, preset, objectives, select_on = "validation", bits,
-                uniform;
+        uniform, rungs;
     std::vector<std::string> seed_archs;
     ConfigFlags config_flags;
     FlagPatch patch;
@@ -97,6 +98,16 @@ void register_evolve(CLI::App& app) {
   cmd->add_option("--seed-arch", f->seed_archs,
                   "A student (JSON file or inline, like --student-config) seeding the initial population; repeatable. "
                   "It must be in the search space");
+  cmd->add_option("--rungs", f->rungs,
+                  "Successive halving inside a generation: training lengths in epochs, e.g. 1,3 (strictly increasing, "
+                  "the last = --epochs): every new architecture trains for the first, the best --promote fraction "
+                  "of each rung goes on to the next (default: --epochs alone, no promotion; docs/SEARCH.md)");
+  cmd->add_option("--promote", c.promote, "Fraction of a rung promoted to the next (0 < f <= 1; default 1/3)")
+      ->capture_default_str();
+  cmd->add_option("--max-wall", c.max_wall,
+                  "Wall-clock budget of the search in seconds (0 = none): no generation starts that would end past it "
+                  "at the mean generation's wall; the final stage still runs (may be set on a resume)")
+      ->check(CLI::Range(0.0, 1e9));
   cmd->add_option("--final-epochs", c.final_epochs,
                   "Final stage: retrain the archive front (at most --final-max points) and both baselines for this "
                   "many epochs over --final-seeds seeds, reported as mean +- sd (0 = off; may be set on a resume)")
@@ -139,7 +150,8 @@ void register_evolve(CLI::App& app) {
            {"--mpi-latency", "/mpi_latency"}, {"--no-baseline", "/baseline"}, {"--select-on", "/select_on"},
            {"--no-seed-baseline", "/seed_baseline"}, {"--seed-arch", "/seed_archs"}, {"--bits", "/space/bits"},
            {"--final-epochs", "/final/epochs"}, {"--final-seeds", "/final/seeds"}, {"--final-max", "/final/max"},
-           {"--final-dir", "/final/dir"}, {"--uniform-baselines", "/uniform_baselines"}})
+           {"--final-dir", "/final/dir"}, {"--uniform-baselines", "/uniform_baselines"}, {"--rungs", "/rungs"},
+           {"--promote", "/promote"}, {"--max-wall", "/max_wall"}})
     f->patch.bind(cmd, flag, field);
   cmd->callback([f, cmd] {
     const std::string out = f->run.out.empty() ? default_out_dir("evolve") : f->run.out;
@@ -159,6 +171,7 @@ void register_evolve(CLI::App& app) {
     if (!f->bits.empty()) c.space.bits = f->bits;
     c.select_on = search::parse_select_on(f->select_on, "--select-on");
     if (!f->uniform.empty()) c.uniform_baselines = search::parse_uniform_baselines(f->uniform, "--uniform-baselines");
+    if (!f->rungs.empty()) c.rungs = parse_int_list("--rungs", f->rungs);
     for (const auto& text : f->seed_archs)
       c.seed_archs.push_back(model_from_flags(models::family_name(c.space.family), text, "--seed-arch"));
     f->training.apply(c.base.base);
@@ -200,7 +213,8 @@ void register_evolve(CLI::App& app) {
         throw ConfigError(fmt::format("--resume: {} has no evolve.json to continue", out));
       config = layers(read_json_file(stored.string()),
                       f->patch.patch(flags, {"--jobs", "--generations", "--threads", "--mpi-latency", "--select-on",
-                                             "--final-epochs", "--final-seeds", "--final-max", "--final-dir"}));
+                                             "--final-epochs", "--final-seeds", "--final-max", "--final-dir",
+                                             "--max-wall"}));
     } else {
       auto base = flags;
       if (!f->preset.empty()) {
@@ -243,6 +257,9 @@ void register_evolve(CLI::App& app) {
                  c.summary, pct(c.val_error), pct(c.test_error), c.latency, c.params, front ? "  (final front)" : "");
     }
     fmt::print("all candidates: {}/candidates.csv\n", out);
+    for (const auto& e : result.budget) fmt::print("budget {}\n", search::budget_line(e));
+    if (result.stopped_by_max_wall)
+      fmt::print("stopped by --max-wall after generation {}\n", result.members.size() - 1);
     if (!result.final.is_null()) {
       const auto& fin = result.final;
       fmt::print("final stage: {} epochs x {} seeds ({} trained now, {} reused), cost in {} ({}): {}\n",

@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include <chrono>
+
 #include <boost/archive/binary_iarchive.hpp>
 #include <boost/archive/binary_oarchive.hpp>
 #include <fmt/format.h>
@@ -40,6 +42,7 @@
 #include "train/train_run.h"
 #include "cost/cost.h"
 #include "hw/latency/probe.h"
+#include "search/fidelity.h"
 #include "search/final_stage.h"
 
 namespace nemokd::search {
@@ -173,12 +176,18 @@ void EvolveConfig::validate() const {
   check_range("nsga2.eta_c", eta_c, 1.0, 100.0);
   check_range("nsga2.m", m, 0.0, 1.0);
   check_range("nsga2.eta_m", eta_m, 1.0, 100.0);
+  check_fidelity(rungs, promote, base.base.train.epochs, "");
+  check_range("max_wall", max_wall, 0.0, 1e9);
   check_range("final.epochs", final_epochs, 0, 100000);
   check_range("final.seeds", final_seeds, 1, 1000);
   check_range("final.max", final_max, 1, 10000);
   if (const auto n = seed_genomes().size(); n > size_t(population))
     throw ConfigError(fmt::format("seed_archs: {} distinct seeds (with the baseline) exceed the population of {}", n,
                                   population));
+}
+
+std::vector<int> EvolveConfig::effective_rungs() const {
+  return search::effective_rungs(rungs, base.base.train.epochs);
 }
 
 std::vector<std::vector<double>> EvolveConfig::seed_genomes() const {
@@ -225,6 +234,9 @@ nlohmann::json to_json(const EvolveConfig& c) {
           {"seed_baseline", c.seed_baseline},
           {"seed_archs", seed_archs_json(c)},
           {"nsga2", {{"cr", c.cr}, {"eta_c", c.eta_c}, {"m", c.m}, {"eta_m", c.eta_m}}},
+          {"rungs", c.rungs},
+          {"promote", c.promote},
+          {"max_wall", c.max_wall},
           {"final", {{"epochs", c.final_epochs}, {"seeds", c.final_seeds}, {"max", c.final_max}, {"dir", c.final_dir}}},
           {"preset", c.preset}};
 }
@@ -262,6 +274,7 @@ EvolveConfig evolve_config_from_json(const nlohmann::json& j_in) {
   r.get("select_on", select_on);
   c.select_on = parse_select_on(select_on, r.key_path("select_on"));
   r.get("seed_baseline", c.seed_baseline);
+  r.get("rungs", c.rungs).get("promote", c.promote).get("max_wall", c.max_wall);
   if (const auto* seeds = r.child("seed_archs"); seeds && !seeds->is_null()) {
     if (!seeds->is_array()) throw ConfigError(r.key_path("seed_archs") + ": expected a list of model configs");
     for (size_t i = 0; i < seeds->size(); ++i)
@@ -293,8 +306,10 @@ EvolveConfig evolve_config_from_json(const nlohmann::json& j_in) {
 }
 
 nlohmann::json identity(const EvolveConfig& c) {
-  auto j = without(to_json(c), {"jobs", "mpi_latency", "generations", "final"});
+  auto j = without(to_json(c), {"jobs", "mpi_latency", "generations", "final", "max_wall"});
   j["base"] = kd::identity(c.base);
+  j["rungs"] = c.effective_rungs();  // [] and [--epochs] are the same search
+  if (j["rungs"].size() == 1) j.erase("promote");  // nothing is promoted
   return j;
 }
 
@@ -554,11 +569,13 @@ class BatchRun {
  public:
   BatchRun(const EvolveConfig& config, Store& store, Evaluator& evaluator, const EvolveContext& ctx,
            std::shared_ptr<cost::CostBackend> cost)
-      : config_(config), store_(store), evaluator_(evaluator), ctx_(ctx), cost_(std::move(cost)) {
+      : config_(config), store_(store), evaluator_(evaluator), ctx_(ctx), cost_(std::move(cost)),
+        rungs_(config.effective_rungs()) {
     const auto& spec = data::dataset_spec(config_.base.base.dataset.name);
     input_ = {spec.channels, spec.height, spec.width};
     classes_ = spec.classes;
     pre_price_ = priced_before_training(cost::parse_cost(config_.cost).kind);
+    for (const auto& g : config.seed_genomes()) forced_.insert(canonical_key(config.space.decode(g, config.base.base.model)));
   }
 
   void set_generation(int g) { generation_ = g; }
@@ -567,42 +584,18 @@ class BatchRun {
 
   std::vector<double> objectives(const Candidate& c) const { return objectives_of(config_, c); }
 
-  // Evaluates the requests that are not in the store yet (unique keys, in order); returns all candidates.
+  // Evaluates the requests that are not in the store yet (unique keys, in order); returns all candidates. A new
+  // search candidate trains at the first rung (search/fidelity.h); the baselines at --epochs (the top rung).
   std::vector<Candidate> resolve(const std::vector<Request>& requests) {
     std::vector<Request> todo;
     std::map<std::string, bool> queued;
     for (const auto& rq : requests) {
       if (store_.candidate(rq.key) || queued[rq.key]) continue;
       queued[rq.key] = true;
-      todo.push_back(rq);
+      todo.push_back(at_rung(rq, rq.role == Role::search ? 0 : int(rungs_.size()) - 1));
     }
     reused_ += int(requests.size() - todo.size());
-    // The whole batch (a generation) goes to the evaluator at once: the executor starts the next training as soon as
-    // any ends (locally `jobs` at a time, or on whichever MPI rank is free). Trainings finished before a kill survive
-    // in their run folders and are read back, not retrained, by the resumed run.
-    bool interrupted = false;
-    if (ctx_.stop_after_evaluations >= 0) {
-      const auto allowed = size_t(std::max<int64_t>(0, ctx_.stop_after_evaluations - evaluated_now_));
-      if (todo.size() > allowed) {
-        todo.resize(allowed);
-        interrupted = true;
-      }
-    }
-    if (!todo.empty()) {
-      auto done = evaluate(todo);
-      for (auto& c : done) {
-        apply_selection(c, config_.select_on);
-        store_.put_candidate(c);
-        ++evaluated_now_;
-        if (ctx_.progress)
-          spdlog::info("evolve: gen {} {} [{}]: {}", c.generation, c.summary, to_string(c.role),
-                       c.status == RunStatus::completed
-                           ? fmt::format("{} error {:.2f}%, cost {:.4g}", to_string(config_.select_on), 100 * c.error,
-                                         c.latency)
-                                               : fmt::format("{}: {}", status_text(c), c.message));
-      }
-    }
-    if (interrupted) throw Interrupted("stopped after the requested number of evaluations");
+    train(todo);
     std::vector<Candidate> out;
     for (const auto& rq : requests) out.push_back(*store_.candidate(rq.key));
     return out;
@@ -619,12 +612,151 @@ class BatchRun {
       rq.generation = generation_;
       requests.push_back(std::move(rq));
     }
+    resolve(requests);  // rung 0 for every architecture
+    if (rungs_.size() > 1) successive_halving(requests);
     std::vector<double> out;
-    for (const auto& c : resolve(requests)) {
-      auto f = objectives(c);
+    for (const auto& rq : requests) {  // each architecture's highest rung reached (the candidate row)
+      auto f = objectives(*store_.candidate(rq.key));
       out.insert(out.end(), f.begin(), f.end());
     }
     return out;
+  }
+
+  // Wall seconds per generation, as stored (the invocation that finished it; time before a kill is not counted).
+  void record_wall(int generation, double seconds) {
+    store_.set_meta(fmt::format("wall_seconds.{}", generation), fmt::format("{:.3f}", seconds));
+  }
+
+ private:
+  // The request trained at rung i: its epochs (0 = the config's own training at the top rung), its folder.
+  Request at_rung(Request rq, int i) const {
+    rq.rung = i;
+    const int top = rungs_.back();
+    if (rungs_[size_t(i)] != top) {
+      rq.epochs = rungs_[size_t(i)];
+      rq.run_dir = rung_dir((fs::path(ctx_.out_dir) / "candidates" / short_hash(rq.key)).string(), rq.epochs, top);
+    }
+    return rq;
+  }
+
+  // Trains `todo` (at most what stop_after_evaluations allows), logging each finished training and its candidate in
+  // one transaction: inserted, or (a promotion) its result replaced by the longer training's.
+  // `promotion`: the candidates are priced already (a cost priced before training is not asked again).
+  void train(std::vector<Request> todo, bool promotion = false) {
+    // The whole batch goes to the evaluator at once: the executor starts the next training as soon as any ends
+    // (locally `jobs` at a time, or on whichever MPI rank is free). Trainings finished before a kill survive in their
+    // run folders and are read back, not retrained, by the resumed run.
+    bool interrupted = false;
+    if (ctx_.stop_after_evaluations >= 0) {
+      const auto allowed = size_t(std::max<int64_t>(0, ctx_.stop_after_evaluations - evaluated_now_));
+      if (todo.size() > allowed) {
+        todo.resize(allowed);
+        interrupted = true;
+      }
+    }
+    if (!todo.empty()) {
+      auto done = promotion ? evaluator_.evaluate(todo) : evaluate(todo);
+      for (size_t i = 0; i < done.size(); ++i) {
+        const auto& rq = todo[i];
+        auto c = done[i];
+        if (auto row = store_.candidate(rq.key)) {  // promoted: the row keeps its genome, latency, generation
+          row->status = c.status;
+          row->message = c.message;
+          row->val_error = c.val_error;
+          row->test_error = c.test_error;
+          row->train_seconds = c.train_seconds;
+          row->run_dir = c.run_dir;
+          c = *row;
+        }
+        apply_selection(c, config_.select_on);
+        c.epochs = rungs_[size_t(rq.rung)];
+        c.rung = rq.rung;
+        if (!c.feasible) {  // priced infeasible before training: never trained, never promoted, no evaluation
+          store_.put_candidate(c);
+          ++evaluated_now_;
+          if (ctx_.progress) spdlog::info("evolve: gen {} {}: {}: {}", rq.generation, c.summary, status_text(c), c.message);
+          continue;
+        }
+        Evaluation e;
+        e.key = c.key;
+        e.epochs = c.epochs;
+        e.seed = int64_t(config_.base.base.train.seed);
+        e.role = rq.role;
+        e.status = c.status;
+        e.message = c.message;
+        e.val_error = c.val_error;
+        e.test_error = c.test_error;
+        e.train_seconds = c.train_seconds;
+        e.run_dir = c.run_dir;
+        e.generation = rq.generation;
+        e.rung = rq.rung;
+        store_.put_evaluation(e, c);
+        ++evaluated_now_;
+        if (ctx_.progress)
+          spdlog::info("evolve: gen {} {} [{}{}]: {}", rq.generation, c.summary, to_string(c.role),
+                       rungs_.size() > 1 ? fmt::format(", rung {}: {} ep", c.rung, c.epochs) : std::string(),
+                       c.status == RunStatus::completed
+                           ? fmt::format("{} error {:.2f}%, cost {:.4g}", to_string(config_.select_on), 100 * c.error,
+                                         c.latency)
+                                               : fmt::format("{}: {}", status_text(c), c.message));
+      }
+    }
+    if (interrupted) throw Interrupted("stopped after the requested number of evaluations");
+  }
+
+  // The candidate's result at `epochs` (its row with that training's result), if it has one.
+  std::optional<Candidate> result_at(const Candidate& row, int epochs) const {
+    if ((row.epochs == 0 ? rungs_.back() : row.epochs) == epochs) return row;
+    const auto e = store_.evaluation(row.key, epochs);
+    if (!e) return std::nullopt;
+    auto c = row;
+    c.status = e->status;
+    c.message = e->message;
+    c.val_error = e->val_error;
+    c.test_error = e->test_error;
+    apply_selection(c, config_.select_on);
+    return c;
+  }
+
+  // Successive halving over the generation's distinct architectures (rung 0 done): rank each rung's results,
+  // promote (search/fidelity.h), train the promoted ones lacking the next rung's result. An architecture that
+  // already holds a result beyond a rung without one there (the baseline's, trained at the top rung) passes on.
+  void successive_halving(const std::vector<Request>& requests) {
+    std::vector<std::string> pool;
+    std::set<std::string> seen;
+    for (const auto& rq : requests)
+      if (seen.insert(rq.key).second) pool.push_back(rq.key);
+    for (size_t i = 0; i + 1 < rungs_.size(); ++i) {
+      std::vector<RungEntry> entries;
+      std::vector<std::string> next;
+      for (const auto& key : pool) {
+        const auto row = store_.candidate(key);
+        if (const auto r = result_at(*row, rungs_[i])) {
+          entries.push_back({key, objectives(*r), r->status == RunStatus::completed, forced_.count(key) > 0});
+        } else if ((row->epochs == 0 ? rungs_.back() : row->epochs) > rungs_[i]) {
+          next.push_back(key);
+        }
+      }
+      for (auto& key : promote_from(entries, config_.promote))
+        if (std::find(next.begin(), next.end(), key) == next.end()) next.push_back(std::move(key));
+      std::vector<Request> todo;
+      for (const auto& key : next) {
+        const auto row = store_.candidate(key);
+        if (result_at(*row, rungs_[i + 1]) || (row->epochs == 0 ? rungs_.back() : row->epochs) > rungs_[i + 1])
+          continue;  // trained at that rung before (an earlier generation, or before a kill): the memo
+        Request rq;
+        rq.key = key;
+        rq.genome = row->genome;
+        rq.model = models::model_config_from_json(row->config, "candidate " + key);
+        rq.role = row->role;
+        rq.generation = generation_;
+        rq.measure = false;  // latency does not depend on the training: measured at rung 0
+        todo.push_back(at_rung(rq, int(i + 1)));
+      }
+      reused_ += int(next.size() - todo.size());
+      train(todo, true);
+      pool = next;
+    }
   }
 
  private:
@@ -674,6 +806,8 @@ class BatchRun {
   models::InputShape input_;
   int classes_ = 10;
   bool pre_price_ = false;
+  std::vector<int> rungs_;
+  std::set<std::string> forced_;  // the seeded architectures: always promoted
   int generation_ = 0, evaluated_now_ = 0, reused_ = 0;
 };
 
@@ -721,6 +855,26 @@ std::vector<size_t> non_dominated(const std::vector<std::vector<double>>& f) {
 }
 
 namespace {
+
+// results.json "budget": every finished search training of the store (a store written before the evaluations
+// table: its candidate rows, one training each at --epochs) per generation and rung, with the stored walls.
+nlohmann::json search_budget(const EvolveConfig& config, const Store& store) {
+  std::vector<EvaluationLog> log;
+  std::set<std::string> logged;
+  const auto rungs = config.effective_rungs();
+  for (const auto& e : store.evaluations()) {
+    log.push_back({e.generation, e.rung, e.epochs, e.train_seconds});
+    logged.insert(e.key);
+  }
+  for (const auto& c : store.candidates())
+    if (!logged.count(c.key))
+      log.push_back({c.generation, c.rung, c.epochs == 0 ? rungs.back() : c.epochs, c.train_seconds});
+  std::vector<std::pair<int, double>> walls;
+  for (int g = 0; g <= store.generations_done(); ++g)
+    if (const auto w = store.meta(fmt::format("wall_seconds.{}", g))) walls.push_back({g, std::stod(*w)});
+  return budget_json(log, walls);
+}
+
 
 // OUT/front/<short key>/: the deployable bundle (cost::write_bundle) of every member of the final front, and nothing
 // else. A member whose folder already holds a finished bundle of its run folder keeps it (a resume re-measures
@@ -775,6 +929,7 @@ std::map<std::string, std::string> write_front_bundles(const std::vector<const C
 void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult& result, const std::string& out_dir,
                    cost::CostBackend* fpga) {
   result.candidates = store.candidates();
+  result.budget = search_budget(config, store);
   result.members.clear();
   result.fronts.clear();
   std::map<std::string, const Candidate*> by_key;
@@ -918,6 +1073,8 @@ nlohmann::json EvolveResult::to_json() const {
                      {"macs", c.macs},
                      {"train_seconds", c.train_seconds},
                      {"run_dir", c.run_dir},
+                     {"epochs", c.epochs},
+                     {"rung", c.rung},
                      {"final_front", in_last_front.count(c.key) > 0}});
   // The final front with its figures: what a script reads from `nemokd evolve --json` (and results.json).
   nlohmann::json pareto = nlohmann::json::array();
@@ -941,7 +1098,7 @@ nlohmann::json EvolveResult::to_json() const {
   }
   nlohmann::json j = {{"protocol", protocol_json()}, {"candidates", cands}, {"generations", members},
                       {"fronts", fronts},         {"pareto", pareto},     {"evaluated_now", evaluated_now},
-                      {"reused", reused}};
+                      {"reused", reused},         {"budget", budget}};
   if (!final.is_null()) j["final"] = final;
   return j;
 }
@@ -954,7 +1111,9 @@ std::string EvolveResult::selection_line() const {
 }
 
 nlohmann::json EvolveResult::protocol_json() const {
-  return {{"select_on", to_string(selected_on)}, {"legacy", legacy_protocol}, {"seeds", seeds}, {"note", selection_line()}};
+  return {{"select_on", to_string(selected_on)}, {"legacy", legacy_protocol}, {"seeds", seeds},
+          {"rungs", rungs},     {"promote", promote},        {"stopped_by_max_wall", stopped_by_max_wall},
+          {"note", selection_line()}};
 }
 
 // A request's recipe at another length (the final stage, a successive-halving rung): a search on the reference
@@ -1124,6 +1283,18 @@ EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& c
   result.selected_on = config.select_on;
   result.legacy_protocol = legacy;
   result.seeds = int(config.seed_genomes().size());
+  result.rungs = config.effective_rungs();
+  result.promote = result.rungs.size() > 1 ? config.promote : 1.0;
+  // Per generation: wall stored, budget line logged.
+  auto timer = std::chrono::steady_clock::now();
+  auto generation_done = [&](int g) {
+    const auto now_t = std::chrono::steady_clock::now();
+    run.record_wall(g, std::chrono::duration<double>(now_t - timer).count());
+    timer = now_t;
+    if (ctx.progress)
+      for (const auto& e : search_budget(config, store))
+        if (e.at("generation").get<int>() == g) spdlog::info("evolve: budget {}", budget_line(e));
+  };
 
   // The baseline student, with and without distillation, trained the same way.
   if (config.baseline) {
@@ -1135,6 +1306,7 @@ EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& c
     plain_rq.role = Role::baseline_no_kd;
     kd_rq.generation = plain_rq.generation = -1;
     run.resolve({kd_rq, plain_rq});
+    timer = std::chrono::steady_clock::now();  // generation 0's wall: not the baselines'
   }
   // Route Q's uniform-precision points, trained and priced like every candidate (one batch, memoised: a resume reads
   // them back). Their keys carry their role, so a search candidate of the same model is a candidate of its own and
@@ -1198,12 +1370,27 @@ EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& c
       pop.push_back(pagmo::vector_double(dvs.begin() + long(i * genes), dvs.begin() + long((i + 1) * genes)),
                     pagmo::vector_double(fvs.begin() + long(i * nobj), fvs.begin() + long((i + 1) * nobj)));
     checkpoint_of(pop, algo, 0);
+    generation_done(0);
     start = 1;
   }
   for (int g = start; g <= config.generations; ++g) {
+    if (config.max_wall > 0) {  // no generation starts that the mean generation would take past the budget
+      double spent = 0;
+      int n = 0;
+      for (int k = 0; k < g; ++k)
+        if (const auto w = store.meta(fmt::format("wall_seconds.{}", k))) spent += std::stod(*w), ++n;
+      if (n > 0 && spent + spent / n > config.max_wall) {
+        result.stopped_by_max_wall = true;
+        spdlog::info("evolve: --max-wall {:.0f} s: {:.0f} s spent in {} generations, the next would end past it; "
+                     "stopping after generation {}",
+                     config.max_wall, spent, n, g - 1);
+        break;
+      }
+    }
     run.set_generation(g);
     pop = algo.evolve(pop);
     checkpoint_of(pop, algo, g);
+    generation_done(g);
     if (ctx.progress) spdlog::info("evolve: generation {}/{} done", g, config.generations);
   }
   result.evaluated_now = run.evaluated_now();

@@ -76,6 +76,15 @@ struct EvolveConfig {
   bool seed_baseline = true;
   std::vector<models::ModelConfig> seed_archs;
   double cr = 0.95, eta_c = 10, m = 0, eta_m = 50;  // NSGA-II; m = 0: 1 / genes
+  // Multi-fidelity (search/fidelity.h): successive halving inside a generation over these training lengths in
+  // epochs, strictly increasing, the last = base.base.train.epochs; the best `promote` fraction of a rung (and the
+  // seeds) go on to the next. Empty: one rung at --epochs (no promotion). Both are in identity().
+  std::vector<int> rungs;
+  double promote = 1.0 / 3.0;
+  // Wall-clock budget of the search in seconds (0: none): no generation starts once the stored generations' wall
+  // plus their mean would pass it (the final stage still runs). Not in identity(): it may change on a resume; how
+  // many generations it allows depends on the machine (results.json protocol.stopped_by_max_wall says if it cut).
+  double max_wall = 0;
   // Final stage (search/final_stage.h), after the last generation: the archive front (at most final_max points)
   // and both baselines retrained for final_epochs over final_seeds train seeds, in final_dir (empty: OUT/final).
   // final_epochs = 0: off. None of them is in identity(): they may change or grow on a resume.
@@ -84,6 +93,7 @@ struct EvolveConfig {
   std::string preset;
   void validate() const;
   int objectives() const { return 2 + int(extra_objectives.size()); }
+  std::vector<int> effective_rungs() const;  // rungs, or {base.base.train.epochs}
   // The seeds' genomes (baseline first, then seed_archs), one per distinct architecture; ConfigError naming
   // seed_baseline / seed_archs[i] for a model outside the space.
   std::vector<std::vector<double>> seed_genomes() const;
@@ -118,6 +128,7 @@ struct Request {
   int seed_offset = 0;
   std::string run_dir;
   bool measure = true;
+  int rung = 0;  // the search's rung (search/fidelity.h) this training is for
 };
 
 // Trains and measures candidates. The default (make_child_evaluator) runs each training as a child `nemokd run`;
@@ -163,6 +174,9 @@ struct EvolveResult {
   SelectOn selected_on = SelectOn::validation;       // what `error` is (results.json "protocol")
   bool legacy_protocol = false;  // a store recorded before selection on validation: run with its own protocol
   int seeds = 0;                 // distinct seeded architectures in generation 0 (0: all random)
+  std::vector<int> rungs;        // the training lengths of successive halving (one: none); results.json 'protocol'
+  double promote = 1.0;
+  bool stopped_by_max_wall = false;  // the search ended before --generations because of max_wall
   std::vector<Candidate> candidates;                 // every evaluation of the run, in order
   std::vector<std::vector<std::string>> members;     // per generation (0 = initial): canonical keys
   std::vector<std::vector<std::string>> fronts;      // per generation: keys of the non-dominated members
@@ -171,6 +185,7 @@ struct EvolveResult {
   // The deployable bundle of each member of the final front (key -> OUT/front/<short key>); a member without one
   // (no run folder, e.g. a test's evaluator) is absent. write_front_bundles in evolve.cpp, docs/SEARCH.md.
   std::map<std::string, std::string> bundles;
+  nlohmann::json budget = nlohmann::json::array();   // per generation: trainings per rung, epochs, wall (fidelity.h)
   nlohmann::json to_json() const;
   std::string selection_line() const;  // "selection: validation error (test error reported only)" or the TEST one
   nlohmann::json protocol_json() const;  // results.json 'protocol'

@@ -98,10 +98,14 @@ const char* point_name(Role role) {
 }  // namespace
 
 std::vector<Candidate> archive_front(const EvolveConfig& config, const std::vector<Candidate>& candidates) {
+  // Top-rung results only (search/fidelity.h): an error after fewer epochs is not comparable with one after more.
+  // (epochs 0: a store written before rungs, every result at --epochs, the only rung.)
+  const int top = config.effective_rungs().back();
   std::vector<Candidate> ok;
   for (const auto& c : candidates)
     // Completed and feasible only: an infeasible design (fpga: fits nowhere) was never trained and is never a point.
-    if (c.status == RunStatus::completed && c.feasible && (c.role == Role::search || c.role == Role::baseline_kd))
+    if (c.status == RunStatus::completed && c.feasible && (c.role == Role::search || c.role == Role::baseline_kd) &&
+        (c.epochs == 0 || c.epochs == top))
       ok.push_back(c);
   std::vector<std::vector<double>> f;
   for (const auto& c : ok) f.push_back(objectives_of(config, c));

@@ -57,7 +57,7 @@ struct FinalVerdicts {
 FinalVerdicts final_verdicts(const std::vector<FinalPoint>& points);
 
 // The non-dominated completed search candidates over the whole store (not the no-KD baseline), by objectives_of,
-// in ascending latency (ties: key).
+// in ascending latency (ties: key); only those whose result is at the top rung (search/fidelity.h).
 std::vector<Candidate> archive_front(const EvolveConfig& config, const std::vector<Candidate>& candidates);
 // At most `max` of `front` (ascending latency): all with latency <= `baseline_latency` first (evenly spread in
 // log-latency if they alone exceed max), then the rest evenly in log-latency. Deterministic.

@@ -100,12 +100,35 @@ Candidate read_candidate(const Stmt& q, const std::string& path) {
   c.val_error = q.col_real_or_nan(15);
   c.test_error = q.col_real_or_nan(16);
   c.cost = parse(q.col_text(18), where + " cost");
+  c.epochs = int(q.col_int(19));
+  c.rung = int(q.col_int(20));
   return c;
 }
 
 constexpr const char* kCandidateColumns =
     "key, genome, config, summary, status, message, error, latency, latency_detail, params, macs, train_seconds, "
-    "run_dir, generation, role, val_error, test_error, feasible, cost";
+    "run_dir, generation, role, val_error, test_error, feasible, cost, epochs, rung";
+
+constexpr const char* kEvaluationColumns =
+    "key, epochs, seed, role, status, message, val_error, test_error, train_seconds, run_dir, generation, rung";
+
+Evaluation read_evaluation(const Stmt& q, const std::string& path) {
+  Evaluation e;
+  e.key = q.col_text(0);
+  e.epochs = int(q.col_int(1));
+  e.seed = q.col_int(2);
+  const std::string where = fmt::format("{}: evaluation '{}' at {} epochs", path, e.key, e.epochs);
+  e.role = parse_role(q.col_text(3), where + " role");
+  e.status = parse_run_status(q.col_text(4), where + " status");
+  e.message = q.col_text(5);
+  e.val_error = q.col_real_or_nan(6);
+  e.test_error = q.col_real_or_nan(7);
+  e.train_seconds = q.col_real(8);
+  e.run_dir = q.col_text(9);
+  e.generation = int(q.col_int(10));
+  e.rung = int(q.col_int(11));
+  return e;
+}
 
 }  // namespace
 
@@ -156,7 +179,8 @@ Store::Store(const std::string& path) : path_(path) {
   exec("CREATE TABLE IF NOT EXISTS candidates (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE NOT NULL, "
        "genome TEXT, config TEXT, summary TEXT, status TEXT, message TEXT, error REAL, latency REAL, "
        "latency_detail TEXT, params INTEGER, macs INTEGER, train_seconds REAL, run_dir TEXT, generation INTEGER, "
-       "role TEXT, val_error REAL, test_error REAL, feasible INTEGER NOT NULL DEFAULT 1, cost TEXT)");
+       "role TEXT, val_error REAL, test_error REAL, feasible INTEGER NOT NULL DEFAULT 1, cost TEXT, "
+       "epochs INTEGER NOT NULL DEFAULT 0, rung INTEGER NOT NULL DEFAULT 0)");
   exec("CREATE TABLE IF NOT EXISTS members (generation INTEGER NOT NULL, idx INTEGER NOT NULL, key TEXT NOT NULL, "
        "PRIMARY KEY (generation, idx))");
   exec("CREATE TABLE IF NOT EXISTS checkpoints (generation INTEGER PRIMARY KEY, xs TEXT NOT NULL, fs TEXT NOT NULL, "
@@ -165,22 +189,30 @@ Store::Store(const std::string& path) : path_(path) {
   exec("CREATE TABLE IF NOT EXISTS final_runs (key TEXT NOT NULL, role TEXT NOT NULL, seed INTEGER NOT NULL, "
        "epochs INTEGER NOT NULL, status TEXT, message TEXT, val_error REAL, test_error REAL, train_seconds REAL, "
        "run_dir TEXT, PRIMARY KEY (key, role, seed, epochs))");
+  // Schema 4: every finished search training (search/fidelity.h), the memo by (key, epochs) and the budget's log.
+  exec("CREATE TABLE IF NOT EXISTS evaluations (seq INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, "
+       "epochs INTEGER NOT NULL, seed INTEGER NOT NULL, role TEXT NOT NULL, status TEXT, message TEXT, val_error REAL, "
+       "test_error REAL, train_seconds REAL, run_dir TEXT, generation INTEGER, rung INTEGER, "
+       "UNIQUE (key, epochs, seed, role))");
   migrate();
 }
 
 // Schema 1 (unversioned): candidates without val_error/test_error, `error` = test error. Schema 2: without feasible
-// and cost (every candidate feasible). Columns are added in one transaction with the marks, so a kill leaves the old
+// and cost (every candidate feasible). Schema 3: candidates without epochs and rung (0: the search's --epochs, one
+// rung), no evaluations (the table is created empty; the candidate rows are the results). Columns are added in one
+// transaction with the marks, so a kill leaves the old
 // file or the migrated one.
 void Store::migrate() {
   exec("BEGIN IMMEDIATE");
   try {
     const auto version = meta("schema");
-    if (version && *version != std::to_string(kSchema) && *version != "2")
+    if (version && *version != std::to_string(kSchema) && *version != "2" && *version != "3")
       throw DataError(fmt::format("{}: schema '{}', this nemokd reads schema {} (a newer nemokd wrote it?)", path_,
                                   *version, kSchema));
     std::set<std::string> have;
     for (Stmt q(db_, "PRAGMA table_info(candidates)", path_); q.step();) have.insert(q.col_text(1));
-    for (const char* column : {"val_error REAL", "test_error REAL", "feasible INTEGER NOT NULL DEFAULT 1", "cost TEXT"})
+    for (const char* column : {"val_error REAL", "test_error REAL", "feasible INTEGER NOT NULL DEFAULT 1", "cost TEXT",
+                               "epochs INTEGER NOT NULL DEFAULT 0", "rung INTEGER NOT NULL DEFAULT 0"})
       if (!have.count(std::string(column).substr(0, std::string(column).find(' '))))
         exec(fmt::format("ALTER TABLE candidates ADD COLUMN {}", column));
     if (!version) {
@@ -236,7 +268,7 @@ std::optional<Candidate> Store::candidate(const std::string& key) const {
 
 void Store::put_candidate(const Candidate& c) {
   Stmt q(db_,
-         fmt::format("INSERT INTO candidates ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+         fmt::format("INSERT INTO candidates ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                      "ON CONFLICT(key) DO NOTHING",
                      kCandidateColumns),
          path_);
@@ -245,7 +277,53 @@ void Store::put_candidate(const Candidate& c) {
   q.integer(10, c.params).integer(11, c.macs).real(12, c.train_seconds).text(13, c.run_dir);
   q.integer(14, c.generation).text(15, to_string(c.role)).real(16, c.val_error).real(17, c.test_error);
   q.integer(18, c.feasible ? 1 : 0).text(19, c.cost.is_null() ? std::string() : c.cost.dump());
+  q.integer(20, c.epochs).integer(21, c.rung);
   q.step();
+}
+
+void Store::put_evaluation(const Evaluation& e, const Candidate& c) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    Stmt q(db_,
+           fmt::format("INSERT INTO evaluations ({}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                       "ON CONFLICT(key, epochs, seed, role) DO NOTHING",
+                       kEvaluationColumns),
+           path_);
+    q.text(1, e.key).integer(2, e.epochs).integer(3, e.seed).text(4, to_string(e.role)).text(5, to_string(e.status));
+    q.text(6, e.message).real(7, e.val_error).real(8, e.test_error).real(9, e.train_seconds).text(10, e.run_dir);
+    q.integer(11, e.generation).integer(12, e.rung).step();
+    if (candidate(c.key)) {  // a promotion: the longer training's result replaces the shorter one
+      Stmt u(db_,
+             "UPDATE candidates SET status = ?, message = ?, error = ?, val_error = ?, test_error = ?, "
+             "train_seconds = ?, run_dir = ?, epochs = ?, rung = ? WHERE key = ? AND epochs <= ?",
+             path_);
+      u.text(1, to_string(c.status)).text(2, c.message).real(3, c.error).real(4, c.val_error).real(5, c.test_error);
+      u.real(6, c.train_seconds).text(7, c.run_dir).integer(8, c.epochs).integer(9, c.rung).text(10, c.key);
+      u.integer(11, c.epochs).step();
+    } else {
+      put_candidate(c);
+    }
+    exec("COMMIT");
+  } catch (...) {
+    exec("ROLLBACK");
+    throw;
+  }
+}
+
+std::optional<Evaluation> Store::evaluation(const std::string& key, int epochs, Role role) const {
+  Stmt q(db_, fmt::format("SELECT {} FROM evaluations WHERE key = ? AND epochs = ? AND role = ? ORDER BY seq LIMIT 1",
+                          kEvaluationColumns),
+         path_);
+  q.text(1, key).integer(2, epochs).text(3, to_string(role));
+  if (!q.step()) return std::nullopt;
+  return read_evaluation(q, path_);
+}
+
+std::vector<Evaluation> Store::evaluations() const {
+  Stmt q(db_, fmt::format("SELECT {} FROM evaluations ORDER BY seq", kEvaluationColumns), path_);
+  std::vector<Evaluation> out;
+  while (q.step()) out.push_back(read_evaluation(q, path_));
+  return out;
 }
 
 std::vector<Candidate> Store::candidates() const {

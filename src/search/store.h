@@ -55,6 +55,24 @@ struct Candidate {
   // violation, message. Null otherwise.
   nlohmann::json cost;
   double violation() const { return cost.is_object() ? cost.value("violation", 0.0) : 0.0; }
+  // The training the result columns hold: its epochs (0: a store written before rungs, the search's --epochs) and
+  // its rung (search/fidelity.h); a promoted candidate holds its highest rung's result.
+  int epochs = 0, rung = 0;
+};
+
+// One finished training of the search (either rung, the baselines too): the evaluations table, the memo by
+// (key, epochs) and the budget's log. `seed`: the train seed.
+struct Evaluation {
+  std::string key;
+  int epochs = 0;
+  int64_t seed = 0;
+  Role role = Role::search;
+  RunStatus status = RunStatus::requested;
+  std::string message;
+  double val_error = NAN, test_error = NAN;
+  double train_seconds = 0;
+  std::string run_dir;
+  int generation = 0, rung = 0;
 };
 // "infeasible" for a candidate that is not feasible, else its status's text: what the store and every output say.
 std::string status_text(const Candidate& c);
@@ -83,7 +101,8 @@ class Store {
   // written before the schema was versioned that holds candidates was selected on test error: it is marked so
   // (meta 'legacy_protocol' = "test") and its rows' test_error filled from their error.
   explicit Store(const std::string& path);
-  static constexpr int kSchema = 3;
+  // 4: the evaluations table, candidates' epochs and rung (a schema-3 file gains them: an empty table, 0, 0).
+  static constexpr int kSchema = 4;
   bool legacy_protocol() const;  // recorded before selection on validation (the mark above)
   ~Store();
   Store(const Store&) = delete;
@@ -95,6 +114,13 @@ class Store {
   std::optional<Candidate> candidate(const std::string& key) const;
   void put_candidate(const Candidate& c);
   std::vector<Candidate> candidates() const;  // in insertion order
+
+  // A finished search training and the candidate it belongs to, in ONE transaction: the evaluation is logged, and
+  // the candidate row is inserted, or (a promotion) its result columns replaced when `c` is at the same or a higher
+  // rung's epochs than the row holds. A kill leaves both or neither.
+  void put_evaluation(const Evaluation& e, const Candidate& c);
+  std::optional<Evaluation> evaluation(const std::string& key, int epochs, Role role = Role::search) const;
+  std::vector<Evaluation> evaluations() const;  // in insertion order
 
   // The final stage's memo: a finished training is stored once (its own transaction) and never trained again.
   std::optional<FinalRun> final_run(const std::string& key, Role role, int seed, int epochs) const;

@@ -305,10 +305,12 @@ evo_args=(--teacher "$work/teacher" --student flexstudent --student-config '{"co
 evo_a=$?
 setsid "$NEMOKD" evolve "${evo_args[@]}" --out "$work/evo-b" --quiet --json > /dev/null 2>&1 &
 evo_pid=$!
+# count_rows STATE_DB SQL: the count a running search's store answers (0 while it cannot be read).
+count_rows() { python3 -c 'import sqlite3,sys
+try: print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])
+except Exception: print(0)' "$1" "$2"; }
 # count_done [STATE_DB]: candidates recorded so far (default: the evo-b search's).
-count_done() { python3 -c 'import sqlite3,sys
-try: print(sqlite3.connect(sys.argv[1]).execute("select count(*) from candidates").fetchone()[0])
-except Exception: print(0)' "${1:-$work/evo-b/state.db}"; }
+count_done() { count_rows "${1:-$work/evo-b/state.db}" "select count(*) from candidates"; }
 for _ in $(seq 1 600); do [ "$(count_done)" -ge 6 ] && break; sleep 0.1; done
 kill -9 -- -"$evo_pid" 2>/dev/null; wait "$evo_pid" 2>/dev/null
 done_at_kill=$(count_done)
@@ -527,6 +529,63 @@ then ok "evolve --student qflexstudent|qcnv: a baseline FINN can lower (pools pl
 else bad "evolve --student qflexstudent|qcnv" "$(cat "$work/qflex.json" "$work/qflex.err" | tail -c 1500)"; fi
 expect_error "evolve --uniform-baselines: a malformed entry is named" "uniform-baselines: 'tfc:1' has no WxA bits" \
   "$NEMOKD" evolve --teacher "$work/teacher" --uniform-baselines tfc:2x2,tfc:1 --print-config
+# Successive halving (issue 17): --rungs 1,2 trains every architecture 1 epoch (candidates/<hash>-e1) and the
+# promoted third for 2 (candidates/<hash>); killed with SIGKILL once a rung-1 training has finished and resumed: no
+# finished run.json is written again (nothing retrained), every promoted row holds its 2-epoch result.
+sh_args=(--teacher "$work/teacher" --student flexstudent --student-config '{"conv_channels":[4,8],"fc_widths":[8]}'
+         --from "$work/good" --val-size 20 --epochs 2 --rungs 1,2 --population 8 --generations 1 --latency macs
+         --jobs 2 --search-seed 5 --space '{"max_conv":3,"channels":[2,4,8],"max_fc":2,"neurons":[4,8,16]}')
+setsid "$NEMOKD" evolve "${sh_args[@]}" --out "$work/evo-sh" --quiet --json > /dev/null 2>&1 &
+sh_pid=$!
+count_rung1() { count_rows "$work/evo-sh/state.db" "select count(*) from evaluations where rung = 1 and role = 'search'"; }
+for _ in $(seq 1 1200); do [ "$(count_rung1)" -ge 1 ] && break; sleep 0.1; done
+kill -9 -- -"$sh_pid" 2>/dev/null; wait "$sh_pid" 2>/dev/null
+python3 - "$work/evo-sh" > "$work/sh-before.json" <<'PY'
+import hashlib, json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1] + "/state.db")
+rows = db.execute("select key, epochs, run_dir from evaluations").fetchall()
+print(json.dumps({d: hashlib.sha256(open(d + "/run.json", "rb").read()).hexdigest() for _, _, d in rows}))
+PY
+if "$NEMOKD" evolve --resume --out "$work/evo-sh" --quiet > "$work/sh.txt" 2>"$work/sh.err" &&
+   python3 - "$work/evo-sh" "$work/sh-before.json" <<'PY'
+import hashlib, json, math, sqlite3, sys
+out, before = sys.argv[1], json.load(open(sys.argv[2]))
+assert before, "killed before any training finished"
+db = sqlite3.connect(out + "/state.db")
+ev = db.execute("select key, epochs, rung, role, generation, run_dir, val_error from evaluations").fetchall()
+assert len({(k, e, r) for k, e, _, r, _, _, _ in ev}) == len(ev)
+assert len(ev) > len(before), "the kill came after the search had finished"
+for d, sha in before.items():  # finished before the kill: read back, not retrained
+    assert hashlib.sha256(open(d + "/run.json", "rb").read()).hexdigest() == sha, d
+for k, e, rung, role, g, d, val in ev:
+    rec = json.load(open(d + "/run.json"))
+    assert rec["config"]["train"]["epochs"] == e, (d, e)
+    assert d.endswith("-e1") == (e == 1), d
+rows = {k: (e, r, v) for k, e, r, v in db.execute("select key, epochs, rung, val_error from candidates where role = 'search'")}
+search = [x for x in ev if x[3] == "search"]
+for g in (0, 1):
+    n0 = len([x for x in search if x[4] == g and x[2] == 0])
+    n1 = len([x for x in search if x[4] == g and x[2] == 1])
+    assert n0 >= 1 and 1 <= n1 <= math.ceil(n0 / 3) + 1, (g, n0, n1)
+for k, e, rung, role, g, d, val in search:
+    if rung == 1:
+        assert rows[k][:2] == (2, 1) and rows[k][2] == val, (k, rows[k], val)
+res = json.load(open(out + "/results.json"))
+assert res["protocol"]["rungs"] == [1, 2] and abs(res["protocol"]["promote"] - 1 / 3) < 1e-12, res["protocol"]
+assert res["budget"][-1]["cum_epochs"] == sum(x[1] for x in ev), (res["budget"], len(ev))
+PY
+   grep -q "^budget gen 1: rung0 [0-9]*x1 ep, rung1 [0-9]*x2 ep" "$work/sh.txt"
+then ok "evolve --rungs 1,2: promoted third trained longer, killed (SIGKILL) mid-rung 1 and resumed, nothing retrained"
+else bad "evolve --rungs" "$(tail -c 1500 "$work/sh.txt" "$work/sh.err" 2>/dev/null)"; fi
+expect_error "evolve --rungs: the last rung must be --epochs" "must be the search's training length, --epochs 1" \
+  "$NEMOKD" evolve --teacher "$work/teacher" --from "$work/good" --val-size 20 --rungs 1,3 --out "$work/evo-sh-bad"
+expect_error "evolve --rungs: not increasing" "not strictly increasing" \
+  "$NEMOKD" evolve --teacher "$work/teacher" --from "$work/good" --val-size 20 --epochs 2 --rungs 2,2 --out "$work/evo-sh-bad"
+expect_error "evolve --promote outside (0, 1]" "promote: 0 " \
+  "$NEMOKD" evolve --teacher "$work/teacher" --from "$work/good" --val-size 20 --promote 0 --out "$work/evo-sh-bad"
+expect_error "evolve --max-wall negative" "max-wall" \
+  "$NEMOKD" evolve --teacher "$work/teacher" --from "$work/good" --val-size 20 --max-wall -1 --out "$work/evo-sh-bad"
+[ -e "$work/evo-sh-bad" ] && bad "evolve with bad --rungs/--promote wrote $work/evo-sh-bad"
 # Issue 17: selection on validation unless told; a resume cannot switch it; the text output says which.
 expect_error "evolve --seed-arch outside the space: refused with the reason, nothing written" \
   'seed_archs\[0\]: not in the search space: conv channels 48 not in space.channels \[8, 16, 32, 64, 128\]' \
