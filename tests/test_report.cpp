@@ -267,9 +267,11 @@ TEST(Report, EvolutionSaysWhichErrorItSelectedOn) {
   EXPECT_EQ(now.selected_on, "validation");
   for (const auto& c : now.candidates) EXPECT_DOUBLE_EQ(c.test_error, c.error + 0.05);
   RunSet runs = load_runs({t.file("new")});
-  for (const auto& r : q_vs_k_rows(runs, {}))
-    if (r["label"].get<std::string>().find("baseline") != std::string::npos)
+  for (const auto& r : q_vs_k_rows(runs, {})) {
+    if (r["label"].get<std::string>().find("baseline") != std::string::npos) {
       EXPECT_DOUBLE_EQ(r["accuracy"].get<double>(), 0.74);  // 1 - test error, not 1 - validation error
+    }
+  }
   auto html = [&](const std::string& dir) {
     ReportOptions o;
     write_report({t.file(dir)}, t.file(dir + "-report.html"), o);

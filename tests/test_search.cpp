@@ -2122,6 +2122,8 @@ TEST(Evolution, LongerTrainingsKeepTheSearchsRecipe) {
   EXPECT_EQ(ct.at("optim").at("lr"), 0.02);
   EXPECT_EQ(ct.at("optim").at("milestones"), nlohmann::json({4, 6}));
   EXPECT_EQ(ct.at("epochs"), 8);
+}
+
 // Successive halving under a cost priced before training (fpga): an infeasible design is never trained, so it has
 // no evaluation and is never promoted; the promoted ones are not priced again (their cost is the rung-0 one).
 TEST(Fidelity, InfeasibleDesignsAreNeverTrainedNorPromoted) {
