@@ -419,8 +419,8 @@ then ok "evolve --cost engine (qmlp, per-layer bits): measured on this CPU, kill
 else bad "joint search (engine cost) kill/resume" "$(tail -c 1500 "$work/eng-b.err" 2>/dev/null)"; fi
 # A student the engine cannot build (float layers): each candidate fails with the reason, recorded; the search ends.
 if "$NEMOKD" evolve --teacher "$work/teacher" --student flexstudent --student-config '{"conv_channels":[2],"fc_widths":[4]}' \
-     --cost engine:batch=16,seconds=0.05 --from "$work/good" --val-size 20 --epochs 1 --population 4 --generations 1 \
-     --search-seed 1 --space '{"max_conv":1,"channels":[2,4],"max_fc":1,"neurons":[4,8]}' --out "$work/eng-float" \
+     --cost engine:batch=16,seconds=0.05 --from "$work/good" --val-size 20 --epochs 1 --population 8 --generations 1 --jobs 2 \
+     --search-seed 1 --space '{"max_conv":2,"channels":[2,4],"max_fc":2,"neurons":[4,8]}' --out "$work/eng-float" \
      --quiet --json > "$work/eng-float.json" 2>"$work/eng-float.err" &&
    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["candidates"]
 assert c and all(x["status"] == "failed" and "not priceable on the integer engine" in x["message"] and x["cost"]["how"] == "measured" for x in c), c
