@@ -262,6 +262,7 @@ TEST(CostEngine, MeasuresTheIntegerEngineOfATrainedRun) {
   EXPECT_GT(v.objective, 0);
   EXPECT_DOUBLE_EQ(v.objective, 1000.0 / v.detail.at("frames_per_second").get<double>());
   EXPECT_EQ(v.detail.at("batch"), 64);
+  EXPECT_EQ(v.detail.at("verified_frames"), 64);  // checked bit-exact with the trained model before it was timed
   EXPECT_GT(v.detail.at("single_frame_latency_us").get<double>(), 0);
 }
 

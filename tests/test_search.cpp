@@ -1128,6 +1128,130 @@ TEST(Evolution, JointKilledAndResumedEndsExactly) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// The engine cost inside the default evaluator: each trained run folder is priced (price_run) once, in this process,
+// after the batch's trainings; the figure is stored with its label and read back on a resume, never measured again.
+namespace {
+
+// Runs nothing: writes a finished run.json (the request, completed, accuracies from the folder's name) per child.
+class FinishingExecutor : public campaign::Executor {
+ public:
+  bool training = false;  // true while run() "trains"
+  std::string describe(int) const override { return "finishing"; }
+  void check_device(const std::string&) const override {}
+  bool distributed() const override { return false; }
+  int ranks() const override { return 1; }
+  void run(const std::vector<campaign::ChildJob>& jobs, const campaign::OnChildDone& on_done) override {
+    training = true;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      fs::create_directories(jobs[i].dir);
+      RunRecord rec = jobs[i].request;
+      rec.status = "completed";
+      const double acc = 0.5 + double(std::hash<std::string>{}(fs::path(jobs[i].dir).filename().string()) % 400) / 1e3;
+      rec.results = {{"final_test_accuracy", acc}, {"final_val_accuracy", acc - 0.01}};
+      rec.timings = {{"train_seconds", 0.0}};
+      rec.write(jobs[i].dir);
+      campaign::ChildOutcome o;
+      o.exit_code = 0;
+      on_done(i, o);
+    }
+    training = false;
+  }
+  void run_tasks(const std::vector<dist::Task>&, const campaign::OnTaskDone&) override {}
+};
+
+// A stand-in for the engine's measurement: a figure per run folder that changes with every call (as a measurement
+// does), so a re-measured candidate would show. One folder in four holds "a float layer": not priceable.
+class CountingEngineCost : public cost::CostBackend {
+ public:
+  explicit CountingEngineCost(std::shared_ptr<FinishingExecutor> executor) : executor_(std::move(executor)) {}
+  std::map<std::string, int> calls;  // run folder name -> price_run calls
+  int while_training = 0;
+  std::string text() const override { return cost::parse_cost("engine:batch=16,seconds=0.05").text(); }
+  bool architecture_only() const override { return false; }
+  bool prices_float() const override { return false; }
+  bool measures_time() const override { return true; }
+  cost::CostValue price(const models::ModelConfig&, const models::InputShape&, int) override {
+    ADD_FAILURE() << "the engine prices trained runs only";
+    return {};
+  }
+  cost::CostValue price_run(const std::string& run_dir) override {
+    const auto name = fs::path(run_dir).filename().string();
+    const int n = ++calls[name];
+    while_training += executor_->training;
+    cost::CostValue v;
+    v.how = cost::CostHow::measured;
+    v.unit = "ms/frame";
+    v.label = "measured (stand-in)";
+    const auto h = std::hash<std::string>{}(name);
+    if (h % 4 == 0) {
+      v.feasible = v.priceable = false;
+      v.message = "not priceable on the integer engine: a float layer";
+      return v;
+    }
+    v.objective = 1.0 + double(h % 97) + 1000.0 * (n - 1);
+    v.detail = {{"frames_per_second", 1000.0 / v.objective}, {"measured_on", "test CPU"}};
+    return v;
+  }
+
+ private:
+  std::shared_ptr<FinishingExecutor> executor_;
+};
+
+}  // namespace
+
+TEST(Evolution, EngineCostPricesEachTrainedRunOnceAndAResumeReadsItBack) {
+  nemokd::testing::TempDir tmp;
+  auto config = tiny_config();
+  config.cost = "engine:batch=16,seconds=0.05";
+  config.generations = 2;
+  config.base.kd.cache = "off";  // no teacher outputs to compute: the stand-in executor trains nothing
+  auto search = [&](const std::string& dir, bool resume, int64_t stop, const std::shared_ptr<FinishingExecutor>& ex,
+                    const std::shared_ptr<CountingEngineCost>& engine) {
+    EvolveContext ctx{dir, resume, false, ex, nullptr, stop};
+    ctx.cost = engine;
+    return run_evolution(config, ctx);
+  };
+  auto ex_a = std::make_shared<FinishingExecutor>();
+  auto engine_a = std::make_shared<CountingEngineCost>(ex_a);
+  const auto full = search(tmp.file("a"), false, -1, ex_a, engine_a);
+  int failed = 0;
+  for (const auto& c : full.candidates) {
+    const auto priced = engine_a->calls.find(fs::path(c.run_dir).filename().string());
+    EXPECT_TRUE(priced != engine_a->calls.end() && priced->second == 1) << c.summary << " in " << c.run_dir;
+    EXPECT_EQ(c.cost.value("how", ""), "measured");
+    if (c.status == RunStatus::failed) {
+      ++failed;
+      EXPECT_NE(c.message.find("not priceable on the integer engine"), std::string::npos) << c.message;
+    }
+  }
+  EXPECT_EQ(engine_a->calls.size(), full.candidates.size());
+  EXPECT_EQ(engine_a->while_training, 0) << "priced while the trainings ran";
+  EXPECT_GT(failed, 0) << "no unpriceable candidate: the check would prove nothing";
+  EXPECT_LT(failed, int(full.candidates.size()));
+
+  // Killed twice mid-generation, resumed with the same (still counting) backend: every folder priced once, and the
+  // same candidates, figures and fronts as the uninterrupted search (a second measurement would have moved one).
+  auto ex_b = std::make_shared<FinishingExecutor>();
+  auto engine_b = std::make_shared<CountingEngineCost>(ex_b);
+  EXPECT_THROW(search(tmp.file("b"), false, 5, ex_b, engine_b), Interrupted);
+  EXPECT_THROW(search(tmp.file("b"), true, 9, ex_b, engine_b), Interrupted);
+  const auto resumed = search(tmp.file("b"), true, -1, ex_b, engine_b);
+  EXPECT_EQ(engine_b->calls, engine_a->calls);
+  auto ja = comparable(full), jb = comparable(resumed);
+  for (auto* j : {&ja, &jb}) {
+    for (auto& c : (*j)["candidates"]) c.erase("run_dir");
+    for (auto& p : (*j)["pareto"]) {
+      p.erase("run_dir");
+      p.erase("bundle");
+    }
+  }
+  EXPECT_EQ(ja.dump(), jb.dump());
+  // A finished search resumed again measures nothing.
+  search(tmp.file("b"), true, -1, ex_b, engine_b);
+  EXPECT_EQ(engine_b->calls, engine_a->calls);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // The final stage (search/final_stage.h): the archive front and both baselines retrained over seeds.
 namespace {
 

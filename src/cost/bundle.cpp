@@ -112,6 +112,10 @@ nlohmann::json write_bundle(const std::string& run_dir, const std::string& out_d
       skipped["engine.json"] = "no integer engine model (above)";
     } else if (options.engine.empty()) {
       skipped["engine.json"] = "the engine speed was not asked for";
+    } else if (!options.engine_value.is_null()) {
+      write_json_file((dir / "engine.json").string(),
+                      nlohmann::json{{"target", options.engine}, {"cost", options.engine_value}});
+      written.push_back("engine.json");
     } else {
       try {
         auto engine = make_cost(parse_cost(options.engine));

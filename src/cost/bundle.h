@@ -34,6 +34,9 @@ struct BundleOptions {
   // The engine cost that measures the engine speed (cost.h: "engine[:threads=N,batch=B,seconds=S]"); "" = not
   // measured (bundle.json says so).
   std::string engine = "engine";
+  // engine.json's "cost" as the caller already has it for `engine` (CostValue::to_json(); an engine-cost search's
+  // stored measurement: the bundle then holds the figure the search ranked, not a second, noisy one); null: measured.
+  nlohmann::json engine_value;
   nlohmann::json files = nlohmann::json::object();  // more JSON files: name -> content (choose: "cost.json")
   nlohmann::json info = nlohmann::json::object();   // more keys of bundle.json
 };

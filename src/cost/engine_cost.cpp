@@ -1,7 +1,9 @@
 // engine[:threads=N,batch=B,seconds=S] (cost.h): the bit-exact integer engine built from a trained quantized model,
 // MEASURED on this CPU: batch throughput on B real test images of the run's dataset (engine::measure_throughput, the
 // figure `nemokd engine bench` prints). Objective: ms per frame = 1000 / frames per second. Only a trained run can be
-// measured (price() refuses a bare config).
+// measured (price() refuses a bare config). Before timing, the engine is checked bit-exact with the trained model
+// on the first 64 test images (engine::compare_with_model).
+#include <algorithm>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -63,6 +65,16 @@ class EngineCost : public CostBackend {
     engine::Engine eng(im, options);
     auto dataset = data::load_dataset(run.config.dataset.name, run.config.dataset.load);
     const int64_t n = dataset.test.size();
+    // Verified before it is timed: bit-exact with the trained model on the first test images (codes, accumulators,
+    // logits, predictions); a build that is not is no figure for this model.
+    const auto check = engine::compare_with_model(eng, *run.model, affine, dataset.test.slice(0, std::min<int64_t>(n, 64)));
+    if (!check.exact()) {
+      v.ok = false;
+      v.message = fmt::format("the integer engine is not bit-exact with {} ({} code, {} prediction mismatch(es) on {} "
+                              "test images): not measured", run_dir, check.code_mismatches,
+                              check.prediction_mismatches, check.frames);
+      return v;
+    }
     auto idx = torch::arange(spec_.batch, torch::kInt64).remainder(n);
     auto pixels = dataset.test.images.index_select(0, idx).contiguous();
     const auto t = engine::measure_throughput(eng, pixels, spec_.seconds);
@@ -75,7 +87,8 @@ class EngineCost : public CostBackend {
                 {"threads", spec_.threads},
                 {"seconds", spec_.seconds},
                 {"measured_on", cpu_description()},
-                {"dataset", run.config.dataset.name}};
+                {"dataset", run.config.dataset.name},
+                {"verified_frames", check.frames}};  // bit-exact on these test images before timing
     return v;
   }
 

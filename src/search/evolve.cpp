@@ -359,14 +359,17 @@ std::string short_hash(const std::string& s) { return fmt::format("{:016x}", mem
 constexpr const char* kLatencyTask = "latency";
 
 // One candidate priced by `cost` (the model built from its config for the probes and fpga, the trained run folder
-// for the engine): {"value", "detail"}, or {"error"} when it cannot be priced (the candidate then fails; the search
-// goes on).
+// for the engine): {"value", "detail", "cost"}, or {"error", "cost"} when it cannot be priced or deployed there (e.g.
+// a float layer on the integer engine: the candidate then fails with the reason; the search goes on). "cost" is the
+// backend's label without the detail (how: measured / estimated / proxy, unit), stored with the candidate.
 nlohmann::json price_candidate(cost::CostBackend& cost, const std::string& kind, const nlohmann::json& config,
                                const std::string& run_dir, models::InputShape input, int classes) {
   const auto v = kind == "engine" ? cost.price_run(run_dir)
                                   : cost.price(models::model_config_from_json(config, "model"), input, classes);
-  if (!v.ok) return {{"error", v.message}};
-  return {{"value", v.objective}, {"detail", v.detail}};
+  auto label = v.to_json();
+  label.erase("detail");
+  if (!v.ok || !v.feasible) return {{"error", v.message}, {"cost", label}};
+  return {{"value", v.objective}, {"detail", v.detail}, {"cost", label}};
 }
 
 // What a candidate is, from its request (the rest is what evaluating it finds).
@@ -388,10 +391,11 @@ bool priced_before_training(const std::string& cost_kind) { return cost_kind == 
 
 class ChildEvaluator : public Evaluator {
  public:
+  // `cost`: the search's backend (EvolveContext::cost, checked against config.cost); null: made from config.cost.
   ChildEvaluator(EvolveConfig config, std::string out_dir, std::shared_ptr<campaign::Executor> executor,
-                 bool progress)
+                 bool progress, std::shared_ptr<cost::CostBackend> cost = nullptr)
       : config_(std::move(config)), out_dir_(std::move(out_dir)), executor_(std::move(executor)),
-        progress_(progress) {
+        progress_(progress), cost_(std::move(cost)) {
     // A command probe measures the candidate's ONNX export (e.g. OpenVINO benchmark_app on a Myriad X).
     const auto cost_spec = cost::parse_cost(config_.cost);
     kind_ = cost_spec.kind;
@@ -404,7 +408,7 @@ class ChildEvaluator : public Evaluator {
         throw ConfigError(fmt::format("cost: probe '{}' cannot measure here ({})", config_.cost, e.what()));
       }
     }
-    cost_ = cost::make_cost(cost_spec, {"", (fs::path(out_dir_) / "latency-work").string()});
+    if (!cost_) cost_ = cost::make_cost(cost_spec, {"", (fs::path(out_dir_) / "latency-work").string()});
     const auto& spec = data::dataset_spec(config_.base.base.dataset.name);
     input_ = {spec.channels, spec.height, spec.width};
     classes_ = spec.classes;
@@ -508,6 +512,7 @@ class ChildEvaluator : public Evaluator {
   }
 
   static void record_latency(Candidate& c, const nlohmann::json& answer) {
+    if (answer.contains("cost")) c.cost = answer["cost"];
     if (answer.contains("error")) {
       c.latency = kWorst;
       c.latency_detail = {{"error", answer["error"]}};
@@ -525,7 +530,7 @@ class ChildEvaluator : public Evaluator {
   std::string out_dir_;
   std::shared_ptr<campaign::Executor> executor_;
   bool progress_ = true;
-  std::unique_ptr<cost::CostBackend> cost_;
+  std::shared_ptr<cost::CostBackend> cost_;
   std::string kind_;
   models::InputShape input_;
   int classes_ = 10;
@@ -883,7 +888,8 @@ nlohmann::json search_budget(const EvolveConfig& config, const Store& store) {
 // stays in candidates/ (`nemokd choose --export` rebuilds a bundle from it). Members without a run folder (a test's
 // evaluator) get none.
 std::map<std::string, std::string> write_front_bundles(const std::vector<const Candidate*>& front,
-                                                       const std::string& out_dir, cost::CostBackend* fpga) {
+                                                       const std::string& out_dir, cost::CostBackend* fpga,
+                                                       const cost::CostSpec& search_cost) {
   std::map<std::string, std::string> out;
   const fs::path dir = fs::path(out_dir) / "front";
   std::set<std::string> keep;
@@ -910,6 +916,11 @@ std::map<std::string, std::string> write_front_bundles(const std::vector<const C
       o.test_accuracy = 1.0 - c->test_error;
       o.info = {{"key", c->key}, {"fpga_target", fpga ? fpga->text() : std::string()}};
       if (!fpga) o.info["no_fpga"] = "the search's cost is no FPGA target";
+      if (search_cost.kind == "engine" && c->cost.is_object()) {  // the search's measurement, not a second one
+        o.engine = search_cost.text();
+        o.engine_value = c->cost;
+        o.engine_value["detail"] = c->latency_detail;
+      }
       try {
         cost::write_bundle(c->run_dir, folder.string(), fpga, o);
       } catch (const std::exception& e) {  // a finished search keeps its outputs; this member has no bundle
@@ -961,7 +972,7 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
   std::vector<const Candidate*> last_front;
   if (!result.fronts.empty())
     for (const auto& k : result.fronts.back()) last_front.push_back(by_key.at(k));
-  result.bundles = write_front_bundles(last_front, out_dir, fpga);
+  result.bundles = write_front_bundles(last_front, out_dir, fpga, cost::parse_cost(config.cost));
   write_json_file((fs::path(out_dir) / "results.json").string(), result.to_json());
 
   // candidates.json: what `nemokd report` draws — every generation's population in (latency, error) with its
@@ -986,7 +997,9 @@ void write_outputs(const EvolveConfig& config, const Store& store, EvolveResult&
                        {"dataset", config.base.base.dataset.name},
                        {"command", fmt::format("nemokd evolve --config {}/evolve.json", out_dir)},
                        {"selected_on", to_string(config.select_on)},  // what "error" is
-                       {"cost", {{"spec", config.cost}}},
+                       {"cost", {{"spec", config.cost},
+                                 {"unit", cost::unit_of(cost::parse_cost(config.cost)).unit},
+                                 {"how", cost::to_string(cost::unit_of(cost::parse_cost(config.cost)).how)}}},
                        {"candidates", nlohmann::json::array()},
                        {"baseline", nlohmann::json::array()}};
   for (size_t g = 0; g < result.members.size(); ++g) {
@@ -1176,7 +1189,7 @@ void register_latency_task() {
 std::shared_ptr<Evaluator> make_child_evaluator(const EvolveConfig& config, const EvolveContext& ctx) {
   return std::make_shared<ChildEvaluator>(config, ctx.out_dir,
                                           ctx.executor ? ctx.executor : campaign::make_executor({config.jobs}),
-                                          ctx.progress);
+                                          ctx.progress, ctx.cost);
 }
 
 // What a resume will read from state.db, checked before any training: the last (population, algorithm) checkpoint
@@ -1230,13 +1243,13 @@ EvolveResult run_evolution(const EvolveConfig& requested, const EvolveContext& c
   // A device the trainings cannot use where they run is an error now (a plugged-in evaluator trains nothing).
   if (!ctx.evaluator) executor->check_device(config.base.base.train.device);
   // Before anything is written: an evaluator that cannot work (a probe, an MPI rank) is an error here.
-  std::shared_ptr<Evaluator> evaluator = ctx.evaluator;
-  if (!evaluator) evaluator = std::make_shared<ChildEvaluator>(config, ctx.out_dir, executor, ctx.progress);
   // The backend that prices candidates before training (fpga): one whose device is not in the table is an error now.
   std::shared_ptr<cost::CostBackend> cost = ctx.cost;
   if (cost && cost->text() != cost::parse_cost(config.cost).text())
     throw ConfigError(fmt::format("cost: the backend given prices '{}', the search's cost is '{}'", cost->text(),
                                   config.cost));
+  std::shared_ptr<Evaluator> evaluator = ctx.evaluator;
+  if (!evaluator) evaluator = std::make_shared<ChildEvaluator>(config, ctx.out_dir, executor, ctx.progress, ctx.cost);
   if (!cost && priced_before_training(cost::parse_cost(config.cost).kind))
     cost = cost::make_cost(cost::parse_cost(config.cost));
   const FolderLock lock(ctx.out_dir);  // one process per search folder (evolve --resume on a running search too)

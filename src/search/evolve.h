@@ -161,7 +161,8 @@ struct EvolveContext {
   std::shared_ptr<Evaluator> evaluator;   // null: child-run training + the configured latency probe
   int64_t stop_after_evaluations = -1;    // tests: throw Interrupted after this many new evaluations
   // The cost backend of config.cost (its text() must be that spec's); null: cost::make_cost with the default device
-  // table. Tests plug in an fpga backend on a made-up device table.
+  // table. Tests plug in an fpga backend on a made-up device table, or a stand-in for the engine's measurement (the
+  // default evaluator prices the trained runs with it).
   std::shared_ptr<cost::CostBackend> cost{};
 };
 

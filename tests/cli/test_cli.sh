@@ -372,6 +372,63 @@ PY
 then
   ok "evolve --student qmlp --bits per-layer --cost fpga:xc7z020: infeasible designs never trained nor on a front; killed after $joint_killed evaluations and resumed = uninterrupted"
 else bad "joint search (qmlp, fpga cost) kill/resume" "$(tail -c 1500 "$work/joint-a.err" "$work/joint-b.err" 2>/dev/null)"; fi
+# Issue 19: the joint search priced by the integer engine, MEASURED on this CPU from each trained run folder (built,
+# checked bit-exact, timed by the parent after the generation's trainings). Killed with SIGKILL mid-generation and
+# resumed: a measurement is noisy, so no second run can match its figures; what must hold is that every candidate
+# stored before the kill keeps its stored cost (never measured again), the front is the non-dominated set of the
+# stored figures, the bundles hold those figures, and a further --resume measures nothing and changes nothing.
+eng_args=(--teacher "$work/teacher" --student qmlp --bits per-layer --cost engine:threads=1,batch=16,seconds=0.05
+          --from "$work/good" --val-size 20 --epochs 1 --population 8 --generations 2 --jobs 2 --search-seed 4
+          --space '{"widths":[8,64],"weight_bits":[1,2,8],"act_bits":[1,2,8]}')
+setsid "$NEMOKD" evolve "${eng_args[@]}" --out "$work/eng" --quiet --json > /dev/null 2>&1 &
+eng_pid=$!
+for _ in $(seq 1 600); do [ "$(count_done "$work/eng/state.db")" -ge 6 ] && break; sleep 0.1; done
+kill -9 -- -"$eng_pid" 2>/dev/null; wait "$eng_pid" 2>/dev/null
+# stored_rows DB: every stored candidate's key with its cost figures, as stored.
+stored_rows() { python3 -c 'import sqlite3,sys,json
+print(json.dumps(sqlite3.connect(sys.argv[1]).execute("select key, latency, latency_detail, cost from candidates order by key").fetchall()))' "$1"; }
+stored_rows "$work/eng/state.db" > "$work/eng-killed.json" 2>/dev/null
+if "$NEMOKD" evolve --resume --out "$work/eng" --quiet --json > "$work/eng-b.json" 2>"$work/eng-b.err" &&
+   stored_rows "$work/eng/state.db" > "$work/eng-resumed.json" &&
+   "$NEMOKD" evolve --resume --out "$work/eng" --quiet --json > "$work/eng-c.json" 2>>"$work/eng-b.err" &&
+   stored_rows "$work/eng/state.db" > "$work/eng-again.json" &&
+   python3 - "$work/eng" <<'PY'
+import json, sys
+d = sys.argv[1]
+killed, resumed, again = (json.load(open(d + s)) for s in ("-killed.json", "-resumed.json", "-again.json"))
+b, c = json.load(open(d + "-b.json")), json.load(open(d + "-c.json"))
+assert 6 <= len(killed) < len(resumed), (len(killed), len(resumed))
+assert all(r in resumed for r in killed), "a candidate stored before the kill was measured again"
+assert again == resumed and c["evaluated_now"] == 0 and c["pareto"] == b["pareto"], "a second resume changed figures"
+done = [x for x in b["candidates"] if x["status"] == "completed"]
+assert done and all(x["cost"]["how"] == "measured" and x["cost"]["unit"] == "ms/frame" and "integer engine" in
+                    x["cost"]["label"] and x["latency_detail"]["measured_on"] in x["cost"]["label"] and
+                    x["latency_detail"]["verified_frames"] > 0 and x["latency_detail"]["batch"] == 16 and
+                    abs(x["latency"] - 1000 / x["latency_detail"]["frames_per_second"]) < 1e-9 * x["latency"]
+                    for x in done), done
+by = {x["key"]: x for x in b["candidates"]}
+last = [by[k] for k in set(b["generations"][-1]) if by[k]["status"] == "completed"]
+dom = lambda p, q: p["error"] <= q["error"] and p["latency"] <= q["latency"] and (p["error"], p["latency"]) != (q["error"], q["latency"])
+assert set(b["fronts"][-1]) == {q["key"] for q in last if not any(dom(p, q) for p in last)}, "front != stored figures"
+assert b["pareto"] and all(p["cost_how"] == "measured" and p["cost_unit"] == "ms/frame" for p in b["pareto"]), b["pareto"]
+for p in b["pareto"]:
+    e = json.load(open(p["bundle"] + "/engine.json"))
+    assert e["cost"]["objective"] == p["cost"] == by[p["key"]]["latency"], (e, p)  # the search's figure, not a new one
+cj = json.load(open(d + "/candidates.json"))
+assert cj["cost"]["how"] == "measured" and cj["host"] in done[0]["cost"]["label"], cj["cost"]
+PY
+then ok "evolve --cost engine (qmlp, per-layer bits): measured on this CPU, killed after $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$work/eng-killed.json") evaluations and resumed: stored figures kept, front = their non-dominated set, a second resume measures nothing"
+else bad "joint search (engine cost) kill/resume" "$(tail -c 1500 "$work/eng-b.err" 2>/dev/null)"; fi
+# A student the engine cannot build (float layers): each candidate fails with the reason, recorded; the search ends.
+if "$NEMOKD" evolve --teacher "$work/teacher" --student flexstudent --student-config '{"conv_channels":[2],"fc_widths":[4]}' \
+     --cost engine:batch=16,seconds=0.05 --from "$work/good" --val-size 20 --epochs 1 --population 8 --generations 1 --jobs 2 \
+     --search-seed 1 --space '{"max_conv":2,"channels":[2,4],"max_fc":2,"neurons":[4,8]}' --out "$work/eng-float" \
+     --quiet --json > "$work/eng-float.json" 2>"$work/eng-float.err" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["candidates"]
+assert c and all(x["status"] == "failed" and "not priceable on the integer engine" in x["message"] and x["cost"]["how"] == "measured" for x in c), c
+assert not d["pareto"], d["pareto"]' "$work/eng-float.json"
+then ok "evolve --cost engine: a float student fails each candidate with the engine's reason; the search goes on and ends"
+else bad "evolve --cost engine float student" "$(tail -c 1500 "$work/eng-float.err" "$work/eng-float.json" 2>/dev/null)"; fi
 # Issue 19: a deployable bundle per final-front member in OUT/front/<key>/: its model.nqe loads and is bit-exact with
 # its model.pt, accuracy.json is the candidate's, fpga.json its folding and estimate; a resume keeps the bundles
 # (nothing measured again: engine.json unchanged) and removes a folder that is no front member's.
