@@ -62,8 +62,9 @@ fin = "none"
 if os.path.exists(f):
     F = json.load(open(f))
     pts = F.get("points", [])
-    n = sum(len(p.get("test_error", {}).get("seeds", []) or p.get("seeds", []) or []) for p in pts)
-    fin = f"{F.get('epochs', '?')} ep x {n} trainings" if n else f"{len(pts)} points"
+    n = sum(len(p.get("runs") or []) for p in pts)
+    fin = (f"{len(pts)} points, {n} trainings x {F.get('epochs', '?')} ep = {n * F.get('epochs', 0)} ep"
+           f" ({F.get('trained_now', '?')} trained by this invocation)")
 print(f"search {search} ep, final stage {fin}")
 PY
 }

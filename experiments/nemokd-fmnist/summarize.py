@@ -57,7 +57,7 @@ def budget(d):
         return f"legacy run (no budget recorded), selected on {proto.get('select_on', 'test')}"
     last = b[-1]
     gens = sum(1 for g in b if g.get("generation", 0) >= 0)
-    return (f"{gens} generations, {last.get('cum_epochs', '?')} epochs, {last.get('cum_wall_seconds', '?')} s wall"
+    return (f"{gens} generations (generation 0 included), {last.get('cum_epochs', '?')} epochs, {last.get('cum_wall_seconds', '?')} s wall"
             f" (search), selected on {proto.get('select_on', '?')}, rungs {proto.get('rungs', '?')},"
             f" stopped by max-wall: {proto.get('stopped_by_max_wall', '?')}")
 
@@ -65,6 +65,10 @@ def budget(d):
 def num(d, k):
     v = d.get(k)
     return v if isinstance(v, (int, float)) else None
+
+
+def cell(text):
+    return str(text).replace("|", "\\|")
 
 
 def table(name, d, F):
@@ -75,8 +79,8 @@ def table(name, d, F):
     print("|---|---|---|---|---:|---:|---:|")
     for p in F.get("points", []):
         t = p.get("test_error") or {}
-        print(f"| {p.get('name', '')} | {p.get('role', '')} | {'yes' if p.get('front') else ''} | "
-              f"{p.get('architecture', '')} | {pct(num(t, 'mean'), num(t, 'sd'))} | {t.get('n', '')} | "
+        print(f"| {cell(p.get('name', ''))} | {p.get('role', '')} | {'yes' if p.get('front') else ''} | "
+              f"{cell(p.get('architecture', ''))} | {pct(num(t, 'mean'), num(t, 'sd'))} | {t.get('n', '')} | "
               f"{p.get('latency', float('nan')):.3f} ± {p.get('latency_sd') or 0:.3f} |")
     v = F.get("verdicts", {})
     print()
