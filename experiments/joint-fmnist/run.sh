@@ -11,7 +11,7 @@
 # Teacher: the k-fmnist ResNet-20 (TEACHER=run folder holding model.pt; weights are not committed).
 #   TEACHER=/path/to/teacher experiments/joint-fmnist/run.sh        # the real run (~2 h on 2 cores; nice 19)
 #   REHEARSAL=1 TEACHER=... experiments/joint-fmnist/run.sh         # on slices, a few minutes, into rehearsal/
-# Also: MAX_WALL=seconds per seed's search (default 2700; 0 = none), NEMOKD=binary, SEEDS="0 1 2", EPOCHS / POPULATION / GENERATIONS to override the search's size, UNIFORM=list
+# Also: MAX_WALL=seconds per seed's search (default 2400; 0 = none), NEMOKD=binary, SEEDS="0 1 2", EPOCHS / POPULATION / GENERATIONS to override the search's size, UNIFORM=list
 # (--uniform-baselines; the rehearsal's default is tfc:1x1:both,tfc:2x2:both,sfc:2x2,lfc:1x1).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -40,11 +40,11 @@ else
   out="${OUT:-$here}"
   data=()
   # Sized to about 2 h of 2-core wall time for the three seeds: see README ("How the size was chosen").
-  epochs="${EPOCHS:-3}"; rungs=(--rungs 1,3 --promote 0.34); population="${POPULATION:-24}"
-  generations="${GENERATIONS:-8}"
+  epochs="${EPOCHS:-3}"; rungs=(--rungs 1,3 --promote 0.34); population="${POPULATION:-32}"
+  generations="${GENERATIONS:-14}"
   # A cap per seed (s; not part of a search's identity, may be changed on a resume): if the machine is slower than
   # estimated, a search stops between generations (results.json protocol.stopped_by_max_wall says so).
-  max_wall="${MAX_WALL:-2700}"
+  max_wall="${MAX_WALL:-2400}"
   export_dir="$here/chosen"
   uniform=()   # the preset's: TFC/SFC/LFC x W1A1..W4A4, with and without KD
   [ -n "${UNIFORM:-}" ] && uniform=(--uniform-baselines "$UNIFORM")
