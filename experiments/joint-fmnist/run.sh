@@ -16,17 +16,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-nemokd="${NEMOKD:-$root/build/apps/nemokd/nemokd}"
-teacher="${TEACHER:-$root/experiments/k-fmnist/teacher}"
 seeds="${SEEDS:-0 1 2}"
-[ -x "$nemokd" ] || { echo "run.sh: no nemokd binary at $nemokd (build it, or set NEMOKD=...)" >&2; exit 2; }
-if [ ! -f "$teacher/model.pt" ]; then
-  echo "run.sh: the teacher's weights are missing: $teacher/model.pt (set TEACHER=<run folder with model.pt>, or train" \
-       "one with experiments/k-fmnist/run.sh)" >&2
-  exit 2
-fi
-teacher="$(cd "$teacher" && pwd)"
-bin="$(mktemp -d)"; trap 'rm -rf "$bin"' EXIT; cp "$nemokd" "$bin/nemokd"; nemokd="$bin/nemokd"
+source "$root/experiments/teacher-and-binary.sh"   # $nemokd (a private copy), $teacher (checked)
 
 if [ "${REHEARSAL:-0}" = 1 ]; then
   out="${OUT:-$here/rehearsal}"
