@@ -57,7 +57,9 @@ def budget(d):
         return f"legacy run (no budget recorded), selected on {proto.get('select_on', 'test')}"
     last = b[-1]
     gens = sum(1 for g in b if g.get("generation", 0) >= 0)
-    return (f"{gens} generations (generation 0 included), {last.get('cum_epochs', '?')} epochs, {last.get('cum_wall_seconds', '?')} s wall"
+    w = last.get("cum_wall_seconds")
+    wall = f"{w:.0f} s" if isinstance(w, (int, float)) else "(not recorded: a legacy run; ~1362 s per its README)"
+    return (f"{gens} generations (generation 0 included), {last.get('cum_epochs', '?')} epochs, {wall} wall"
             f" (search), selected on {proto.get('select_on', '?')}, rungs {proto.get('rungs', '?')},"
             f" stopped by max-wall: {proto.get('stopped_by_max_wall', '?')}")
 
