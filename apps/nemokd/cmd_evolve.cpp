@@ -43,7 +43,8 @@ void register_evolve(CLI::App& app) {
   cmd->footer(
       "Example: nemokd evolve --teacher runs/teacher --student flexstudent --dataset fashion-mnist --population 16 \\\n"
       "           --generations 10 --epochs 1 --alpha 0.5 -T 4 --cost torch:cpu --jobs 2 --out runs/evolve\n"
-      "Resume after a kill: nemokd evolve --resume --out runs/evolve   (the stored config is used)\n"
+      "Resume after a kill: nemokd evolve --resume --out runs/evolve   (the stored config; flags typed with it are\n"
+      "laid over it, and a changed search setting is refused, named)\n"
       "Costs (--cost; --latency is its old name): " + cost::cost_forms() + "\n"
       "Outputs in --out: candidates.csv, results.json (every candidate, per-generation populations and fronts),\n"
       "candidates/<id>/ (each candidate's run folder: run.json, model.pt), state.db (SQLite, resumable);\n"
@@ -206,15 +207,18 @@ void register_evolve(CLI::App& app) {
       return search::evolve_config_from_json(j);
     };
     search::EvolveConfig config;
-    if (f->run.resume && f->config_flags.file.empty() && !cmd->get_option("--teacher")->count()) {
-      // Resume: the stored config; only what may change on a resume comes from the flags (--select-on: given, it
-      // must match the stored one, or the resume is refused).
-      if (!std::filesystem::exists(stored))
-        throw ConfigError(fmt::format("--resume: {} has no evolve.json to continue", out));
-      config = layers(read_json_file(stored.string()),
-                      f->patch.patch(flags, {"--jobs", "--generations", "--threads", "--mpi-latency", "--select-on",
-                                             "--final-epochs", "--final-seeds", "--final-max", "--final-dir",
-                                             "--max-wall"}));
+    if (f->run.resume && std::filesystem::exists(stored)) {
+      // Resume: the stored config with what was typed laid over it (--config, then the flags). What may change on a
+      // resume (jobs, threads, generations, the final stage, --max-wall) changes; any other setting that differs is
+      // refused by the store's check, which names only it. (The flags used to be laid over the defaults whenever
+      // --teacher was typed, so the refusal listed every stored setting; and a typed --population was ignored.)
+      if (!f->preset.empty())
+        throw ConfigError(fmt::format("--preset: not with --resume ({} holds the search's config; a new preset is a "
+                                      "new search: another --out)",
+                                      stored.string()));
+      config = layers(read_json_file(stored.string()), f->patch.patch(flags));
+    } else if (f->run.resume && f->config_flags.file.empty() && !cmd->get_option("--teacher")->count()) {
+      throw ConfigError(fmt::format("--resume: {} has no evolve.json to continue", out));
     } else {
       auto base = flags;
       if (!f->preset.empty()) {

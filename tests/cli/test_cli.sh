@@ -651,6 +651,13 @@ expect_error "evolve --seed-arch outside the space: refused with the reason, not
 [ -e "$work/evo-seed-bad" ] && bad "evolve --seed-arch outside the space wrote $work/evo-seed-bad"
 expect_error "evolve --resume cannot switch the selection metric" 'select_on: "validation", now "test"' \
   "$NEMOKD" evolve --resume --out "$work/evo-b" --select-on test
+# A resume lays what was typed over the STORED config: the search's own flags repeated change nothing, and a changed
+# setting is refused naming only it (the flags were laid over the defaults when --teacher was typed).
+expect_error "evolve --resume: typed flags over the stored config; a changed setting is named alone" \
+  'was started with different settings \(population: 8, now 12\)' \
+  "$NEMOKD" evolve --resume --out "$work/evo-b" --teacher "$work/teacher" --population 12
+expect_error "evolve --resume --preset: refused (a new preset is a new search)" '^nemokd: error: --preset: not with --resume' \
+  "$NEMOKD" evolve --resume --out "$work/evo-b" --preset k-fmnist --teacher "$work/teacher"
 if "$NEMOKD" evolve --resume --out "$work/evo-b" --quiet 2>"$work/evo-text.err" | grep -qx "selection: validation error (test error reported only)"
 then ok "evolve: the text output says what the search selected on"
 else bad "evolve text output: selection line" "$(cat "$work/evo-text.err")"; fi
