@@ -1137,13 +1137,7 @@ nlohmann::json EvolveResult::protocol_json() const {
 static void with_epochs(train::TrainOptions& t, models::Family base_family, models::Family family, int epochs) {
   auto reference = t;
   kd::apply_reference_recipe(reference, base_family, t.epochs);
-  const auto& a = t.optim;
-  const auto& b = reference.optim;
-  const bool on_reference = t.batch_size == reference.batch_size && a.name == b.name && a.lr == b.lr &&
-                            a.momentum == b.momentum && a.nesterov == b.nesterov &&
-                            a.weight_decay == b.weight_decay && a.schedule == b.schedule &&
-                            a.milestones == b.milestones && a.gamma == b.gamma;
-  if (on_reference) return kd::apply_reference_recipe(t, family, epochs);
+  if (t.batch_size == reference.batch_size && train::to_json(t.optim) == train::to_json(reference.optim)) return kd::apply_reference_recipe(t, family, epochs);
   if (t.optim.schedule == "multistep" && t.epochs > 0) {
     std::vector<int> scaled;
     for (int m : t.optim.milestones) {
