@@ -311,8 +311,14 @@ try: print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])
 except Exception: print(0)' "$1" "$2"; }
 # count_done [STATE_DB]: candidates recorded so far (default: the evo-b search's).
 count_done() { count_rows "${1:-$work/evo-b/state.db}" "select count(*) from candidates"; }
-for _ in $(seq 1 600); do [ "$(count_done)" -ge 6 ] && break; sleep 0.1; done
-kill -9 -- -"$evo_pid" 2>/dev/null; wait "$evo_pid" 2>/dev/null
+# kill_when PID N TRIES CMD...: SIGKILL the process group of PID once CMD prints a count >= N (polled every 0.1 s,
+# at most TRIES times), and reap it.
+kill_when() {
+  local pid=$1 n=$2 tries=$3; shift 3
+  for _ in $(seq 1 "$tries"); do [ "$("$@")" -ge "$n" ] && break; sleep 0.1; done
+  kill -9 -- -"$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+}
+kill_when "$evo_pid" 6 600 count_done
 done_at_kill=$(count_done)
 if [ $evo_a -eq 0 ] &&
    "$NEMOKD" evolve --resume --out "$work/evo-b" --quiet --json > "$work/evo-b.json" 2>"$work/evo-b.err" &&
@@ -347,8 +353,7 @@ joint_a=$?
 setsid "$NEMOKD" evolve "${joint_args[@]}" --out "$work/joint-b" --quiet --json > /dev/null 2>&1 &
 joint_pid=$!
 count_joint() { count_done "$work/joint-b/state.db"; }
-for _ in $(seq 1 600); do [ "$(count_joint)" -ge 6 ] && break; sleep 0.1; done
-kill -9 -- -"$joint_pid" 2>/dev/null; wait "$joint_pid" 2>/dev/null
+kill_when "$joint_pid" 6 600 count_joint
 joint_killed=$(count_joint)
 if [ $joint_a -eq 0 ] &&
    "$NEMOKD" evolve --resume --out "$work/joint-b" --quiet --json > "$work/joint-b.json" 2>"$work/joint-b.err" &&
@@ -382,8 +387,7 @@ eng_args=(--teacher "$work/teacher" --student qmlp --bits per-layer --cost engin
           --space '{"widths":[8,64],"weight_bits":[1,2,8],"act_bits":[1,2,8]}')
 setsid "$NEMOKD" evolve "${eng_args[@]}" --out "$work/eng" --quiet --json > /dev/null 2>&1 &
 eng_pid=$!
-for _ in $(seq 1 600); do [ "$(count_done "$work/eng/state.db")" -ge 6 ] && break; sleep 0.1; done
-kill -9 -- -"$eng_pid" 2>/dev/null; wait "$eng_pid" 2>/dev/null
+kill_when "$eng_pid" 6 600 count_done "$work/eng/state.db"
 # stored_rows DB: every stored candidate's key with its cost figures, as stored.
 stored_rows() { python3 -c 'import sqlite3,sys,json
 print(json.dumps(sqlite3.connect(sys.argv[1]).execute("select key, latency, latency_detail, cost from candidates order by key").fetchall()))' "$1"; }
@@ -595,8 +599,7 @@ sh_args=(--teacher "$work/teacher" --student flexstudent --student-config '{"con
 setsid "$NEMOKD" evolve "${sh_args[@]}" --out "$work/evo-sh" --quiet --json > /dev/null 2>&1 &
 sh_pid=$!
 count_rung1() { count_rows "$work/evo-sh/state.db" "select count(*) from evaluations where rung = 1 and role = 'search'"; }
-for _ in $(seq 1 1200); do [ "$(count_rung1)" -ge 1 ] && break; sleep 0.1; done
-kill -9 -- -"$sh_pid" 2>/dev/null; wait "$sh_pid" 2>/dev/null
+kill_when "$sh_pid" 1 1200 count_rung1
 python3 - "$work/evo-sh" > "$work/sh-before.json" <<'PY'
 import hashlib, json, sqlite3, sys
 db = sqlite3.connect(sys.argv[1] + "/state.db")
