@@ -86,6 +86,21 @@ TEST(Choose, EachConstraintPicksItsModelByValidation) {
     EXPECT_GE(r.rows[i - 1].model.val_acc, r.rows[i].model.val_acc);
 }
 
+TEST(Choose, TheTextTableShowsTheTopRowsAndCountsTheRest) {
+  // 100 k FPS: three models meet it (SFC W2A2, SFC W1A1, TFC W2A2); the fixtures hold 13 models.
+  const auto r = run("fpga:xc7z020", min_fps(100000));
+  ASSERT_EQ(r.rows.size(), 13u);
+  const auto all = r.table(0), top2 = r.table(2);
+  EXPECT_EQ(all.find("more models not shown"), std::string::npos) << all;
+  EXPECT_NE(top2.find("... 11 more models not shown (1 of them meet the constraints, 10 do not or are not priced"),
+            std::string::npos)
+      << top2;
+  EXPECT_NE(top2.find("   1  sfc W2A2"), std::string::npos) << top2;
+  EXPECT_EQ(top2.find(r.rows[2].model.label), std::string::npos) << top2;  // the third ranked row is left out
+  EXPECT_NE(top2.find(r.why), std::string::npos);                           // the choice is always said
+  EXPECT_EQ(r.table(13), all);  // a limit at or above the row count prints every row
+}
+
 TEST(Choose, TheFpsBasisMatters) {
   // 200 k FPS: only TFC W2A2 is expected to reach it on the board; on the estimate SFC W1A1 and W2A2 do too.
   EXPECT_EQ(chosen(run("fpga:xc7z020", min_fps(200000, "expected"))), "tfc-w2a2");
@@ -239,6 +254,11 @@ TEST(Choose, ExportWritesTheChosenModelsBundle) {
   EXPECT_EQ(fj.at("cost").at("detail").at("folding").size(), 4u);
   // Nothing is written over.
   EXPECT_NE(config_error([&] { choose::export_bundle(r, out.file("deploy")); }).find("not empty"), std::string::npos);
+  // A bundle is a run folder too, labelled by the model it holds (not by its folder's name).
+  const auto again = run("fpga:xc7z020", {}, {out.file("deploy")});
+  ASSERT_EQ(again.chosen, 0) << again.why;
+  EXPECT_EQ(again.rows[0].model.label, r.rows[0].model.label);
+  EXPECT_NE(again.rows[0].model.label, "deploy");
   // A weightless fixture: the bundle says why there is no engine model.
   const auto w = choose::export_bundle(run("fpga:xc7z020", min_fps(100000)), out.file("fixture"));
   EXPECT_EQ(w.at("not_written").at("model.nqe"), "no model.pt (weights not kept)");

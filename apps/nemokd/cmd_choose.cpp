@@ -15,6 +15,7 @@ void register_choose(CLI::App& app) {
   struct Flags {
     std::vector<std::string> dirs;
     std::string target, devices, work_dir, exported;
+    size_t top = 20;
     choose::Constraints c;
     OutputFlags output;
   };
@@ -51,6 +52,10 @@ void register_choose(CLI::App& app) {
   cmd->add_option("--export", f->exported,
                   "Write the chosen model's bundle here (run.json, model.pt, cost.json, fpga.json; model.nqe and "
                   "model.qonnx.onnx when the weights are there and the model has them)");
+  cmd->add_option("--top", f->top,
+                  "Text table: the first N models (the ranked ones first), then one line counting the rest; 0 = every "
+                  "model (--json always has every row)")
+      ->capture_default_str();
   add_output_flags(cmd, f->output);
   cmd->callback([f] {
     cost::CostContext ctx;
@@ -64,7 +69,7 @@ void register_choose(CLI::App& app) {
       if (!bundle.is_null()) j["export"] = bundle;
       print_json(j);  // also when nothing meets: the rows say by how much each misses
     } else if (res.chosen >= 0) {
-      fmt::print("{}", res.table());
+      fmt::print("{}", res.table(f->top));
       if (!bundle.is_null())
         fmt::print("exported to {}: {}\n", f->exported, fmt::join(bundle["written"].get<std::vector<std::string>>(), ", "));
     }

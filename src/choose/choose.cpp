@@ -123,10 +123,17 @@ void collect_evolution(const std::string& dir, std::vector<ModelRef>& out) {
   }
 }
 
+// A run folder, labelled by its name; a deployable bundle (bundle.json, cost/bundle.h) by the model it holds.
 void collect_run(const std::string& dir, std::vector<ModelRef>& out) {
   const auto norm = fs::path(dir).lexically_normal();
-  const auto name = norm.filename().empty() ? norm.parent_path().filename() : norm.filename();
-  out.push_back(model_ref("run", dir, dir, name.string(), "run", "", NAN, NAN));
+  std::string label = (norm.filename().empty() ? norm.parent_path().filename() : norm.filename()).string();
+  const auto bundle = norm / "bundle.json";
+  if (fs::is_regular_file(bundle)) {
+    const auto b = read_json_file(bundle.string());
+    if (b.contains("model") && b["model"].is_string() && !b["model"].get<std::string>().empty())
+      label = b["model"].get<std::string>();
+  }
+  out.push_back(model_ref("run", dir, dir, label, "run", "", NAN, NAN));
 }
 
 // Returns false when `dir` holds no run of a kind that has models.
@@ -407,7 +414,7 @@ nlohmann::json Result::to_json() const {
           {"rows", rs}};
 }
 
-std::string Result::table() const {
+std::string Result::table(size_t top) const {
   const bool fpga = target.rfind("fpga:", 0) == 0;
   std::string out = fmt::format("target {}\n", target);
   if (fpga)
@@ -419,7 +426,9 @@ std::string Result::table() const {
   auto num = [](const nlohmann::json& d, const char* k, const char* f) {
     return d.contains(k) && d[k].is_number() ? fmt::format(fmt::runtime(f), d[k].get<double>()) : std::string("-");
   };
-  for (const auto& r : rows) {
+  const size_t shown = top > 0 ? std::min(top, rows.size()) : rows.size();
+  for (size_t i = 0; i < shown; ++i) {
+    const auto& r = rows[i];
     const auto& d = r.cost.detail;
     std::string a = "-", b = "-", lut, bram;
     if (r.priced && fpga && r.cost.feasible) {
@@ -440,6 +449,13 @@ std::string Result::table() const {
     std::string note = r.note;
     if (note.empty() && !r.misses.empty()) note = fmt::format("misses: {}", fmt::join(r.misses, ", "));
     if (!note.empty()) out += fmt::format("      {}\n", note);
+  }
+  if (shown < rows.size()) {
+    size_t meet = 0;
+    for (size_t i = shown; i < rows.size(); ++i) meet += rows[i].meets ? 1 : 0;
+    out += fmt::format("... {} more models not shown ({} of them meet the constraints, {} do not or are not priced; "
+                       "--top 0 lists every model, --json has every row)\n",
+                       rows.size() - shown, meet, rows.size() - shown - meet);
   }
   out += why + "\n";
   return out;

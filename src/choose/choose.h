@@ -68,7 +68,9 @@ struct Result {
   int priced = 0;            // rows with figures
   std::string why;           // the choice and why, or the one-line refusal naming the closest model
   nlohmann::json to_json() const;
-  std::string table() const; // the text table, then `why`
+  // The text table, then `why`. `top` > 0 prints only the first `top` rows (the ranked ones come first) and one line
+  // counting the rest; 0 prints every row.
+  std::string table(size_t top = 0) const;
 };
 
 // Collects, prices and ranks. `target` is a cost spec (cost::parse_cost).
