@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs recorded by earlier versions (the committed experiments and test data): `nemokd run` still accepts each kind
-# of record (train and kd train; MLPs float and quantized, the FlexStudents of the KD grid and of the evolution) and
+# of record (train and kd train; MLPs float and quantized, the FlexStudents of the KD grid and of the evolution, the
+# joint search's quantized MLPs with per-layer bits) and
 # rebuilds the same model. Only the data (generated IDX files), the epochs (1) and the teacher (a tiny one trained
 # here) are replaced, so each re-run takes seconds; the model, quantizers and training setup are the recorded ones.
 # Usage: test_recorded_runs.sh PATH/TO/nemokd
@@ -19,7 +20,9 @@ for rec in "$root"/tests/data/qat-tfc-w1a1/run.json "$root"/experiments/q1/runs/
            "$root"/experiments/q1/lfc-runs/w2a2/run.json "$root"/experiments/q1/lfc-float/w32a32/run.json \
            "$root"/experiments/q2/runs/w2a2/run.json "$root"/experiments/engine/runs/tfc-w1a1-in1/run.json \
            "$root"/experiments/k-fmnist/grid/a0.5-t4/run.json \
-           "$(ls "$root"/experiments/nemokd-fmnist/run/candidates/*/run.json | head -1)"; do
+           "$(ls "$root"/experiments/nemokd-fmnist/run/candidates/*/run.json | head -1)" \
+           "$root"/experiments/joint-fmnist/chosen/run.json \
+           "$(ls "$root"/experiments/joint-fmnist/seed-0/front/*/run.json | head -1)"; do
   recorded=$((recorded+1))
   python3 - "$rec" "$work/good" "$work/teacher" "$work/old-$recorded.json" <<'PY'
 import json, sys
