@@ -582,6 +582,31 @@ TEST(Report, FinalStageStringsAreEscapedAndHostileValuesRefusedCleanly) {
 // Issue 19: the joint search (fpga cost) against route Q's sweep cells and route K's front, on axes of one basis:
 // test error against FPS and LUT estimated by the FPGA cost model. The joint fixture (tests/data/report/joint) is
 // hand-written with invented numbers; the sweep and the route-K evolution are generated here.
+// An FPGA search's costs span orders of magnitude (0.0005 to 0.01 ms per frame in the fixture): its Pareto chart has a
+// log cost axis and its tables keep 4 significant digits; a CPU search's narrow span keeps a linear axis.
+TEST(Report, WideCostSpansAreDrawnOnALogAxis) {
+  nemokd::testing::TempDir t;
+  make_evolution(t.file("evo"));  // route K, latencies within a factor of a few
+  const RunSet runs = load_runs({fixture("joint"), t.file("evo")});
+  std::map<std::string, json> x_of;
+  std::string tables;
+  for (const auto& sec : build_sections(runs, {}))
+    for (const auto& b : sec.blocks) {
+      if (b.chart.id.size() < 7 || b.chart.id.substr(b.chart.id.size() - 7) != "-pareto") continue;
+      x_of[b.chart.id] = b.chart.spec.at("layer").at(0).at("encoding").at("x");
+      for (const auto& tb : b.tables)
+        for (const auto& r : tb.rows)
+          for (const auto& cell : r) tables += cell + " | ";
+    }
+  ASSERT_EQ(x_of.size(), 2u);
+  const json& joint = x_of.at("evo0-pareto");  // the order given: the joint fixture first
+  const json& cpu = x_of.at("evo1-pareto");
+  EXPECT_EQ(joint.at("scale"), json({{"type", "log"}})) << joint.dump();
+  EXPECT_THAT(joint.at("title").get<std::string>(), ::testing::EndsWith("(log)"));
+  EXPECT_EQ(cpu.at("scale"), json({{"zero", false}})) << cpu.dump();
+  EXPECT_THAT(tables, ::testing::HasSubstr("0.0004878"));  // 4 significant digits, not 0.000
+}
+
 TEST(Report, JointSearchAgainstSweepsAndRouteKOnEstimatedAxes) {
   nemokd::testing::TempDir t;
   make_sweep(t.file("sweep"));    // mnist, xc7z020 at 100 MHz, PE16 SIMD16; the A2 cells do not fit

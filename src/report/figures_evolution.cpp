@@ -109,12 +109,22 @@ Section evolution_section(const Evolution& ev, const RunSet::Entry& e, const std
                           {{"field", "architecture"}},
                           {{"field", "genome"}},
                           {{"field", "error"}, {"title", metric}, {"format", ".2%"}},
-                          {{"field", "latency_ms"}, {"title", basis.unit}, {"format", proxy ? ",.0f" : ".3f"}},
+                          {{"field", "latency_ms"}, {"title", basis.unit}, {"format", proxy ? ",.0f" : ".4~g"}},
                           {{"field", "params"}, {"format", ","}},
                           {{"field", "macs"}, {"title", "MACs"}, {"format", ","}}});
   // One tooltip entry (a braced list alone would insert its three pairs as three entries).
   if (!on_test) tip.insert(tip.begin() + 5, json{{"field", "test_error"}, {"title", "test error"}, {"format", ".2%"}});
-  const json x = {{"field", "latency_ms"}, {"type", "quantitative"}, {"title", cost}, {"scale", {{"zero", false}}}};
+  // Costs spanning an order of magnitude or more (an FPGA search: 0.0005 to 0.3 ms per frame) are drawn on a log axis,
+  // or every fast design would sit on the axis; a narrow span (a CPU's latencies) keeps a linear one.
+  double lo = INFINITY, hi = 0;
+  for (const auto* cs : {&chosen, &ev.baselines})
+    for (const auto& c : *cs)
+      if (c.latency_ms > 0) lo = std::min(lo, c.latency_ms), hi = std::max(hi, c.latency_ms);
+  const bool log_x = hi > 0 && hi / lo >= 10;
+  const json x = {{"field", "latency_ms"},
+                  {"type", "quantitative"},
+                  {"title", log_x ? cost + " (log)" : cost},
+                  {"scale", log_x ? json{{"type", "log"}} : json{{"zero", false}}}};
   const json y = {{"field", "error"}, {"type", "quantitative"}, {"title", metric + (on_test ? "" : " (selection metric)")},
                   {"scale", {{"zero", false}}},
                   {"axis", {{"format", ".0%"}}}};
@@ -150,7 +160,7 @@ Section evolution_section(const Evolution& ev, const RunSet::Entry& e, const std
     for (const auto& c : cs) {
       std::vector<std::string> r = {c.id, std::to_string(c.generation), c.architecture, c.genome, pct(c.error)};
       if (!on_test) r.push_back(pct(c.test_error));
-      for (auto& v : {proxy ? grouped(c.latency_ms) : fixed(c.latency_ms, 3),
+      for (auto& v : {proxy ? grouped(c.latency_ms) : latency_text(c.latency_ms),
                       proxy ? std::string("–") : fps_text(1000.0 / c.latency_ms),
                       c.params >= 0 ? grouped(double(c.params)) : std::string("–"),
                       c.macs >= 0 ? grouped(double(c.macs)) : std::string("–")})
