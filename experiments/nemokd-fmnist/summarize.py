@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-REF = (0.20, 0.60)          # (test error, latency ms): the reference point of the hypervolume (plan-17 sec. 6)
+REF = (0.20, 0.60)          # (test error, latency ms): the hypervolume's reference point, fixed before the runs
 REF_SENSITIVITY = (0.15, 0.40)
 # Latency drifts between sessions on a shared machine (the KD baseline: 0.39-0.48 ms on different days), so the
 # hypervolume is also given on latency relative to the KD baseline measured in the same final stage (a ratio against
